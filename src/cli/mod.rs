@@ -1,0 +1,92 @@
+//! The commands of the `handoff` binary, one file each.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check;
+mod fmt;
+pub mod report;
+
+/// The process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Nothing wrong.
+    Ok = 0,
+    /// The command ran and found problems (errors, or files to reformat).
+    Problems = 1,
+    /// The command could not run: bad usage, a missing or unreadable file.
+    Failure = 2,
+}
+
+/// Declarative CRM handoff rules: check, format and run `.handoff` workflows.
+#[derive(Debug, Parser)]
+#[command(name = "handoff", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflows for errors; exit 0 when clean, 1 on errors, 2 when a
+    /// path cannot be read.
+    Check(CheckArgs),
+    /// Rewrite workflows in the canonical layout (or, with --check, list the
+    /// files that would change and exit 1).
+    Fmt(FmtArgs),
+}
+
+/// Arguments of `handoff check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or directories to check; directories are searched for
+    /// `*.handoff` files recursively.
+    #[arg(default_value = "workflows")]
+    pub paths: Vec<PathBuf>,
+    /// Output format: `human` (stderr), `json` or `github` (stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors (`--deny warnings`).
+    #[arg(long, value_name = "LEVEL")]
+    pub deny: Option<Deny>,
+}
+
+/// Arguments of `handoff fmt`.
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Files or directories to format.
+    #[arg(default_value = "workflows")]
+    pub paths: Vec<PathBuf>,
+    /// Do not write: list the files that are not formatted and exit 1.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Source snippets with underlines, on stderr.
+    Human,
+    /// A JSON array of diagnostics on stdout.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…`) on stdout.
+    Github,
+}
+
+/// What `--deny` can promote to an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    /// Fail on warnings as well as errors.
+    Warnings,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+    }
+}

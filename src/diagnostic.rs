@@ -1,0 +1,244 @@
+//! Diagnostics: what every stage reports, with a stable code, a span into a
+//! named source file and a help line. They render with miette for people and
+//! serialize for machines (see `cli::report`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+use serde::Serialize;
+
+use crate::syntax::Span;
+
+/// A source file as loaded: its display name and its text.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as the user gave it (or as found under a directory).
+    pub name: String,
+    /// The text, as read (no line-ending normalization: spans index it).
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// A source file from its name and text.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
+        let text = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Arc::new(SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        })
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (line + 1, col + 1)
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// Every diagnostic code. Codes are stable: never renumber, only add.
+/// `grammar/README.md` lists each with an example.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    /// Syntax error: the text does not fit the grammar here.
+    H001,
+    /// A string literal is not closed before the end of its line.
+    H002,
+    /// A script block is not closed before the end of the file.
+    H003,
+    /// A `{` block is never closed.
+    H004,
+    /// A literal is malformed: an impossible date, time or number.
+    H005,
+    /// `{…}` interpolation where only plain text is allowed.
+    H006,
+    /// The file declares nothing.
+    H007,
+    /// Brackets nested too deeply.
+    H008,
+}
+
+impl Code {
+    /// The code as shown (`H001`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::H001 => "H001",
+            Code::H002 => "H002",
+            Code::H003 => "H003",
+            Code::H004 => "H004",
+            Code::H005 => "H005",
+            Code::H006 => "H006",
+            Code::H007 => "H007",
+            Code::H008 => "H008",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secondary label: "declared here", "opened here".
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+/// One finding about one source file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// Lowercase, no final period; names in backticks.
+    pub message: String,
+    /// The primary span and its label text.
+    pub span: Span,
+    pub label: String,
+    pub help: Option<String>,
+    pub related: Vec<Label>,
+    pub file: Arc<SourceFile>,
+}
+
+impl Diagnostic {
+    /// An error with a primary label.
+    pub fn error(
+        code: Code,
+        source: &Arc<SourceFile>,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: label.into(),
+            help: None,
+            related: Vec::new(),
+            file: source.clone(),
+        }
+    }
+
+    /// The same diagnostic as a warning.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    /// Adds a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a secondary label.
+    pub fn with_related(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.related.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    /// 1-based (line, column) of the start of the primary span.
+    pub fn start(&self) -> (usize, usize) {
+        self.file.line_col(self.span.start)
+    }
+
+    /// 1-based (line, column) of the end of the primary span.
+    pub fn end(&self) -> (usize, usize) {
+        self.file.line_col(self.span.end)
+    }
+}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(self as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let primary = LabeledSpan::new_primary_with_span(
+            Some(self.label.clone()).filter(|l| !l.is_empty()),
+            self.span,
+        );
+        let related = self
+            .related
+            .iter()
+            .map(|l| LabeledSpan::new_with_span(Some(l.text.clone()), l.span));
+        Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+}
+
+// Lets miette print `file:line:col` headers without copying the text.
+impl SourceCode for Diagnostic {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner =
+            self.file
+                .text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.file.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
+/// Kept so callers can build a miette `NamedSource` when they need one.
+pub fn named_source(file: &SourceFile) -> NamedSource<String> {
+    NamedSource::new(file.name.clone(), file.text.clone())
+}
