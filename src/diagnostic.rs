@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceCode};
+use miette::{LabeledSpan, SourceCode};
 use serde::Serialize;
 
 use crate::syntax::Span;
@@ -79,6 +79,60 @@ pub enum Code {
     H007,
     /// Brackets nested too deeply.
     H008,
+    /// A name is declared twice.
+    H101,
+    /// An object that is not declared.
+    H102,
+    /// A field that the object does not declare.
+    H103,
+    /// A name that is neither a user, a role assigned on this path, nor a template variable.
+    H104,
+    /// A team that is not declared.
+    H105,
+    /// A channel that is not declared.
+    H106,
+    /// Operand types do not fit the operator.
+    H107,
+    /// A value that is not one of the field's listed values.
+    H108,
+    /// A condition that is not yes/no.
+    H109,
+    /// A handoff without a `when` trigger.
+    H110,
+    /// A statement that may appear once appears twice.
+    H111,
+    /// A field of another object than the one the handoff runs on.
+    H112,
+    /// A person reference that is not a person (user, role or user/email field).
+    H113,
+    /// Business time without a calendar.
+    H114,
+    /// A calendar that cannot work (bad timezone, no workdays, hours backwards).
+    H115,
+    /// A script that rhai cannot compile.
+    H116,
+    /// A script that reads a field the object does not declare.
+    H117,
+    /// Handoffs that trigger each other in a cycle.
+    H118,
+    /// Two handoffs on the same trigger that assign the same role or set the same field.
+    H119,
+    /// `{missing}` or `{exception}` outside the block that defines it.
+    H120,
+    /// A block that can never run (warning).
+    H201,
+    /// A `resume when` that can never be true (warning).
+    H202,
+    /// A `done when` that is already true when the handoff starts, or never can be (warning).
+    H203,
+    /// A declaration nothing uses (warning).
+    H204,
+    /// A `require` list longer than 12 fields (warning).
+    H205,
+    /// Exceptions without an `on exception` block (warning).
+    H206,
+    /// A field required twice (warning).
+    H207,
 }
 
 impl Code {
@@ -93,6 +147,33 @@ impl Code {
             Code::H006 => "H006",
             Code::H007 => "H007",
             Code::H008 => "H008",
+            Code::H101 => "H101",
+            Code::H102 => "H102",
+            Code::H103 => "H103",
+            Code::H104 => "H104",
+            Code::H105 => "H105",
+            Code::H106 => "H106",
+            Code::H107 => "H107",
+            Code::H108 => "H108",
+            Code::H109 => "H109",
+            Code::H110 => "H110",
+            Code::H111 => "H111",
+            Code::H112 => "H112",
+            Code::H113 => "H113",
+            Code::H114 => "H114",
+            Code::H115 => "H115",
+            Code::H116 => "H116",
+            Code::H117 => "H117",
+            Code::H118 => "H118",
+            Code::H119 => "H119",
+            Code::H120 => "H120",
+            Code::H201 => "H201",
+            Code::H202 => "H202",
+            Code::H203 => "H203",
+            Code::H204 => "H204",
+            Code::H205 => "H205",
+            Code::H206 => "H206",
+            Code::H207 => "H207",
         }
     }
 }
@@ -236,9 +317,4 @@ impl SourceCode for Diagnostic {
             inner.line_count(),
         )))
     }
-}
-
-/// Kept so callers can build a miette `NamedSource` when they need one.
-pub fn named_source(file: &SourceFile) -> NamedSource<String> {
-    NamedSource::new(file.name.clone(), file.text.clone())
 }

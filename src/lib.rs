@@ -15,7 +15,9 @@
 //! assert_eq!(syntax::format(&parsed.file, &src.text), "user founder = \"maya@example.com\"\n");
 //! ```
 
+pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod project;
+pub mod script;
 pub mod syntax;

@@ -3,15 +3,12 @@
 use super::report::{self, Summary};
 use super::{CheckArgs, Deny, Exit};
 use crate::diagnostic::Severity;
-use crate::{project, syntax};
+use crate::project;
 
 /// Runs `handoff check`.
 pub fn run(args: &CheckArgs) -> Exit {
     let loaded = project::load(&args.paths);
-    let mut diagnostics = Vec::new();
-    for source in &loaded.sources {
-        diagnostics.extend(syntax::parse(source).diagnostics);
-    }
+    let mut diagnostics = crate::check::analyze(&loaded.sources).diagnostics;
     let deny_warnings = args.deny == Some(Deny::Warnings);
     if deny_warnings {
         for d in &mut diagnostics {

@@ -1,0 +1,828 @@
+//! Checks of one handoff block: its trigger, gate, exceptions, brief, actions
+//! and `done when`, and which roles are assigned on which path.
+
+use std::collections::{HashMap, HashSet};
+
+use super::expr::{article, literal_type, Scope};
+use super::types::Type;
+use super::{suggest, Checker, HandoffInfo, Loc};
+use crate::diagnostic::Code;
+use crate::syntax::*;
+
+/// The most fields a `require` list should hold: the checklist must be short
+/// enough that people complete it.
+pub const MAX_REQUIRED: usize = 12;
+
+impl Checker<'_> {
+    pub(super) fn check_handoffs(&mut self) {
+        let units = self.units;
+        let mut names: HashMap<String, Loc> = HashMap::new();
+        for (fi, unit) in units.iter().enumerate() {
+            for (di, decl) in unit.file.declarations.iter().enumerate() {
+                let Declaration::Handoff(h) = decl else {
+                    continue;
+                };
+                let loc = Loc::new(fi, h.name.span);
+                if let Some(&first) = names.get(&h.name.value) {
+                    let d = self
+                        .diag(
+                            Code::H101,
+                            loc,
+                            format!("handoff \"{}\" is declared twice", h.name.value),
+                            "declared again here",
+                        )
+                        .with_help("give each handoff its own name");
+                    let d = self.relate(d, first, "first declared here");
+                    self.diagnostics.push(d);
+                    continue;
+                }
+                names.insert(h.name.value.clone(), loc);
+                if let Some(info) = self.handoff(fi, di, h) {
+                    self.handoffs.push(info);
+                }
+            }
+        }
+    }
+
+    fn handoff(&mut self, fi: usize, di: usize, h: &HandoffDecl) -> Option<HandoffInfo> {
+        self.once_each(fi, h);
+        let Some(trigger) = h.items.iter().find_map(|i| match i {
+            HandoffItem::Trigger(t) => Some(t),
+            _ => None,
+        }) else {
+            let d = self
+                .diag(
+                    Code::H110,
+                    Loc::new(fi, h.name.span),
+                    format!("handoff \"{}\" has no trigger", h.name.value),
+                    "never runs",
+                )
+                .with_help(
+                    "add a `when` line, for example `when deal.stage becomes \"Closed Won\"`",
+                );
+            self.diagnostics.push(d);
+            return None;
+        };
+
+        let object_ident = match &trigger.event {
+            TriggerEvent::Created { object } => object,
+            TriggerEvent::Becomes { field, .. } | TriggerEvent::Changes { field, .. } => {
+                &field.object
+            }
+        };
+        let object = self
+            .schema
+            .objects
+            .iter()
+            .position(|o| o.name == object_ident.name);
+        if object.is_none() {
+            let names: Vec<String> = self.schema.names().map(String::from).collect();
+            self.unknown(
+                Code::H102,
+                Loc::new(fi, object_ident.span),
+                "object",
+                &object_ident.name,
+                &names,
+                "declare it with `object NAME { ... }`",
+            );
+        }
+
+        // Roles per path, in order, for scoping.
+        let then_roles = assigned_roles(
+            h.items
+                .iter()
+                .filter_map(|i| match i {
+                    HandoffItem::Then(b) => Some(b.actions.iter()),
+                    _ => None,
+                })
+                .flatten(),
+        );
+        let all_roles: HashSet<String> = h
+            .items
+            .iter()
+            .flat_map(block_actions)
+            .filter_map(|a| match a {
+                Action::Assign(a) => Some(a.role.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let base = Scope {
+            file: fi,
+            object,
+            object_name: object_ident.name.clone(),
+            roles: HashSet::new(),
+            other_roles: all_roles,
+            missing: false,
+            exception: false,
+        };
+
+        let mut info = HandoffInfo {
+            unit: fi,
+            decl: di,
+            name: h.name.value.clone(),
+            object: object.unwrap_or(usize::MAX),
+            roles: Vec::new(),
+            sets: Vec::new(),
+        };
+
+        self.trigger(trigger, &base);
+        let has_require = h.items.iter().any(|i| matches!(i, HandoffItem::Require(_)));
+        let exceptions: Vec<&Exception> = h
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                HandoffItem::Exception(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let has_on_exception = h
+            .items
+            .iter()
+            .any(|i| matches!(i, HandoffItem::OnException(_)));
+        let has_brief = h.items.iter().any(|i| matches!(i, HandoffItem::Brief(_)));
+
+        let mut exception_names: HashMap<&str, Span> = HashMap::new();
+        for item in &h.items {
+            match item {
+                HandoffItem::Trigger(_) => {}
+                HandoffItem::Require(r) => self.require(r, &base),
+                HandoffItem::IfMissing(b) => {
+                    if !has_require {
+                        self.warn(
+                            Code::H201,
+                            Loc::new(fi, head(b.span, "if missing")),
+                            "`if missing` can never run: this handoff requires no fields".into(),
+                            "never runs",
+                            "add a `require` line, or delete the block",
+                        );
+                    }
+                    let scope = Scope {
+                        missing: true,
+                        ..base.clone()
+                    };
+                    self.actions(&b.actions, scope, &mut info, has_brief);
+                }
+                HandoffItem::Exception(e) => {
+                    if let Some(&first) = exception_names.get(e.name.value.as_str()) {
+                        let d = self
+                            .diag(
+                                Code::H101,
+                                Loc::new(fi, e.name.span),
+                                format!("exception \"{}\" is declared twice", e.name.value),
+                                "declared again here",
+                            )
+                            .with_related(first, "first declared here")
+                            .with_help("give each exception its own name");
+                        self.diagnostics.push(d);
+                    }
+                    exception_names.insert(&e.name.value, e.name.span);
+                    match &e.condition {
+                        ExceptionCondition::Expr(x) => {
+                            self.condition(x, &base, "an exception's test");
+                            if is_constant(x) == Some(false) {
+                                self.warn(
+                                    Code::H201,
+                                    Loc::new(fi, x.span),
+                                    format!("exception \"{}\" can never be flagged", e.name.value),
+                                    "always false",
+                                    "delete the exception, or test a field",
+                                );
+                            }
+                        }
+                        ExceptionCondition::Script(s) => self.script(s, &base),
+                    }
+                }
+                HandoffItem::OnException(o) => {
+                    if exceptions.is_empty() {
+                        self.warn(
+                            Code::H201,
+                            Loc::new(fi, head(o.span, "on exception")),
+                            "`on exception` can never run: this handoff declares no exceptions"
+                                .into(),
+                            "never runs",
+                            "add an `exception \"Name\" when …` line, or delete the block",
+                        );
+                    }
+                    let mut scope = Scope {
+                        exception: true,
+                        ..base.clone()
+                    };
+                    for it in &o.items {
+                        match it {
+                            OnExceptionItem::Action(a) => {
+                                self.action(a, &mut scope, &mut info, has_brief)
+                            }
+                            OnExceptionItem::ResumeWhen(c) => {
+                                self.condition(&c.expr, &scope, "`resume when`");
+                                self.resume_never(c, &exceptions, fi);
+                            }
+                        }
+                    }
+                }
+                HandoffItem::Brief(b) => {
+                    let scope = Scope {
+                        roles: then_roles.clone(),
+                        ..base.clone()
+                    };
+                    let mut labels: HashSet<String> = HashSet::new();
+                    for it in &b.items {
+                        match it {
+                            BriefItem::Field { label, value, .. } => {
+                                self.template(label, &scope);
+                                self.expr(value, &scope);
+                                let text = label_text(label);
+                                if !labels.insert(text.clone()) {
+                                    self.error(
+                                        Code::H101,
+                                        Loc::new(fi, label.span),
+                                        format!("brief line \"{text}\" appears twice"),
+                                        "again here",
+                                    );
+                                }
+                            }
+                            BriefItem::Ask { question, .. } => self.template(question, &scope),
+                        }
+                    }
+                }
+                HandoffItem::Then(b) => {
+                    self.actions(&b.actions, base.clone(), &mut info, has_brief);
+                }
+                HandoffItem::DoneWhen(c) => {
+                    self.condition(&c.expr, &base, "`done when`");
+                    self.done_when(c, trigger, fi);
+                }
+            }
+        }
+        if !exceptions.is_empty() && !has_on_exception {
+            self.warn(
+                Code::H206,
+                Loc::new(fi, exceptions[0].name.span),
+                "exceptions without an `on exception` block: a flagged handoff waits with no review task".into(),
+                "flagged handoffs wait here",
+                "add `on exception { task \"Review {exception}\" for founder due in 1 business day }`",
+            );
+        }
+        (object.is_some()).then_some(info)
+    }
+
+    /// Reports statements that may appear only once.
+    fn once_each(&mut self, fi: usize, h: &HandoffDecl) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for item in &h.items {
+            let kind = match item {
+                HandoffItem::Trigger(_) => "when",
+                HandoffItem::Require(_) => "require",
+                HandoffItem::IfMissing(_) => "if missing",
+                HandoffItem::OnException(_) => "on exception",
+                HandoffItem::Brief(_) => "brief",
+                HandoffItem::Then(_) => "then",
+                HandoffItem::DoneWhen(_) => "done when",
+                HandoffItem::Exception(_) => continue,
+            };
+            let span = head(item.span(), kind);
+            if let Some(&first) = seen.get(kind) {
+                let d = self
+                    .diag(
+                        Code::H111,
+                        Loc::new(fi, span),
+                        format!("`{kind}` appears twice in handoff \"{}\"", h.name.value),
+                        "second one",
+                    )
+                    .with_related(first, "first one")
+                    .with_help(format!("a handoff has one `{kind}`; merge the two"));
+                self.diagnostics.push(d);
+            } else {
+                seen.insert(kind, span);
+            }
+        }
+    }
+
+    fn trigger(&mut self, t: &Trigger, scope: &Scope) {
+        match &t.event {
+            TriggerEvent::Created { .. } => {}
+            TriggerEvent::Becomes { field, value } => {
+                if let Some((_, ty)) = self.path(field, scope) {
+                    self.literal_fits(&ty, value, scope.file);
+                }
+            }
+            TriggerEvent::Changes { field, from, to } => {
+                if let Some((_, ty)) = self.path(field, scope) {
+                    for v in [from, to].into_iter().flatten() {
+                        self.literal_fits(&ty, v, scope.file);
+                    }
+                }
+            }
+        }
+        if let Some(f) = &t.filter {
+            self.condition(f, scope, "a `where` filter");
+        }
+    }
+
+    /// A trigger value must be a value the field can hold.
+    fn literal_fits(&mut self, ty: &Type, value: &Literal, file: usize) {
+        let loc = Loc::new(file, value.span());
+        if let (Type::OneOf(values), Literal::Text(t)) = (ty, value) {
+            if !values.contains(&t.value) {
+                let listed = values
+                    .iter()
+                    .map(|v| format!("\"{v}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let help = match suggest(&t.value, values.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean \"{s}\"? the values are {listed}"),
+                    None => format!("the values are {listed}"),
+                };
+                let d = self
+                    .diag(
+                        Code::H108,
+                        loc,
+                        format!("\"{}\" is not one of the field's values", t.value),
+                        "not a listed value",
+                    )
+                    .with_help(help);
+                self.diagnostics.push(d);
+            }
+            return;
+        }
+        let vt = literal_type(value);
+        let fits = match ty {
+            Type::YesNo => vt == Type::YesNo,
+            t => t.comparable(&vt),
+        };
+        if !fits {
+            let d = self
+                .diag(
+                    Code::H107,
+                    loc,
+                    format!(
+                        "the field holds {}, but this is {}",
+                        article(ty),
+                        article(&vt)
+                    ),
+                    "wrong kind of value",
+                )
+                .with_help("the trigger value must be a value the field can hold");
+            self.diagnostics.push(d);
+        }
+    }
+
+    fn require(&mut self, r: &Require, scope: &Scope) {
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for f in &r.fields {
+            let (object, field) = match &f.field {
+                Some(field) => (f.head.clone(), field.clone()),
+                None => (
+                    Ident {
+                        name: scope.object_name.clone(),
+                        span: f.head.span,
+                    },
+                    f.head.clone(),
+                ),
+            };
+            let path = Path {
+                object,
+                field: field.clone(),
+                span: f.span,
+            };
+            if scope.object.is_some() || f.field.is_some() {
+                self.path(&path, scope);
+            }
+            if let Some(&first) = seen.get(&field.name) {
+                let d = self
+                    .diag(
+                        Code::H207,
+                        Loc::new(scope.file, f.span),
+                        format!("`{}` is required twice", field.name),
+                        "again here",
+                    )
+                    .warning()
+                    .with_related(first, "first here")
+                    .with_help("delete one of them");
+                self.diagnostics.push(d);
+            }
+            seen.insert(field.name.clone(), f.span);
+        }
+        if r.fields.len() > MAX_REQUIRED {
+            self.warn(
+                Code::H205,
+                Loc::new(scope.file, head(r.span, "require")),
+                format!(
+                    "{} required fields: keep the checklist to {MAX_REQUIRED} or fewer",
+                    r.fields.len()
+                ),
+                "long checklist",
+                "a short checklist gets completed; move nice-to-have fields into the brief",
+            );
+        }
+    }
+
+    fn actions(
+        &mut self,
+        actions: &[Action],
+        mut scope: Scope,
+        info: &mut HandoffInfo,
+        has_brief: bool,
+    ) {
+        for a in actions {
+            self.action(a, &mut scope, info, has_brief);
+        }
+    }
+
+    fn action(&mut self, a: &Action, scope: &mut Scope, info: &mut HandoffInfo, has_brief: bool) {
+        let file = scope.file;
+        match a {
+            Action::Assign(asg) => {
+                match &asg.source {
+                    AssignSource::Team { team, .. } => {
+                        if self.directory.teams.contains_key(&team.name) {
+                            self.used.insert(("team", team.name.clone()));
+                        } else {
+                            let names: Vec<String> = self.directory.teams.keys().cloned().collect();
+                            self.unknown(
+                                Code::H105,
+                                Loc::new(file, team.span),
+                                "team",
+                                &team.name,
+                                &names,
+                                "declare it with `team NAME = \"a@example.com\", \"b@example.com\"`",
+                            );
+                        }
+                    }
+                    AssignSource::To(r) => self.person(r, scope),
+                }
+                scope.roles.insert(asg.role.name.clone());
+                info.roles
+                    .push((asg.role.name.clone(), Loc::new(file, asg.role.span)));
+            }
+            Action::Task(t) => {
+                self.template(&t.title, scope);
+                self.person(&t.assignee, scope);
+                if let Some(due) = &t.due {
+                    if due.business {
+                        self.need_calendar(Loc::new(file, due.span));
+                    }
+                }
+                for c in &t.checklist {
+                    self.template(c, scope);
+                }
+                if t.attach_brief && !has_brief {
+                    self.warn(
+                        Code::H201,
+                        Loc::new(file, t.span),
+                        "this task attaches the brief, but the handoff has no `brief` block".into(),
+                        "nothing to attach",
+                        "add a `brief { … }` block",
+                    );
+                }
+            }
+            Action::Notify(n) => {
+                match &n.target {
+                    NotifyTarget::Channel(c) => {
+                        if self.directory.channels.contains_key(&c.name) {
+                            self.used.insert(("channel", c.name.clone()));
+                        } else {
+                            let names: Vec<String> =
+                                self.directory.channels.keys().cloned().collect();
+                            self.unknown(
+                                Code::H106,
+                                Loc::new(file, c.span),
+                                "channel",
+                                &c.name,
+                                &names,
+                                "declare it with `channel NAME = \"#channel\"`",
+                            );
+                        }
+                    }
+                    NotifyTarget::Person(r) => self.person(r, scope),
+                }
+                self.template(&n.message, scope);
+            }
+            Action::DraftEmail(d) => {
+                self.person(&d.to, scope);
+                self.template(&d.subject, scope);
+                self.template(&d.body, scope);
+            }
+            Action::Set(s) => {
+                if let Some((slot, ty)) = self.path(&s.field, scope) {
+                    let vt = self.expr(&s.value, scope);
+                    let fits = match (&ty, &vt) {
+                        (Type::YesNo, v) => matches!(v, Type::YesNo | Type::Unknown),
+                        (t, v) => t.comparable(v),
+                    };
+                    if !fits {
+                        let d = self
+                            .diag(
+                                Code::H107,
+                                Loc::new(file, s.value.span),
+                                format!(
+                                    "`{}` holds {}, but this is {}",
+                                    s.field.field.name,
+                                    article(&ty),
+                                    article(&vt)
+                                ),
+                                "wrong kind of value",
+                            )
+                            .with_help("set the field to a value it can hold");
+                        self.diagnostics.push(d);
+                    } else if let Type::OneOf(values) = &ty {
+                        if let ExprKind::Template(t) = &s.value.kind {
+                            let text = label_text(t);
+                            if !values.contains(&text)
+                                && t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_)))
+                            {
+                                let help = match suggest(&text, values.iter().map(String::as_str)) {
+                                    Some(s) => format!("did you mean \"{s}\"?"),
+                                    None => format!(
+                                        "the values are {}",
+                                        values
+                                            .iter()
+                                            .map(|v| format!("\"{v}\""))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                };
+                                let d = self
+                                    .diag(
+                                        Code::H108,
+                                        Loc::new(file, s.value.span),
+                                        format!("\"{text}\" is not one of the field's values"),
+                                        "not a listed value",
+                                    )
+                                    .with_help(help);
+                                self.diagnostics.push(d);
+                            }
+                        }
+                    }
+                    let literal = match &s.value.kind {
+                        ExprKind::Literal(l) => Some(l.clone()),
+                        ExprKind::Template(t)
+                            if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) =>
+                        {
+                            Some(Literal::Text(Text {
+                                value: label_text(t),
+                                span: t.span,
+                            }))
+                        }
+                        _ => None,
+                    };
+                    info.sets.push((slot, literal, Loc::new(file, s.span)));
+                } else {
+                    self.expr(&s.value, scope);
+                }
+            }
+            Action::Pause { .. } => {}
+        }
+    }
+
+    /// A reference that must reach a person: a user, a role, or a user/email
+    /// field of the record.
+    fn person(&mut self, r: &Reference, scope: &Scope) {
+        let e = match &r.field {
+            Some(field) => Expr {
+                kind: ExprKind::Path(Path {
+                    object: r.head.clone(),
+                    field: field.clone(),
+                    span: r.span,
+                }),
+                span: r.span,
+            },
+            None => Expr {
+                kind: ExprKind::Name(r.head.clone()),
+                span: r.span,
+            },
+        };
+        let t = self.expr(&e, scope);
+        if !t.is_person() {
+            let d = self
+                .diag(
+                    Code::H113,
+                    Loc::new(scope.file, r.span),
+                    format!("this must be a person, but it is {}", article(&t)),
+                    "not a person",
+                )
+                .with_help("name a user, a role assigned earlier, or a `user`/`email` field");
+            self.diagnostics.push(d);
+        }
+    }
+
+    /// `resume when` that can never be true: a constant false, or a test of
+    /// the very field whose value flagged the exception, asking for the value
+    /// that cannot coexist with the flag.
+    fn resume_never(&mut self, c: &Condition, exceptions: &[&Exception], fi: usize) {
+        if is_constant(&c.expr) == Some(false) {
+            self.warn(
+                Code::H202,
+                Loc::new(fi, c.expr.span),
+                "`resume when` can never be true".into(),
+                "always false",
+                "test a field someone sets after review, such as `deal.review_approved is yes`",
+            );
+            return;
+        }
+        // `resume when deal.x is no` while every exception requires `deal.x is yes`:
+        // the flag and the resume condition exclude each other only if nothing
+        // else can change `x`; that is the common mistake of resuming on the
+        // flag itself.
+        let Some((field, value)) = is_value_test(&c.expr) else {
+            return;
+        };
+        let all_same_flag = !exceptions.is_empty()
+            && exceptions.iter().all(|e| match &e.condition {
+                ExceptionCondition::Expr(x) => {
+                    is_value_test(x).is_some_and(|(f, v)| f == field && v != value)
+                }
+                ExceptionCondition::Script(_) => false,
+            });
+        if all_same_flag {
+            self.warn(
+                Code::H202,
+                Loc::new(fi, c.expr.span),
+                format!("`resume when` tests `{field}`, the field that flagged the exception: it resumes only if someone undoes the flag"),
+                "undoes the flag",
+                "resume on a separate approval field, such as `deal.review_approved is yes`",
+            );
+        }
+    }
+
+    fn done_when(&mut self, c: &Condition, trigger: &Trigger, fi: usize) {
+        if is_constant(&c.expr) == Some(false) {
+            self.warn(
+                Code::H203,
+                Loc::new(fi, c.expr.span),
+                "`done when` can never be true: the handoff never finishes".into(),
+                "always false",
+                "test a field that marks the work as started",
+            );
+            return;
+        }
+        if is_constant(&c.expr) == Some(true) {
+            self.warn(
+                Code::H203,
+                Loc::new(fi, c.expr.span),
+                "`done when` is always true: the handoff finishes as soon as it starts".into(),
+                "always true",
+                "test a field that marks the work as started",
+            );
+            return;
+        }
+        if let (
+            Some((field, value)),
+            TriggerEvent::Becomes {
+                field: tf,
+                value: tv,
+            },
+        ) = (is_value_test(&c.expr), &trigger.event)
+        {
+            if field == format!("{}.{}", tf.object.name, tf.field.name) && value == literal_key(tv)
+            {
+                self.warn(
+                    Code::H203,
+                    Loc::new(fi, c.expr.span),
+                    "`done when` is already true when the handoff starts: it tests the trigger's own value".into(),
+                    "true at the trigger",
+                    "test a field that marks the next step as done, such as `deal.kickoff_scheduled_at is set`",
+                );
+            }
+        }
+    }
+
+    /// Unused users, teams and channels.
+    pub(super) fn unused(&mut self) {
+        let mut unused: Vec<(&'static str, String, Loc)> = self
+            .declared
+            .iter()
+            .filter(|((kind, _), _)| matches!(*kind, "user" | "team" | "channel"))
+            .filter(|(key, _)| !self.used.contains(*key))
+            .map(|((kind, name), loc)| (*kind, name.clone(), *loc))
+            .collect();
+        unused.sort_by_key(|(_, _, loc)| (loc.file, loc.span.start));
+        for (kind, name, loc) in unused {
+            self.warn(
+                Code::H204,
+                loc,
+                format!("{kind} `{name}` is never used"),
+                "unused",
+                "use it in a handoff or delete it",
+            );
+        }
+    }
+}
+
+fn block_actions(item: &HandoffItem) -> Box<dyn Iterator<Item = &Action> + '_> {
+    match item {
+        HandoffItem::IfMissing(b) | HandoffItem::Then(b) => Box::new(b.actions.iter()),
+        HandoffItem::OnException(o) => Box::new(o.items.iter().filter_map(|i| match i {
+            OnExceptionItem::Action(a) => Some(a),
+            OnExceptionItem::ResumeWhen(_) => None,
+        })),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+fn assigned_roles<'a>(actions: impl Iterator<Item = &'a Action>) -> HashSet<String> {
+    actions
+        .filter_map(|a| match a {
+            Action::Assign(a) => Some(a.role.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The span of a statement's leading keywords, for pointing at a statement
+/// without underlining its whole block.
+fn head(span: Span, keywords: &str) -> Span {
+    Span::new(span.start, (span.start + keywords.len()).min(span.end))
+}
+
+/// The text of a template's literal parts.
+fn label_text(t: &Template) -> String {
+    t.parts
+        .iter()
+        .map(|p| match p {
+            TemplatePart::Text(s) => s.clone(),
+            TemplatePart::Expr(_) => "{…}".to_string(),
+        })
+        .collect()
+}
+
+/// The value of a condition that does not depend on the record.
+pub(crate) fn is_constant(e: &Expr) -> Option<bool> {
+    match &e.kind {
+        ExprKind::Literal(Literal::Bool { value, .. }) => Some(*value),
+        ExprKind::Paren(x) => is_constant(x),
+        ExprKind::Not(x) => is_constant(x).map(|b| !b),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let (l, r) = (is_constant(lhs), is_constant(rhs));
+            match op {
+                BinaryOp::And => match (l, r) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+                BinaryOp::Or => match (l, r) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+                _ => {
+                    let (a, b) = (number(lhs)?, number(rhs)?);
+                    Some(match op {
+                        BinaryOp::Eq => a == b,
+                        BinaryOp::Ne => a != b,
+                        BinaryOp::Lt => a < b,
+                        BinaryOp::Le => a <= b,
+                        BinaryOp::Gt => a > b,
+                        BinaryOp::Ge => a >= b,
+                        _ => return None,
+                    })
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+fn number(e: &Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Literal(Literal::Number { value, .. }) => Some(*value),
+        ExprKind::Paren(x) => number(x),
+        _ => None,
+    }
+}
+
+/// `OBJ.FIELD is VALUE` (or `== VALUE`), as ("OBJ.FIELD", value key).
+fn is_value_test(e: &Expr) -> Option<(String, String)> {
+    let (subject, value) = match &e.kind {
+        ExprKind::Is {
+            subject,
+            negated: false,
+            test: IsTest::Value(v),
+        } => (subject, v),
+        ExprKind::Binary {
+            op: BinaryOp::Eq,
+            lhs,
+            rhs,
+        } => (lhs, rhs),
+        ExprKind::Paren(x) => return is_value_test(x),
+        _ => return None,
+    };
+    let ExprKind::Path(p) = &subject.kind else {
+        return None;
+    };
+    let key = match &value.kind {
+        ExprKind::Literal(l) => literal_key(l),
+        ExprKind::Template(t) => format!("text:{}", label_text(t)),
+        _ => return None,
+    };
+    Some((format!("{}.{}", p.object.name, p.field.name), key))
+}
+
+fn literal_key(l: &Literal) -> String {
+    match l {
+        Literal::Text(t) => format!("text:{}", t.value),
+        Literal::Number { value, .. } => format!("number:{value}"),
+        Literal::Bool { value, .. } => format!("bool:{value}"),
+        Literal::Date(d) => format!("date:{}-{}-{}", d.year, d.month, d.day),
+        Literal::DateTime { text, .. } => format!("datetime:{text}"),
+    }
+}

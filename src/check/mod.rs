@@ -1,0 +1,277 @@
+//! Stage two: names, types and graph checks over a whole project.
+//!
+//! Input: every parsed file of the project (declarations in one file are
+//! visible in all). Output: diagnostics, and when there are no errors a
+//! [`Checked`] project that the compiler can trust: every name resolves and
+//! every expression is well typed.
+
+mod cascade;
+mod expr;
+mod handoff;
+mod script;
+pub mod symbols;
+pub mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::diagnostic::{Code, Diagnostic, Severity, SourceFile};
+use crate::syntax::{self, Span};
+
+pub use cascade::{CascadeEdge, CascadeGraph};
+pub use symbols::{Calendar, Directory, FieldSchema, ObjectSchema, Schema};
+pub use types::Type;
+
+/// One parsed file of a project.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub source: Arc<SourceFile>,
+    pub file: syntax::File,
+}
+
+/// A place in a project: a file (index into the units) and a span in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Loc {
+    pub file: usize,
+    pub span: Span,
+}
+
+impl Loc {
+    pub fn new(file: usize, span: Span) -> Self {
+        Loc { file, span }
+    }
+}
+
+/// What the checker learned about one handoff.
+#[derive(Debug, Clone)]
+pub struct HandoffInfo {
+    /// Index of the file in [`Checked::units`].
+    pub unit: usize,
+    /// Index of the declaration in that file.
+    pub decl: usize,
+    pub name: String,
+    /// The object the handoff runs on (index into the schema's objects).
+    pub object: usize,
+    /// Roles the handoff assigns, with where.
+    pub roles: Vec<(String, Loc)>,
+    /// Fields the handoff's actions set: (slot, value when it is a literal).
+    pub sets: Vec<(usize, Option<syntax::Literal>, Loc)>,
+}
+
+/// A project that passed the checks: the compiler's input.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub units: Vec<Unit>,
+    pub schema: Schema,
+    pub directory: Directory,
+    pub handoffs: Vec<HandoffInfo>,
+    pub cascade: CascadeGraph,
+}
+
+impl Checked {
+    /// The syntax of handoff `h`.
+    pub fn handoff_decl(&self, h: &HandoffInfo) -> &syntax::HandoffDecl {
+        match &self.units[h.unit].file.declarations[h.decl] {
+            syntax::Declaration::Handoff(d) => d,
+            // HandoffInfo is only built for handoff declarations.
+            _ => unreachable!("HandoffInfo points at a handoff"),
+        }
+    }
+}
+
+/// The result of checking: diagnostics, and the checked project if there
+/// were no errors.
+#[derive(Debug)]
+pub struct Analysis {
+    pub checked: Option<Checked>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses and checks a whole project. Files with syntax errors stop the
+/// semantic checks: names declared in a broken file would otherwise show up
+/// as a cascade of "unknown" errors elsewhere.
+pub fn analyze(sources: &[Arc<SourceFile>]) -> Analysis {
+    let mut units = Vec::with_capacity(sources.len());
+    let mut diagnostics = Vec::new();
+    for source in sources {
+        let parsed = syntax::parse(source);
+        diagnostics.extend(parsed.diagnostics);
+        units.push(Unit {
+            source: source.clone(),
+            file: parsed.file,
+        });
+    }
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Analysis {
+            checked: None,
+            diagnostics,
+        };
+    }
+    let mut analysis = check(units);
+    diagnostics.append(&mut analysis.diagnostics);
+    analysis.diagnostics = diagnostics;
+    analysis
+}
+
+/// Checks a whole project.
+pub fn check(units: Vec<Unit>) -> Analysis {
+    let mut c = Checker {
+        units: &units,
+        schema: Schema::default(),
+        directory: Directory::default(),
+        declared: HashMap::new(),
+        used: HashSet::new(),
+        diagnostics: Vec::new(),
+        handoffs: Vec::new(),
+    };
+    c.collect_symbols();
+    c.check_handoffs();
+    let cascade = c.cascade();
+    c.unused();
+    let Checker {
+        schema,
+        directory,
+        mut diagnostics,
+        handoffs,
+        ..
+    } = c;
+    sort(&mut diagnostics, &units);
+    let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
+    Analysis {
+        checked: ok.then_some(Checked {
+            units,
+            schema,
+            directory,
+            handoffs,
+            cascade,
+        }),
+        diagnostics,
+    }
+}
+
+/// Orders diagnostics by file, then position, so output is stable.
+fn sort(diagnostics: &mut [Diagnostic], units: &[Unit]) {
+    let order: HashMap<*const SourceFile, usize> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (Arc::as_ptr(&u.source), i))
+        .collect();
+    diagnostics.sort_by_key(|d| {
+        (
+            order
+                .get(&Arc::as_ptr(&d.file))
+                .copied()
+                .unwrap_or(usize::MAX),
+            d.span.start,
+            d.code,
+        )
+    });
+}
+
+pub(crate) struct Checker<'u> {
+    pub(crate) units: &'u [Unit],
+    pub(crate) schema: Schema,
+    pub(crate) directory: Directory,
+    /// (kind, name) → first declaration.
+    pub(crate) declared: HashMap<(&'static str, String), Loc>,
+    /// (kind, name) of declarations something refers to.
+    pub(crate) used: HashSet<(&'static str, String)>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) handoffs: Vec<HandoffInfo>,
+}
+
+impl Checker<'_> {
+    pub(crate) fn diag(
+        &self,
+        code: Code,
+        loc: Loc,
+        message: String,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, &self.units[loc.file].source, loc.span, message, label)
+    }
+
+    pub(crate) fn error(&mut self, code: Code, loc: Loc, message: String, label: &str) {
+        let d = self.diag(code, loc, message, label);
+        self.diagnostics.push(d);
+    }
+
+    pub(crate) fn warn(&mut self, code: Code, loc: Loc, message: String, label: &str, help: &str) {
+        let d = self
+            .diag(code, loc, message, label)
+            .warning()
+            .with_help(help);
+        self.diagnostics.push(d);
+    }
+
+    /// Adds a secondary location: a label when it is in the same file, else a
+    /// note with its file, line and column.
+    pub(crate) fn relate(&self, d: Diagnostic, loc: Loc, text: &str) -> Diagnostic {
+        let file = &self.units[loc.file].source;
+        if Arc::ptr_eq(file, &d.file) {
+            d.with_related(loc.span, text)
+        } else {
+            let (line, col) = file.line_col(loc.span.start);
+            let note = format!("{text}: {}:{line}:{col}", file.name);
+            let help = match d.help.clone() {
+                Some(h) => format!("{h}\n{note}"),
+                None => note,
+            };
+            Diagnostic {
+                help: Some(help),
+                ..d
+            }
+        }
+    }
+
+    /// Reports an unknown name, with a did-you-mean when one candidate is
+    /// clearly closest.
+    pub(crate) fn unknown(
+        &mut self,
+        code: Code,
+        loc: Loc,
+        kind: &str,
+        name: &str,
+        candidates: &[String],
+        fallback_help: &str,
+    ) {
+        // "field on `deal`" reads as "unknown field `x` on `deal`".
+        let (noun, owner) = kind.split_once(' ').map_or((kind, ""), |(n, o)| (n, o));
+        let owner = if owner.is_empty() {
+            String::new()
+        } else {
+            format!(" {owner}")
+        };
+        let mut d = self.diag(
+            code,
+            loc,
+            format!("unknown {noun} `{name}`{owner}"),
+            format!("no {noun} called `{name}`{owner}"),
+        );
+        d = match suggest(name, candidates.iter().map(String::as_str)) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(fallback_help),
+        };
+        self.diagnostics.push(d);
+    }
+}
+
+/// The candidate closest to `name`, when it is close and clearly closer than
+/// the next one.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
+        .filter(|(s, _)| *s >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    match scored.as_slice() {
+        [] => None,
+        [(_, only)] => Some(only),
+        [(a, best), (b, _), ..] => (a - b >= 0.02).then_some(*best),
+    }
+}
