@@ -17,7 +17,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod compile;
 pub mod diagnostic;
 pub mod project;
 pub mod script;
 pub mod syntax;
+pub mod value;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
 mod fmt;
+mod graph;
 pub mod report;
 
 /// The process exit status.
@@ -37,6 +38,32 @@ pub enum Command {
     /// Rewrite workflows in the canonical layout (or, with --check, list the
     /// files that would change and exit 1).
     Fmt(FmtArgs),
+    /// Draw one handoff's workflow (with --workflow) or the cascade graph of
+    /// which handoffs can fire which, as Graphviz dot or Mermaid.
+    Graph(GraphArgs),
+}
+
+/// Arguments of `handoff graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Files or directories of the project.
+    #[arg(default_value = "workflows")]
+    pub paths: Vec<PathBuf>,
+    /// Draw this handoff (by its name) instead of the cascade graph.
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// Graph output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz dot (`dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 /// Arguments of `handoff check`.
@@ -88,5 +115,6 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }

@@ -1,0 +1,144 @@
+//! Working time: which days and hours count for `business` durations.
+
+use std::collections::HashSet;
+
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+
+use crate::syntax::{TimeUnit, Weekday};
+use crate::value::Duration;
+
+/// A compiled calendar.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    /// Monday first.
+    workdays: [bool; 7],
+    /// Working hours, minutes after local midnight.
+    day_start: u32,
+    day_end: u32,
+    tz: TimeZone,
+    holidays: HashSet<Date>,
+}
+
+impl Default for Calendar {
+    /// Monday to Friday, 9:00 to 17:00, UTC, no holidays.
+    fn default() -> Self {
+        Calendar {
+            workdays: [true, true, true, true, true, false, false],
+            day_start: 9 * 60,
+            day_end: 17 * 60,
+            tz: TimeZone::UTC,
+            holidays: HashSet::new(),
+        }
+    }
+}
+
+impl Calendar {
+    /// From the checker's calendar (its timezone was validated there).
+    pub fn from_checked(c: &crate::check::Calendar) -> Self {
+        let mut workdays = [false; 7];
+        for d in &c.workdays {
+            if let Some(i) = Weekday::ALL.iter().position(|w| w == d) {
+                workdays[i] = true;
+            }
+        }
+        Calendar {
+            workdays,
+            day_start: c.day_start,
+            day_end: c.day_end,
+            tz: TimeZone::get(&c.timezone).unwrap_or(TimeZone::UTC),
+            holidays: c.holidays.iter().copied().collect(),
+        }
+    }
+
+    /// The calendar's timezone.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// Whether `date` is a working day.
+    pub fn is_workday(&self, date: Date) -> bool {
+        let i = date.weekday().to_monday_zero_offset() as usize;
+        self.workdays[i] && !self.holidays.contains(&date)
+    }
+
+    /// The moment `d` after `now`.
+    ///
+    /// - Plain durations are calendar time in the calendar's timezone: days
+    ///   and weeks keep the local clock time across DST changes; hours and
+    ///   minutes are exact elapsed time.
+    /// - `N business days` (and weeks, as 5 days each) end at the close of
+    ///   the Nth working day after today.
+    /// - `N business hours` (and minutes) count working time only, starting
+    ///   from now, or from the next opening if now is outside working hours.
+    pub fn add(&self, now: Timestamp, d: &Duration) -> Option<Timestamp> {
+        let local = now.to_zoned(self.tz.clone());
+        if !d.business {
+            let z = match d.unit {
+                TimeUnit::Days => local.checked_add((d.amount.round() as i64).days()).ok()?,
+                TimeUnit::Weeks => local.checked_add((d.amount.round() as i64).weeks()).ok()?,
+                _ => local
+                    .checked_add(jiff::SignedDuration::from_secs_f64(d.seconds()))
+                    .ok()?,
+            };
+            return Some(z.timestamp());
+        }
+        match d.unit {
+            TimeUnit::Days | TimeUnit::Weeks => {
+                let per = if d.unit == TimeUnit::Weeks { 5 } else { 1 };
+                let mut left = (d.amount.round() as i64).max(0) * per;
+                let mut date = local.date();
+                // A guard: a calendar with no workdays never finds one.
+                let mut guard = 0;
+                while left > 0 && guard < 3660 {
+                    date = date.tomorrow().ok()?;
+                    if self.is_workday(date) {
+                        left -= 1;
+                    }
+                    guard += 1;
+                }
+                if !self.workdays.iter().any(|&w| w) {
+                    return None;
+                }
+                self.at(date, self.day_end).map(|z| z.timestamp())
+            }
+            TimeUnit::Hours | TimeUnit::Minutes => {
+                let mut left = (d.seconds() / 60.0).round() as i64;
+                let mut cursor = local;
+                let mut guard = 0;
+                loop {
+                    guard += 1;
+                    if guard > 3660 || !self.workdays.iter().any(|&w| w) {
+                        return None;
+                    }
+                    let date = cursor.date();
+                    let minute =
+                        u32::from(cursor.hour() as u8) * 60 + u32::from(cursor.minute() as u8);
+                    if !self.is_workday(date) || minute >= self.day_end {
+                        cursor = self.at(date.tomorrow().ok()?, self.day_start)?;
+                        continue;
+                    }
+                    if minute < self.day_start {
+                        cursor = self.at(date, self.day_start)?;
+                        continue;
+                    }
+                    let available = i64::from(self.day_end - minute);
+                    if left <= available {
+                        return Some(cursor.checked_add(left.minutes()).ok()?.timestamp());
+                    }
+                    left -= available;
+                    cursor = self.at(date.tomorrow().ok()?, self.day_start)?;
+                }
+            }
+        }
+    }
+
+    fn at(&self, date: Date, minutes: u32) -> Option<Zoned> {
+        if minutes >= 24 * 60 {
+            return self.at(date.tomorrow().ok()?, minutes - 24 * 60);
+        }
+        let t = Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).ok()?;
+        date.to_datetime(t).to_zoned(self.tz.clone()).ok()
+    }
+}

@@ -1,0 +1,274 @@
+//! Compiled expressions: names resolved to record slots, users and roles;
+//! literals turned into values. Evaluation never looks a name up.
+
+use crate::check::{Directory, ObjectSchema};
+use crate::syntax::{self, BinaryOp, Expr, ExprKind, IsTest, Literal, TemplatePart};
+use crate::value::{Duration, Value};
+
+/// A compiled expression.
+#[derive(Debug, Clone)]
+pub enum CExpr {
+    Const(Value),
+    /// A field of the record, by slot.
+    Field(usize),
+    Today,
+    Now,
+    Person(PersonRef),
+    /// `{missing}`: the labels of the missing required fields.
+    Missing,
+    /// `{exception}`: the names of the flagged exceptions.
+    Exception,
+    Template(CTemplate),
+    List(Vec<CExpr>),
+    Not(Box<CExpr>),
+    And(Box<CExpr>, Box<CExpr>),
+    Or(Box<CExpr>, Box<CExpr>),
+    Neg(Box<CExpr>),
+    /// Comparisons and arithmetic.
+    Binary(BinaryOp, Box<CExpr>, Box<CExpr>),
+    Is {
+        subject: Box<CExpr>,
+        negated: bool,
+        test: CIsTest,
+    },
+    In {
+        subject: Box<CExpr>,
+        negated: bool,
+        list: Box<CExpr>,
+    },
+    Contains {
+        subject: Box<CExpr>,
+        item: Box<CExpr>,
+    },
+}
+
+/// What `is` tests.
+#[derive(Debug, Clone)]
+pub enum CIsTest {
+    Set,
+    Missing,
+    Empty,
+    Value(Box<CExpr>),
+}
+
+/// A person an action names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PersonRef {
+    /// A declared user: name and email.
+    User { name: String, email: String },
+    /// A role assigned earlier on the path.
+    Role(String),
+    /// A user or email field of the record.
+    Field(usize),
+}
+
+/// A template: text with interpolated expressions.
+#[derive(Debug, Clone, Default)]
+pub struct CTemplate {
+    pub parts: Vec<CPart>,
+}
+
+/// A piece of a template.
+#[derive(Debug, Clone)]
+pub enum CPart {
+    Text(String),
+    Expr(CExpr),
+}
+
+/// A condition with its source text and the fields it reads, for traces.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    pub expr: CExpr,
+    /// The condition as written.
+    pub text: String,
+    /// Slots the condition reads, in order of first use.
+    pub reads: Vec<usize>,
+}
+
+/// Lowers expressions of one handoff.
+pub(crate) struct Lower<'a> {
+    pub object: &'a ObjectSchema,
+    pub directory: &'a Directory,
+    pub source: &'a str,
+}
+
+impl Lower<'_> {
+    pub fn cond(&self, e: &Expr) -> Cond {
+        let expr = self.expr(e);
+        let mut reads = Vec::new();
+        collect_reads(&expr, &mut reads);
+        Cond {
+            expr,
+            text: self
+                .source
+                .get(e.span.start..e.span.end)
+                .unwrap_or_default()
+                .to_string(),
+            reads,
+        }
+    }
+
+    pub fn expr(&self, e: &Expr) -> CExpr {
+        match &e.kind {
+            ExprKind::Literal(l) => CExpr::Const(literal(l)),
+            ExprKind::Template(t) => CExpr::Template(self.template(t)),
+            ExprKind::Duration {
+                amount,
+                business,
+                unit,
+            } => CExpr::Const(Value::Duration(Duration {
+                amount: *amount,
+                business: *business,
+                unit: *unit,
+            })),
+            ExprKind::Today => CExpr::Today,
+            ExprKind::Now => CExpr::Now,
+            ExprKind::Path(p) => self
+                .object
+                .slot(&p.field.name)
+                .map_or(CExpr::Const(Value::Null), CExpr::Field),
+            ExprKind::Name(n) => match n.name.as_str() {
+                "missing" => CExpr::Missing,
+                "exception" => CExpr::Exception,
+                name => CExpr::Person(self.person_name(name)),
+            },
+            ExprKind::List(items) => CExpr::List(items.iter().map(|i| self.expr(i)).collect()),
+            ExprKind::Paren(x) => self.expr(x),
+            ExprKind::Neg(x) => CExpr::Neg(Box::new(self.expr(x))),
+            ExprKind::Not(x) => CExpr::Not(Box::new(self.expr(x))),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (Box::new(self.expr(lhs)), Box::new(self.expr(rhs)));
+                match op {
+                    BinaryOp::And => CExpr::And(l, r),
+                    BinaryOp::Or => CExpr::Or(l, r),
+                    op => CExpr::Binary(*op, l, r),
+                }
+            }
+            ExprKind::Is {
+                subject,
+                negated,
+                test,
+            } => CExpr::Is {
+                subject: Box::new(self.expr(subject)),
+                negated: *negated,
+                test: match test {
+                    IsTest::Set => CIsTest::Set,
+                    IsTest::Missing => CIsTest::Missing,
+                    IsTest::Empty => CIsTest::Empty,
+                    IsTest::Value(v) => CIsTest::Value(Box::new(self.expr(v))),
+                },
+            },
+            ExprKind::In {
+                subject,
+                negated,
+                list,
+            } => CExpr::In {
+                subject: Box::new(self.expr(subject)),
+                negated: *negated,
+                list: Box::new(self.expr(list)),
+            },
+            ExprKind::Contains { subject, item } => CExpr::Contains {
+                subject: Box::new(self.expr(subject)),
+                item: Box::new(self.expr(item)),
+            },
+        }
+    }
+
+    pub fn template(&self, t: &syntax::Template) -> CTemplate {
+        CTemplate {
+            parts: t
+                .parts
+                .iter()
+                .map(|p| match p {
+                    TemplatePart::Text(s) => CPart::Text(s.clone()),
+                    TemplatePart::Expr(e) => CPart::Expr(self.expr(e)),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn person(&self, r: &syntax::Reference) -> PersonRef {
+        match &r.field {
+            Some(f) => self
+                .object
+                .slot(&f.name)
+                .map_or(PersonRef::Role(f.name.clone()), PersonRef::Field),
+            None => self.person_name(&r.head.name),
+        }
+    }
+
+    fn person_name(&self, name: &str) -> PersonRef {
+        match self.directory.users.get(name) {
+            Some(u) => PersonRef::User {
+                name: name.to_string(),
+                email: u.value.clone(),
+            },
+            None => PersonRef::Role(name.to_string()),
+        }
+    }
+}
+
+/// The value of a literal.
+pub fn literal(l: &Literal) -> Value {
+    match l {
+        Literal::Text(t) => Value::Text(t.value.clone()),
+        Literal::Number { value, .. } => Value::Number(*value),
+        Literal::Bool { value, .. } => Value::Bool(*value),
+        Literal::Date(d) => {
+            jiff::civil::Date::new(d.year, d.month, d.day).map_or(Value::Null, Value::Date)
+        }
+        Literal::DateTime { text, .. } => parse_datetime(text).map_or(Value::Null, Value::DateTime),
+    }
+}
+
+/// Parses `2026-11-20T15:04[:05][Z|±hh:mm]`; without an offset it is UTC.
+pub fn parse_datetime(text: &str) -> Option<jiff::Timestamp> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+fn collect_reads(e: &CExpr, out: &mut Vec<usize>) {
+    let push = |s: usize, out: &mut Vec<usize>| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    match e {
+        CExpr::Field(s) => push(*s, out),
+        CExpr::Person(PersonRef::Field(s)) => push(*s, out),
+        CExpr::Template(t) => {
+            for p in &t.parts {
+                if let CPart::Expr(x) = p {
+                    collect_reads(x, out);
+                }
+            }
+        }
+        CExpr::List(items) => items.iter().for_each(|i| collect_reads(i, out)),
+        CExpr::Not(x) | CExpr::Neg(x) => collect_reads(x, out),
+        CExpr::And(a, b) | CExpr::Or(a, b) | CExpr::Binary(_, a, b) => {
+            collect_reads(a, out);
+            collect_reads(b, out);
+        }
+        CExpr::Is { subject, test, .. } => {
+            collect_reads(subject, out);
+            if let CIsTest::Value(v) = test {
+                collect_reads(v, out);
+            }
+        }
+        CExpr::In { subject, list, .. } => {
+            collect_reads(subject, out);
+            collect_reads(list, out);
+        }
+        CExpr::Contains { subject, item } => {
+            collect_reads(subject, out);
+            collect_reads(item, out);
+        }
+        _ => {}
+    }
+}
