@@ -19,6 +19,7 @@ pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod diagnostic;
+pub mod eval;
 pub mod project;
 pub mod script;
 pub mod syntax;

@@ -8,6 +8,7 @@ mod check;
 mod fmt;
 mod graph;
 pub mod report;
+mod run;
 
 /// The process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,43 @@ pub enum Command {
     /// Draw one handoff's workflow (with --workflow) or the cascade graph of
     /// which handoffs can fire which, as Graphviz dot or Mermaid.
     Graph(GraphArgs),
+    /// Dry-run CRM events through the workflows and print what would happen
+    /// (with --explain, why); nothing is sent anywhere.
+    Run(RunArgs),
+}
+
+/// Arguments of `handoff run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The workflows folder.
+    #[arg(long, default_value = "workflows", value_name = "DIR")]
+    pub workflows: PathBuf,
+    /// A JSON file with one event, or an array of events run in order.
+    #[arg(long, value_name = "FILE")]
+    pub event: PathBuf,
+    /// Engine state to start from (JSON); updated in place after the run. A
+    /// missing file starts empty. Without it nothing is stored.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// The current time (RFC 3339) for due dates; default: each event's
+    /// `occurred_at`, else the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Show every step evaluated for every handoff, and why.
+    #[arg(long)]
+    pub explain: bool,
+    /// `human`, or `json` (the Outcome contract).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Output of commands that print results rather than diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text.
+    Human,
+    /// JSON on stdout.
+    Json,
 }
 
 /// Arguments of `handoff graph`.
@@ -116,5 +154,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }

@@ -1,0 +1,194 @@
+//! `handoff run`: a dry run of events through the workflows, with an
+//! explanation of every decision.
+
+use std::path::{Path, PathBuf};
+
+use super::{Exit, OutputFormat, RunArgs};
+use crate::compile::WorkflowSet;
+use crate::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
+
+/// Runs `handoff run`.
+pub fn run(args: &RunArgs) -> Exit {
+    let set = match super::graph::load(std::slice::from_ref(&args.workflows)) {
+        Ok(set) => set,
+        Err(exit) => return exit,
+    };
+    let bytes = match std::fs::read(&args.event) {
+        Ok(b) => b,
+        Err(e) => return fail(&format!("cannot read `{}`: {e}", args.event.display())),
+    };
+    let events = match Event::decode_many(&set, &bytes) {
+        Ok(ev) => ev,
+        Err(e) => return fail(&format!("`{}`: {e}", args.event.display())),
+    };
+    let mut state = match &args.state {
+        Some(p) => match read_state(p) {
+            Ok(s) => s,
+            Err(msg) => return fail(&msg),
+        },
+        None => State::default(),
+    };
+    let now_override = match args.now.as_deref().map(parse_now) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(msg)) => return fail(&msg),
+        None => None,
+    };
+    let mut outcomes = Vec::new();
+    for event in &events {
+        let now = now_override
+            .or(event.occurred_at)
+            .unwrap_or_else(jiff::Timestamp::now);
+        let (next, outcome) = eval::step(&set, state, event, now);
+        state = next;
+        outcomes.push(outcome);
+    }
+    if let Some(p) = &args.state {
+        if let Err(msg) = write_state(p, &state) {
+            return fail(&msg);
+        }
+    }
+    match args.format {
+        OutputFormat::Json => {
+            let json = if outcomes.len() == 1 {
+                serde_json::to_string_pretty(&outcomes[0])
+            } else {
+                serde_json::to_string_pretty(&outcomes)
+            };
+            match json {
+                Ok(j) => println!("{j}"),
+                Err(e) => return fail(&format!("cannot print the outcome: {e}")),
+            }
+        }
+        OutputFormat::Human => {
+            for o in &outcomes {
+                print!("{}", human(&set, o, args.explain));
+            }
+        }
+    }
+    Exit::Ok
+}
+
+fn fail(msg: &str) -> Exit {
+    eprintln!("error: {msg}");
+    Exit::Failure
+}
+
+/// Parses `--now`: RFC 3339, or a civil date-time taken as UTC.
+pub(super) fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
+    crate::compile::parse_datetime(s)
+        .ok_or_else(|| format!("`--now {s}` is not a date-time such as 2026-11-20T15:04:05Z"))
+}
+
+/// Reads a state file; a missing file is an empty state.
+pub(super) fn read_state(p: &Path) -> Result<State, String> {
+    match std::fs::read(p) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("`{}` is not a handoff state file: {e}", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(format!("cannot read `{}`: {e}", p.display())),
+    }
+}
+
+/// Writes a state file atomically (temp file, then rename).
+pub(super) fn write_state(p: &Path, state: &State) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
+    let tmp: PathBuf = p.with_extension("tmp");
+    std::fs::write(&tmp, json)
+        .and_then(|_| std::fs::rename(&tmp, p))
+        .map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+}
+
+/// The human rendering of an outcome.
+pub fn human(_set: &WorkflowSet, o: &Outcome, explain: bool) -> String {
+    let mut out = format!("event {}", o.event);
+    if o.duplicate {
+        out.push_str(" (already processed: nothing new)");
+    }
+    out.push('\n');
+    for h in &o.handoffs {
+        if h.status == OutcomeStatus::NotTriggered && !explain {
+            continue;
+        }
+        out.push_str(&handoff_lines(h, explain));
+    }
+    if !explain
+        && o.handoffs
+            .iter()
+            .all(|h| h.status == OutcomeStatus::NotTriggered)
+    {
+        out.push_str("  no handoff fired (use --explain to see why)\n");
+    }
+    out
+}
+
+fn handoff_lines(h: &HandoffOutcome, explain: bool) -> String {
+    let mut out = format!(
+        "  {} [{}]: {}\n",
+        h.workflow,
+        h.record_id,
+        h.status.as_str()
+    );
+    if !h.missing.is_empty() {
+        out.push_str(&format!("    missing: {}\n", h.missing.join(", ")));
+    }
+    if !h.exceptions.is_empty() {
+        out.push_str(&format!("    exceptions: {}\n", h.exceptions.join(", ")));
+    }
+    for a in &h.actions {
+        out.push_str(&format!("    - {}\n", action_line(a)));
+    }
+    if let Some(ans) = &h.answers {
+        if let Some(o) = &ans.next_owner {
+            out.push_str(&format!("    next owner: {o}\n"));
+        }
+        if let Some(t) = &ans.first_task {
+            out.push_str(&format!("    first task: {t}\n"));
+        }
+    }
+    if explain {
+        out.push_str("    why:\n");
+        for t in &h.trace {
+            out.push_str(&format!("      {t}\n"));
+        }
+    }
+    out
+}
+
+/// One line for a planned action.
+pub fn action_line(a: &PlannedAction) -> String {
+    let who = |p: &Option<String>| p.clone().unwrap_or_else(|| "(nobody: unresolved)".into());
+    match a {
+        PlannedAction::Assign { role, person, .. } => format!("assign {role}: {}", who(person)),
+        PlannedAction::Task {
+            title,
+            assignee,
+            due,
+            checklist,
+            brief,
+        } => {
+            let mut s = format!("task \"{title}\" for {}", who(assignee));
+            if let Some(d) = due {
+                s.push_str(&format!(", due {d}"));
+            }
+            if !checklist.is_empty() {
+                s.push_str(&format!(", checklist: {}", checklist.join("; ")));
+            }
+            if brief.is_some() {
+                s.push_str(", brief attached");
+            }
+            s
+        }
+        PlannedAction::Notify {
+            channel,
+            to,
+            message,
+        } => match channel {
+            Some(c) => format!("notify channel {c}: {message}"),
+            None => format!("notify {}: {message}", who(to)),
+        },
+        PlannedAction::EmailDraft { to, subject, .. } => {
+            format!("draft email to {} for review: \"{subject}\"", who(to))
+        }
+        PlannedAction::Set { field, value } => format!("set {field} = {value}"),
+    }
+}

@@ -1,0 +1,324 @@
+//! CRM events: the generic JSON shape, decoded straight into the schema's
+//! typed, slot-indexed records.
+//!
+//! Field names are looked up once per field while decoding; after that the
+//! engine reads values by slot. A value that does not fit its field's type
+//! is a per-field error naming the field, the value and what was expected.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::check::{ObjectSchema, Type};
+use crate::compile::{parse_datetime, WorkflowSet};
+use crate::value::Value;
+
+/// One CRM event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The CRM's id for this event; a retry carries the same id.
+    pub id: String,
+    /// The object name (`deal`) and its index in the schema.
+    pub object: String,
+    pub object_index: usize,
+    pub record_id: String,
+    pub occurred_at: Option<jiff::Timestamp>,
+    /// The fields the event carries, by slot; `None` where the event says
+    /// nothing about a field (records may be partial).
+    pub record: Vec<Option<Value>>,
+    /// Before-values the event states explicitly, by slot.
+    pub previous: Vec<Option<Value>>,
+}
+
+/// Why an event could not be decoded.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EventError {
+    /// Not JSON, or not the event shape.
+    #[error("the event is not valid: {0}")]
+    #[diagnostic(
+        code(event::shape),
+        help("an event is a JSON object with `id`, `object`, `record_id`, `record` and optionally `occurred_at` and `previous`")
+    )]
+    Shape(String),
+    /// The object is not declared.
+    #[error("the event is for object `{0}`, which the workflows do not declare")]
+    #[diagnostic(code(event::object))]
+    UnknownObject(String),
+    /// One or more fields have values of the wrong type.
+    #[error("{} field value(s) do not fit the schema: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[diagnostic(code(event::fields))]
+    Fields(Vec<FieldError>),
+}
+
+/// A field whose value does not fit its type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    /// `record.start_date` or `previous.stage`.
+    pub field: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is {}, expected {}",
+            self.field, self.value, self.expected
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    object: String,
+    record_id: serde_json::Value,
+    #[serde(default)]
+    occurred_at: Option<String>,
+    #[serde(borrow)]
+    record: &'a RawValue,
+    #[serde(default, borrow)]
+    previous: Option<&'a RawValue>,
+}
+
+impl Event {
+    /// Decodes one event from JSON bytes.
+    pub fn decode(set: &WorkflowSet, bytes: &[u8]) -> Result<Event, EventError> {
+        let raw: RawEvent<'_> =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Shape(e.to_string()))?;
+        Self::from_raw(set, raw)
+    }
+
+    /// Decodes a JSON array of events, or a single event.
+    pub fn decode_many(set: &WorkflowSet, bytes: &[u8]) -> Result<Vec<Event>, EventError> {
+        let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        if trimmed.is_some_and(|i| bytes[i] == b'[') {
+            let raws: Vec<&RawValue> =
+                serde_json::from_slice(bytes).map_err(|e| EventError::Shape(e.to_string()))?;
+            raws.into_iter()
+                .map(|r| Self::decode(set, r.get().as_bytes()))
+                .collect()
+        } else {
+            Ok(vec![Self::decode(set, bytes)?])
+        }
+    }
+
+    fn from_raw(set: &WorkflowSet, raw: RawEvent<'_>) -> Result<Event, EventError> {
+        let object_index = set
+            .schema()
+            .objects
+            .iter()
+            .position(|o| o.name == raw.object)
+            .ok_or_else(|| EventError::UnknownObject(raw.object.clone()))?;
+        let schema = &set.schema().objects[object_index];
+        let mut errors = Vec::new();
+        let record = decode_fields(schema, raw.record, "record", &mut errors)?;
+        let previous = match raw.previous {
+            Some(p) => decode_fields(schema, p, "previous", &mut errors)?,
+            None => vec![None; schema.fields.len()],
+        };
+        let occurred_at = match raw.occurred_at {
+            Some(s) => match parse_datetime(&s) {
+                Some(t) => Some(t),
+                None => {
+                    errors.push(FieldError {
+                        field: "occurred_at".into(),
+                        value: format!("\"{s}\""),
+                        expected: "a date-time such as 2026-11-20T15:04:05Z".into(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(EventError::Fields(errors));
+        }
+        let id = match raw.id {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let record_id = match raw.record_id {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        Ok(Event {
+            id,
+            object: raw.object,
+            object_index,
+            record_id,
+            occurred_at,
+            record,
+            previous,
+        })
+    }
+}
+
+fn decode_fields(
+    schema: &ObjectSchema,
+    raw: &RawValue,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<Vec<Option<Value>>, EventError> {
+    let mut slots = vec![None; schema.fields.len()];
+    let seed = FieldsSeed {
+        schema,
+        slots: &mut slots,
+        errors,
+        prefix,
+    };
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    seed.deserialize(&mut de)
+        .map_err(|e| EventError::Shape(format!("`{prefix}`: {e}")))?;
+    Ok(slots)
+}
+
+/// Decodes a JSON object of fields into slots, typing each value.
+struct FieldsSeed<'a> {
+    schema: &'a ObjectSchema,
+    slots: &'a mut Vec<Option<Value>>,
+    errors: &'a mut Vec<FieldError>,
+    prefix: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of field values")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.schema.slot(&key) {
+                Some(slot) => {
+                    let json: serde_json::Value = map.next_value()?;
+                    let ty = &self.schema.fields[slot].ty;
+                    match typed(ty, json) {
+                        Ok(v) => self.slots[slot] = Some(v),
+                        Err((value, expected)) => self.errors.push(FieldError {
+                            field: format!("{}.{key}", self.prefix),
+                            value,
+                            expected,
+                        }),
+                    }
+                }
+                // Fields the workflows don't declare are none of their business.
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Types one JSON value by its field type. Errors are (what was found, what
+/// was expected).
+pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, String)> {
+    use serde_json::Value as J;
+    if json.is_null() {
+        return Ok(Value::Null);
+    }
+    let found = |j: &J| match j {
+        J::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    };
+    let fail = |j: &J, expected: &str| Err((found(j), expected.to_string()));
+    match ty {
+        Type::Text | Type::Email | Type::User | Type::OneOf(_) | Type::Person => match json {
+            J::String(s) => Ok(Value::Text(s)),
+            J::Number(n) => Ok(Value::Text(n.to_string())),
+            J::Bool(b) => Ok(Value::Text(b.to_string())),
+            other => fail(&other, "text"),
+        },
+        Type::Number | Type::Money => match &json {
+            J::Number(n) => n
+                .as_f64()
+                .map(Value::Number)
+                .ok_or(())
+                .or_else(|_| fail(&json, "a number")),
+            J::String(s) => {
+                let cleaned: String = s
+                    .chars()
+                    .filter(|c| !matches!(c, ',' | '_' | ' '))
+                    .collect();
+                match cleaned.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(Value::Number(v)),
+                    _ => fail(&json, "a number"),
+                }
+            }
+            _ => fail(&json, "a number"),
+        },
+        Type::YesNo => match &json {
+            J::Bool(b) => Ok(Value::Bool(*b)),
+            J::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "yes" | "true" | "1" | "y" => Ok(Value::Bool(true)),
+                "no" | "false" | "0" | "n" | "" => Ok(Value::Bool(false)),
+                _ => fail(&json, "yes or no"),
+            },
+            J::Number(n) if n.as_f64() == Some(0.0) => Ok(Value::Bool(false)),
+            J::Number(n) if n.as_f64() == Some(1.0) => Ok(Value::Bool(true)),
+            _ => fail(&json, "yes or no"),
+        },
+        Type::Date => match &json {
+            J::String(s) if s.trim().is_empty() => Ok(Value::Null),
+            J::String(s) => s
+                .get(..10)
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+                .filter(|_| s.len() == 10 || parse_datetime(s).is_some())
+                .map(Value::Date)
+                .ok_or(())
+                .or_else(|_| fail(&json, "a date such as 2026-12-01")),
+            // CRMs such as HubSpot send dates as epoch milliseconds.
+            J::Number(n) => n
+                .as_i64()
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(|t| Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()))
+                .ok_or(())
+                .or_else(|_| fail(&json, "a date such as 2026-12-01")),
+            _ => fail(&json, "a date such as 2026-12-01"),
+        },
+        Type::DateTime => match &json {
+            J::String(s) if s.trim().is_empty() => Ok(Value::Null),
+            J::String(s) => parse_datetime(s)
+                .map(Value::DateTime)
+                .ok_or(())
+                .or_else(|_| fail(&json, "a date-time such as 2026-11-20T15:04:05Z")),
+            J::Number(n) => n
+                .as_i64()
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(Value::DateTime)
+                .ok_or(())
+                .or_else(|_| fail(&json, "a date-time such as 2026-11-20T15:04:05Z")),
+            _ => fail(&json, "a date-time such as 2026-11-20T15:04:05Z"),
+        },
+        Type::List(item) => match json {
+            J::Array(items) => items
+                .into_iter()
+                .map(|j| typed(item, j))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
+            // Multi-select values often arrive as "a;b;c".
+            J::String(s) => s
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| typed(item, J::String(p.to_string())))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
+            other => fail(&other, "a list"),
+        },
+        Type::Duration | Type::Unknown => Ok(Value::Null),
+    }
+}

@@ -1,0 +1,240 @@
+//! Evaluating compiled expressions and templates against a record.
+
+use crate::compile::{CExpr, CIsTest, CPart, CTemplate, Calendar, PersonRef};
+use crate::syntax::BinaryOp;
+use crate::value::Value;
+
+/// What an expression can see.
+pub struct Ctx<'a> {
+    /// The record after the event, by slot.
+    pub record: &'a [Value],
+    pub now: jiff::Timestamp,
+    pub today: jiff::civil::Date,
+    pub calendar: &'a Calendar,
+    /// Roles assigned so far: role → person.
+    pub roles: &'a std::collections::BTreeMap<String, String>,
+    /// Labels of missing required fields (for `{missing}`).
+    pub missing: &'a [String],
+    /// Names of flagged exceptions (for `{exception}`).
+    pub exceptions: &'a [String],
+}
+
+impl Ctx<'_> {
+    /// The value of a field slot.
+    pub fn field(&self, slot: usize) -> &Value {
+        self.record.get(slot).unwrap_or(&Value::Null)
+    }
+
+    /// The person (email or CRM user) a reference names, if known.
+    pub fn person(&self, p: &PersonRef) -> Option<String> {
+        match p {
+            PersonRef::User { email, .. } => Some(email.clone()),
+            PersonRef::Role(r) => self.roles.get(r).cloned(),
+            PersonRef::Field(s) => match self.field(*s) {
+                Value::Null => None,
+                v => Some(v.to_string()).filter(|s| !s.trim().is_empty()),
+            },
+        }
+    }
+
+    /// Renders a template.
+    pub fn render(&self, t: &CTemplate) -> String {
+        let mut out = String::new();
+        for p in &t.parts {
+            match p {
+                CPart::Text(s) => out.push_str(s),
+                CPart::Expr(e) => out.push_str(&self.eval(e).to_string()),
+            }
+        }
+        out
+    }
+
+    /// Evaluates an expression. Operations on absent values yield absent or
+    /// false rather than failing: a record with gaps is normal.
+    pub fn eval(&self, e: &CExpr) -> Value {
+        match e {
+            CExpr::Const(v) => v.clone(),
+            CExpr::Field(s) => self.field(*s).clone(),
+            CExpr::Today => Value::Date(self.today),
+            CExpr::Now => Value::DateTime(self.now),
+            CExpr::Person(p) => self.person(p).map_or(Value::Null, Value::Text),
+            CExpr::Missing => Value::Text(self.missing.join(", ")),
+            CExpr::Exception => Value::Text(self.exceptions.join(", ")),
+            CExpr::Template(t) => Value::Text(self.render(t)),
+            CExpr::List(items) => Value::List(items.iter().map(|i| self.eval(i)).collect()),
+            CExpr::Not(x) => Value::Bool(!self.truth(x)),
+            CExpr::And(a, b) => Value::Bool(self.truth(a) && self.truth(b)),
+            CExpr::Or(a, b) => Value::Bool(self.truth(a) || self.truth(b)),
+            CExpr::Neg(x) => match self.eval(x) {
+                Value::Number(n) => Value::Number(-n),
+                Value::Duration(mut d) => {
+                    d.amount = -d.amount;
+                    Value::Duration(d)
+                }
+                _ => Value::Null,
+            },
+            CExpr::Binary(op, a, b) => self.binary(*op, &self.eval(a), &self.eval(b)),
+            CExpr::Is {
+                subject,
+                negated,
+                test,
+            } => {
+                let v = self.eval(subject);
+                let r = match test {
+                    CIsTest::Set => !v.is_missing(),
+                    CIsTest::Missing => v.is_missing(),
+                    CIsTest::Empty => match &v {
+                        Value::Text(s) => s.trim().is_empty(),
+                        Value::List(l) => l.is_empty(),
+                        Value::Null => true,
+                        _ => false,
+                    },
+                    CIsTest::Value(x) => equal(&v, &self.eval(x)),
+                };
+                Value::Bool(r != *negated)
+            }
+            CExpr::In {
+                subject,
+                negated,
+                list,
+            } => {
+                let v = self.eval(subject);
+                let found = match self.eval(list) {
+                    Value::List(items) => items.iter().any(|i| equal(&v, i)),
+                    _ => false,
+                };
+                Value::Bool(found != *negated)
+            }
+            CExpr::Contains { subject, item } => {
+                let item = self.eval(item);
+                Value::Bool(match self.eval(subject) {
+                    Value::List(items) => items.iter().any(|i| equal(i, &item)),
+                    Value::Text(s) => match &item {
+                        Value::Text(t) => s.to_lowercase().contains(&t.to_lowercase()),
+                        _ => false,
+                    },
+                    _ => false,
+                })
+            }
+        }
+    }
+
+    /// Evaluates a condition; anything but `yes` is false.
+    pub fn truth(&self, e: &CExpr) -> bool {
+        self.eval(e).as_bool().unwrap_or(false)
+    }
+
+    fn binary(&self, op: BinaryOp, a: &Value, b: &Value) -> Value {
+        use BinaryOp::*;
+        use Value::*;
+        match op {
+            Eq => Bool(equal(a, b)),
+            Ne => Bool(!equal(a, b)),
+            Lt | Le | Gt | Ge => match order(a, b) {
+                Some(o) => Bool(match op {
+                    Lt => o.is_lt(),
+                    Le => o.is_le(),
+                    Gt => o.is_gt(),
+                    _ => o.is_ge(),
+                }),
+                None => Bool(false),
+            },
+            Add | Sub | Mul | Div => match (a, b) {
+                (Number(x), Number(y)) => match op {
+                    Add => Number(x + y),
+                    Sub => Number(x - y),
+                    Mul => Number(x * y),
+                    _ if *y == 0.0 => Null,
+                    _ => Number(x / y),
+                },
+                (Date(d), Duration(dur)) if matches!(op, Add | Sub) => {
+                    let mut dur = *dur;
+                    if op == Sub {
+                        dur.amount = -dur.amount;
+                    }
+                    self.shift_date(*d, &dur).map_or(Null, Date)
+                }
+                (DateTime(t), Duration(dur)) if matches!(op, Add | Sub) => {
+                    let mut dur = *dur;
+                    if op == Sub {
+                        dur.amount = -dur.amount;
+                    }
+                    self.calendar.add(*t, &dur).map_or(Null, DateTime)
+                }
+                (Date(x), Date(y)) if op == Sub => Duration(crate::value::Duration {
+                    amount: f64::from((*x - *y).get_days()),
+                    business: false,
+                    unit: crate::syntax::TimeUnit::Days,
+                }),
+                (DateTime(x), DateTime(y)) if op == Sub => Duration(crate::value::Duration {
+                    amount: x.duration_since(*y).as_secs_f64() / 3600.0,
+                    business: false,
+                    unit: crate::syntax::TimeUnit::Hours,
+                }),
+                (Duration(x), Duration(y)) if matches!(op, Add | Sub) => {
+                    let secs = if op == Add {
+                        x.seconds() + y.seconds()
+                    } else {
+                        x.seconds() - y.seconds()
+                    };
+                    Duration(crate::value::Duration {
+                        amount: secs / 3600.0,
+                        business: false,
+                        unit: crate::syntax::TimeUnit::Hours,
+                    })
+                }
+                _ => Null,
+            },
+            And => Bool(a.as_bool() == Some(true) && b.as_bool() == Some(true)),
+            Or => Bool(a.as_bool() == Some(true) || b.as_bool() == Some(true)),
+        }
+    }
+
+    fn shift_date(
+        &self,
+        d: jiff::civil::Date,
+        dur: &crate::value::Duration,
+    ) -> Option<jiff::civil::Date> {
+        if dur.business {
+            let start = d
+                .to_zoned(self.calendar.timezone().clone())
+                .ok()?
+                .timestamp();
+            let end = self.calendar.add(start, dur)?;
+            return Some(end.to_zoned(self.calendar.timezone().clone()).date());
+        }
+        let days = (dur.seconds() / 86400.0).round() as i64;
+        d.checked_add(jiff::Span::new().days(days)).ok()
+    }
+}
+
+/// Equality across compatible kinds: dates with date-times by day, numbers
+/// exactly, text exactly.
+pub fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Date(d), Value::DateTime(t)) | (Value::DateTime(t), Value::Date(d)) => {
+            t.to_zoned(jiff::tz::TimeZone::UTC).date() == *d
+        }
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
+        (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
+        (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
+        (Value::Date(d), Value::DateTime(t)) => {
+            Some(d.cmp(&t.to_zoned(jiff::tz::TimeZone::UTC).date()))
+        }
+        (Value::DateTime(t), Value::Date(d)) => {
+            Some(t.to_zoned(jiff::tz::TimeZone::UTC).date().cmp(d))
+        }
+        (Value::Duration(x), Value::Duration(y)) => x.seconds().partial_cmp(&y.seconds()),
+        (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}

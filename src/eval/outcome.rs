@@ -1,0 +1,152 @@
+//! The outcome of one event: per handoff, what happened, the planned
+//! actions, the brief, the four answers and the explain trace. This is the
+//! JSON contract `handoff run --format json` prints and the server returns.
+
+use serde::Serialize;
+
+use crate::value::Value;
+
+/// What one event did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The event id.
+    pub event: String,
+    /// True when the event id was processed before: nothing new happened.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    pub handoffs: Vec<HandoffOutcome>,
+}
+
+/// What one event did to one handoff.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoffOutcome {
+    pub workflow: String,
+    pub record_id: String,
+    pub status: OutcomeStatus,
+    /// Required fields that are missing (names).
+    pub missing: Vec<String>,
+    /// Exceptions that flagged this record.
+    pub exceptions: Vec<String>,
+    /// Exceptions whose test failed to evaluate (they count as flagged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exception_errors: Vec<ExceptionError>,
+    pub actions: Vec<PlannedAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brief: Option<RenderedBrief>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Answers>,
+    /// Every step evaluated, in plain words.
+    pub trace: Vec<String>,
+}
+
+/// A handoff's status after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// Fired and went down the normal path.
+    Proceeded,
+    /// Fired (or still waiting) with required fields missing.
+    Paused,
+    /// Fired (or still waiting) with exceptions flagged.
+    Review,
+    /// Was paused or in review and now went down the normal path.
+    Resumed,
+    /// `done when` became true.
+    Done,
+    /// Nothing happened.
+    NotTriggered,
+}
+
+impl OutcomeStatus {
+    /// The status as written in the contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Proceeded => "proceeded",
+            OutcomeStatus::Paused => "paused",
+            OutcomeStatus::Review => "review",
+            OutcomeStatus::Resumed => "resumed",
+            OutcomeStatus::Done => "done",
+            OutcomeStatus::NotTriggered => "not_triggered",
+        }
+    }
+}
+
+/// An exception test that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExceptionError {
+    pub name: String,
+    pub error: String,
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PlannedAction {
+    Assign {
+        role: String,
+        /// The person picked (email or CRM user), if one could be picked.
+        person: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        team: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        strategy: Option<String>,
+    },
+    Task {
+        title: String,
+        assignee: Option<String>,
+        /// RFC 3339 in the calendar's timezone.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        due: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        checklist: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        brief: Option<RenderedBrief>,
+    },
+    Notify {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        to: Option<String>,
+        message: String,
+    },
+    EmailDraft {
+        to: Option<String>,
+        subject: String,
+        body: String,
+        /// Always `needs_review`: drafts are never sent automatically.
+        status: String,
+    },
+    Set {
+        field: String,
+        value: Value,
+    },
+}
+
+/// The brief, with the record's values filled in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderedBrief {
+    pub fields: Vec<BriefLine>,
+    /// Questions for a person to answer.
+    pub questions: Vec<String>,
+    /// The same, as Markdown.
+    pub markdown: String,
+}
+
+/// A line of the brief.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BriefLine {
+    pub label: String,
+    pub value: Value,
+}
+
+/// The four questions every handoff must answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answers {
+    /// Who owns the next step.
+    pub next_owner: Option<String>,
+    /// What was promised: the brief's lines, `label: value`.
+    pub promised: Vec<String>,
+    /// What the client expects next: the drafted message to the client.
+    pub client_expects: Option<String>,
+    /// What task starts the work.
+    pub first_task: Option<String>,
+}

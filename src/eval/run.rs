@@ -1,0 +1,652 @@
+//! The handoff lifecycle, as a pure function of (state, event) → (state,
+//! outcome):
+//!
+//! ```text
+//! (none/done) ──trigger──▶ paused(missing) ──fields filled──▶ review | proceeded
+//! (none/done) ──trigger──▶ review(exceptions) ──resume when / approve──▶ proceeded
+//! (none/done) ──trigger──▶ proceeded ──done when──▶ done
+//! ```
+
+use std::collections::BTreeMap;
+
+use super::event::{typed, Event};
+use super::expr::{equal, Ctx};
+use super::outcome::*;
+use super::plan::{answers, plan, render_brief};
+use super::state::{Instance, State, Status};
+use crate::compile::{CompiledHandoff, Cond, ExceptionKind, TriggerKind, WorkflowSet};
+use crate::value::Value;
+
+/// Applies one event. Pure: the same state, event and `now` always give the
+/// same result; nothing is read from or written to the outside world.
+pub fn step(
+    set: &WorkflowSet,
+    mut state: State,
+    event: &Event,
+    now: jiff::Timestamp,
+) -> (State, Outcome) {
+    let key = State::key(&event.object, &event.record_id);
+    if state.seen(&event.id) {
+        let rec = state.records.get(&key);
+        let handoffs = set
+            .handoffs()
+            .iter()
+            .filter(|h| h.object == event.object_index)
+            .map(|h| {
+                let status = rec
+                    .and_then(|r| r.handoffs.get(&h.name))
+                    .map_or(OutcomeStatus::NotTriggered, |i| current(i.status));
+                empty_outcome(
+                    h,
+                    &event.record_id,
+                    status,
+                    vec![format!(
+                        "event {} was already processed: nothing new",
+                        event.id
+                    )],
+                )
+            })
+            .collect();
+        return (
+            state,
+            Outcome {
+                event: event.id.clone(),
+                duplicate: true,
+                handoffs,
+            },
+        );
+    }
+
+    let object = &set.schema().objects[event.object_index];
+    let mut rec = state.records.remove(&key).unwrap_or_default();
+    let created = rec.snapshot.is_empty() && event.previous.iter().all(Option::is_none);
+    let mut before: Vec<Value> = object
+        .fields
+        .iter()
+        .map(|f| {
+            rec.snapshot
+                .get(&f.name)
+                .and_then(|j| typed(&f.ty, j.clone()).ok())
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    for (slot, v) in event.previous.iter().enumerate() {
+        if let Some(v) = v {
+            before[slot] = v.clone();
+        }
+    }
+    let mut after = before.clone();
+    for (slot, v) in event.record.iter().enumerate() {
+        if let Some(v) = v {
+            after[slot] = v.clone();
+        }
+    }
+
+    let mut outcomes = Vec::new();
+    for h in set
+        .handoffs()
+        .iter()
+        .filter(|h| h.object == event.object_index)
+    {
+        let instance = rec.handoffs.remove(&h.name);
+        let (instance, outcome) = run_handoff(
+            set,
+            h,
+            instance,
+            &before,
+            &after,
+            created,
+            now,
+            &event.record_id,
+            &mut state,
+        );
+        if let Some(i) = instance {
+            rec.handoffs.insert(h.name.clone(), i);
+        }
+        outcomes.push(outcome);
+    }
+
+    for (slot, v) in event.record.iter().enumerate() {
+        if let Some(v) = v {
+            let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+            rec.snapshot.insert(object.fields[slot].name.clone(), json);
+        }
+    }
+    state.records.insert(key, rec);
+    state.remember(&event.id);
+    (
+        state,
+        Outcome {
+            event: event.id.clone(),
+            duplicate: false,
+            handoffs: outcomes,
+        },
+    )
+}
+
+/// Approves a handoff in review by hand (the human override): it proceeds on
+/// the normal path as if its `resume when` had become true.
+pub fn approve(
+    set: &WorkflowSet,
+    mut state: State,
+    workflow: &str,
+    object: &str,
+    record_id: &str,
+    now: jiff::Timestamp,
+) -> Result<(State, HandoffOutcome), ApproveError> {
+    let h = set
+        .handoff(workflow)
+        .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
+    let key = State::key(object, record_id);
+    let mut rec = state.records.remove(&key).unwrap_or_default();
+    let Some(mut inst) = rec
+        .handoffs
+        .remove(&h.name)
+        .filter(|i| i.status == Status::Review)
+    else {
+        state.records.insert(key, rec);
+        return Err(ApproveError::NotInReview {
+            workflow: workflow.to_string(),
+            record_id: record_id.to_string(),
+        });
+    };
+    let schema = &set.schema().objects[h.object];
+    let after: Vec<Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            rec.snapshot
+                .get(&f.name)
+                .and_then(|j| typed(&f.ty, j.clone()).ok())
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    let mut trace = vec!["review: approved by hand → resumed on the normal path".to_string()];
+    let mut out = proceed(
+        set,
+        h,
+        &mut inst,
+        &after,
+        now,
+        record_id,
+        &mut state,
+        &mut trace,
+        OutcomeStatus::Resumed,
+    );
+    out.trace = trace;
+    rec.handoffs.insert(h.name.clone(), inst);
+    state.records.insert(key, rec);
+    Ok((state, out))
+}
+
+/// Why an approval was refused.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApproveError {
+    #[error("no handoff called \"{0}\"")]
+    #[diagnostic(code(approve::workflow))]
+    UnknownWorkflow(String),
+    #[error("\"{workflow}\" is not in review for record {record_id}")]
+    #[diagnostic(
+        code(approve::status),
+        help("only a handoff waiting in review can be approved")
+    )]
+    NotInReview { workflow: String, record_id: String },
+}
+
+fn current(s: Status) -> OutcomeStatus {
+    match s {
+        Status::Paused => OutcomeStatus::Paused,
+        Status::Review => OutcomeStatus::Review,
+        Status::Proceeded => OutcomeStatus::Proceeded,
+        Status::Done => OutcomeStatus::Done,
+    }
+}
+
+fn empty_outcome(
+    h: &CompiledHandoff,
+    record_id: &str,
+    status: OutcomeStatus,
+    trace: Vec<String>,
+) -> HandoffOutcome {
+    HandoffOutcome {
+        workflow: h.name.clone(),
+        record_id: record_id.to_string(),
+        status,
+        missing: Vec::new(),
+        exceptions: Vec::new(),
+        exception_errors: Vec::new(),
+        actions: Vec::new(),
+        brief: None,
+        answers: None,
+        trace,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_handoff(
+    set: &WorkflowSet,
+    h: &CompiledHandoff,
+    instance: Option<Instance>,
+    before: &[Value],
+    after: &[Value],
+    created: bool,
+    now: jiff::Timestamp,
+    record_id: &str,
+    state: &mut State,
+) -> (Option<Instance>, HandoffOutcome) {
+    let object = &set.schema().objects[h.object];
+    let name = |slot: usize| {
+        format!(
+            "{}.{}",
+            object.name,
+            object.fields.get(slot).map_or("?", |f| f.name.as_str())
+        )
+    };
+    let mut trace = Vec::new();
+
+    // An instance in flight continues where it stands.
+    if let Some(mut inst) = instance.filter(|i| i.status != Status::Done) {
+        // A paused handoff whose trigger value was undone is withdrawn.
+        if let TriggerKind::Becomes { slot, value } = &h.trigger.event {
+            if inst.status == Status::Paused && !equal(&after[*slot], value) {
+                trace.push(format!(
+                    "trigger: {} left {}: the paused handoff is withdrawn",
+                    name(*slot),
+                    show(value)
+                ));
+                return (
+                    None,
+                    empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
+                );
+            }
+        }
+        let out = match inst.status {
+            Status::Paused => {
+                trace.push(format!("already paused since {}", inst.triggered_at));
+                gate_and_go(
+                    set, h, &mut inst, after, now, record_id, state, &mut trace, true,
+                )
+            }
+            Status::Review => {
+                let ctx = ctx(set, after, now, &inst.roles);
+                match &h.resume_when {
+                    Some(cond) if explain(&ctx, cond, object, &mut trace, "resume when") => {
+                        proceed(
+                            set,
+                            h,
+                            &mut inst,
+                            after,
+                            now,
+                            record_id,
+                            state,
+                            &mut trace,
+                            OutcomeStatus::Resumed,
+                        )
+                    }
+                    other => {
+                        if other.is_none() {
+                            trace.push("in review: waits for approval (no `resume when`)".into());
+                        }
+                        let mut o = empty_outcome(h, record_id, OutcomeStatus::Review, Vec::new());
+                        o.exceptions = inst.exceptions.clone();
+                        o
+                    }
+                }
+            }
+            _ => {
+                let ctx = ctx(set, after, now, &inst.roles);
+                match &h.done_when {
+                    Some(cond) if explain(&ctx, cond, object, &mut trace, "done when") => {
+                        finish(&mut inst, now, state, &mut trace);
+                        empty_outcome(h, record_id, OutcomeStatus::Done, Vec::new())
+                    }
+                    _ => empty_outcome(h, record_id, OutcomeStatus::Proceeded, Vec::new()),
+                }
+            }
+        };
+        let mut out = out;
+        out.trace = trace;
+        return (Some(inst), out);
+    }
+
+    // Otherwise: does the trigger fire?
+    let fired = match &h.trigger.event {
+        TriggerKind::Created => {
+            trace.push(format!(
+                "trigger: {} {}",
+                object.name,
+                if created {
+                    "is new → fired"
+                } else {
+                    "already existed → not fired"
+                }
+            ));
+            created
+        }
+        TriggerKind::Becomes { slot, value } => {
+            let (b, a) = (&before[*slot], &after[*slot]);
+            let fired = !equal(b, value) && equal(a, value);
+            trace.push(if fired {
+                format!(
+                    "trigger: {} was {}, is {} → fired",
+                    name(*slot),
+                    show(b),
+                    show(a)
+                )
+            } else if equal(b, value) && equal(a, value) {
+                format!(
+                    "trigger: {} was already {} → not fired (it fires on the change only)",
+                    name(*slot),
+                    show(a)
+                )
+            } else {
+                format!(
+                    "trigger: {} is {}, not {} → not fired",
+                    name(*slot),
+                    show(a),
+                    show(value)
+                )
+            });
+            fired
+        }
+        TriggerKind::Changes { slot, from, to } => {
+            let (b, a) = (&before[*slot], &after[*slot]);
+            let fired = !equal(b, a)
+                && from.as_ref().is_none_or(|f| equal(b, f))
+                && to.as_ref().is_none_or(|t| equal(a, t));
+            trace.push(format!(
+                "trigger: {} was {}, is {} → {}",
+                name(*slot),
+                show(b),
+                show(a),
+                if fired { "fired" } else { "not fired" }
+            ));
+            fired
+        }
+    };
+    if !fired {
+        return (
+            None,
+            empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
+        );
+    }
+    let roles = BTreeMap::new();
+    if let Some(filter) = &h.trigger.filter {
+        let ctx = ctx(set, after, now, &roles);
+        if !explain(&ctx, filter, object, &mut trace, "where") {
+            trace.push("the `where` filter is false → not fired".into());
+            return (
+                None,
+                empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
+            );
+        }
+    }
+    let mut inst = Instance {
+        status: Status::Proceeded,
+        triggered_at: now,
+        updated_at: now,
+        done_at: None,
+        missing: Vec::new(),
+        exceptions: Vec::new(),
+        roles: BTreeMap::new(),
+        task_holders: Vec::new(),
+    };
+    let mut out = gate_and_go(
+        set, h, &mut inst, after, now, record_id, state, &mut trace, false,
+    );
+    out.trace = trace;
+    (Some(inst), out)
+}
+
+/// The gate, then exceptions, then the normal path.
+#[allow(clippy::too_many_arguments)]
+fn gate_and_go(
+    set: &WorkflowSet,
+    h: &CompiledHandoff,
+    inst: &mut Instance,
+    after: &[Value],
+    now: jiff::Timestamp,
+    record_id: &str,
+    state: &mut State,
+    trace: &mut Vec<String>,
+    resuming: bool,
+) -> HandoffOutcome {
+    let object = &set.schema().objects[h.object];
+    let no_roles = BTreeMap::new();
+    let missing: Vec<usize> = h
+        .require
+        .iter()
+        .copied()
+        .filter(|&s| after[s].is_missing())
+        .collect();
+    let missing_names: Vec<String> = missing
+        .iter()
+        .map(|&s| object.fields[s].name.clone())
+        .collect();
+    inst.updated_at = now;
+    if !missing.is_empty() {
+        trace.push(format!(
+            "gate: {} missing → paused",
+            missing_names.join(", ")
+        ));
+        let first_time = !resuming || inst.missing != missing_names;
+        inst.status = Status::Paused;
+        inst.missing = missing_names.clone();
+        let labels: Vec<String> = missing
+            .iter()
+            .map(|&s| object.fields[s].label.clone())
+            .collect();
+        let mut out = empty_outcome(h, record_id, OutcomeStatus::Paused, Vec::new());
+        out.missing = missing_names;
+        if first_time {
+            let ctx = Ctx {
+                missing: &labels,
+                ..ctx(set, after, now, &no_roles)
+            };
+            out.actions = plan(set, h, &h.if_missing, &ctx, inst, state, trace);
+        } else {
+            trace.push("still the same fields missing: nothing new to send".into());
+        }
+        out.answers = Some(answers(&out.actions, None));
+        return out;
+    }
+    if !h.require.is_empty() {
+        trace.push(format!(
+            "gate: all {} required fields present",
+            h.require.len()
+        ));
+    }
+    inst.missing.clear();
+
+    let ctx0 = ctx(set, after, now, &no_roles);
+    let mut flagged = Vec::new();
+    let mut errors = Vec::new();
+    for e in &h.exceptions {
+        match &e.test {
+            ExceptionKind::Expr(cond) => {
+                if explain(
+                    &ctx0,
+                    cond,
+                    object,
+                    trace,
+                    &format!("exception \"{}\"", e.name),
+                ) {
+                    flagged.push(e.name.clone());
+                }
+            }
+            ExceptionKind::Script { ast, .. } => {
+                match super::script::run(set, ast, object, after, ctx0.today) {
+                    Ok(v) => {
+                        trace.push(format!(
+                            "exception \"{}\": script → {}",
+                            e.name,
+                            if v { "true" } else { "false" }
+                        ));
+                        if v {
+                            flagged.push(e.name.clone());
+                        }
+                    }
+                    Err(err) => {
+                        trace.push(format!(
+                            "exception \"{}\": script failed ({err}) → flagged for review",
+                            e.name
+                        ));
+                        flagged.push(e.name.clone());
+                        errors.push(ExceptionError {
+                            name: e.name.clone(),
+                            error: err,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if !flagged.is_empty() {
+        trace.push(format!("{} flagged → review", flagged.join(", ")));
+        inst.status = Status::Review;
+        inst.exceptions = flagged.clone();
+        let ctx = Ctx {
+            exceptions: &flagged,
+            ..ctx(set, after, now, &no_roles)
+        };
+        let mut out = empty_outcome(h, record_id, OutcomeStatus::Review, Vec::new());
+        out.actions = plan(set, h, &h.on_exception, &ctx, inst, state, trace);
+        out.exceptions = flagged;
+        out.exception_errors = errors;
+        out.answers = Some(answers(&out.actions, None));
+        return out;
+    }
+    let status = if resuming {
+        OutcomeStatus::Resumed
+    } else {
+        OutcomeStatus::Proceeded
+    };
+    proceed(set, h, inst, after, now, record_id, state, trace, status)
+}
+
+/// The normal path: plan `then`, and close at once if `done when` holds.
+#[allow(clippy::too_many_arguments)]
+fn proceed(
+    set: &WorkflowSet,
+    h: &CompiledHandoff,
+    inst: &mut Instance,
+    after: &[Value],
+    now: jiff::Timestamp,
+    record_id: &str,
+    state: &mut State,
+    trace: &mut Vec<String>,
+    status: OutcomeStatus,
+) -> HandoffOutcome {
+    let object = &set.schema().objects[h.object];
+    inst.status = Status::Proceeded;
+    inst.exceptions.clear();
+    inst.updated_at = now;
+    trace.push(if status == OutcomeStatus::Resumed {
+        "normal path: resumed".to_string()
+    } else {
+        "normal path: proceeding".to_string()
+    });
+    let roles = inst.roles.clone();
+    let base = ctx(set, after, now, &roles);
+    let actions = plan(set, h, &h.then, &base, inst, state, trace);
+    let ctx = ctx(set, after, now, &inst.roles);
+    let brief = (!h.brief.fields.is_empty() || !h.brief.asks.is_empty())
+        .then(|| render_brief(&h.brief, &ctx));
+    let mut out = empty_outcome(h, record_id, status, Vec::new());
+    out.answers = Some(answers(&actions, brief.as_ref()));
+    out.actions = actions;
+    out.brief = brief;
+    if let Some(cond) = &h.done_when {
+        if explain(&ctx, cond, object, trace, "done when") {
+            finish(inst, now, state, trace);
+        }
+    }
+    out
+}
+
+fn finish(inst: &mut Instance, now: jiff::Timestamp, state: &mut State, trace: &mut Vec<String>) {
+    inst.status = Status::Done;
+    inst.done_at = Some(now);
+    inst.updated_at = now;
+    for holder in inst.task_holders.drain(..) {
+        if let Some(n) = state.open_tasks.get_mut(&holder) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    let lead = now.duration_since(inst.triggered_at);
+    trace.push(format!("done: lead time {}", human_duration(lead)));
+}
+
+fn human_duration(d: jiff::SignedDuration) -> String {
+    let mins = d.as_secs() / 60;
+    let (days, hours, minutes) = (mins / 1440, (mins % 1440) / 60, mins % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, h) => format!("{h} h {minutes} min"),
+        (d, h) => format!("{d} d {h} h"),
+    }
+}
+
+fn ctx<'a>(
+    set: &'a WorkflowSet,
+    after: &'a [Value],
+    now: jiff::Timestamp,
+    roles: &'a BTreeMap<String, String>,
+) -> Ctx<'a> {
+    Ctx {
+        record: after,
+        now,
+        today: now.to_zoned(set.calendar().timezone().clone()).date(),
+        calendar: set.calendar(),
+        roles,
+        missing: &[],
+        exceptions: &[],
+    }
+}
+
+/// Evaluates a condition and writes a trace line with the values it read.
+fn explain(
+    ctx: &Ctx<'_>,
+    cond: &Cond,
+    object: &crate::check::ObjectSchema,
+    trace: &mut Vec<String>,
+    what: &str,
+) -> bool {
+    let result = ctx.truth(&cond.expr);
+    let inputs: Vec<String> = cond
+        .reads
+        .iter()
+        .map(|&s| {
+            format!(
+                "{}.{} = {}",
+                object.name,
+                object.fields.get(s).map_or("?", |f| f.name.as_str()),
+                show(ctx.field(s))
+            )
+        })
+        .collect();
+    let inputs = if inputs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", inputs.join(", "))
+    };
+    trace.push(format!(
+        "{what}: {}{inputs} → {}",
+        cond.text,
+        if result { "true" } else { "false" }
+    ));
+    result
+}
+
+/// A value as a trace shows it.
+pub(super) fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "empty".into(),
+        Value::Text(s) => format!("\"{s}\""),
+        Value::List(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
