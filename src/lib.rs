@@ -21,6 +21,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod eval;
 pub mod project;
+pub mod scenario;
 pub mod script;
 pub mod syntax;
 pub mod value;

@@ -9,6 +9,7 @@ mod fmt;
 mod graph;
 pub mod report;
 mod run;
+mod test;
 
 /// The process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,45 @@ pub enum Command {
     /// Dry-run CRM events through the workflows and print what would happen
     /// (with --explain, why); nothing is sent anywhere.
     Run(RunArgs),
+    /// Run workflow tests (`*.handoff-test`) and print `N passed, N failed`.
+    Test(TestArgs),
+    /// Approve a handoff waiting in review (the human override), in a state
+    /// file written by `handoff run --state`.
+    Approve(ApproveArgs),
+}
+
+/// Arguments of `handoff test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Test files, or folders searched for `*.handoff-test` files.
+    #[arg(default_value = "workflows")]
+    pub paths: Vec<PathBuf>,
+    /// The workflows folder (default: the folders given).
+    #[arg(long, value_name = "DIR")]
+    pub workflows: Option<PathBuf>,
+}
+
+/// Arguments of `handoff approve`.
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// The workflows folder.
+    #[arg(long, default_value = "workflows", value_name = "DIR")]
+    pub workflows: PathBuf,
+    /// The state file to update.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// The handoff's name.
+    #[arg(long, value_name = "NAME")]
+    pub workflow: String,
+    /// The record, as `object/record_id` (e.g. `deal/D-42`).
+    #[arg(long, value_name = "OBJECT/ID")]
+    pub record: String,
+    /// The current time (RFC 3339); default: the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// `human` or `json`.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `handoff run`.
@@ -155,5 +195,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Approve(args) => run::approve(&args),
     }
 }

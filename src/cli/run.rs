@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Exit, OutputFormat, RunArgs};
+use super::{ApproveArgs, Exit, OutputFormat, RunArgs};
 use crate::compile::WorkflowSet;
 use crate::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
 
@@ -190,5 +190,44 @@ pub fn action_line(a: &PlannedAction) -> String {
             format!("draft email to {} for review: \"{subject}\"", who(to))
         }
         PlannedAction::Set { field, value } => format!("set {field} = {value}"),
+    }
+}
+
+/// Runs `handoff approve`.
+pub fn approve(args: &ApproveArgs) -> Exit {
+    let set = match super::graph::load(std::slice::from_ref(&args.workflows)) {
+        Ok(set) => set,
+        Err(exit) => return exit,
+    };
+    let Some((object, record)) = args.record.split_once('/') else {
+        return fail(&format!(
+            "`--record {}` must read OBJECT/ID, e.g. deal/D-42",
+            args.record
+        ));
+    };
+    let state = match read_state(&args.state) {
+        Ok(s) => s,
+        Err(msg) => return fail(&msg),
+    };
+    let now = match args.now.as_deref().map(parse_now) {
+        Some(Ok(t)) => t,
+        Some(Err(msg)) => return fail(&msg),
+        None => jiff::Timestamp::now(),
+    };
+    match eval::approve(&set, state, &args.workflow, object, record, now) {
+        Ok((state, outcome)) => {
+            if let Err(msg) = write_state(&args.state, &state) {
+                return fail(&msg);
+            }
+            match args.format {
+                OutputFormat::Json => match serde_json::to_string_pretty(&outcome) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => return fail(&e.to_string()),
+                },
+                OutputFormat::Human => print!("{}", handoff_lines(&outcome, true)),
+            }
+            Exit::Ok
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }

@@ -1,0 +1,287 @@
+//! Workflow tests: `*.handoff-test` files (TOML) that feed events in order
+//! and state what must happen. `handoff test` runs them.
+//!
+//! ```toml
+//! [[test]]
+//! name = "Closed Won missing risk notes pauses the handoff"
+//!
+//! [[test.step]]
+//! event = { id = "e1", object = "deal", record_id = "D-1", record = { stage = "Closed Won" } }
+//! [[test.step.expect]]
+//! workflow = "Sales to Delivery"
+//! status = "paused"
+//! missing = ["risk_notes"]
+//! ```
+//!
+//! An `expect` table is matched against that workflow's outcome (the JSON of
+//! `handoff run --format json`): every key given must match; lists of values
+//! must be equal; lists of tables match in order, each expected table against
+//! a later actual one (so `actions` may list only the actions that matter);
+//! `trace_contains` lists text that must appear in the explain trace. A step
+//! may `approve = { workflow = "…", record = "deal/D-1" }` instead of sending
+//! an event.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value as J;
+
+use crate::compile::WorkflowSet;
+use crate::eval::{self, Event, State};
+
+/// A test file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    #[serde(default)]
+    pub test: Vec<TestCase>,
+}
+
+/// One scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    /// The default time of steps (else each event's `occurred_at`).
+    #[serde(default)]
+    pub now: Option<String>,
+    #[serde(default)]
+    pub step: Vec<Step>,
+}
+
+/// One step: an event or an approval, and what must follow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub event: Option<toml::Value>,
+    #[serde(default)]
+    pub approve: Option<Approve>,
+    #[serde(default)]
+    pub now: Option<String>,
+    /// Whether the event must be recognised as a retry.
+    #[serde(default)]
+    pub duplicate: Option<bool>,
+    #[serde(default)]
+    pub expect: Vec<toml::Table>,
+}
+
+/// A manual approval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    pub workflow: String,
+    /// `object/record_id`.
+    pub record: String,
+}
+
+/// The result of one test case.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub file: PathBuf,
+    pub name: String,
+    /// Empty when the case passed.
+    pub failures: Vec<String>,
+}
+
+/// Reads a test file.
+pub fn read(path: &Path) -> Result<TestFile, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))
+}
+
+/// Runs every case of a file against `set`.
+pub fn run_file(set: &WorkflowSet, path: &Path, file: &TestFile) -> Vec<CaseResult> {
+    file.test
+        .iter()
+        .map(|case| CaseResult {
+            file: path.to_path_buf(),
+            name: case.name.clone(),
+            failures: run_case(set, case),
+        })
+        .collect()
+}
+
+fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut state = State::default();
+    for (i, step) in case.step.iter().enumerate() {
+        let n = i + 1;
+        let now_text = step.now.as_ref().or(case.now.as_ref());
+        let now = match now_text.map(|t| crate::compile::parse_datetime(t).ok_or(t)) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(t)) => {
+                failures.push(format!("step {n}: `now = \"{t}\"` is not a date-time"));
+                return failures;
+            }
+            None => None,
+        };
+        let outcomes: Vec<J> = if let Some(ev) = &step.event {
+            let json = toml_to_json(ev);
+            let event = match Event::decode(set, json.to_string().as_bytes()) {
+                Ok(e) => e,
+                Err(e) => {
+                    failures.push(format!("step {n}: the event is invalid: {e}"));
+                    return failures;
+                }
+            };
+            let now = now
+                .or(event.occurred_at)
+                .unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
+            let (next, outcome) = eval::step(set, state, &event, now);
+            state = next;
+            if let Some(d) = step.duplicate {
+                if outcome.duplicate != d {
+                    failures.push(format!(
+                        "step {n}: duplicate: expected {d}, got {}",
+                        outcome.duplicate
+                    ));
+                }
+            }
+            serde_json::to_value(&outcome)
+                .ok()
+                .and_then(|v| v.get("handoffs").cloned())
+                .and_then(|h| h.as_array().cloned())
+                .unwrap_or_default()
+        } else if let Some(a) = &step.approve {
+            let Some((object, record)) = a.record.split_once('/') else {
+                failures.push(format!(
+                    "step {n}: approve `record` must read `object/record_id`"
+                ));
+                return failures;
+            };
+            let now = now.unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
+            match eval::approve(set, state.clone(), &a.workflow, object, record, now) {
+                Ok((next, out)) => {
+                    state = next;
+                    serde_json::to_value(&out)
+                        .map(|v| vec![v])
+                        .unwrap_or_default()
+                }
+                Err(e) => {
+                    failures.push(format!("step {n}: approval refused: {e}"));
+                    return failures;
+                }
+            }
+        } else {
+            failures.push(format!("step {n}: give an `event` or an `approve`"));
+            return failures;
+        };
+        for expect in &step.expect {
+            let Some(workflow) = expect.get("workflow").and_then(|w| w.as_str()) else {
+                failures.push(format!("step {n}: each `expect` needs a `workflow`"));
+                continue;
+            };
+            let Some(actual) = outcomes
+                .iter()
+                .find(|o| o.get("workflow").and_then(J::as_str) == Some(workflow))
+            else {
+                failures.push(format!("step {n}: no outcome for workflow \"{workflow}\""));
+                continue;
+            };
+            let before = failures.len();
+            for (key, want) in expect {
+                match key.as_str() {
+                    "workflow" => {}
+                    "trace_contains" => {
+                        let trace: Vec<&str> = actual
+                            .get("trace")
+                            .and_then(J::as_array)
+                            .map(|t| t.iter().filter_map(J::as_str).collect())
+                            .unwrap_or_default();
+                        for needle in want
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_str())
+                        {
+                            if !trace.iter().any(|l| l.contains(needle)) {
+                                failures.push(format!(
+                                    "step {n}, \"{workflow}\": trace has no line containing \"{needle}\""
+                                ));
+                            }
+                        }
+                    }
+                    _ => compare(
+                        &format!("step {n}, \"{workflow}\": {key}"),
+                        &toml_to_json(want),
+                        actual.get(key).unwrap_or(&J::Null),
+                        &mut failures,
+                    ),
+                }
+            }
+            if failures.len() > before {
+                let pretty = serde_json::to_string_pretty(actual).unwrap_or_default();
+                let mut context = String::from("  the outcome was:");
+                for line in pretty.lines() {
+                    let _ = write!(context, "\n    {line}");
+                }
+                failures.push(context);
+            }
+        }
+    }
+    failures
+}
+
+/// Compares an expected value with the actual one, recording each mismatch
+/// with its path.
+fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
+    match (want, got) {
+        (J::Object(w), J::Object(g)) => {
+            for (k, wv) in w {
+                compare(
+                    &format!("{path}.{k}"),
+                    wv,
+                    g.get(k).unwrap_or(&J::Null),
+                    failures,
+                );
+            }
+        }
+        (J::Array(w), J::Array(g)) if w.iter().any(J::is_object) => {
+            // Tables match in order against later actual entries.
+            let mut from = 0;
+            for (i, wv) in w.iter().enumerate() {
+                let found = (from..g.len()).find(|&j| {
+                    let mut scratch = Vec::new();
+                    compare("", wv, &g[j], &mut scratch);
+                    scratch.is_empty()
+                });
+                match found {
+                    Some(j) => from = j + 1,
+                    None => {
+                        // Report against the closest candidate for a useful diff.
+                        let cand = g.get(from.min(g.len().saturating_sub(1)));
+                        match cand {
+                            Some(c) => compare(&format!("{path}[{i}]"), wv, c, failures),
+                            None => failures.push(format!(
+                                "{path}[{i}]: expected {wv}, but there are no more entries"
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        (J::Number(w), J::Number(g)) if w.as_f64() == g.as_f64() => {}
+        (w, g) if w == g => {}
+        (w, g) => failures.push(format!("{path}: expected {w}, got {g}")),
+    }
+}
+
+/// TOML to JSON, with TOML date-times as RFC 3339 strings.
+pub fn toml_to_json(v: &toml::Value) -> J {
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
