@@ -17,6 +17,8 @@
 //!   - a trailing `standalone` checks the example without the preamble.
 //!
 //!   In every case `crm.handoff` may only get H204 warnings.
+//! - Every link to a heading of the page (`[H101](#h101-declared-twice)`)
+//!   finds its heading.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -134,7 +136,10 @@ fn examples() -> Vec<Example> {
 
 #[test]
 fn every_code_has_a_section() {
-    let documented: Vec<&str> = README.lines().filter_map(heading_code).collect();
+    let documented: Vec<&str> = prose_lines()
+        .into_iter()
+        .filter_map(|(_, l)| heading_code(l))
+        .collect();
     let codes = codes();
     let missing: Vec<&String> = codes
         .iter()
@@ -331,5 +336,59 @@ fn examples_check_as_documented() {
         "{} example(s) in grammar/README.md do not check as documented:\n\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces as
+/// hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The README's lines outside code blocks, with their 1-based numbers.
+fn prose_lines() -> Vec<(usize, &'static str)> {
+    let mut out = Vec::new();
+    let mut fence = 0;
+    for (i, line) in README.lines().enumerate() {
+        let t = line.trim();
+        let ticks = t.len() - t.trim_start_matches('`').len();
+        if fence == 0 && ticks >= 3 {
+            fence = ticks;
+        } else if fence > 0 && ticks >= fence && ticks == t.len() {
+            fence = 0;
+        } else if fence == 0 {
+            out.push((i + 1, line));
+        }
+    }
+    out
+}
+
+#[test]
+fn links_within_the_page_resolve() {
+    let prose = prose_lines();
+    let anchors: Vec<String> = prose
+        .iter()
+        .filter_map(|(_, l)| l.strip_prefix('#'))
+        .map(|h| slug(h.trim_start_matches('#')))
+        .collect();
+    let mut broken = Vec::new();
+    for (n, line) in &prose {
+        for (at, _) in line.match_indices("](#") {
+            let anchor = line[at + 3..].split(')').next().unwrap_or_default();
+            if !anchors.iter().any(|a| a == anchor) {
+                broken.push(format!("README.md:{n}: #{anchor}"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to no heading:\n{}",
+        broken.join("\n")
     );
 }
