@@ -1,18 +1,62 @@
 //! `handoff`: declarative CRM handoff rules.
 //!
-//! The pipeline, one module a stage:
+//! An operating rule ("when a deal becomes Closed Won, these fields must be
+//! there, this person owns the next step, this task starts the work") is
+//! written in a `.handoff` file and runs through one pipeline, a module per
+//! stage, data flowing one way:
 //!
 //! ```text
-//! .handoff text ──syntax::parse──▶ syntax tree ──format──▶ canonical text
+//! .handoff text ─syntax::parse─▶ syntax tree ─check::analyze─▶ Checked (or diagnostics)
+//!                     │                                            │
+//!               syntax::format                               compile::compile
+//!                     ▼                                            ▼
+//!              canonical text        CRM event ─eval::step─▶ WorkflowSet + State
+//!                                                                  │
+//!                                                                  ▼
+//!                                        Outcome: status, action plan, brief, trace
 //! ```
 //!
-//! ```
-//! use handoff::{diagnostic::SourceFile, syntax};
+//! The whole tour, from text to plan:
 //!
-//! let src = SourceFile::new("crm.handoff", "user founder = \"maya@example.com\"\n");
-//! let parsed = syntax::parse(&src);
-//! assert!(parsed.diagnostics.is_empty());
-//! assert_eq!(syntax::format(&parsed.file, &src.text), "user founder = \"maya@example.com\"\n");
+//! ```
+//! use handoff::{check, compile, diagnostic::SourceFile, eval};
+//!
+//! let src = SourceFile::new("rules.handoff", r#"
+//! object deal {
+//!   name:  text
+//!   stage: one of "Open", "Won"
+//!   scope: text
+//! }
+//! user founder = "maya@example.com"
+//! handoff "Kickoff" {
+//!   when deal.stage becomes "Won"
+//!   require scope
+//!   then {
+//!     task "Kick off {deal.name}" for founder due in 2 days
+//!   }
+//! }
+//! "#);
+//!
+//! // Parse and check: no errors, so we get a checked project.
+//! let analysis = check::analyze(&[src]);
+//! assert!(analysis.diagnostics.is_empty());
+//! let set = compile::compile(&analysis.checked.unwrap()).unwrap();
+//!
+//! // One CRM event through the engine: a pure function of state and event.
+//! let event = eval::Event::decode(&set, br#"{
+//!   "id": "e1", "object": "deal", "record_id": "D-1",
+//!   "record": {"name": "Acme", "stage": "Won", "scope": "Setup"},
+//!   "previous": {"stage": "Open"}
+//! }"#).unwrap();
+//! let now = "2026-11-20T15:00:00Z".parse().unwrap();
+//! let (_state, outcome) = eval::step(&set, eval::State::default(), &event, now);
+//!
+//! let h = &outcome.handoffs[0];
+//! assert_eq!(h.status, eval::OutcomeStatus::Proceeded);
+//! assert!(matches!(&h.actions[0],
+//!     eval::PlannedAction::Task { title, assignee: Some(who), .. }
+//!         if title == "Kick off Acme" && who == "maya@example.com"));
+//! assert!(h.trace[0].contains(r#"deal.stage was "Open", is "Won" → fired"#));
 //! ```
 
 pub mod check;

@@ -450,12 +450,15 @@ pub fn load(
 }
 
 /// Why [`load`] produced no workflow set.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadFailure {
     /// Files could not be read.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Io(Vec<crate::project::LoadError>),
     /// The project has errors.
+    #[error("the workflows have {} problem(s); run `handoff check` to see them", .0.len())]
     Invalid(Vec<crate::diagnostic::Diagnostic>),
     /// Compilation failed.
+    #[error(transparent)]
     Compile(CompileError),
 }

@@ -1,0 +1,151 @@
+//! `handoff graph`: every bundled workflow, and the cascade graph, renders
+//! with Graphviz; Mermaid output has a node per step.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn handoff() -> Command {
+    Command::cargo_bin("handoff").expect("the handoff binary is built")
+}
+
+fn workflow_names() -> Vec<String> {
+    let (set, _) = handoff::compile::load(&["workflows".into()]).expect("workflows compile");
+    set.handoffs().iter().map(|h| h.name.clone()).collect()
+}
+
+/// Renders dot text to SVG with Graphviz and returns the SVG.
+fn render(dot: &str) -> String {
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("Graphviz `dot` is installed (.ci/run installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dot.as_bytes())
+        .expect("write dot");
+    let out = child.wait_with_output().expect("dot runs");
+    assert!(
+        out.status.success(),
+        "dot rejected the graph:\n{}\n{dot}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("svg is utf-8")
+}
+
+fn graph(args: &[&str]) -> String {
+    let out = handoff().arg("graph").args(args).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn every_workflow_renders_with_graphviz() {
+    let names = workflow_names();
+    assert_eq!(names, ["Marketing to Sales", "Sales to Delivery"]);
+    for name in &names {
+        let dot = graph(&["workflows", "--workflow", name, "--format", "dot"]);
+        let svg = render(&dot);
+        assert!(svg.contains("<svg"), "{name}: no svg");
+        // The branch labels an ops person reads are in the picture.
+        assert!(svg.contains("fired"), "{name}: no trigger edge");
+        assert!(
+            svg.contains("fields missing: pause"),
+            "{name}: no missing branch"
+        );
+        assert!(svg.contains("done when"), "{name}: no done step");
+    }
+    let sales = graph(&["workflows", "--workflow", "Sales to Delivery"]);
+    for label in [
+        "exception flagged",
+        "no exception",
+        "approved, or deal.review_approved is yes",
+    ] {
+        assert!(
+            sales.contains(label),
+            "missing edge label {label:?}:\n{sales}"
+        );
+    }
+}
+
+#[test]
+fn cascade_graph_renders_with_graphviz() {
+    let dot = graph(&["workflows", "--format", "dot"]);
+    assert!(dot.starts_with("digraph cascade {"));
+    assert!(render(&dot).contains("Sales to Delivery"));
+}
+
+#[test]
+fn cascade_edges_follow_set_actions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("a.handoff"),
+        r#"
+object deal {
+  stage: one of "Won", "Onboarding", "Live"
+}
+user ops = "ops@example.com"
+handoff "Won to onboarding" {
+  when deal.stage becomes "Won"
+  then { set deal.stage = "Onboarding" }
+}
+handoff "Onboarding starts" {
+  when deal.stage becomes "Onboarding"
+  then { task "Start" for ops }
+}
+"#,
+    )
+    .expect("write");
+    let path = dir.path().to_str().expect("utf-8 path");
+    let dot = graph(&[path, "--format", "dot"]);
+    assert!(
+        dot.contains("n0 -> n1 [label=\"deal.stage = \\\"Onboarding\\\"\"];"),
+        "{dot}"
+    );
+    render(&dot);
+    let mermaid = graph(&[path, "--format", "mermaid"]);
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("n0 -->|\"deal.stage = #quot;Onboarding#quot;\"| n1"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn mermaid_has_a_node_per_step() {
+    let m = graph(&[
+        "workflows",
+        "--workflow",
+        "Marketing to Sales",
+        "--format",
+        "mermaid",
+    ]);
+    assert!(m.starts_with("flowchart TD\n"));
+    assert!(m.contains("([\"when lead.status becomes"), "{m}");
+    assert!(m.contains("-->|\"fields missing: pause\"|"), "{m}");
+}
+
+#[test]
+fn unknown_workflow_is_a_usage_error_with_a_suggestion() {
+    let out = handoff()
+        .args(["graph", "workflows", "--workflow", "Sales to Delivry"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no handoff called \"Sales to Delivry\""),
+        "{err}"
+    );
+    assert!(err.contains("did you mean \"Sales to Delivery\"?"), "{err}");
+}
