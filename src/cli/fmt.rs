@@ -36,8 +36,7 @@ pub fn run(args: &FmtArgs) -> Exit {
     }
 
     let mut stderr = std::io::stderr().lock();
-    let mut broken = 0;
-    let mut changed = Vec::new();
+    let (mut broken, mut changed, mut unwritable) = (0, 0, 0);
     for (path, source) in &files {
         let parsed = syntax::parse(source);
         if parsed
@@ -46,6 +45,7 @@ pub fn run(args: &FmtArgs) -> Exit {
             .any(|d| d.severity == Severity::Error)
         {
             broken += 1;
+            // No summary line: the count of untouched files follows below.
             report::print(Format::Human, &parsed.diagnostics, &Summary::of(&[], 0));
             continue;
         }
@@ -58,21 +58,25 @@ pub fn run(args: &FmtArgs) -> Exit {
             let _ = write!(stderr, "{}", hint(&source.name, &source.text, &formatted));
         } else if let Err(e) = write(path, &formatted) {
             let _ = writeln!(stderr, "error: cannot write `{}`: {e}", source.name);
-            return Exit::Failure;
+            unwritable += 1;
+            continue;
         }
-        changed.push(source.name.as_str());
+        changed += 1;
     }
 
-    let total = files.len() - broken;
-    let summary = match (args.check, changed.len()) {
-        (_, 0) => format!("{} already formatted", plural(total, "file")),
-        (true, n) => format!(
+    let unchanged = files.len() - broken - changed - unwritable;
+    let summary = match (args.check, changed) {
+        (_, 0) if unchanged == 0 => None,
+        (_, 0) => Some(format!("{} already formatted", plural(unchanged, "file"))),
+        (true, n) => Some(format!(
             "{} would be reformatted; run `handoff fmt` to fix",
             plural(n, "file")
-        ),
-        (false, n) => format!("formatted {}", plural(n, "file")),
+        )),
+        (false, n) => Some(format!("formatted {}", plural(n, "file"))),
     };
-    let _ = writeln!(stderr, "{summary}");
+    if let Some(summary) = summary {
+        let _ = writeln!(stderr, "{summary}");
+    }
     if broken > 0 {
         let _ = writeln!(
             stderr,
@@ -80,7 +84,9 @@ pub fn run(args: &FmtArgs) -> Exit {
             plural(broken, "file")
         );
     }
-    if broken > 0 || (args.check && !changed.is_empty()) {
+    if unwritable > 0 {
+        Exit::Failure
+    } else if broken > 0 || (args.check && changed > 0) {
         Exit::Problems
     } else {
         Exit::Ok
@@ -106,14 +112,17 @@ fn write(path: &Path, text: &str) -> std::io::Result<()> {
 /// A short unified-diff-style hint for `--check`: the first run of lines
 /// that differ, a few lines of each side.
 fn hint(name: &str, old: &str, new: &str) -> String {
+    let mut out = format!("--- {name}\n+++ {name} (formatted)\n");
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
+    if old == new {
+        // What `lines()` hides: CRLF, or a missing final newline.
+        out.push_str("(only line endings differ)\n");
+        return out;
+    }
     let start = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
     let (removed, added) = first_hunk(&old[start..], &new[start..]);
-    let mut out = format!(
-        "--- {name}\n+++ {name} (formatted)\n@@ line {} @@\n",
-        start + 1
-    );
+    out.push_str(&format!("@@ line {} @@\n", start + 1));
     for (sign, lines) in [
         ('-', &old[start..start + removed]),
         ('+', &new[start..start + added]),
@@ -191,6 +200,15 @@ mod tests {
         assert_eq!(
             h,
             "--- a.handoff\n+++ a.handoff (formatted)\n@@ line 3 @@\n-\n"
+        );
+    }
+
+    #[test]
+    fn hint_explains_invisible_changes() {
+        let h = hint("a.handoff", "pause\r\n", "pause\n");
+        assert!(
+            h.ends_with("(formatted)\n(only line endings differ)\n"),
+            "{h}"
         );
     }
 
