@@ -3,15 +3,23 @@
 //! would fire each other forever); two handoffs on the same trigger that
 //! assign the same role or set the same field are errors (they would fight
 //! over the record).
+//!
+//! `where` filters count: a `set` does not fire a handoff whose filter the
+//! values it sets make false, and two handoffs on one trigger with different
+//! filters are taken to split the records between them. Both are what the
+//! help tells people to do, so following the help must clear the error.
 
 use std::collections::HashMap;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::handoff::{literal_key, value_key};
 use super::{Checker, Loc};
 use crate::diagnostic::Code;
-use crate::syntax::{HandoffItem, Literal, TriggerEvent};
+use crate::syntax::{
+    BinaryOp, Expr, ExprKind, HandoffItem, IsTest, Literal, Trigger, TriggerEvent,
+};
 
 /// Why one handoff can fire another.
 #[derive(Debug, Clone)]
@@ -55,11 +63,19 @@ impl Checker<'_> {
             .map(|i| self.trigger_key(i))
             .collect();
 
+        let filters: Vec<Option<&Expr>> = (0..self.handoffs.len())
+            .map(|i| self.trigger_of(i).and_then(|t| t.filter.as_ref()))
+            .collect();
         for (a, info) in self.handoffs.iter().enumerate() {
+            let known = known_values(info, &self.schema.objects[info.object]);
             for (slot, value, loc) in &info.sets {
                 for (b, key) in keys.iter().enumerate() {
                     let Some(key) = key else { continue };
                     if key.object != info.object || key.slot != Some(*slot) {
+                        continue;
+                    }
+                    let object = &self.schema.objects[info.object].name;
+                    if filters[b].and_then(|f| eval(f, object, &known)) == Some(false) {
                         continue;
                     }
                     let value_key = value.as_ref().map(literal_key);
@@ -96,16 +112,22 @@ impl Checker<'_> {
         graph
     }
 
-    fn trigger_key(&self, h: usize) -> Option<TriggerKey> {
+    /// The trigger of handoff `h`.
+    fn trigger_of(&self, h: usize) -> Option<&'_ Trigger> {
         let info = &self.handoffs[h];
         let decl = match &self.units[info.unit].file.declarations[info.decl] {
             crate::syntax::Declaration::Handoff(d) => d,
             _ => return None,
         };
-        let trigger = decl.items.iter().find_map(|i| match i {
+        decl.items.iter().find_map(|i| match i {
             HandoffItem::Trigger(t) => Some(t),
             _ => None,
-        })?;
+        })
+    }
+
+    fn trigger_key(&self, h: usize) -> Option<TriggerKey> {
+        let info = &self.handoffs[h];
+        let trigger = self.trigger_of(h)?;
         let obj = self.schema.objects.get(info.object)?;
         Some(match &trigger.event {
             TriggerEvent::Created { .. } => TriggerKey {
@@ -117,6 +139,16 @@ impl Checker<'_> {
                 object: info.object,
                 slot: Some(obj.slot(&field.field.name)?),
                 event: TriggerKind::Becomes(literal_key(value)),
+            },
+            // `changes to X` fires on the same transitions as `becomes X`.
+            TriggerEvent::Changes {
+                field,
+                from: None,
+                to: Some(to),
+            } => TriggerKey {
+                object: info.object,
+                slot: Some(obj.slot(&field.field.name)?),
+                event: TriggerKind::Becomes(literal_key(to)),
             },
             TriggerEvent::Changes { field, from, to } => TriggerKey {
                 object: info.object,
@@ -136,36 +168,48 @@ impl Checker<'_> {
                 continue;
             }
             let cycle = find_cycle(graph, &scc);
-            let names: Vec<String> = cycle
-                .iter()
-                .map(|&(n, _)| format!("\"{}\"", self.handoffs[graph[n]].name))
-                .collect();
-            let first = &graph[cycle[0].1];
+            let Some(&(_, first_edge)) = cycle.first() else {
+                continue;
+            };
+            let name = |n: NodeIndex| format!("\"{}\"", self.handoffs[graph[n]].name);
+            let names: Vec<String> = cycle.iter().map(|&(n, _)| name(n)).collect();
+            let first = &graph[first_edge];
+            let (message, label) = if self_loop {
+                (
+                    format!(
+                        "handoff {} fires itself: its own `set` matches its trigger",
+                        names[0]
+                    ),
+                    format!("sets {}, which fires {} again", first.label, names[0]),
+                )
+            } else {
+                let next = graph
+                    .edge_endpoints(first_edge)
+                    .map_or_else(String::new, |(_, t)| name(t));
+                (
+                    format!(
+                        "handoffs fire each other in a cycle: {} → {}",
+                        names.join(" → "),
+                        names[0]
+                    ),
+                    format!("sets {}, which fires {next}", first.label),
+                )
+            };
             let mut steps = String::from("the cycle:");
             for &(n, e) in &cycle {
                 let edge = &graph[e];
                 let file = &self.units[edge.action.file].source;
                 let (line, col) = file.line_col(edge.action.span.start);
                 steps.push_str(&format!(
-                    "\n  \"{}\" sets {} ({}:{line}:{col})",
-                    self.handoffs[graph[n]].name, edge.label, file.name
+                    "\n  {} sets {} ({}:{line}:{col})",
+                    name(n),
+                    edge.label,
+                    file.name
                 ));
             }
-            let message = format!(
-                "handoffs fire each other in a cycle: {} → {}",
-                names.join(" → "),
-                names[0]
-            );
-            let d = self
-                .diag(
-                    Code::H118,
-                    first.action,
-                    message,
-                    "this fires the next handoff",
-                )
-                .with_help(format!(
-                    "{steps}\nbreak the cycle: remove one `set`, or narrow a trigger with `where`"
-                ));
+            let d = self.diag(Code::H118, first.action, message, label).with_help(format!(
+                "{steps}\nbreak the cycle: remove one `set`, or give a trigger a `where` filter that the `set` makes false"
+            ));
             self.diagnostics.push(d);
         }
     }
@@ -179,6 +223,19 @@ impl Checker<'_> {
                 if ka != kb {
                     continue;
                 }
+                // Two different filters are taken to split the records
+                // between the handoffs; the same filter (or none on one side)
+                // lets both run on one event.
+                let filter = |h: usize| {
+                    self.trigger_of(h)
+                        .and_then(|t| t.filter.as_ref())
+                        .map(|f| serde_json::to_value(f).ok())
+                };
+                if let (Some(fa), Some(fb)) = (filter(a), filter(b)) {
+                    if fa != fb {
+                        continue;
+                    }
+                }
                 let (ha, hb) = (&self.handoffs[a], &self.handoffs[b]);
                 let mut found = None;
                 for (role, loc) in &hb.roles {
@@ -190,8 +247,12 @@ impl Checker<'_> {
                 if found.is_none() {
                     for (slot, _, loc) in &hb.sets {
                         if let Some((_, _, first)) = ha.sets.iter().find(|(s, _, _)| s == slot) {
-                            let field = &self.schema.objects[hb.object].fields[*slot].name;
-                            found = Some((format!("both set `{field}`"), *loc, *first));
+                            let obj = &self.schema.objects[hb.object];
+                            found = Some((
+                                format!("both set `{}.{}`", obj.name, obj.fields[*slot].name),
+                                *loc,
+                                *first,
+                            ));
                             break;
                         }
                     }
@@ -204,14 +265,89 @@ impl Checker<'_> {
                     ha.name, hb.name
                 );
                 let d = self
-                    .diag(Code::H119, loc, message, "conflicts with the other handoff")
+                    .diag(Code::H119, loc, message, format!("\"{}\" does it here", hb.name))
                     .with_help(
-                        "merge the two handoffs, or give one a `where` filter so only one runs",
+                        "merge the two handoffs, or give them `where` filters that split the records, such as `where deal.segment is \"enterprise\"` and `where deal.segment is not \"enterprise\"`",
                     );
-                let d = self.relate(d, first, "the other handoff does it here");
+                let d = self.relate(d, first, &format!("\"{}\" does it here", ha.name));
                 self.diagnostics.push(d);
             }
         }
+    }
+}
+
+/// The literal values handoff `info` sets, by field name; a field set to two
+/// different values is left out (which one holds depends on the path).
+fn known_values(
+    info: &super::HandoffInfo,
+    object: &super::ObjectSchema,
+) -> HashMap<String, String> {
+    let mut known: HashMap<String, Option<String>> = HashMap::new();
+    for (slot, value, _) in &info.sets {
+        let key = value.as_ref().map(literal_key);
+        let name = object.fields[*slot].name.clone();
+        let entry = known.entry(name).or_insert_with(|| key.clone());
+        if *entry != key {
+            *entry = None;
+        }
+    }
+    known
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+}
+
+/// The value of a filter when the fields in `known` hold those values, if
+/// that decides it. Only equality tests are understood; anything else is
+/// unknown, so an edge is dropped only when the filter surely fails.
+fn eval(e: &Expr, object: &str, known: &HashMap<String, String>) -> Option<bool> {
+    let field = |x: &Expr| match &x.kind {
+        ExprKind::Path(p) if p.object.name == object => known.get(&p.field.name),
+        _ => None,
+    };
+    match &e.kind {
+        ExprKind::Literal(Literal::Bool { value, .. }) => Some(*value),
+        ExprKind::Paren(x) => eval(x, object, known),
+        ExprKind::Not(x) => eval(x, object, known).map(|b| !b),
+        ExprKind::Binary { op, lhs, rhs } => match op {
+            BinaryOp::And => match (eval(lhs, object, known), eval(rhs, object, known)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            BinaryOp::Or => match (eval(lhs, object, known), eval(rhs, object, known)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            BinaryOp::Eq | BinaryOp::Ne => {
+                let same = match (field(lhs), field(rhs)) {
+                    (Some(v), _) => *v == value_key(rhs)?,
+                    (_, Some(v)) => *v == value_key(lhs)?,
+                    _ => return None,
+                };
+                Some(same == (*op == BinaryOp::Eq))
+            }
+            _ => None,
+        },
+        ExprKind::Is {
+            subject,
+            negated,
+            test: IsTest::Value(v),
+        } => Some((*field(subject)? == value_key(v)?) != *negated),
+        ExprKind::In {
+            subject,
+            negated,
+            list,
+        } => {
+            let v = field(subject)?;
+            let ExprKind::List(items) = &list.kind else {
+                return None;
+            };
+            let keys: Option<Vec<String>> = items.iter().map(value_key).collect();
+            Some(keys?.contains(v) != *negated)
+        }
+        _ => None,
     }
 }
 
@@ -250,16 +386,6 @@ fn find_cycle(
         }
     }
     Vec::new()
-}
-
-fn literal_key(l: &Literal) -> String {
-    match l {
-        Literal::Text(t) => format!("text:{}", t.value),
-        Literal::Number { value, .. } => format!("number:{value}"),
-        Literal::Bool { value, .. } => format!("bool:{value}"),
-        Literal::Date(d) => format!("date:{}-{}-{}", d.year, d.month, d.day),
-        Literal::DateTime { text, .. } => format!("datetime:{text}"),
-    }
 }
 
 fn literal_text(l: &Literal) -> String {

@@ -1,11 +1,11 @@
 //! Type checking of expressions and templates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::types::Type;
 use super::{suggest, Checker, Loc};
 use crate::diagnostic::Code;
-use crate::syntax::{BinaryOp, Expr, ExprKind, IsTest, Literal, Template, TemplatePart};
+use crate::syntax::{BinaryOp, Expr, ExprKind, IsTest, Literal, Span, Template, TemplatePart};
 
 /// What an expression may refer to where it appears.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +18,13 @@ pub(crate) struct Scope {
     pub object_name: String,
     /// Roles assigned before this point on this path.
     pub roles: HashSet<String>,
-    /// Roles assigned elsewhere in the handoff (for a better message).
-    pub other_roles: HashSet<String>,
+    /// Every assignment in the handoff: role → (block, span of the role).
+    /// Explains a role that is not in `roles`: assigned later in the same
+    /// block, or only on another path.
+    pub assigned: HashMap<String, Vec<(&'static str, Span)>>,
+    /// The statement or block the expression is in (`then`, `if missing`,
+    /// `on exception`, `brief`, `where`, `done when`, …), for messages.
+    pub block: &'static str,
     /// Inside `if missing`: `{missing}` is defined.
     pub missing: bool,
     /// Inside `on exception`: `{exception}` is defined.
@@ -31,14 +36,31 @@ impl Checker<'_> {
     pub(crate) fn condition(&mut self, e: &Expr, scope: &Scope, what: &str) {
         let t = self.expr(e, scope);
         if !matches!(t, Type::YesNo | Type::Unknown) {
+            // A bare field is almost always meant as "is filled in".
+            let help = match &e.kind {
+                ExprKind::Path(p) => {
+                    let path = format!("{}.{}", p.object.name, p.field.name);
+                    match comparison_example(&t, &path) {
+                        Some(ex) => format!(
+                            "to test that it is filled in, write `{path} is set`; or compare it, for example `{ex}`"
+                        ),
+                        None => format!("to test that it is filled in, write `{path} is set`"),
+                    }
+                }
+                _ => "compare it with something, for example `deal.amount > 0` or `deal.custom_scope is yes`"
+                    .to_string(),
+            };
             let d = self
                 .diag(
                     Code::H109,
                     Loc::new(scope.file, e.span),
-                    format!("{what} must be a yes/no condition, but this is {}", article(&t)),
+                    format!(
+                        "{what} must be a yes/no condition, but this is {}",
+                        article(&t)
+                    ),
                     format!("{t}, not yes/no"),
                 )
-                .with_help("compare it with something, for example `deal.amount > 0` or `deal.custom_scope is yes`");
+                .with_help(help);
             self.diagnostics.push(d);
         }
     }
@@ -80,6 +102,7 @@ impl Checker<'_> {
                         self.mismatch(
                             Loc::new(scope.file, i.span),
                             format!("a list mixes {item_ty} and {t} values"),
+                            "put values of one kind in a list",
                         );
                     }
                 }
@@ -89,7 +112,11 @@ impl Checker<'_> {
             ExprKind::Neg(inner) => {
                 let t = self.expr(inner, scope);
                 if !(t.is_numeric() || t == Type::Duration) {
-                    self.mismatch(loc, format!("cannot negate {}", article(&t)));
+                    self.mismatch(
+                        loc,
+                        format!("cannot negate {}", article(&t)),
+                        "only numbers, money and durations have a minus sign",
+                    );
                     return Type::Unknown;
                 }
                 t
@@ -115,12 +142,20 @@ impl Checker<'_> {
                                     "`is empty` applies to text and lists, not {}",
                                     article(&st)
                                 ),
+                                "to test that a value is absent, write `is missing`",
                             );
                         }
                     }
                     IsTest::Value(v) => {
                         let vt = self.expr(v, scope);
                         if matches!(vt, Type::YesNo) && !matches!(st, Type::YesNo | Type::Unknown) {
+                            let help = match &subject.kind {
+                                ExprKind::Path(p) => format!(
+                                    "to test that it is filled in, write `{}.{} is set`",
+                                    p.object.name, p.field.name
+                                ),
+                                _ => "to test that a value is filled in, write `is set`".into(),
+                            };
                             let d = self
                                 .diag(
                                     Code::H107,
@@ -131,7 +166,7 @@ impl Checker<'_> {
                                     ),
                                     format!("{st}, not yes/no"),
                                 )
-                                .with_help("use `is set` to test that a value is present");
+                                .with_help(help);
                             self.diagnostics.push(d);
                         } else {
                             self.same_kind(&st, v, &vt, loc, scope);
@@ -158,16 +193,32 @@ impl Checker<'_> {
             ExprKind::Contains { subject, item } => {
                 let st = self.expr(subject, scope);
                 let it = self.expr(item, scope);
+                let item_loc = Loc::new(scope.file, item.span);
                 match &st {
-                    Type::List(inner) => self.same_kind(inner, item, &it, loc, scope),
+                    Type::List(inner) => {
+                        if inner.comparable(&it) || matches!(**inner, Type::OneOf(_)) {
+                            self.same_kind(inner, item, &it, item_loc, scope);
+                        } else {
+                            self.mismatch(
+                                item_loc,
+                                format!("a list of {inner} cannot contain {}", article(&it)),
+                                &format!("look for {} in it", article(inner)),
+                            );
+                        }
+                    }
                     t if t.is_textual() => {
                         if !it.is_textual() {
-                            self.mismatch(loc, format!("text cannot contain {}", article(&it)));
+                            self.mismatch(
+                                item_loc,
+                                format!("text cannot contain {}", article(&it)),
+                                "look for text in text, for example `contains \"blocker\"`",
+                            );
                         }
                     }
                     t => self.mismatch(
                         loc,
                         format!("`contains` applies to text and lists, not {}", article(t)),
+                        "compare it instead, for example with `==` or `>`",
                     ),
                 }
                 Type::YesNo
@@ -206,9 +257,11 @@ impl Checker<'_> {
                     || lt.is_unknown()
                     || rt.is_unknown();
                 if !ok {
+                    let help = order_help(&lt, &rt);
                     self.mismatch(
                         loc,
                         format!("cannot compare {} with {}", article(&lt), article(&rt)),
+                        &help,
                     );
                 }
                 Type::YesNo
@@ -245,6 +298,7 @@ impl Checker<'_> {
                             article(&lt),
                             article(&rt)
                         ),
+                        "arithmetic works on numbers and money, and on dates plus durations (`today + 14 days`)",
                     );
                     Type::Unknown
                 })
@@ -256,29 +310,11 @@ impl Checker<'_> {
     /// value is expected; for `one of` fields, that a literal is listed.
     fn same_kind(&mut self, subject_ty: &Type, value: &Expr, vt: &Type, loc: Loc, scope: &Scope) {
         if let (Type::OneOf(values), Some(text)) = (subject_ty, plain_text(value)) {
-            if !values.iter().any(|v| v == &text) {
-                let mut d = self.diag(
-                    Code::H108,
-                    Loc::new(scope.file, value.span),
-                    format!("\"{text}\" is not one of the field's values"),
-                    "not a listed value",
-                );
-                let listed = values
-                    .iter()
-                    .map(|v| format!("\"{v}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                d = match suggest(&text, values.iter().map(String::as_str)) {
-                    Some(s) => {
-                        d.with_help(format!("did you mean \"{s}\"? the values are {listed}"))
-                    }
-                    None => d.with_help(format!("the values are {listed}")),
-                };
-                self.diagnostics.push(d);
-            }
+            self.listed_value(values, &text, Loc::new(scope.file, value.span));
             return;
         }
         if !subject_ty.comparable(vt) {
+            let help = order_help(subject_ty, vt);
             self.mismatch(
                 loc,
                 format!(
@@ -286,14 +322,41 @@ impl Checker<'_> {
                     article(subject_ty),
                     article(vt)
                 ),
+                &help,
             );
         }
     }
 
-    fn mismatch(&mut self, loc: Loc, message: String) {
+    /// Reports `text` when it is not one of a `one of` field's `values`,
+    /// with a did-you-mean and the list.
+    pub(crate) fn listed_value(&mut self, values: &[String], text: &str, loc: Loc) {
+        if values.iter().any(|v| v == text) {
+            return;
+        }
+        let listed = values
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = match suggest(text, values.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean \"{s}\"? the values are {listed}"),
+            None => format!("the values are {listed}"),
+        };
+        let d = self
+            .diag(
+                Code::H108,
+                loc,
+                format!("\"{text}\" is not one of the field's values"),
+                "not a listed value",
+            )
+            .with_help(help);
+        self.diagnostics.push(d);
+    }
+
+    fn mismatch(&mut self, loc: Loc, message: String, help: &str) {
         let d = self
             .diag(Code::H107, loc, message, "types do not fit")
-            .with_help("compare values of the same kind: numbers with numbers, dates with dates, text with text");
+            .with_help(help);
         self.diagnostics.push(d);
     }
 
@@ -325,7 +388,7 @@ impl Checker<'_> {
                         "`{}.{}` is not available: this handoff runs on `{}` records",
                         p.object.name, p.field.name, scope.object_name
                     ),
-                    format!("not `{}`", scope.object_name),
+                    format!("a `{}` field", p.object.name),
                 )
                 .with_help(format!(
                     "a handoff sees only the record that triggered it; use a `{}` field",
@@ -384,18 +447,8 @@ impl Checker<'_> {
             self.used.insert(("user", name.to_string()));
             return Type::Person;
         }
-        if scope.other_roles.contains(name) {
-            let d = self
-                .diag(
-                    Code::H104,
-                    loc,
-                    format!("role `{name}` is not assigned on this path"),
-                    "not assigned yet",
-                )
-                .with_help(format!(
-                    "assign it first in this block (`assign {name} from team … by round robin`), or name a user"
-                ));
-            self.diagnostics.push(d);
+        if let Some(places) = scope.assigned.get(name) {
+            self.role_not_here(name, loc, scope, places);
             return Type::Unknown;
         }
         if let Some(obj) = scope.object.map(|i| &self.schema.objects[i]) {
@@ -404,10 +457,16 @@ impl Checker<'_> {
                     .diag(
                         Code::H104,
                         loc,
-                        format!("unknown name `{name}`"),
-                        "a field needs its object",
+                        format!(
+                            "`{name}` is a field of `{}`: write it with its object",
+                            obj.name
+                        ),
+                        format!("write `{}.{name}`", obj.name),
                     )
-                    .with_help(format!("write `{}.{name}`", obj.name));
+                    .with_help(format!(
+                        "a bare name is a user or a role; a field is written `{}.{name}`",
+                        obj.name
+                    ));
                 self.diagnostics.push(d);
                 return Type::Unknown;
             }
@@ -429,6 +488,57 @@ impl Checker<'_> {
             "a bare name must be a declared user or a role assigned earlier in this block",
         );
         Type::Unknown
+    }
+
+    /// A role used where it has no one: either before its `assign` in the
+    /// same block, or in a block other than the one that assigns it.
+    fn role_not_here(
+        &mut self,
+        name: &str,
+        loc: Loc,
+        scope: &Scope,
+        places: &[(&'static str, Span)],
+    ) {
+        let d = if let Some(&(_, at)) = places.iter().find(|(b, _)| *b == scope.block) {
+            self.diag(
+                Code::H104,
+                loc,
+                format!("`{name}` is used before it is assigned"),
+                "no one assigned yet",
+            )
+            .with_related(at, "assigned here, after its use")
+            .with_help(format!("move `assign {name} …` above its first use"))
+        } else {
+            let mut blocks: Vec<&str> = places.iter().map(|(b, _)| *b).collect();
+            blocks.dedup();
+            let blocks = blocks
+                .iter()
+                .map(|b| format!("`{b}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            let (first_block, at) = places[0];
+            let mut d = self
+                .diag(
+                    Code::H104,
+                    loc,
+                    format!(
+                        "`{name}` is assigned only in {blocks}, so no one holds it in {}",
+                        block_phrase(scope.block)
+                    ),
+                    "no one assigned here",
+                )
+                .with_related(at, format!("assigned in `{first_block}` only"));
+            d = if matches!(scope.block, "then" | "if missing" | "on exception") {
+                d.with_help(format!(
+                    "each path assigns its own roles: add `assign {name} …` to `{}` before this line, or name a user",
+                    scope.block
+                ))
+            } else {
+                d.with_help("name a user here, or a `user` field of the record")
+            };
+            d
+        };
+        self.diagnostics.push(d);
     }
 
     pub(crate) fn need_calendar(&mut self, loc: Loc) {
@@ -473,6 +583,44 @@ fn plain_text(e: &Expr) -> Option<String> {
         ExprKind::Literal(Literal::Text(t)) => Some(t.value.clone()),
         ExprKind::Paren(inner) => plain_text(inner),
         _ => None,
+    }
+}
+
+/// How a block or statement is named in "no one holds it in …".
+fn block_phrase(block: &str) -> String {
+    match block {
+        "brief" => "the brief (it sees the roles of `then`)".to_string(),
+        "" => "this condition".to_string(),
+        b => format!("`{b}`"),
+    }
+}
+
+/// An example comparison that fits a value of type `t`, written on
+/// `subject`; `None` where "is set" is the only useful test.
+fn comparison_example(t: &Type, subject: &str) -> Option<String> {
+    Some(match t {
+        Type::Number | Type::Money => format!("{subject} > 0"),
+        Type::Date => format!("{subject} <= today"),
+        Type::DateTime => format!("{subject} <= now"),
+        Type::OneOf(values) => format!(
+            "{subject} is \"{}\"",
+            values.first().map_or("…", String::as_str)
+        ),
+        _ => return None,
+    })
+}
+
+/// Help for values of two types that cannot be compared.
+fn order_help(a: &Type, b: &Type) -> String {
+    let number = |t: &Type| matches!(t, Type::Number | Type::Money);
+    if (a.is_temporal() && number(b)) || (number(a) && b.is_temporal()) {
+        "a date compares with a date: `today`, a date such as 2026-12-31, or `today + 14 days`"
+            .to_string()
+    } else if *a == Type::YesNo || *b == Type::YesNo {
+        "a yes/no value is tested with `is yes` or `is no`".to_string()
+    } else {
+        "compare values of the same kind: numbers with numbers, dates with dates, text with text"
+            .to_string()
     }
 }
 

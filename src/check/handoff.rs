@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::expr::{article, literal_type, Scope};
 use super::types::Type;
-use super::{suggest, Checker, HandoffInfo, Loc};
+use super::{Checker, HandoffInfo, Loc};
 use crate::diagnostic::Code;
 use crate::syntax::*;
 
@@ -97,21 +97,24 @@ impl Checker<'_> {
                 })
                 .flatten(),
         );
-        let all_roles: HashSet<String> = h
-            .items
-            .iter()
-            .flat_map(block_actions)
-            .filter_map(|a| match a {
-                Action::Assign(a) => Some(a.role.name.clone()),
-                _ => None,
-            })
-            .collect();
+        let mut assigned: HashMap<String, Vec<(&'static str, Span)>> = HashMap::new();
+        for item in &h.items {
+            for a in block_actions(item) {
+                if let (Action::Assign(a), Some(block)) = (a, block_name(item)) {
+                    assigned
+                        .entry(a.role.name.clone())
+                        .or_default()
+                        .push((block, a.role.span));
+                }
+            }
+        }
         let base = Scope {
             file: fi,
             object,
             object_name: object_ident.name.clone(),
             roles: HashSet::new(),
-            other_roles: all_roles,
+            assigned,
+            block: "",
             missing: false,
             exception: false,
         };
@@ -125,7 +128,13 @@ impl Checker<'_> {
             sets: Vec::new(),
         };
 
-        self.trigger(trigger, &base);
+        self.trigger(
+            trigger,
+            &Scope {
+                block: "where",
+                ..base.clone()
+            },
+        );
         let has_require = h.items.iter().any(|i| matches!(i, HandoffItem::Require(_)));
         let exceptions: Vec<&Exception> = h
             .items
@@ -142,10 +151,13 @@ impl Checker<'_> {
         let has_brief = h.items.iter().any(|i| matches!(i, HandoffItem::Brief(_)));
 
         let mut exception_names: HashMap<&str, Span> = HashMap::new();
+        // Slots of the required fields: set whenever the handoff gets past
+        // its gate.
+        let mut required: Vec<usize> = Vec::new();
         for item in &h.items {
             match item {
                 HandoffItem::Trigger(_) => {}
-                HandoffItem::Require(r) => self.require(r, &base),
+                HandoffItem::Require(r) => self.require(r, &base, &mut required),
                 HandoffItem::IfMissing(b) => {
                     if !has_require {
                         self.warn(
@@ -158,6 +170,7 @@ impl Checker<'_> {
                     }
                     let scope = Scope {
                         missing: true,
+                        block: "if missing",
                         ..base.clone()
                     };
                     self.actions(&b.actions, scope, &mut info, has_brief);
@@ -178,7 +191,11 @@ impl Checker<'_> {
                     exception_names.insert(&e.name.value, e.name.span);
                     match &e.condition {
                         ExceptionCondition::Expr(x) => {
-                            self.condition(x, &base, "an exception's test");
+                            let scope = Scope {
+                                block: "exception",
+                                ..base.clone()
+                            };
+                            self.condition(x, &scope, "an exception's test");
                             if is_constant(x) == Some(false) {
                                 self.warn(
                                     Code::H201,
@@ -205,6 +222,7 @@ impl Checker<'_> {
                     }
                     let mut scope = Scope {
                         exception: true,
+                        block: "on exception",
                         ..base.clone()
                     };
                     for it in &o.items {
@@ -222,22 +240,29 @@ impl Checker<'_> {
                 HandoffItem::Brief(b) => {
                     let scope = Scope {
                         roles: then_roles.clone(),
+                        block: "brief",
                         ..base.clone()
                     };
-                    let mut labels: HashSet<String> = HashSet::new();
+                    let mut labels: HashMap<String, Span> = HashMap::new();
                     for it in &b.items {
                         match it {
                             BriefItem::Field { label, value, .. } => {
                                 self.template(label, &scope);
                                 self.expr(value, &scope);
                                 let text = label_text(label);
-                                if !labels.insert(text.clone()) {
-                                    self.error(
-                                        Code::H101,
-                                        Loc::new(fi, label.span),
-                                        format!("brief line \"{text}\" appears twice"),
-                                        "again here",
-                                    );
+                                if let Some(&first) = labels.get(&text) {
+                                    let d = self
+                                        .diag(
+                                            Code::H101,
+                                            Loc::new(fi, label.span),
+                                            format!("brief line \"{text}\" appears twice"),
+                                            "again here",
+                                        )
+                                        .with_related(first, "first here")
+                                        .with_help("give each line of the brief its own label");
+                                    self.diagnostics.push(d);
+                                } else {
+                                    labels.insert(text, label.span);
                                 }
                             }
                             BriefItem::Ask { question, .. } => self.template(question, &scope),
@@ -245,21 +270,44 @@ impl Checker<'_> {
                     }
                 }
                 HandoffItem::Then(b) => {
-                    self.actions(&b.actions, base.clone(), &mut info, has_brief);
+                    let scope = Scope {
+                        block: "then",
+                        ..base.clone()
+                    };
+                    self.actions(&b.actions, scope, &mut info, has_brief);
                 }
-                HandoffItem::DoneWhen(c) => {
-                    self.condition(&c.expr, &base, "`done when`");
-                    self.done_when(c, trigger, fi);
-                }
+                HandoffItem::DoneWhen(_) => {}
+            }
+        }
+        // After the loop: `done when` needs the whole `require` list, which
+        // may come later in the block.
+        for item in &h.items {
+            if let HandoffItem::DoneWhen(c) = item {
+                let scope = Scope {
+                    block: "done when",
+                    ..base.clone()
+                };
+                self.condition(&c.expr, &scope, "`done when`");
+                self.done_when(c, trigger, &required, &scope);
             }
         }
         if !exceptions.is_empty() && !has_on_exception {
+            // Suggest a reviewer that exists: a person field of the record.
+            let reviewer = object
+                .map(|i| &self.schema.objects[i])
+                .and_then(|o| {
+                    o.fields
+                        .iter()
+                        .find(|f| f.ty == Type::User)
+                        .map(|f| format!("{}.{}", o.name, f.name))
+                })
+                .unwrap_or_else(|| "…".to_string());
             self.warn(
                 Code::H206,
                 Loc::new(fi, exceptions[0].name.span),
-                "exceptions without an `on exception` block: a flagged handoff waits with no review task".into(),
+                "this handoff has exceptions but no `on exception` block: a flagged handoff waits with no review task".into(),
                 "flagged handoffs wait here",
-                "add `on exception { task \"Review {exception}\" for founder due in 1 business day }`",
+                &format!("add `on exception {{ task \"Review {{exception}}\" for {reviewer} }}`"),
             );
         }
         (object.is_some()).then_some(info)
@@ -302,13 +350,13 @@ impl Checker<'_> {
             TriggerEvent::Created { .. } => {}
             TriggerEvent::Becomes { field, value } => {
                 if let Some((_, ty)) = self.path(field, scope) {
-                    self.literal_fits(&ty, value, scope.file);
+                    self.literal_fits(&ty, field, value, scope.file);
                 }
             }
             TriggerEvent::Changes { field, from, to } => {
                 if let Some((_, ty)) = self.path(field, scope) {
                     for v in [from, to].into_iter().flatten() {
-                        self.literal_fits(&ty, v, scope.file);
+                        self.literal_fits(&ty, field, v, scope.file);
                     }
                 }
             }
@@ -319,29 +367,10 @@ impl Checker<'_> {
     }
 
     /// A trigger value must be a value the field can hold.
-    fn literal_fits(&mut self, ty: &Type, value: &Literal, file: usize) {
+    fn literal_fits(&mut self, ty: &Type, field: &Path, value: &Literal, file: usize) {
         let loc = Loc::new(file, value.span());
         if let (Type::OneOf(values), Literal::Text(t)) = (ty, value) {
-            if !values.contains(&t.value) {
-                let listed = values
-                    .iter()
-                    .map(|v| format!("\"{v}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let help = match suggest(&t.value, values.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean \"{s}\"? the values are {listed}"),
-                    None => format!("the values are {listed}"),
-                };
-                let d = self
-                    .diag(
-                        Code::H108,
-                        loc,
-                        format!("\"{}\" is not one of the field's values", t.value),
-                        "not a listed value",
-                    )
-                    .with_help(help);
-                self.diagnostics.push(d);
-            }
+            self.listed_value(values, &t.value, loc);
             return;
         }
         let vt = literal_type(value);
@@ -355,19 +384,26 @@ impl Checker<'_> {
                     Code::H107,
                     loc,
                     format!(
-                        "the field holds {}, but this is {}",
+                        "`{}.{}` holds {}, but this is {}",
+                        field.object.name,
+                        field.field.name,
                         article(ty),
                         article(&vt)
                     ),
                     "wrong kind of value",
                 )
-                .with_help("the trigger value must be a value the field can hold");
+                .with_help(format!(
+                    "write a value the field can hold, such as {}",
+                    value_example(ty)
+                ));
             self.diagnostics.push(d);
         }
     }
 
-    fn require(&mut self, r: &Require, scope: &Scope) {
-        let mut seen: HashMap<String, Span> = HashMap::new();
+    fn require(&mut self, r: &Require, scope: &Scope, required: &mut Vec<usize>) {
+        // Keyed by the resolved field, so `name, deal.name` is a repeat and a
+        // field of another object (reported as such) is not.
+        let mut seen: HashMap<usize, Span> = HashMap::new();
         for f in &r.fields {
             let (object, field) = match &f.field {
                 Some(field) => (f.head.clone(), field.clone()),
@@ -384,10 +420,14 @@ impl Checker<'_> {
                 field: field.clone(),
                 span: f.span,
             };
-            if scope.object.is_some() || f.field.is_some() {
-                self.path(&path, scope);
+            if scope.object.is_none() && f.field.is_none() {
+                // The handoff's object is unknown (reported at the trigger).
+                continue;
             }
-            if let Some(&first) = seen.get(&field.name) {
+            let Some((slot, _)) = self.path(&path, scope) else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&slot) {
                 let d = self
                     .diag(
                         Code::H207,
@@ -399,8 +439,10 @@ impl Checker<'_> {
                     .with_related(first, "first here")
                     .with_help("delete one of them");
                 self.diagnostics.push(d);
+            } else {
+                seen.insert(slot, f.span);
+                required.push(slot);
             }
-            seen.insert(field.name.clone(), f.span);
         }
         if r.fields.len() > MAX_REQUIRED {
             self.warn(
@@ -448,7 +490,7 @@ impl Checker<'_> {
                             );
                         }
                     }
-                    AssignSource::To(r) => self.person(r, scope),
+                    AssignSource::To(r) => self.person(r, scope, "a role is given to"),
                 }
                 scope.roles.insert(asg.role.name.clone());
                 info.roles
@@ -456,7 +498,7 @@ impl Checker<'_> {
             }
             Action::Task(t) => {
                 self.template(&t.title, scope);
-                self.person(&t.assignee, scope);
+                self.person(&t.assignee, scope, "a task is for");
                 if let Some(due) = &t.due {
                     if due.business {
                         self.need_calendar(Loc::new(file, due.span));
@@ -466,9 +508,10 @@ impl Checker<'_> {
                     self.template(c, scope);
                 }
                 if t.attach_brief && !has_brief {
+                    let at = self.attach_span(file, t.span);
                     self.warn(
                         Code::H201,
-                        Loc::new(file, t.span),
+                        Loc::new(file, at),
                         "this task attaches the brief, but the handoff has no `brief` block".into(),
                         "nothing to attach",
                         "add a `brief { … }` block",
@@ -493,12 +536,12 @@ impl Checker<'_> {
                             );
                         }
                     }
-                    NotifyTarget::Person(r) => self.person(r, scope),
+                    NotifyTarget::Person(r) => self.person(r, scope, "a notification goes to"),
                 }
                 self.template(&n.message, scope);
             }
             Action::DraftEmail(d) => {
-                self.person(&d.to, scope);
+                self.person(&d.to, scope, "an email goes to");
                 self.template(&d.subject, scope);
                 self.template(&d.body, scope);
             }
@@ -515,42 +558,24 @@ impl Checker<'_> {
                                 Code::H107,
                                 Loc::new(file, s.value.span),
                                 format!(
-                                    "`{}` holds {}, but this is {}",
+                                    "`{}.{}` holds {}, but this is {}",
+                                    s.field.object.name,
                                     s.field.field.name,
                                     article(&ty),
                                     article(&vt)
                                 ),
                                 "wrong kind of value",
                             )
-                            .with_help("set the field to a value it can hold");
+                            .with_help(format!(
+                                "set it to a value it can hold, such as {}",
+                                value_example(&ty)
+                            ));
                         self.diagnostics.push(d);
-                    } else if let Type::OneOf(values) = &ty {
-                        if let ExprKind::Template(t) = &s.value.kind {
-                            let text = label_text(t);
-                            if !values.contains(&text)
-                                && t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_)))
-                            {
-                                let help = match suggest(&text, values.iter().map(String::as_str)) {
-                                    Some(s) => format!("did you mean \"{s}\"?"),
-                                    None => format!(
-                                        "the values are {}",
-                                        values
-                                            .iter()
-                                            .map(|v| format!("\"{v}\""))
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                };
-                                let d = self
-                                    .diag(
-                                        Code::H108,
-                                        Loc::new(file, s.value.span),
-                                        format!("\"{text}\" is not one of the field's values"),
-                                        "not a listed value",
-                                    )
-                                    .with_help(help);
-                                self.diagnostics.push(d);
-                            }
+                    } else if let (Type::OneOf(values), ExprKind::Template(t)) =
+                        (&ty, &s.value.kind)
+                    {
+                        if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
+                            self.listed_value(values, &label_text(t), Loc::new(file, s.value.span));
                         }
                     }
                     let literal = match &s.value.kind {
@@ -574,9 +599,25 @@ impl Checker<'_> {
         }
     }
 
+    /// The span of `attach brief` inside a task, else of the word `task`.
+    /// The syntax tree keeps only a flag for it.
+    fn attach_span(&self, file: usize, task: Span) -> Span {
+        let text = &self.units[file].source.text;
+        let body = text.get(task.start..task.end).unwrap_or("");
+        // The body follows the title, so the last `attach` is the statement.
+        body.rmatch_indices("attach")
+            .find(|(i, _)| body[i + 6..].trim_start().starts_with("brief"))
+            .and_then(|(i, _)| {
+                let rest = &body[i + 6..];
+                let brief = rest.find("brief")?;
+                Some(Span::new(task.start + i, task.start + i + 6 + brief + 5))
+            })
+            .unwrap_or_else(|| head(task, "task"))
+    }
+
     /// A reference that must reach a person: a user, a role, or a user/email
-    /// field of the record.
-    fn person(&mut self, r: &Reference, scope: &Scope) {
+    /// field of the record. `what` starts the help: "a task is for".
+    fn person(&mut self, r: &Reference, scope: &Scope, what: &str) {
         let e = match &r.field {
             Some(field) => Expr {
                 kind: ExprKind::Path(Path {
@@ -593,14 +634,37 @@ impl Checker<'_> {
         };
         let t = self.expr(&e, scope);
         if !t.is_person() {
+            let written = match &r.field {
+                Some(f) => format!("{}.{}", r.head.name, f.name),
+                None => r.head.name.clone(),
+            };
+            // Point at the person fields the record does have.
+            let fields: Vec<String> = scope
+                .object
+                .map(|i| &self.schema.objects[i])
+                .map(|o| {
+                    o.fields
+                        .iter()
+                        .filter(|f| f.ty.is_person())
+                        .map(|f| format!("`{}.{}`", o.name, f.name))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let such_as = if fields.is_empty() {
+                String::new()
+            } else {
+                format!(" such as {}", fields.join(" or "))
+            };
             let d = self
                 .diag(
                     Code::H113,
                     Loc::new(scope.file, r.span),
-                    format!("this must be a person, but it is {}", article(&t)),
+                    format!("`{written}` is {}, not a person", article(&t)),
                     "not a person",
                 )
-                .with_help("name a user, a role assigned earlier, or a `user`/`email` field");
+                .with_help(format!(
+                    "{what} a user, a role assigned earlier, or a `user`/`email` field{such_as}"
+                ));
             self.diagnostics.push(d);
         }
     }
@@ -613,7 +677,7 @@ impl Checker<'_> {
             self.warn(
                 Code::H202,
                 Loc::new(fi, c.expr.span),
-                "`resume when` can never be true".into(),
+                "`resume when` can never be true: a flagged handoff stays in review until someone approves it by hand".into(),
                 "always false",
                 "test a field someone sets after review, such as `deal.review_approved is yes`",
             );
@@ -644,7 +708,8 @@ impl Checker<'_> {
         }
     }
 
-    fn done_when(&mut self, c: &Condition, trigger: &Trigger, fi: usize) {
+    fn done_when(&mut self, c: &Condition, trigger: &Trigger, required: &[usize], scope: &Scope) {
+        let fi = scope.file;
         if is_constant(&c.expr) == Some(false) {
             self.warn(
                 Code::H203,
@@ -665,14 +730,16 @@ impl Checker<'_> {
             );
             return;
         }
-        if let (
-            Some((field, value)),
-            TriggerEvent::Becomes {
-                field: tf,
-                value: tv,
-            },
-        ) = (is_value_test(&c.expr), &trigger.event)
-        {
+        let trigger_value = match &trigger.event {
+            TriggerEvent::Becomes { field, value } => Some((field, value)),
+            TriggerEvent::Changes {
+                field,
+                to: Some(value),
+                ..
+            } => Some((field, value)),
+            _ => None,
+        };
+        if let (Some((field, value)), Some((tf, tv))) = (is_value_test(&c.expr), trigger_value) {
             if field == format!("{}.{}", tf.object.name, tf.field.name) && value == literal_key(tv)
             {
                 self.warn(
@@ -682,7 +749,51 @@ impl Checker<'_> {
                     "true at the trigger",
                     "test a field that marks the next step as done, such as `deal.kickoff_scheduled_at is set`",
                 );
+                return;
             }
+        }
+        // `done when deal.x is set` with `x` in `require`: the handoff acts
+        // only once every required field is set, so it would be done at once.
+        if let Some((slot, path)) = self.is_set_test(&c.expr, scope) {
+            if required.contains(&slot) {
+                self.warn(
+                    Code::H203,
+                    Loc::new(fi, c.expr.span),
+                    format!("`done when` is already true when the handoff starts: `{path}` is required, so it is set before any action runs"),
+                    "true once the gate passes",
+                    "test a field the next owner fills in, such as `deal.kickoff_scheduled_at is set`",
+                );
+            }
+        }
+    }
+
+    /// `OBJ.FIELD is set` (or `is not missing`) on the handoff's record, as
+    /// (slot, "OBJ.FIELD").
+    fn is_set_test(&self, e: &Expr, scope: &Scope) -> Option<(usize, String)> {
+        match &e.kind {
+            ExprKind::Paren(x) => self.is_set_test(x, scope),
+            ExprKind::Is {
+                subject,
+                negated,
+                test,
+            } if matches!(
+                (negated, test),
+                (false, IsTest::Set) | (true, IsTest::Missing)
+            ) =>
+            {
+                let ExprKind::Path(p) = &subject.kind else {
+                    return None;
+                };
+                let object = &self.schema.objects[scope.object?];
+                if object.name != p.object.name {
+                    return None;
+                }
+                Some((
+                    object.slot(&p.field.name)?,
+                    format!("{}.{}", p.object.name, p.field.name),
+                ))
+            }
+            _ => None,
         }
     }
 
@@ -705,6 +816,32 @@ impl Checker<'_> {
                 "use it in a handoff or delete it",
             );
         }
+    }
+}
+
+/// The name of a block of actions, as written.
+fn block_name(item: &HandoffItem) -> Option<&'static str> {
+    match item {
+        HandoffItem::IfMissing(_) => Some("if missing"),
+        HandoffItem::Then(_) => Some("then"),
+        HandoffItem::OnException(_) => Some("on exception"),
+        _ => None,
+    }
+}
+
+/// A value of type `t` as it is written, for help text.
+fn value_example(t: &Type) -> String {
+    match t {
+        Type::Number | Type::Money => "50000".to_string(),
+        Type::Date => "2026-12-31".to_string(),
+        Type::DateTime => "2026-12-31T09:00".to_string(),
+        Type::YesNo => "`yes` or `no`".to_string(),
+        Type::OneOf(values) => values
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "\"some text\"".to_string(),
     }
 }
 
@@ -809,15 +946,24 @@ fn is_value_test(e: &Expr) -> Option<(String, String)> {
     let ExprKind::Path(p) = &subject.kind else {
         return None;
     };
-    let key = match &value.kind {
-        ExprKind::Literal(l) => literal_key(l),
-        ExprKind::Template(t) => format!("text:{}", label_text(t)),
-        _ => return None,
-    };
+    let key = value_key(value)?;
     Some((format!("{}.{}", p.object.name, p.field.name), key))
 }
 
-fn literal_key(l: &Literal) -> String {
+/// A literal value (or plain string) as a comparable key, else `None`.
+pub(crate) fn value_key(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Literal(l) => Some(literal_key(l)),
+        ExprKind::Template(t) if t.parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) => {
+            Some(format!("text:{}", label_text(t)))
+        }
+        ExprKind::Paren(x) => value_key(x),
+        _ => None,
+    }
+}
+
+/// A literal as a comparable key: `text:Closed Won`, `bool:true`.
+pub(crate) fn literal_key(l: &Literal) -> String {
     match l {
         Literal::Text(t) => format!("text:{}", t.value),
         Literal::Number { value, .. } => format!("number:{value}"),

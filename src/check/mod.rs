@@ -135,6 +135,9 @@ pub fn check(units: Vec<Unit>) -> Analysis {
         handoffs,
         ..
     } = c;
+    for d in &mut diagnostics {
+        tighten(d);
+    }
     sort(&mut diagnostics, &units);
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     Analysis {
@@ -147,6 +150,64 @@ pub fn check(units: Vec<Unit>) -> Analysis {
         }),
         diagnostics,
     }
+}
+
+/// Trims the spans of a diagnostic to the text they point at.
+///
+/// The parser's spans for expressions and statements run up to the next
+/// token, so they take in trailing blanks, line breaks and comments; an
+/// underline that spills onto the next statement points at the wrong thing.
+fn tighten(d: &mut Diagnostic) {
+    let text = d.file.text.as_str();
+    d.span = trim_span(text, d.span);
+    for l in &mut d.related {
+        l.span = trim_span(text, l.span);
+    }
+}
+
+/// `span` without trailing whitespace and `#` comments. A span that would
+/// become empty is kept as it is (it points at a place, not at text).
+fn trim_span(text: &str, span: Span) -> Span {
+    let Some(s) = text.get(span.start..span.end) else {
+        return span;
+    };
+    let mut end = s.len();
+    loop {
+        end = s[..end].trim_end().len();
+        // Strings end on their line, so a `#` outside quotes on the last
+        // line starts a comment.
+        let line_start = s[..end].rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&s[line_start..end]) {
+            Some(i) => end = line_start + i,
+            None => break,
+        }
+    }
+    if end == 0 {
+        span
+    } else {
+        Span::new(span.start, span.start + end)
+    }
+}
+
+/// The offset of a `#` comment in one line of source, if any.
+fn comment_start(line: &str) -> Option<usize> {
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, c) in line.char_indices() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == '#' {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Orders diagnostics by file, then position, so output is stable.
@@ -189,11 +250,6 @@ impl Checker<'_> {
         label: impl Into<String>,
     ) -> Diagnostic {
         Diagnostic::error(code, &self.units[loc.file].source, loc.span, message, label)
-    }
-
-    pub(crate) fn error(&mut self, code: Code, loc: Loc, message: String, label: &str) {
-        let d = self.diag(code, loc, message, label);
-        self.diagnostics.push(d);
     }
 
     pub(crate) fn warn(&mut self, code: Code, loc: Loc, message: String, label: &str, help: &str) {
@@ -242,14 +298,23 @@ impl Checker<'_> {
         } else {
             format!(" {owner}")
         };
-        let mut d = self.diag(
-            code,
-            loc,
-            format!("unknown {noun} `{name}`{owner}"),
-            format!("no {noun} called `{name}`{owner}"),
-        );
+        let label = if noun == "name" {
+            "not a user, nor a role assigned before this point".to_string()
+        } else {
+            format!("no {noun} called `{name}`{owner}")
+        };
+        let mut d = self.diag(code, loc, format!("unknown {noun} `{name}`{owner}"), label);
         d = match suggest(name, candidates.iter().map(String::as_str)) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            Some(s) => {
+                // The declaration the author meant is not unused: warning
+                // about it too would report one typo twice.
+                // A bare name's candidates are roles and users.
+                let kind = if noun == "name" { "user" } else { noun };
+                if let Some(kind) = ["user", "team", "channel"].into_iter().find(|k| *k == kind) {
+                    self.used.insert((kind, s.to_string()));
+                }
+                d.with_help(format!("did you mean `{s}`?"))
+            }
             None => d.with_help(fallback_help),
         };
         self.diagnostics.push(d);

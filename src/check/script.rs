@@ -1,31 +1,28 @@
-//! Checks of `script` exception tests: they must compile with rhai, and may
-//! read only the fields the object declares.
+//! Checks of `script` exception tests: they must compile with rhai, may read
+//! only the fields the object declares, and may call the helper functions
+//! the sandbox provides. Every position is mapped back into the `.handoff`
+//! file, so an error points inside the script where rhai stopped.
+
+use rhai::ParseErrorType;
 
 use super::expr::Scope;
-use super::{Checker, Loc};
+use super::{suggest, Checker, Loc};
 use crate::diagnostic::Code;
 use crate::syntax::{Script, Span};
+
+/// The functions `crate::script::engine` registers for scripts. rhai
+/// resolves calls only when a script runs, so a misspelled helper would
+/// otherwise fail at the first event instead of at check time.
+pub(crate) const HELPERS: [&str; 3] = ["days_until", "days_since", "today"];
 
 impl Checker<'_> {
     pub(super) fn script(&mut self, s: &Script, scope: &Scope) {
         let engine = crate::script::engine();
         if let Err(err) = crate::script::compile(&engine, &scope.object_name, &s.source) {
-            let offset = s.source_span.start + script_offset(&s.source, err.1);
-            let end = (offset + 1).min(s.source_span.end).max(offset);
-            let d = self
-                .diag(
-                    Code::H116,
-                    Loc::new(scope.file, Span::new(offset, end)),
-                    format!("script does not compile: {}", err.0),
-                    "here",
-                )
-                .with_help(format!(
-                    "scripts are rhai expressions over `{}`; see grammar/README.md",
-                    scope.object_name
-                ));
-            self.diagnostics.push(d);
+            self.script_syntax(s, scope, &err);
             return;
         }
+        self.helper_calls(s, scope);
         let Some(object) = scope.object.map(|i| &self.schema.objects[i]) else {
             return;
         };
@@ -49,12 +46,162 @@ impl Checker<'_> {
             );
         }
     }
+
+    /// Reports a script rhai cannot compile, at the place rhai stopped.
+    fn script_syntax(&mut self, s: &Script, scope: &Scope, err: &rhai::ParseError) {
+        let offset = s.source_span.start + script_offset(&s.source, err.1);
+        let object = &scope.object_name;
+        let (message, len, label, help) = match &*err.0 {
+            ParseErrorType::VariableUndefined(name) => {
+                let fields: Vec<String> = scope
+                    .object
+                    .map(|i| {
+                        self.schema.objects[i]
+                            .fields
+                            .iter()
+                            .map(|f| f.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let help = if let Some(f) = suggest(name, fields.iter().map(String::as_str)) {
+                    format!(
+                        "did you mean `{object}.{f}`? a script reads fields as `{object}.FIELD`"
+                    )
+                } else if suggest(name, std::iter::once(object.as_str())).is_some() {
+                    format!("did you mean `{object}`?")
+                } else {
+                    format!("a script can read only the record, `{object}`, and its fields as `{object}.FIELD`")
+                };
+                (
+                    format!("script uses `{name}`, which is not defined"),
+                    name.len(),
+                    "not defined".to_string(),
+                    help,
+                )
+            }
+            other => {
+                let at_end = offset >= s.source_span.end;
+                (
+                    format!(
+                        "script does not compile: {}",
+                        lowercase_first(&other.to_string())
+                    ),
+                    1,
+                    if at_end {
+                        "the script ends here".to_string()
+                    } else {
+                        "rhai stops here".to_string()
+                    },
+                    format!("scripts are rhai expressions over `{object}`; see grammar/README.md"),
+                )
+            }
+        };
+        let end = (offset + len).min(s.source_span.end).max(offset);
+        let d = self
+            .diag(
+                Code::H116,
+                Loc::new(scope.file, Span::new(offset, end)),
+                message,
+                label,
+            )
+            .with_help(help);
+        self.diagnostics.push(d);
+    }
+
+    /// Reports calls of functions that look like a misspelled helper.
+    fn helper_calls(&mut self, s: &Script, scope: &Scope) {
+        for (name, at) in free_calls(&s.source) {
+            if HELPERS.contains(&name) {
+                continue;
+            }
+            // Only names within two edits of a helper: anything further may
+            // be one of rhai's own functions, which cannot be listed here.
+            let Some(helper) = HELPERS
+                .iter()
+                .copied()
+                .filter(|h| strsim::levenshtein(h, name) <= 2)
+                .min_by_key(|h| strsim::levenshtein(h, name))
+            else {
+                continue;
+            };
+            let start = s.source_span.start + at;
+            let d = self
+                .diag(
+                    Code::H116,
+                    Loc::new(scope.file, Span::new(start, start + name.len())),
+                    format!("script calls `{name}`, which does not exist"),
+                    "unknown function",
+                )
+                .with_help(format!("did you mean `{helper}`?"));
+            self.diagnostics.push(d);
+        }
+    }
+}
+
+/// Calls of free functions (`name(`, not `x.name(`) in a script, with their
+/// byte offsets; strings and comments skipped.
+fn free_calls(source: &str) -> Vec<(&str, usize)> {
+    let b = source.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            c if ident(c) && !c.is_ascii_digit() => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                let method = source[..start].trim_end().ends_with('.');
+                let call = source[i..].trim_start().starts_with('(');
+                if call && !method {
+                    out.push((&source[start..i], start));
+                }
+            }
+            c if ident(c) => {
+                // A number such as `14` or `1_000`: skip it whole.
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// rhai's messages start with a capital; ours are lowercase.
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The byte offset in `source` of a rhai position (1-based line and column).
 fn script_offset(source: &str, pos: rhai::Position) -> usize {
     let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) else {
-        return 0;
+        return source.len();
     };
     let mut offset = 0;
     for (i, l) in source.split_inclusive('\n').enumerate() {
@@ -68,4 +215,44 @@ fn script_offset(source: &str, pos: rhai::Position) -> usize {
         offset += l.len();
     }
     source.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_exist_in_the_engine() {
+        // If the engine stops registering a helper, this list must follow.
+        let engine = crate::script::engine();
+        for (helper, args) in [
+            ("days_until", "(\"2026-01-01\")"),
+            ("days_since", "(\"2026-01-01\")"),
+            ("today", "()"),
+        ] {
+            assert!(HELPERS.contains(&helper));
+            let ast = crate::script::compile(&engine, "deal", &format!("{helper}{args}"))
+                .expect("compiles");
+            let mut scope = crate::script::compile_scope("deal");
+            let run = crate::script::with_clock(jiff::civil::date(2026, 1, 1), || {
+                engine.eval_ast_with_scope::<rhai::Dynamic>(&mut scope, &ast)
+            });
+            assert!(run.is_ok(), "{helper}: {run:?}");
+        }
+    }
+
+    #[test]
+    fn finds_free_calls_only() {
+        let src = "dayz_until(deal.start) > 1 && deal.x.len() > 0 && \"f(\" != today ( ) // g(\n";
+        let calls: Vec<&str> = free_calls(src).into_iter().map(|c| c.0).collect();
+        assert_eq!(calls, vec!["dayz_until", "today"]);
+    }
+
+    #[test]
+    fn maps_rhai_positions_to_offsets() {
+        let src = "\n    a &&& b\n";
+        assert_eq!(script_offset(src, rhai::Position::new(2, 7)), 7);
+        assert_eq!(&src[7..8], "&");
+        assert_eq!(script_offset(src, rhai::Position::NONE), src.len());
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::types::Type;
 use super::{Checker, Loc};
 use crate::diagnostic::Code;
-use crate::syntax::{CalendarDecl, CalendarItem, Declaration, Member, Span, Weekday};
+use crate::syntax::{CalendarDecl, CalendarItem, ClockTime, Declaration, Member, Span, Weekday};
 
 /// The record types the CRM has.
 #[derive(Debug, Default, Clone)]
@@ -108,7 +108,19 @@ impl Checker<'_> {
                             let floc = Loc::new(fi, f.name.span);
                             if let Some(&i) = obj.by_name.get(&f.name.name) {
                                 let first = obj.fields[i].loc;
-                                self.duplicate("field", &f.name.name, floc, first);
+                                let d = self
+                                    .diag(
+                                        Code::H101,
+                                        floc,
+                                        format!(
+                                            "field `{}` is declared twice in `object {}`",
+                                            f.name.name, o.name.name
+                                        ),
+                                        "declared again here",
+                                    )
+                                    .with_related(first.span, "first declared here")
+                                    .with_help("delete one of them, or rename one");
+                                self.diagnostics.push(d);
                                 continue;
                             }
                             obj.by_name.insert(f.name.name.clone(), obj.fields.len());
@@ -122,17 +134,25 @@ impl Checker<'_> {
                                 loc: floc,
                             });
                             if let crate::syntax::FieldType::OneOf { values, .. } = &f.ty {
-                                let mut seen: Vec<&str> = Vec::new();
+                                let mut seen: HashMap<&str, Span> = HashMap::new();
                                 for v in values {
-                                    if seen.contains(&v.value.as_str()) {
-                                        self.error(
-                                            Code::H101,
-                                            Loc::new(fi, v.span),
-                                            format!("value `{}` is listed twice", v.value),
-                                            "listed again here",
-                                        );
+                                    if let Some(&first) = seen.get(v.value.as_str()) {
+                                        let d = self
+                                            .diag(
+                                                Code::H101,
+                                                Loc::new(fi, v.span),
+                                                format!(
+                                                    "value \"{}\" is listed twice for `{}`",
+                                                    v.value, f.name.name
+                                                ),
+                                                "listed again here",
+                                            )
+                                            .with_related(first, "first listed here")
+                                            .with_help("delete the second one");
+                                        self.diagnostics.push(d);
+                                    } else {
+                                        seen.insert(&v.value, v.span);
                                     }
-                                    seen.push(&v.value);
                                 }
                             }
                         }
@@ -275,16 +295,24 @@ impl Checker<'_> {
                         let a = Weekday::ALL.iter().position(|d| *d == days[0]).unwrap_or(0);
                         let b = Weekday::ALL.iter().position(|d| *d == days[1]).unwrap_or(0);
                         if a > b {
-                            self.error(
-                                Code::H115,
-                                Loc::new(fi, *span),
-                                format!(
-                                    "`{} to {}` runs backwards",
+                            let d = self
+                                .diag(
+                                    Code::H115,
+                                    Loc::new(fi, *span),
+                                    format!(
+                                        "`{} to {}` runs backwards: a range of workdays goes from monday towards sunday",
+                                        days[0].keyword(),
+                                        days[1].keyword()
+                                    ),
+                                    "backwards range",
+                                )
+                                .with_help(format!(
+                                    "write `workdays {} to {}`, or list the days: `workdays {}`",
+                                    days[1].keyword(),
                                     days[0].keyword(),
-                                    days[1].keyword()
-                                ),
-                                "no days in this range",
-                            );
+                                    wrapped_days(a, b)
+                                ));
+                            self.diagnostics.push(d);
                         }
                         Weekday::ALL[a..=b.max(a)].to_vec()
                     } else {
@@ -293,14 +321,28 @@ impl Checker<'_> {
                 }
                 CalendarItem::Timezone { name, .. } => {
                     if jiff::tz::TimeZone::get(&name.value).is_err() {
+                        let known: Vec<String> = jiff::tz::db()
+                            .available()
+                            .map(|n| n.as_str().to_string())
+                            .collect();
+                        let help = match super::suggest(
+                            &name.value,
+                            known.iter().map(String::as_str),
+                        ) {
+                            Some(s) => format!("did you mean \"{s}\"?"),
+                            None => {
+                                "use an IANA name such as \"America/New_York\" or \"Europe/Berlin\""
+                                    .to_string()
+                            }
+                        };
                         let d = self
                             .diag(
                                 Code::H115,
                                 Loc::new(fi, name.span),
-                                format!("unknown timezone `{}`", name.value),
+                                format!("unknown timezone \"{}\"", name.value),
                                 "not an IANA timezone",
                             )
-                            .with_help("use an IANA name such as \"America/New_York\" or \"Europe/Berlin\"");
+                            .with_help(help);
                         self.diagnostics.push(d);
                     }
                     cal.timezone = name.value.clone();
@@ -316,16 +358,40 @@ impl Checker<'_> {
                     cal.day_start = u32::from(start.hour) * 60 + u32::from(start.minute);
                     cal.day_end = u32::from(end.hour) * 60 + u32::from(end.minute);
                     if cal.day_start >= cal.day_end {
-                        self.error(
-                            Code::H115,
-                            Loc::new(fi, *span),
-                            "working hours end before they start".to_string(),
-                            "empty working day",
-                        );
+                        let d = self
+                            .diag(
+                                Code::H115,
+                                Loc::new(fi, *span),
+                                format!(
+                                    "working hours end at {} but start at {}: the working day is empty",
+                                    clock(end), clock(start)
+                                ),
+                                "end is not after start",
+                            )
+                            .with_help(format!(
+                                "write the start first, for example `hours {} to {}`; a working day cannot run past midnight",
+                                clock(end), clock(start)
+                            ));
+                        self.diagnostics.push(d);
                     }
                 }
             }
         }
         self.directory.calendar = Some(cal);
     }
+}
+
+/// `9:00`, as written in a calendar.
+fn clock(t: &ClockTime) -> String {
+    format!("{}:{:02}", t.hour, t.minute)
+}
+
+/// The days from `ALL[from]` to `ALL[to]` going past sunday, as a list.
+fn wrapped_days(from: usize, to: usize) -> String {
+    Weekday::ALL[from..]
+        .iter()
+        .chain(&Weekday::ALL[..=to])
+        .map(|d| d.keyword())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
