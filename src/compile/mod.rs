@@ -351,10 +351,13 @@ fn slot(object: &ObjectSchema, name: &str) -> usize {
 }
 
 /// Without an `if missing` block a handoff pauses and, when the object has
-/// an `owner` user field, tells the owner what to fill in.
+/// an `owner` field of type `user` or `email`, tells the owner what to fill in.
 fn default_if_missing(object: &ObjectSchema) -> Vec<CAction> {
     let mut out = vec![CAction::Pause];
-    if let Some(slot) = object.slot("owner") {
+    let reachable = object
+        .field("owner")
+        .is_some_and(|f| matches!(f.ty, crate::check::Type::User | crate::check::Type::Email));
+    if let Some(slot) = object.slot("owner").filter(|_| reachable) {
         out.push(CAction::Notify {
             to: NotifyTo::Person(PersonRef::Field(slot)),
             message: CTemplate {
