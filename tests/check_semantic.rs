@@ -144,6 +144,21 @@ fn json_output_of_a_few_cases() {
     }
 }
 
+/// `--format sarif` for one case, pinned whole (the schema checks are in
+/// `tests/cli_sarif.rs`).
+#[test]
+fn sarif_output_of_one_case() {
+    let run = check(
+        &cases_dir(),
+        &["--format", "sarif", "team_misspelled_across_files"],
+    );
+    assert_eq!(run.code, 1);
+    let mut log: serde_json::Value = serde_json::from_str(&run.stdout).expect("SARIF is JSON");
+    // The version changes with every release; the rest must not drift.
+    log["runs"][0]["tool"]["driver"]["version"] = "[version]".into();
+    insta::assert_json_snapshot!("sarif_team_misspelled_across_files", log);
+}
+
 #[test]
 fn the_bundled_workflows_are_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -9,6 +9,7 @@ mod fmt;
 mod graph;
 pub mod report;
 mod run;
+pub mod sarif;
 mod test;
 
 /// The process exit status.
@@ -151,7 +152,7 @@ pub struct CheckArgs {
     /// `*.handoff` files recursively.
     #[arg(default_value = "workflows")]
     pub paths: Vec<PathBuf>,
-    /// Output format: `human` (stderr), `json` or `github` (stdout).
+    /// Output format: `human` (stderr), `json`, `github` or `sarif` (stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Treat warnings as errors (`--deny warnings`).
@@ -179,6 +180,8 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow commands (`::error file=…`) on stdout.
     Github,
+    /// A SARIF 2.1.0 log on stdout, for code scanning services.
+    Sarif,
 }
 
 /// What `--deny` can promote to an error.

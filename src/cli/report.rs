@@ -130,6 +130,7 @@ pub fn print(format: Format, diagnostics: &[Diagnostic], summary: &Summary) {
                 let _ = writeln!(out, "{}", github_line(d));
             }
         }
+        Format::Sarif => super::sarif::print(diagnostics),
     }
 }
 
