@@ -40,6 +40,17 @@ use crate::syntax::ast::*;
 /// supplies the comments' positions, the blank lines worth keeping, and
 /// script bodies. The result ends with exactly one newline (or is empty for
 /// a file with neither code nor comments).
+///
+/// ```
+/// use handoff::{diagnostic::SourceFile, syntax};
+///
+/// let src = SourceFile::new("crm.handoff", "user   founder=\"maya@example.com\"   # the boss");
+/// let parsed = syntax::parse(&src);
+/// assert_eq!(
+///     syntax::format(&parsed.file, &src.text),
+///     "user founder = \"maya@example.com\"  # the boss\n"
+/// );
+/// ```
 pub fn format(file: &File, src: &str) -> String {
     let mut p = Printer::new(src, &file.comments);
     for (i, decl) in file.declarations.iter().enumerate() {

@@ -86,9 +86,10 @@ impl<'a> Printer<'a> {
     /// they are (wrapped lists carry their own alignment, scripts are
     /// verbatim).
     pub fn line(&mut self, indent: usize, text: &str, start: usize, end: usize) {
-        // Spans from the parser can run on over the whitespace and comments
-        // after a construct's last token (pest skips trivia before trying an
-        // optional part that then does not match): the code ends earlier.
+        // A span should end at the construct's last token, but pest's spans
+        // take in the whitespace and comments after it (it skips trivia
+        // before an optional part that then does not match). Trimming here
+        // keeps comments and blank lines right whatever the tree's spans do.
         let end = self.code_end_before(end).max(start);
         self.own_comments(end, start, indent, false);
         self.blank_before(start);
