@@ -108,6 +108,17 @@ impl Event {
     }
 
     fn from_raw(set: &WorkflowSet, raw: RawEvent<'_>) -> Result<Event, EventError> {
+        // The record id names the record the state is kept under: text or a
+        // number, never empty, null or a structure.
+        let record_id = match raw.record_id {
+            serde_json::Value::String(s) if !s.trim().is_empty() => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(EventError::Shape(format!(
+                    "`record_id` is {other}, expected the record's id as text or a number"
+                )))
+            }
+        };
         let object_index = set
             .schema()
             .objects
@@ -142,10 +153,6 @@ impl Event {
             Some(serde_json::Value::String(s)) => s,
             Some(other) => other.to_string(),
             None => String::new(),
-        };
-        let record_id = match raw.record_id {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
         };
         Ok(Event {
             id,

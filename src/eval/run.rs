@@ -70,12 +70,14 @@ pub fn step(
                 .unwrap_or(Value::Null)
         })
         .collect();
+    // The record now is the snapshot with the event's values; `previous`
+    // describes only the past.
+    let mut after = before.clone();
     for (slot, v) in event.previous.iter().enumerate() {
         if let Some(v) = v {
             before[slot] = v.clone();
         }
     }
-    let mut after = before.clone();
     for (slot, v) in event.record.iter().enumerate() {
         if let Some(v) = v {
             after[slot] = v.clone();
@@ -244,11 +246,19 @@ fn run_handoff(
     };
     let mut trace = Vec::new();
 
-    // An instance in flight continues where it stands.
-    if let Some(mut inst) = instance.filter(|i| i.status != Status::Done) {
+    // An instance in flight continues where it stands. A finished one (done,
+    // or proceeded with no `done when` to wait for) stays on record until the
+    // trigger fires again and a new run replaces it.
+    let (instance, finished) = match instance {
+        Some(i) if i.status == Status::Done => (None, Some(i)),
+        Some(i) if i.status == Status::Proceeded && h.done_when.is_none() => (None, Some(i)),
+        other => (other, None),
+    };
+    if let Some(mut inst) = instance {
         // A paused handoff whose trigger value was undone is withdrawn.
         if let TriggerKind::Becomes { slot, value } = &h.trigger.event {
             if inst.status == Status::Paused && !equal(&after[*slot], value) {
+                release_tasks(&mut inst, state);
                 trace.push(format!(
                     "trigger: {} left {}: the paused handoff is withdrawn",
                     name(*slot),
@@ -366,7 +376,7 @@ fn run_handoff(
     };
     if !fired {
         return (
-            None,
+            finished,
             empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
         );
     }
@@ -376,7 +386,7 @@ fn run_handoff(
         if !explain(&ctx, filter, object, &mut trace, "where") {
             trace.push("the `where` filter is false → not fired".into());
             return (
-                None,
+                finished,
                 empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
             );
         }
@@ -568,13 +578,18 @@ fn finish(inst: &mut Instance, now: jiff::Timestamp, state: &mut State, trace: &
     inst.status = Status::Done;
     inst.done_at = Some(now);
     inst.updated_at = now;
+    release_tasks(inst, state);
+    let lead = now.duration_since(inst.triggered_at);
+    trace.push(format!("done: lead time {}", human_duration(lead)));
+}
+
+/// Frees the tasks an instance opened, for `least loaded`.
+fn release_tasks(inst: &mut Instance, state: &mut State) {
     for holder in inst.task_holders.drain(..) {
         if let Some(n) = state.open_tasks.get_mut(&holder) {
             *n = n.saturating_sub(1);
         }
     }
-    let lead = now.duration_since(inst.triggered_at);
-    trace.push(format!("done: lead time {}", human_duration(lead)));
 }
 
 fn human_duration(d: jiff::SignedDuration) -> String {
