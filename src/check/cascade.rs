@@ -53,6 +53,17 @@ enum TriggerKind {
     },
 }
 
+impl TriggerKind {
+    /// Whether the trigger firing means the field holds `value` now.
+    fn guarantees(&self, value: &str) -> bool {
+        match self {
+            TriggerKind::Becomes(v) => v == value,
+            TriggerKind::Changes { to: Some(t), .. } => t == value,
+            _ => false,
+        }
+    }
+}
+
 impl Checker<'_> {
     pub(super) fn cascade(&mut self) -> CascadeGraph {
         let mut graph = CascadeGraph::new();
@@ -69,6 +80,16 @@ impl Checker<'_> {
         for (a, info) in self.handoffs.iter().enumerate() {
             let known = known_values(info, &self.schema.objects[info.object]);
             for (slot, value, loc) in &info.sets {
+                // Setting the trigger field to the value the trigger just
+                // saw changes nothing, so it can fire no `becomes`/`changes`.
+                if keys[a].as_ref().is_some_and(|k| {
+                    k.slot == Some(*slot)
+                        && value
+                            .as_ref()
+                            .is_some_and(|v| k.event.guarantees(&literal_key(v)))
+                }) {
+                    continue;
+                }
                 for (b, key) in keys.iter().enumerate() {
                     let Some(key) = key else { continue };
                     if key.object != info.object || key.slot != Some(*slot) {
