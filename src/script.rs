@@ -38,6 +38,8 @@ pub fn engine() -> Engine {
     e.set_max_functions(64);
     e.set_max_modules(0);
     e.disable_symbol("eval");
+    // Scripts are single tests: no modules, even the built-in ones.
+    e.disable_symbol("import");
     e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
@@ -135,6 +137,19 @@ pub fn field_reads(source: &str, object: &str) -> Vec<(String, usize)> {
                     i += 1;
                 }
                 let preceded_by_dot = start > 0 && b[start - 1] == b'.';
+                // `deal["field"]` reads a field too.
+                if !preceded_by_dot && &source[start..i] == object && b.get(i) == Some(&b'[') {
+                    let rest = &source[i + 1..];
+                    let inner = rest.trim_start();
+                    if let Some(body) = inner.strip_prefix('"') {
+                        if let Some(end) = body.find('"') {
+                            let fstart = i + 1 + (rest.len() - inner.len()) + 1;
+                            out.push((body[..end].to_string(), fstart));
+                            i = fstart + end + 1;
+                            continue;
+                        }
+                    }
+                }
                 if !preceded_by_dot && &source[start..i] == object && b.get(i) == Some(&b'.') {
                     let fstart = i + 1;
                     let mut j = fstart;
@@ -162,6 +177,13 @@ mod tests {
         let src = "deal.amount > 5 && \"deal.fake\" != deal.segment // deal.no\n";
         let reads: Vec<String> = field_reads(src, "deal").into_iter().map(|r| r.0).collect();
         assert_eq!(reads, vec!["amount", "segment"]);
+        let src = r#"deal["risk"] == "x""#;
+        assert_eq!(field_reads(src, "deal"), vec![("risk".to_string(), 6)]);
+    }
+
+    #[test]
+    fn import_is_rejected_at_compile_time() {
+        assert!(compile(&engine(), "deal", r#"import "x" as y; true"#).is_err());
     }
 
     #[test]

@@ -256,7 +256,16 @@ impl Checker<'_> {
                     || (lt == Type::Duration && rt == Type::Duration)
                     || lt.is_unknown()
                     || rt.is_unknown();
-                if !ok {
+                if !ok && lt.is_textual() && rt.is_textual() {
+                    self.mismatch(
+                        loc,
+                        format!(
+                            "text has no order: `{}` compares numbers, dates and durations",
+                            op.symbol()
+                        ),
+                        "to test text, use `is`, `in [..]` or `contains`",
+                    );
+                } else if !ok {
                     let help = order_help(&lt, &rt);
                     self.mismatch(
                         loc,

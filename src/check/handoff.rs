@@ -595,6 +595,17 @@ impl Checker<'_> {
                     self.expr(&s.value, scope);
                 }
             }
+            Action::Pause { span } if scope.block != "if missing" => {
+                let loc = Loc::new(file, *span);
+                let message = format!("`pause` has no effect in `{}`", scope.block);
+                self.warn(
+                    Code::H201,
+                    loc,
+                    message,
+                    "does nothing here",
+                    "a handoff pauses only when required fields are missing; `pause` belongs in `if missing`",
+                );
+            }
             Action::Pause { .. } => {}
         }
     }

@@ -17,6 +17,21 @@ pub(crate) const HELPERS: [&str; 3] = ["days_until", "days_since", "today"];
 
 impl Checker<'_> {
     pub(super) fn script(&mut self, s: &Script, scope: &Scope) {
+        if s.source.trim().is_empty() {
+            let d = self
+                .diag(
+                    Code::H116,
+                    Loc::new(scope.file, s.span),
+                    "the script is empty".to_string(),
+                    "nothing to run",
+                )
+                .with_help(format!(
+                    "write a rhai expression that is true or false, for example `{}.amount > 50000`",
+                    scope.object_name
+                ));
+            self.diagnostics.push(d);
+            return;
+        }
         let engine = crate::script::engine();
         if let Err(err) = crate::script::compile(&engine, &scope.object_name, &s.source) {
             self.script_syntax(s, scope, &err);
