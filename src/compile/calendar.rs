@@ -9,6 +9,9 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use crate::syntax::{TimeUnit, Weekday};
 use crate::value::Duration;
 
+/// How far ahead (in days) a due date is searched for before giving up.
+const SEARCH_DAYS: u32 = 3660;
+
 /// A compiled calendar.
 #[derive(Debug, Clone)]
 pub struct Calendar {
@@ -89,47 +92,45 @@ impl Calendar {
                 let per = if d.unit == TimeUnit::Weeks { 5 } else { 1 };
                 let mut left = (d.amount.round() as i64).max(0) * per;
                 let mut date = local.date();
-                // A guard: a calendar with no workdays never finds one.
+                // A guard: a calendar with no workdays (or holidays on every
+                // one) never finds one; give no due date rather than loop.
                 let mut guard = 0;
-                while left > 0 && guard < 3660 {
+                while left > 0 && guard < SEARCH_DAYS {
                     date = date.tomorrow().ok()?;
                     if self.is_workday(date) {
                         left -= 1;
                     }
                     guard += 1;
                 }
-                if !self.workdays.iter().any(|&w| w) {
+                if left > 0 {
                     return None;
                 }
                 self.at(date, self.day_end).map(|z| z.timestamp())
             }
             TimeUnit::Hours | TimeUnit::Minutes => {
-                let mut left = (d.seconds() / 60.0).round() as i64;
-                let mut cursor = local;
-                let mut guard = 0;
-                loop {
-                    guard += 1;
-                    if guard > 3660 || !self.workdays.iter().any(|&w| w) {
-                        return None;
+                // Working time is counted as elapsed time between each day's
+                // opening and close, to the second (and right on a day whose
+                // hours span a clock change).
+                let mut left = jiff::SignedDuration::from_secs_f64(d.seconds().max(0.0));
+                let mut cursor = local.timestamp();
+                let mut date = local.date();
+                for _ in 0..SEARCH_DAYS {
+                    if self.is_workday(date) {
+                        let open = self.at(date, self.day_start)?.timestamp();
+                        let close = self.at(date, self.day_end)?.timestamp();
+                        let from = cursor.max(open);
+                        if from < close {
+                            let available = from.duration_until(close);
+                            if left <= available {
+                                return from.checked_add(left).ok();
+                            }
+                            left -= available;
+                        }
                     }
-                    let date = cursor.date();
-                    let minute =
-                        u32::from(cursor.hour() as u8) * 60 + u32::from(cursor.minute() as u8);
-                    if !self.is_workday(date) || minute >= self.day_end {
-                        cursor = self.at(date.tomorrow().ok()?, self.day_start)?;
-                        continue;
-                    }
-                    if minute < self.day_start {
-                        cursor = self.at(date, self.day_start)?;
-                        continue;
-                    }
-                    let available = i64::from(self.day_end - minute);
-                    if left <= available {
-                        return Some(cursor.checked_add(left.minutes()).ok()?.timestamp());
-                    }
-                    left -= available;
-                    cursor = self.at(date.tomorrow().ok()?, self.day_start)?;
+                    date = date.tomorrow().ok()?;
+                    cursor = self.at(date, self.day_start)?.timestamp();
                 }
+                None
             }
         }
     }
