@@ -81,9 +81,14 @@ fn day_number(date: &str) -> Result<i64, Box<rhai::EvalAltResult>> {
 
 /// A scope declaring the record variable, so strict-variable compilation
 /// accepts it.
+///
+/// The variable is not a constant here: rhai's optimizer folds constants
+/// of the compile scope into the script, so `days_until(deal.start_date)`
+/// would be compiled to `days_until(())` from this empty placeholder map.
+/// The evaluator pushes the real record as a constant at run time.
 pub fn compile_scope(object: &str) -> Scope<'static> {
     let mut scope = Scope::new();
-    scope.push_constant(object.to_string(), rhai::Map::new());
+    scope.push(object.to_string(), rhai::Map::new());
     scope
 }
 
@@ -191,6 +196,23 @@ mod tests {
         let e = engine();
         assert!(compile(&e, "deal", "deal.amount > 1").is_ok());
         assert!(compile(&e, "deal", "lead.amount > 1").is_err());
+    }
+
+    #[test]
+    fn regression_compiled_scripts_read_the_record_given_at_run_time() {
+        // Field reads in arguments and operators used to be folded into
+        // `()` at compile time.
+        let e = engine();
+        let ast = compile(&e, "deal", "days_until(deal.start_date) + deal.amount * 2").unwrap();
+        let mut record = rhai::Map::new();
+        record.insert("start_date".into(), "2026-12-01".into());
+        record.insert("amount".into(), (10_i64).into());
+        let mut scope = Scope::new();
+        scope.push_constant("deal", record);
+        let n: i64 = with_clock(jiff::civil::date(2026, 11, 25), || {
+            e.eval_ast_with_scope(&mut scope, &ast).unwrap()
+        });
+        assert_eq!(n, 26);
     }
 
     #[test]
