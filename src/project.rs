@@ -24,18 +24,50 @@ pub enum LoadError {
     #[error("no `.handoff` files under `{0}`")]
     #[diagnostic(code(io::empty), help("workflow files must end in `.handoff`"))]
     NoFiles(String),
+    /// The path is a symbolic link to nothing.
+    #[error("cannot read `{path}`: it is a symbolic link to `{target}`, which does not exist")]
+    #[diagnostic(
+        code(io::read),
+        help("point the link at an existing file, or remove it")
+    )]
+    BrokenLink { path: String, target: String },
     /// The file could not be read.
     #[error("cannot read `{path}`: {reason}")]
     #[diagnostic(code(io::read))]
     Read { path: String, reason: String },
     /// The file is not UTF-8 text.
-    #[error("`{path}` is not UTF-8 text: invalid byte at line {line}, column {column}")]
-    #[diagnostic(code(io::encoding), help("save the file as UTF-8"))]
+    #[error(
+        "`{path}` is not UTF-8 text: invalid byte 0x{byte:02X} at line {line}, column {column}"
+    )]
+    #[diagnostic(code(io::encoding), help("{hint}"))]
     NotUtf8 {
         path: String,
+        byte: u8,
         line: usize,
         column: usize,
+        /// What the byte suggests about the file's real encoding.
+        hint: String,
     },
+}
+
+impl LoadError {
+    /// The path the error is about, as shown.
+    pub fn path(&self) -> &str {
+        match self {
+            LoadError::NotFound(p) | LoadError::NoFiles(p) => p,
+            LoadError::BrokenLink { path, .. }
+            | LoadError::Read { path, .. }
+            | LoadError::NotUtf8 { path, .. } => path,
+        }
+    }
+
+    /// The 1-based line and column the error points at, when it has one.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            LoadError::NotUtf8 { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
 }
 
 /// The result of loading paths: the files that could be read, and a
@@ -53,20 +85,23 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
     let mut errors = Vec::new();
     for path in paths {
         if !path.exists() {
-            errors.push(LoadError::NotFound(display(path)));
+            errors.push(missing(path));
         } else if path.is_dir() {
             let before = files.len();
             for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && is_handoff(e.path()) => {
+                    // A symbolic link is taken like a file: reading it
+                    // follows it, and reports it if it leads nowhere.
+                    Ok(e)
+                        if (e.file_type().is_file() || e.path_is_symlink())
+                            && is_handoff(e.path()) =>
+                    {
                         files.push(e.into_path())
                     }
                     Ok(_) => {}
                     Err(err) => errors.push(LoadError::Read {
                         path: err.path().map_or_else(|| display(path), display),
-                        reason: err
-                            .io_error()
-                            .map_or_else(|| err.to_string(), |e| e.to_string()),
+                        reason: err.io_error().map_or_else(|| err.to_string(), reason),
                     }),
                 }
             }
@@ -97,23 +132,90 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
 
 /// Reads one file as UTF-8.
 pub fn read(path: &Path) -> Result<Arc<SourceFile>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
-        path: display(path),
-        reason: e.to_string(),
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            missing(path)
+        } else {
+            LoadError::Read {
+                path: display(path),
+                reason: reason(&e),
+            }
+        }
     })?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(display(path), text)),
         Err(e) => {
+            let bytes = e.as_bytes();
             let valid = e.utf8_error().valid_up_to();
-            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+            // The prefix up to the bad byte is valid UTF-8 by definition.
+            let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or("");
             let line = prefix.matches('\n').count() + 1;
             let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let byte = bytes.get(valid).copied().unwrap_or(0);
             Err(LoadError::NotUtf8 {
                 path: display(path),
+                byte,
                 line,
                 column,
+                hint: encoding_hint(bytes, byte),
             })
         }
+    }
+}
+
+/// A path that does not exist, or a symbolic link to nothing.
+fn missing(path: &Path) -> LoadError {
+    match std::fs::read_link(path) {
+        Ok(target) => LoadError::BrokenLink {
+            path: display(path),
+            target: display(&target),
+        },
+        Err(_) => LoadError::NotFound(display(path)),
+    }
+}
+
+/// An I/O error as a reason, without the `(os error 13)` noise.
+fn reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        ErrorKind::IsADirectory => "it is a directory".to_string(),
+        ErrorKind::NotFound => "it does not exist".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// Advice for a file that is not UTF-8, from what its bytes look like.
+fn encoding_hint(bytes: &[u8], byte: u8) -> String {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return "the file is UTF-16 (as Windows Notepad sometimes saves it); save it as UTF-8"
+            .to_string();
+    }
+    match windows_1252(byte) {
+        Some(c) => format!(
+            "save the file as UTF-8; this byte is `{c}` in Windows-1252 (Latin-1), so the file was probably saved in that encoding"
+        ),
+        None => "save the file as UTF-8".to_string(),
+    }
+}
+
+/// The character a byte stands for in Windows-1252, for the printable
+/// non-ASCII bytes.
+fn windows_1252(byte: u8) -> Option<char> {
+    const HIGH: [char; 32] = [
+        '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0',
+        '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+    ];
+    match byte {
+        0x80..=0x9F => Some(HIGH[usize::from(byte - 0x80)]).filter(|c| *c != '\0'),
+        0xA1..=0xFF => Some(char::from(byte)),
+        _ => None,
     }
 }
 

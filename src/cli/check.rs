@@ -1,7 +1,7 @@
 //! `handoff check`: parse every file and report every problem.
 
 use super::report::{self, Summary};
-use super::{CheckArgs, Deny, Exit};
+use super::{CheckArgs, Deny, Exit, Format};
 use crate::diagnostic::Severity;
 use crate::project;
 
@@ -15,8 +15,14 @@ pub fn run(args: &CheckArgs) -> Exit {
             d.severity = Severity::Error;
         }
     }
+    // Load errors go to stderr in every format (a GitHub run shows stderr
+    // in its log); in the GitHub format they also become annotations.
     report::print_load_errors(&loaded.errors);
-    let summary = Summary::of(&diagnostics, loaded.sources.len());
+    if args.format == Format::Github {
+        report::print_github_load_errors(&loaded.errors);
+    }
+    let summary =
+        Summary::of(&diagnostics, loaded.sources.len()).with_unreadable(loaded.errors.len());
     report::print(args.format, &diagnostics, &summary);
     if !loaded.errors.is_empty() {
         Exit::Failure

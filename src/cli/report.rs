@@ -52,6 +52,8 @@ pub struct Summary {
     pub files: usize,
     pub errors: usize,
     pub warnings: usize,
+    /// Paths that could not be read (missing, unreadable, not UTF-8).
+    pub unreadable: usize,
 }
 
 impl Summary {
@@ -65,7 +67,14 @@ impl Summary {
             files,
             errors,
             warnings: diagnostics.len() - errors,
+            unreadable: 0,
         }
+    }
+
+    /// The same counts, noting `n` paths that could not be read.
+    pub fn with_unreadable(mut self, n: usize) -> Self {
+        self.unreadable = n;
+        self
     }
 }
 
@@ -92,8 +101,107 @@ fn handler() -> GraphicalReportHandler {
 pub fn render_human(d: &Diagnostic) -> String {
     let mut out = String::new();
     // Rendering into a String cannot fail.
-    let _ = handler().render_report(&mut out, d);
+    let _ = handler().render_report(&mut out, &Windowed(d));
     out
+}
+
+/// A diagnostic whose source snippet is read from a window of a few lines
+/// around each span. miette's own `str` source scans the text from its
+/// start for every snippet, so a big file with many diagnostics would
+/// render in quadratic time; this reads only the lines it shows, and
+/// renders exactly the same text.
+struct Windowed<'a>(&'a Diagnostic);
+
+impl std::fmt::Debug for Windowed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for Windowed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.0, f)
+    }
+}
+
+impl std::error::Error for Windowed<'_> {}
+
+impl miette::Diagnostic for Windowed<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        miette::Diagnostic::code(self.0)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        miette::Diagnostic::severity(self.0)
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        miette::Diagnostic::help(self.0)
+    }
+
+    fn url<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        miette::Diagnostic::url(self.0)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        miette::Diagnostic::labels(self.0)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(self)
+    }
+}
+
+impl miette::SourceCode for Windowed<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let file = &self.0.file;
+        let text = file.text.as_str();
+        let start = span.offset().min(text.len());
+        let end = (span.offset() + span.len()).min(text.len());
+        // Whole lines, one more each side than asked, so that miette sees
+        // the same context it would in the whole text.
+        let mut from = start;
+        for _ in 0..=context_lines_before {
+            from = text[..from.saturating_sub(1)]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            if from == 0 {
+                break;
+            }
+        }
+        let from = if start > 0 && text[..start].rfind('\n').is_none() {
+            0
+        } else {
+            from
+        };
+        let mut to = end;
+        for _ in 0..=context_lines_after + 1 {
+            match text[to..].find('\n') {
+                Some(i) => to += i + 1,
+                None => {
+                    to = text.len();
+                    break;
+                }
+            }
+        }
+        let window = &text[from..to];
+        let local = miette::SourceSpan::new((start - from).into(), end - start);
+        let inner = window.read_span(&local, context_lines_before, context_lines_after)?;
+        let base_line = file.line_col(from).0 - 1;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            file.name.clone(),
+            inner.data(),
+            miette::SourceSpan::new((from + inner.span().offset()).into(), inner.span().len()),
+            base_line + inner.line(),
+            inner.column(),
+            base_line + inner.line_count(),
+        )))
+    }
 }
 
 /// Prints load errors (always on stderr, whatever the format).
@@ -107,6 +215,31 @@ pub fn print_load_errors(errors: &[LoadError]) {
     }
 }
 
+/// Prints load errors as GitHub Actions annotations on stdout, so that a
+/// file that cannot be read shows up next to the others' problems.
+pub fn print_github_load_errors(errors: &[LoadError]) {
+    let mut out = std::io::stdout().lock();
+    for e in errors {
+        let _ = writeln!(out, "{}", github_load_line(e));
+    }
+}
+
+/// A GitHub Actions `::error` command for a path that could not be loaded.
+pub fn github_load_line(e: &LoadError) -> String {
+    let mut props = format!("file={}", escape_property(e.path()));
+    if let Some((line, col)) = e.position() {
+        props.push_str(&format!(",line={line},col={col}"));
+    }
+    let mut message = e.to_string();
+    if let Some(h) = miette::Diagnostic::help(e) {
+        message.push_str(&format!("\nhelp: {h}"));
+    }
+    format!(
+        "::error {props},title=cannot read::{}",
+        escape_data(&message)
+    )
+}
+
 /// Prints diagnostics in `format`, then (for humans) the summary line.
 pub fn print(format: Format, diagnostics: &[Diagnostic], summary: &Summary) {
     match format {
@@ -115,7 +248,7 @@ pub fn print(format: Format, diagnostics: &[Diagnostic], summary: &Summary) {
             for d in diagnostics {
                 let _ = write!(err, "{}", render_human(d));
             }
-            if summary.files > 0 {
+            if summary.files > 0 || summary.unreadable > 0 {
                 let _ = writeln!(err, "{}", summary_line(summary));
             }
         }
@@ -137,7 +270,7 @@ pub fn print(format: Format, diagnostics: &[Diagnostic], summary: &Summary) {
 /// The closing line of human output.
 pub fn summary_line(s: &Summary) -> String {
     let files = plural(s.files, "file");
-    match (s.errors, s.warnings) {
+    let found = match (s.errors, s.warnings) {
         (0, 0) => format!("checked {files}: no problems found"),
         (0, w) => format!("checked {files}: {}", plural(w, "warning")),
         (e, 0) => format!("checked {files}: {}", plural(e, "error")),
@@ -146,6 +279,16 @@ pub fn summary_line(s: &Summary) -> String {
             plural(e, "error"),
             plural(w, "warning")
         ),
+    };
+    let unreadable = match s.unreadable {
+        0 => return found,
+        1 => "1 path could not be read".to_string(),
+        n => format!("{n} paths could not be read"),
+    };
+    if s.files == 0 {
+        format!("nothing checked: {unreadable}")
+    } else {
+        format!("{found}; {unreadable}")
     }
 }
 

@@ -28,67 +28,6 @@ pub struct Scan {
     pub brackets: Vec<(usize, u8)>,
 }
 
-impl Scan {
-    /// The innermost `{` still open at `offset`, counting from `from`.
-    pub fn unclosed_brace(&self, from: usize, offset: usize) -> Option<Span> {
-        let mut stack = Vec::new();
-        for &(at, b) in &self.brackets {
-            if at < from {
-                continue;
-            }
-            if at >= offset {
-                break;
-            }
-            match b {
-                b'{' | b'(' | b'[' => stack.push((at, b)),
-                _ => {
-                    stack.pop();
-                }
-            }
-        }
-        stack
-            .into_iter()
-            .rev()
-            .find(|&(_, b)| b == b'{')
-            .map(|(at, _)| Span::new(at, at + 1))
-    }
-
-    /// The `}` that closes the first `{` at or after `from`, provided that
-    /// `{` opens before `at` (the declaration's own block).
-    pub fn closing_brace(&self, from: usize, at: usize) -> Option<usize> {
-        let mut depth = 0usize;
-        let mut opened = false;
-        for &(pos, b) in &self.brackets {
-            if pos < from {
-                continue;
-            }
-            match b {
-                b'{' | b'(' | b'[' => {
-                    if !opened && pos >= at {
-                        return None;
-                    }
-                    opened = true;
-                    depth += 1;
-                }
-                _ => {
-                    depth = depth.saturating_sub(1);
-                    if opened && depth == 0 {
-                        return Some(pos);
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// True when `offset` lies inside a script body.
-    pub fn in_script(&self, offset: usize) -> bool {
-        self.scripts
-            .iter()
-            .any(|s| s.start < offset && offset < s.end)
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Ctx {
     Code,
@@ -245,7 +184,7 @@ mod tests {
     fn unterminated_script_runs_to_end() {
         let s = scan("script ```\n1 + 1\n");
         assert_eq!(s.unterminated_scripts, vec![Span::new(7, 10)]);
-        assert!(s.in_script(12));
+        assert_eq!(s.scripts, vec![Span::new(7, 17)]);
     }
 
     #[test]
@@ -259,9 +198,21 @@ mod tests {
     }
 
     #[test]
-    fn unclosed_brace_is_innermost() {
-        let src = "a { b { c } d { e";
-        let s = scan(src);
-        assert_eq!(s.unclosed_brace(0, src.len()), Some(Span::new(14, 15)));
+    fn brackets_in_code_and_interpolations_are_recorded() {
+        // Error recovery walks these to find the blocks still open.
+        let s = scan("a { b \"x {y} (z)\" [c] }");
+        let brackets: Vec<(usize, char)> =
+            s.brackets.iter().map(|&(o, b)| (o, b as char)).collect();
+        assert_eq!(
+            brackets,
+            [
+                (2, '{'),
+                (9, '{'),
+                (11, '}'),
+                (18, '['),
+                (20, ']'),
+                (22, '}')
+            ]
+        );
     }
 }

@@ -57,7 +57,7 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
 
     let limit = scan
         .too_deep
-        .map_or(src.len(), |s| line_start(src, s.start));
+        .map_or(src.len(), |s| line_start(src, 0, s.start));
     let mut pos = skip_trivia(src, 0);
     while pos < limit {
         let chunk = &src[pos..limit];
@@ -76,27 +76,35 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
                 pos = skip_trivia(src, pos + consumed);
             }
             Err(err) => {
-                let at = pos + errors::error_offset(&err);
-                diagnostics.push(errors::translate(source, &scan, pos, at, &err));
+                let at = (pos + errors::error_offset(&err)).min(limit);
+                let site = errors::Site {
+                    source,
+                    scan: &scan,
+                    start: pos,
+                    at,
+                    limit,
+                };
+                diagnostics.extend(errors::translate(&site, &err));
+                diagnostics.extend(recover_statements(source, &scan, pos, at, limit));
                 pos = recover(src, &scan, pos, at, limit);
             }
         }
     }
 
     if declarations.is_empty() && diagnostics.is_empty() {
-        let end = src.len();
+        // Point at the start: there is no token to point at, and the end of
+        // a comment-only file is an empty line after the last comment.
+        let message = if scan.comments.is_empty() {
+            "this file declares nothing"
+        } else {
+            "this file declares nothing: it holds only comments"
+        };
         diagnostics.push(
-            Diagnostic::error(
-                Code::H007,
-                source,
-                Span::new(end, end),
-                "this file declares nothing",
-                "",
-            )
-            .warning()
-            .with_help(
-                "add an `object`, `user`, `team`, `channel`, `calendar` or `handoff` declaration, or delete the file",
-            ),
+            Diagnostic::error(Code::H007, source, Span::new(0, 0), message, "")
+                .warning()
+                .with_help(
+                    "add an `object`, `user`, `team`, `channel`, `calendar` or `handoff` declaration, or delete the file",
+                ),
         );
     }
 
@@ -110,55 +118,302 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
 }
 
 /// Where to resume after a syntax error at `at` in the declaration that
-/// started at `start`: the next line (at or after the error's line) that
-/// begins with a declaration keyword outside a script, or `limit`.
+/// started at `start`: the next line (from the error's line on) that begins a
+/// declaration outside a script, or `limit`. When the broken declaration's
+/// braces balance before that line, parsing resumes right after its closing
+/// brace instead, so that stray text after it is reported too.
 fn recover(src: &str, scan: &Scan, start: usize, at: usize, limit: usize) -> usize {
     if scan
         .unterminated_scripts
         .iter()
         .any(|s| s.start >= start && s.start <= at)
     {
+        // Everything after an open script is script: nothing to resume at.
         return limit;
     }
-    // When the broken declaration's braces balance before the next
-    // declaration keyword, resume right after its closing brace so stray
-    // text after it is reported too.
-    let close = scan.closing_brace(start, at);
-    let mut line = line_start(src, at.min(limit));
-    loop {
-        if line > start && line < limit && !scan.in_script(line) {
-            let text = src[line..limit].trim_start_matches([' ', '\t', '\u{feff}']);
-            let word_end = text
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(text.len());
-            if DECLARATION_KEYWORDS.contains(&&text[..word_end]) {
-                let resume = limit - text.len();
-                if let Some(close) = close.filter(|&c| c < resume) {
-                    let after = skip_trivia(src, close + 1);
-                    if after < resume {
-                        return after;
-                    }
+    let line = line_start(src, start, at);
+    let resume = if line > start && starts_declaration_at(src, scan, line, limit) {
+        line
+    } else {
+        errors::next_declaration_line(src, scan, at, limit)
+    };
+    if let Some(close) = closing_brace(scan, start, at, resume) {
+        let after = skip_trivia(src, close + 1);
+        if after < resume {
+            return after;
+        }
+    }
+    resume
+}
+
+/// At most this many further errors are reported from inside one broken
+/// declaration: past that, the author is better served by fixing the first
+/// ones and checking again than by a screenful of guesses.
+const MAX_ERRORS_PER_DECLARATION: usize = 20;
+
+/// Looks for more errors in the rest of a broken declaration, one statement
+/// at a time, so that two typos in one handoff are both reported.
+///
+/// After an error the parser resumes at the next line, in the same block,
+/// that starts one of the block's statements; statements then parse one after
+/// another until the block's `}` (and on into the enclosing block) or the next
+/// error. This only runs when the declaration's braces balance: when a `}` is
+/// missing, the block structure is a guess and so would every later error be.
+fn recover_statements(
+    source: &Arc<SourceFile>,
+    scan: &Scan,
+    start: usize,
+    first_error: usize,
+    limit: usize,
+) -> Vec<Diagnostic> {
+    let src = source.text.as_str();
+    let mut out = Vec::new();
+    let in_open_script = scan
+        .unterminated_scripts
+        .iter()
+        .any(|s| s.start >= start && s.start <= first_error);
+    let end = errors::next_declaration_line(src, scan, first_error, limit);
+    if in_open_script || closing_brace(scan, start, first_error, end).is_none() {
+        return out;
+    }
+    let site = |at: usize| errors::Site {
+        source,
+        scan,
+        start,
+        at,
+        limit,
+    };
+    let mut cursor = Brackets::new(scan, start);
+    let mut next = Resume::Search(first_error);
+    while out.len() < MAX_ERRORS_PER_DECLARATION {
+        match next {
+            Resume::Search(after) => {
+                cursor.advance_to(after);
+                let Some((level, brace)) = cursor.innermost_block(src, start) else {
+                    break;
+                };
+                let kind = errors::block_kind(src, start, brace);
+                next = match search(src, scan, start, &mut cursor, after, level, kind, end) {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+            Resume::Statement(p) => {
+                let p = skip_trivia(src, p);
+                if p >= end {
+                    break;
                 }
-                return resume;
+                cursor.advance_to(p);
+                let Some((_, brace)) = cursor.innermost_block(src, start) else {
+                    break;
+                };
+                if src.as_bytes()[p] == b'}' {
+                    // This block is done; carry on in the one around it.
+                    next = Resume::Statement(p + 1);
+                    continue;
+                }
+                let kind = errors::block_kind(src, start, brace);
+                let Some(rule) = statement_rule(kind, src, p) else {
+                    out.extend(errors::unexpected_in_block(&site(p), kind));
+                    next = Resume::Search(p);
+                    continue;
+                };
+                next = match Grammar::parse(rule, &src[p..limit]) {
+                    Ok(mut pairs) => match pairs.next().map(|pair| pair.as_span().end()) {
+                        Some(len) if len > 0 => Resume::Statement(p + len),
+                        _ => Resume::Search(p),
+                    },
+                    Err(err) => {
+                        let at = (p + errors::error_offset(&err)).min(limit);
+                        out.extend(errors::translate(&site(at), &err));
+                        Resume::Search(at)
+                    }
+                };
             }
         }
-        match src[line..limit].find('\n') {
-            Some(nl) => line += nl + 1,
-            None => {
-                if let Some(close) = close {
-                    let after = skip_trivia(src, close + 1);
-                    if after < limit {
-                        return after;
-                    }
-                }
-                return limit;
+    }
+    out
+}
+
+/// Where statement recovery goes on.
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    /// Look for the next statement on a line after the one holding this
+    /// offset.
+    Search(usize),
+    /// A statement (or a block's `}`) starts here.
+    Statement(usize),
+}
+
+/// Finds where the block at bracket depth `level` goes on after the line
+/// holding `after`: the next line at that depth that starts one of its
+/// statements, or just after the block's `}`.
+#[allow(clippy::too_many_arguments)]
+fn search(
+    src: &str,
+    scan: &Scan,
+    start: usize,
+    cursor: &mut Brackets<'_>,
+    after: usize,
+    level: usize,
+    kind: &str,
+    end: usize,
+) -> Option<Resume> {
+    let mut line = after;
+    loop {
+        line += src.get(line..end)?.find('\n')? + 1;
+        if let Some(close) = cursor.advance_until_below(line, level) {
+            return Some(Resume::Statement(close + 1));
+        }
+        if cursor.depth() == level {
+            if let Some(p) = errors::statement_start(src, scan, start, line, kind) {
+                return Some(Resume::Statement(p));
             }
         }
     }
 }
 
-fn line_start(src: &str, at: usize) -> usize {
-    src[..at].rfind('\n').map_or(0, |i| i + 1)
+/// The rule that parses the statement starting at `p` in a `kind` block, by
+/// its first word. `None` when the word starts no statement there.
+fn statement_rule(kind: &str, src: &str, p: usize) -> Option<Rule> {
+    let rest = &src[p..];
+    let word = &rest[..rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len())];
+    Some(match (kind, word) {
+        ("handoff", "when") => Rule::trigger,
+        ("handoff", "require") => Rule::require,
+        ("handoff", "if") => Rule::if_missing,
+        ("handoff", "exception") => Rule::exception,
+        ("handoff", "on") => Rule::on_exception,
+        ("handoff", "brief") => Rule::brief,
+        ("handoff", "then") => Rule::then_block,
+        ("handoff", "done") => Rule::done_when,
+        ("then" | "if missing" | "on exception", w) => match w {
+            "assign" => Rule::assign,
+            "task" => Rule::task,
+            "notify" => Rule::notify,
+            "draft" => Rule::draft_email,
+            "set" => Rule::set_action,
+            "pause" => Rule::pause,
+            "resume" if kind == "on exception" => Rule::resume_when,
+            _ => return None,
+        },
+        ("object", w) if !w.is_empty() => Rule::field_decl,
+        ("calendar", "workdays") => Rule::workdays,
+        ("calendar", "timezone") => Rule::timezone,
+        ("calendar", "holidays") => Rule::holidays,
+        ("calendar", "hours") => Rule::work_hours,
+        ("brief", "ask") => Rule::ask,
+        ("brief", "") if rest.starts_with('"') => Rule::brief_field,
+        ("task", "checklist") => Rule::checklist,
+        ("task", "attach") => Rule::attach_brief,
+        ("draft email", "subject") => Rule::email_subject,
+        ("draft email", "body") => Rule::email_body,
+        _ => return None,
+    })
+}
+
+/// A forward-only walk over the brackets of a declaration, keeping the
+/// stack of those still open. Recovery only ever moves forward, so one walk
+/// serves a whole declaration: linear however many errors it holds.
+struct Brackets<'s> {
+    brackets: &'s [(usize, u8)],
+    next: usize,
+    stack: Vec<usize>,
+}
+
+impl<'s> Brackets<'s> {
+    fn new(scan: &'s Scan, start: usize) -> Self {
+        let next = scan.brackets.partition_point(|&(o, _)| o < start);
+        Brackets {
+            brackets: &scan.brackets,
+            next,
+            stack: Vec::new(),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Takes in every bracket before `offset`.
+    fn advance_to(&mut self, offset: usize) {
+        self.advance_until_below(offset, 0);
+    }
+
+    /// Takes in the brackets before `offset`, stopping at the first close
+    /// that leaves fewer than `level` open; returns that close's offset.
+    fn advance_until_below(&mut self, offset: usize, level: usize) -> Option<usize> {
+        while let Some(&(o, b)) = self.brackets.get(self.next) {
+            if o >= offset {
+                break;
+            }
+            self.next += 1;
+            match b {
+                b'{' | b'(' | b'[' => self.stack.push(o),
+                _ => {
+                    self.stack.pop();
+                    if self.stack.len() < level {
+                        return Some(o);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The innermost open `{` that opens a block (not an interpolation),
+    /// with the depth just inside it.
+    fn innermost_block(&self, src: &str, start: usize) -> Option<(usize, usize)> {
+        self.stack
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(_, &o)| src.as_bytes()[o] == b'{' && !errors::is_interpolation(src, start, o))
+            .map(|(i, &o)| (i + 1, o))
+    }
+}
+
+/// True when the line at `line` starts a declaration, outside a script.
+fn starts_declaration_at(src: &str, scan: &Scan, line: usize, limit: usize) -> bool {
+    !errors::in_script(scan, line) && errors::starts_declaration(&src[line..limit])
+}
+
+/// The `}` that closes the first `{` at or after `from`, provided that `{`
+/// opens before `at` (the declaration's own block) and closes before `bound`.
+fn closing_brace(scan: &Scan, from: usize, at: usize, bound: usize) -> Option<usize> {
+    let first = scan.brackets.partition_point(|&(o, _)| o < from);
+    let mut depth = 0usize;
+    for &(pos, b) in scan.brackets[first..]
+        .iter()
+        .take_while(|&&(o, _)| o < bound)
+    {
+        match b {
+            b'{' | b'(' | b'[' => {
+                if depth == 0 && pos >= at {
+                    return None;
+                }
+                depth += 1;
+            }
+            _ => {
+                if depth == 0 {
+                    continue;
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Some(pos);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The start of the line holding `at`, but not before `floor` (a bounded
+/// search: a huge file on one line must not make every error cost O(n)).
+fn line_start(src: &str, floor: usize, at: usize) -> usize {
+    src[floor..at].rfind('\n').map_or(floor, |i| floor + i + 1)
 }
 
 /// Skips whitespace and comments.
