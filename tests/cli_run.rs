@@ -1,0 +1,574 @@
+//! `handoff run`, `handoff test` and `handoff approve` through the real
+//! binary: human output (insta snapshots), the JSON Outcome contract
+//! (deserialized into typed structs), state files across runs, `--now`,
+//! exit codes and error messages. Workflows: the lifecycle fixture project;
+//! events: `tests/fixtures/eval/cli/*.json`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde::Deserialize;
+use tempfile::TempDir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workflows() -> PathBuf {
+    root().join("tests/fixtures/eval/lifecycle")
+}
+
+fn event(name: &str) -> PathBuf {
+    root().join("tests/fixtures/eval/cli").join(name)
+}
+
+fn handoff() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handoff"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// `handoff run --workflows <lifecycle> --event <file> ARGS…`.
+fn run(event_file: &str, args: &[&str]) -> Command {
+    let mut cmd = handoff();
+    cmd.arg("run")
+        .arg("--workflows")
+        .arg(workflows())
+        .arg("--event")
+        .arg(event(event_file))
+        .args(args);
+    cmd
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).expect("UTF-8 output")
+}
+
+// ---------------------------------------------------------------- the Outcome contract, typed
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outcome {
+    event: String,
+    #[serde(default)]
+    duplicate: bool,
+    handoffs: Vec<HandoffOutcome>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandoffOutcome {
+    workflow: String,
+    record_id: String,
+    status: Status,
+    missing: Vec<String>,
+    exceptions: Vec<String>,
+    #[serde(default)]
+    exception_errors: Vec<ExceptionError>,
+    actions: Vec<Action>,
+    brief: Option<Brief>,
+    answers: Option<Answers>,
+    trace: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Proceeded,
+    Paused,
+    Review,
+    Resumed,
+    Done,
+    NotTriggered,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionError {
+    #[allow(dead_code)]
+    name: String,
+    #[allow(dead_code)]
+    error: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Action {
+    Assign {
+        role: String,
+        person: Option<String>,
+        team: Option<String>,
+        strategy: Option<String>,
+    },
+    Task {
+        title: String,
+        assignee: Option<String>,
+        due: Option<String>,
+        #[serde(default)]
+        checklist: Vec<String>,
+        brief: Option<Brief>,
+    },
+    Notify {
+        channel: Option<String>,
+        to: Option<String>,
+        message: String,
+    },
+    EmailDraft {
+        to: Option<String>,
+        subject: String,
+        body: String,
+        status: String,
+    },
+    Set {
+        field: String,
+        value: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Brief {
+    fields: Vec<BriefLine>,
+    questions: Vec<String>,
+    markdown: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct BriefLine {
+    label: String,
+    value: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answers {
+    next_owner: Option<String>,
+    #[allow(dead_code)]
+    promised: Vec<String>,
+    #[allow(dead_code)]
+    client_expects: Option<String>,
+    first_task: Option<String>,
+}
+
+fn outcome(json: &str) -> Outcome {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("not the Outcome contract: {e}\n{json}"))
+}
+
+// ---------------------------------------------------------------- handoff run
+
+#[test]
+fn run_explain_prints_what_happens_and_why() {
+    let out = stdout(&mut run("won_missing_scope.json", &["--explain"]));
+    insta::assert_snapshot!("run_explain_paused", out);
+}
+
+#[test]
+fn run_without_explain_shows_only_what_fired() {
+    let out = stdout(&mut run("won_missing_scope.json", &[]));
+    insta::assert_snapshot!("run_paused", out);
+}
+
+#[test]
+fn run_says_when_nothing_fired() {
+    let out = stdout(&mut run("fill_scope.json", &[]));
+    assert_eq!(
+        out,
+        "event evt-1002\n  no handoff fired (use --explain to see why)\n"
+    );
+}
+
+#[test]
+fn run_format_json_is_the_outcome_contract() {
+    let json = stdout(&mut run("won_custom.json", &["--format", "json"]));
+    let o = outcome(&json);
+    assert_eq!(o.event, "evt-2001");
+    assert!(!o.duplicate);
+    let names: Vec<&str> = o.handoffs.iter().map(|h| h.workflow.as_str()).collect();
+    assert_eq!(names, ["Onboarding", "Lost after proposal", "Region move"]);
+    let h = &o.handoffs[0];
+    assert_eq!(h.record_id, "D-43");
+    assert_eq!(h.status, Status::Review);
+    assert!(h.missing.is_empty());
+    assert_eq!(h.exceptions, ["Custom Scope"]);
+    assert!(h.exception_errors.is_empty());
+    assert_eq!(
+        h.actions,
+        [Action::Task {
+            title: "Review Custom Scope for Gamma Inc".into(),
+            assignee: Some("maya@example.com".into()),
+            due: Some("2026-11-20T17:00:00-05:00".into()),
+            checklist: vec![],
+            brief: None,
+        }]
+    );
+    assert!(h.brief.is_none(), "no brief until the normal path");
+    assert_eq!(
+        h.answers.as_ref().unwrap().next_owner.as_deref(),
+        Some("maya@example.com")
+    );
+    assert!(h
+        .trace
+        .iter()
+        .any(|l| l == "exception \"Custom Scope\": deal.custom is yes (deal.custom = yes) → true"));
+    assert_eq!(o.handoffs[1].status, Status::NotTriggered);
+}
+
+#[test]
+fn run_format_json_of_the_normal_path_has_typed_actions_and_the_brief() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    let state = state.to_str().unwrap();
+    run("won_missing_scope.json", &["--state", state])
+        .assert()
+        .success();
+    let json = stdout(&mut run(
+        "fill_scope.json",
+        &["--state", state, "--format", "json"],
+    ));
+    let o = outcome(&json);
+    let h = &o.handoffs[0];
+    assert_eq!(h.status, Status::Resumed);
+    let Action::Task {
+        brief: Some(task_brief),
+        ..
+    } = &h.actions[1]
+    else {
+        panic!("expected the kickoff task with its brief: {:?}", h.actions);
+    };
+    assert_eq!(
+        h.actions[0],
+        Action::Assign {
+            role: "delivery_owner".into(),
+            person: Some("ana@example.com".into()),
+            team: Some("delivery".into()),
+            strategy: Some("round robin".into()),
+        }
+    );
+    let brief = h.brief.as_ref().unwrap();
+    assert_eq!(task_brief, brief);
+    assert_eq!(
+        brief.fields[1],
+        BriefLine {
+            label: "Scope".into(),
+            value: "https://docs.example/acme-sow".into()
+        }
+    );
+    assert_eq!(brief.questions, ["What was promised verbally?"]);
+    assert!(brief.markdown.starts_with("## Handoff brief\n"));
+    assert_eq!(
+        h.answers.as_ref().unwrap().first_task.as_deref(),
+        Some("Kickoff: Acme Co (for ana@example.com, due 2026-11-24T17:00:00-05:00)")
+    );
+}
+
+#[test]
+fn run_a_batch_prints_an_array_of_outcomes() {
+    let json = stdout(&mut run("batch.json", &["--format", "json"]));
+    let outcomes: Vec<Outcome> = serde_json::from_str(&json).expect("an array of outcomes");
+    let events: Vec<&str> = outcomes.iter().map(|o| o.event.as_str()).collect();
+    assert_eq!(events, ["b1", "b2"]);
+    assert_eq!(outcomes[0].handoffs[0].workflow, "New ticket");
+    assert_eq!(outcomes[0].handoffs[0].status, Status::Proceeded);
+}
+
+#[test]
+fn run_state_file_carries_the_handoff_across_runs() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    let s = state.to_str().unwrap();
+
+    let first = stdout(&mut run("won_missing_scope.json", &["--state", s]));
+    assert!(first.contains("Onboarding [D-42]: paused"), "{first}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state written")).unwrap();
+    assert_eq!(
+        saved["records"]["deal/D-42"]["handoffs"]["Onboarding"]["status"],
+        "paused"
+    );
+    assert_eq!(saved["seen"], serde_json::json!(["evt-1001"]));
+
+    // The second run reads it back: the paused handoff resumes.
+    let second = stdout(&mut run("fill_scope.json", &["--state", s]));
+    assert!(second.contains("Onboarding [D-42]: resumed"), "{second}");
+    assert!(
+        second.contains("task \"Kickoff: Acme Co\" for ana@example.com"),
+        "{second}"
+    );
+
+    // A retry of an event already in the state changes nothing.
+    let retry = stdout(&mut run("fill_scope.json", &["--state", s]));
+    assert!(
+        retry.starts_with("event evt-1002 (already processed: nothing new)"),
+        "{retry}"
+    );
+
+    // Without --state nothing is remembered: the same event fires afresh.
+    let fresh = stdout(&mut run("fill_scope.json", &[]));
+    assert!(fresh.contains("no handoff fired"), "{fresh}");
+}
+
+#[test]
+fn run_now_overrides_the_event_time_for_due_dates() {
+    // The event happened Thursday; --now says Friday 10:00 New York.
+    let json = stdout(&mut run(
+        "won_custom.json",
+        &["--now", "2026-11-20T15:00:00Z", "--format", "json"],
+    ));
+    let o = outcome(&json);
+    let Action::Task { due, .. } = &o.handoffs[0].actions[0] else {
+        panic!("expected the review task");
+    };
+    assert_eq!(due.as_deref(), Some("2026-11-23T17:00:00-05:00"));
+}
+
+#[test]
+fn run_errors_exit_2_with_a_clear_message() {
+    let cases: [(&str, &[&str], &str); 6] = [
+        ("nope.json", &[], "error: cannot read `"),
+        ("not_json.json", &[], "the event is not valid: EOF while parsing"),
+        ("no_object.json", &[], "missing field `object`"),
+        (
+            "bad_fields.json",
+            &[],
+            "2 field value(s) do not fit the schema: `record.start_date` is \"12/01/2026\", expected a date such as 2026-12-01; `record.amount` is \"lots\", expected a number",
+        ),
+        (
+            "won_custom.json",
+            &["--now", "tomorrow"],
+            "error: `--now tomorrow` is not a date-time such as 2026-11-20T15:04:05Z",
+        ),
+        ("won_custom.json", &["--format", "yaml"], "invalid value 'yaml'"),
+    ];
+    for (file, args, message) in cases {
+        run(file, args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(message));
+    }
+}
+
+#[test]
+fn run_refuses_a_broken_state_file() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{ not json").unwrap();
+    run("won_custom.json", &["--state", state.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a handoff state file"));
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "{ not json",
+        "left alone"
+    );
+}
+
+#[test]
+fn run_on_workflows_with_errors_exits_1() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("broken.handoff"),
+        "handoff \"Broken\" {\n  when deal.stage becomes \"Won\"\n}\n",
+    )
+    .unwrap();
+    handoff()
+        .arg("run")
+        .arg("--workflows")
+        .arg(dir.path())
+        .arg("--event")
+        .arg(event("won_custom.json"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("H102"));
+}
+
+// ---------------------------------------------------------------- handoff approve
+
+#[test]
+fn approve_moves_a_review_on_and_updates_the_state_file() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    let s = state.to_str().unwrap();
+    let first = stdout(&mut run("won_custom.json", &["--state", s]));
+    assert!(first.contains("Onboarding [D-43]: review"), "{first}");
+
+    let approve = |extra: &[&str]| {
+        let mut cmd = handoff();
+        cmd.arg("approve")
+            .arg("--workflows")
+            .arg(workflows())
+            .args([
+                "--state",
+                s,
+                "--workflow",
+                "Onboarding",
+                "--record",
+                "deal/D-43",
+            ])
+            .args(["--now", "2026-11-19T20:00:00Z"])
+            .args(extra);
+        cmd
+    };
+    let out = stdout(&mut approve(&[]));
+    insta::assert_snapshot!("approve_resumed", out);
+
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        saved["records"]["deal/D-43"]["handoffs"]["Onboarding"]["status"],
+        "proceeded"
+    );
+
+    // Approving again is refused: it is no longer in review.
+    approve(&[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "\"Onboarding\" is not in review for record D-43",
+        ));
+}
+
+#[test]
+fn approve_prints_the_outcome_as_json() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    let s = state.to_str().unwrap();
+    run("won_custom.json", &["--state", s]).assert().success();
+    let json = stdout(
+        handoff()
+            .arg("approve")
+            .arg("--workflows")
+            .arg(workflows())
+            .args([
+                "--state",
+                s,
+                "--workflow",
+                "Onboarding",
+                "--record",
+                "deal/D-43",
+            ])
+            .args(["--now", "2026-11-19T20:00:00Z", "--format", "json"]),
+    );
+    let h: HandoffOutcome = serde_json::from_str(&json).expect("one handoff outcome");
+    assert_eq!(h.status, Status::Resumed);
+    assert_eq!(h.record_id, "D-43");
+    assert!(matches!(&h.actions[1], Action::Task { title, .. } if title == "Kickoff: Gamma Inc"));
+}
+
+#[test]
+fn approve_errors_exit_2() {
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("state.json");
+    let s = state.to_str().unwrap();
+    let approve = |workflow: &str, record: &str| {
+        let mut cmd = handoff();
+        cmd.arg("approve")
+            .arg("--workflows")
+            .arg(workflows())
+            .args(["--state", s, "--workflow", workflow, "--record", record]);
+        cmd
+    };
+    approve("Onboarding", "D-43")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "must read OBJECT/ID, e.g. deal/D-42",
+        ));
+    approve("Onbording", "deal/D-43")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no handoff called \"Onbording\""));
+    approve("Onboarding", "deal/D-43")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not in review for record D-43"));
+}
+
+// ---------------------------------------------------------------- handoff test
+
+#[test]
+fn test_runs_the_shipped_scenarios() {
+    let out = stdout(handoff().current_dir(root()).args(["test", "workflows/"]));
+    let summary = out.lines().last().unwrap();
+    let (passed, failed) = summary
+        .strip_suffix(" failed")
+        .and_then(|s| s.split_once(" passed, "))
+        .unwrap_or_else(|| panic!("no summary line: {out}"));
+    assert!(passed.parse::<u32>().unwrap() > 0, "{out}");
+    assert_eq!(failed, "0", "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+/// A temp project: the lifecycle workflows and one scenario file.
+fn scenario_project(scenario: &str) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    for f in std::fs::read_dir(workflows()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.path().join("onboarding.handoff-test"), scenario).unwrap();
+    dir
+}
+
+const SCENARIO: &str = r#"
+[[test]]
+name = "A complete deal proceeds"
+
+[[test.step]]
+event = { id = "e1", object = "deal", record_id = "D-1", occurred_at = "2026-11-20T15:00:00Z", record = { name = "Acme", stage = "Won", owner = "sam@example.com", amount = 100, contact = "jo@acme.example", scope = "Setup", start_date = "2026-12-07", deliverables = ["Playbook"] }, previous = { stage = "Proposal" } }
+[[test.step.expect]]
+workflow = "Onboarding"
+status = "STATUS"
+actions = [{ type = "assign", person = "ana@example.com" }, { type = "task", title = "Kickoff: Acme", due = "2026-11-24T17:00:00-05:00" }]
+"#;
+
+#[test]
+fn test_passes_a_scenario_that_holds() {
+    let dir = scenario_project(&SCENARIO.replace("STATUS", "proceeded"));
+    let out = stdout(handoff().arg("test").arg(dir.path()));
+    assert!(out.contains("ok    "), "{out}");
+    assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn test_a_failing_scenario_exits_1_with_a_readable_diff() {
+    let dir = scenario_project(
+        &SCENARIO
+            .replace("STATUS", "paused")
+            .replace("Kickoff: Acme", "Kick-off: Acme"),
+    );
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("FAIL  "), "{out}");
+    assert!(out.contains(": A complete deal proceeds"), "{out}");
+    assert!(
+        out.contains(r#"step 1, "Onboarding": status: expected "paused", got "proceeded""#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"step 1, "Onboarding": actions[1].title: expected "Kick-off: Acme", got "Kickoff: Acme""#),
+        "{out}"
+    );
+    assert!(out.contains("the outcome was:"), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
+
+#[test]
+fn test_without_scenarios_exits_2() {
+    let dir = TempDir::new().unwrap();
+    handoff()
+        .arg("test")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no `.handoff-test` files under"));
+    handoff()
+        .arg("test")
+        .arg(Path::new("no/such/dir"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`no/such/dir` does not exist"));
+}
