@@ -231,6 +231,47 @@ fn business_hours_across_the_fall_back_weekend() {
     );
 }
 
+#[test]
+fn business_time_can_be_counted_backwards() {
+    // `now - 4 business hours`, `today - 2 business days` in conditions.
+    let ny = project("calendar_ny");
+    let cal = ny.calendar();
+    // Monday 11:00 - 4 h: two hours on Monday, two on Friday.
+    assert_eq!(
+        due(cal, "2026-11-23T16:00:00Z", business(-4.0, Hours)),
+        "2026-11-20T15:00:00-05:00"
+    );
+    // From Saturday, counting starts at Friday's close.
+    assert_eq!(
+        due(cal, "2026-11-21T15:00:00Z", business(-1.0, Hours)),
+        "2026-11-20T16:00:00-05:00"
+    );
+    // Inside the day: plain working time.
+    assert_eq!(
+        due(cal, "2026-11-18T18:00:00Z", business(-30.0, Minutes)),
+        "2026-11-18T12:30:00-05:00"
+    );
+    // Days: the close of the Nth working day before today, skipping
+    // weekends and Thanksgiving.
+    assert_eq!(
+        due(cal, "2026-11-23T15:00:00Z", business(-1.0, Days)),
+        "2026-11-20T17:00:00-05:00"
+    );
+    assert_eq!(
+        due(cal, "2026-11-30T15:00:00Z", business(-2.0, Days)),
+        "2026-11-25T17:00:00-05:00"
+    );
+    // Across the fall-back weekend, in the other direction.
+    assert_eq!(
+        due(cal, "2026-11-02T16:00:00Z", business(-4.0, Hours)),
+        "2026-10-30T15:00:00-04:00"
+    );
+    // And round trip: four business hours back and forth.
+    let t = ts("2026-11-23T16:00:00Z");
+    let back = cal.add(t, &business(-4.0, Hours)).unwrap();
+    assert_eq!(cal.add(back, &business(4.0, Hours)), Some(t));
+}
+
 // ---------------------------------------------------------------- plain time
 
 #[test]
@@ -414,6 +455,8 @@ fn a_calendar_without_workdays_gives_no_due_date_and_never_loops() {
         business(2.0, Weeks),
         business(4.0, Hours),
         business(30.0, Minutes),
+        business(-1.0, Days),
+        business(-4.0, Hours),
     ] {
         assert_eq!(cal.add(now, &d), None, "{d:?}");
     }

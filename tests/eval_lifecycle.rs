@@ -892,6 +892,26 @@ fn is_created_fires_for_the_first_event_of_a_record_only() {
 }
 
 #[test]
+fn regression_is_created_fires_once_even_when_the_first_event_is_empty() {
+    // A CRM's "created" webhook may carry no properties. The next event for
+    // the record used to count as a creation too, and fire a second time.
+    let mut e = Engine::new();
+    let ticket = |id: &str, record: J| {
+        json!({"id": id, "object": "ticket", "record_id": "T-5",
+               "occurred_at": FRI_10AM, "record": record})
+    };
+    let out = e.send(ticket("t1", json!({})));
+    assert_eq!(of(&out, "New ticket").status, OutcomeStatus::Proceeded);
+    let out = e.send(ticket(
+        "t2",
+        json!({"subject": "Printer on fire", "owner": "kim@example.com"}),
+    ));
+    let h = of(&out, "New ticket");
+    assert_eq!(h.status, OutcomeStatus::NotTriggered);
+    assert_trace(h, "trigger: ticket already existed → not fired");
+}
+
+#[test]
 fn a_record_the_crm_describes_with_before_values_already_existed() {
     let mut e = Engine::new();
     let out = e.send(json!({"id": "t1", "object": "ticket", "record_id": "T-9",

@@ -75,8 +75,16 @@ impl Calendar {
     ///   the Nth working day after today.
     /// - `N business hours` (and minutes) count working time only, starting
     ///   from now, or from the next opening if now is outside working hours.
+    /// - Negative business durations (`now - 4 business hours`) count the
+    ///   same way backwards: to the close of the Nth working day before
+    ///   today, or back through working time from now (or the last close).
+    ///
+    /// `None` when no working day is found (a calendar without workdays).
     pub fn add(&self, now: Timestamp, d: &Duration) -> Option<Timestamp> {
         let local = now.to_zoned(self.tz.clone());
+        if d.business && d.amount < 0.0 {
+            return self.back(&local, d);
+        }
         if !d.business {
             let z = match d.unit {
                 TimeUnit::Days => local.checked_add((d.amount.round() as i64).days()).ok()?,
@@ -129,6 +137,51 @@ impl Calendar {
                     }
                     date = date.tomorrow().ok()?;
                     cursor = self.at(date, self.day_start)?.timestamp();
+                }
+                None
+            }
+        }
+    }
+
+    /// [`Self::add`] for a negative business duration.
+    fn back(&self, local: &Zoned, d: &Duration) -> Option<Timestamp> {
+        match d.unit {
+            TimeUnit::Days | TimeUnit::Weeks => {
+                let per = if d.unit == TimeUnit::Weeks { 5 } else { 1 };
+                let mut left = (-d.amount).round() as i64 * per;
+                let mut date = local.date();
+                let mut guard = 0;
+                while left > 0 && guard < SEARCH_DAYS {
+                    date = date.yesterday().ok()?;
+                    if self.is_workday(date) {
+                        left -= 1;
+                    }
+                    guard += 1;
+                }
+                if left > 0 {
+                    return None;
+                }
+                self.at(date, self.day_end).map(|z| z.timestamp())
+            }
+            TimeUnit::Hours | TimeUnit::Minutes => {
+                let mut left = jiff::SignedDuration::from_secs_f64(-d.seconds());
+                let mut cursor = local.timestamp();
+                let mut date = local.date();
+                for _ in 0..SEARCH_DAYS {
+                    if self.is_workday(date) {
+                        let open = self.at(date, self.day_start)?.timestamp();
+                        let close = self.at(date, self.day_end)?.timestamp();
+                        let to = cursor.min(close);
+                        if open < to {
+                            let available = open.duration_until(to);
+                            if left <= available {
+                                return to.checked_sub(left).ok();
+                            }
+                            left -= available;
+                        }
+                    }
+                    date = date.yesterday().ok()?;
+                    cursor = self.at(date, self.day_end)?.timestamp();
                 }
                 None
             }

@@ -58,8 +58,11 @@ pub fn step(
     }
 
     let object = &set.schema().objects[event.object_index];
-    let mut rec = state.records.remove(&key).unwrap_or_default();
-    let created = rec.snapshot.is_empty() && event.previous.iter().all(Option::is_none);
+    // A record is new the first time the engine hears of it (even with no
+    // fields), unless the event itself says what it was before.
+    let known = state.records.remove(&key);
+    let created = known.is_none() && event.previous.iter().all(Option::is_none);
+    let mut rec = known.unwrap_or_default();
     let mut before: Vec<Value> = object
         .fields
         .iter()
