@@ -21,7 +21,17 @@ pub(crate) struct Builder<'s> {
     source: &'s Arc<SourceFile>,
     base: usize,
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether this declaration already has a "too deep" error.
+    reported_too_deep: bool,
 }
+
+/// The deepest expression tree the builder builds (a leaf counts 1). Brackets
+/// and `not` are already limited by the lexical scan (see
+/// [`super::lexical::MAX_NESTING`]); this also bounds long chains such as
+/// `a or b or c …` (which build a tree as deep as the chain is long) and runs
+/// of minus signs, so that no later stage's recursion over a tree can
+/// exhaust the stack.
+pub(crate) const MAX_EXPR_DEPTH: usize = 256;
 
 impl<'s> Builder<'s> {
     pub fn new(source: &'s Arc<SourceFile>, base: usize) -> Self {
@@ -29,6 +39,7 @@ impl<'s> Builder<'s> {
             source,
             base,
             diagnostics: Vec::new(),
+            reported_too_deep: false,
         }
     }
 
@@ -558,8 +569,14 @@ impl<'s> Builder<'s> {
     }
 
     pub fn template(&mut self, p: P<'_>) -> Template {
+        self.template_d(p).0
+    }
+
+    /// A template and the depth of its deepest interpolated expression.
+    fn template_d(&mut self, p: P<'_>) -> (Template, usize) {
         let span = self.span(&p);
         let mut parts: Vec<TemplatePart> = Vec::new();
+        let mut depth = 0;
         for part in p.into_inner() {
             match part.as_rule() {
                 Rule::text_chunk => push_text(&mut parts, part.as_str()),
@@ -572,104 +589,205 @@ impl<'s> Builder<'s> {
                     push_text(&mut parts, c);
                 }
                 _ => {
-                    let e = self.expr(first(part));
+                    let (e, d) = self.expr_d(first(part));
+                    depth = depth.max(d);
                     parts.push(TemplatePart::Expr(e));
                 }
             }
         }
-        Template { parts, span }
+        (Template { parts, span }, depth)
     }
 
     // ------------------------------------------------------ expressions
 
     pub fn expr(&mut self, p: P<'_>) -> Expr {
-        let span = self.span(&p);
+        self.expr_d(p).0
+    }
+
+    /// Reports an expression deeper than [`MAX_EXPR_DEPTH`] (once per
+    /// declaration); the caller then leaves the rest of it out of the tree.
+    fn too_deep(&mut self, at: Span) {
+        if !self.reported_too_deep {
+            self.reported_too_deep = true;
+            self.error(
+                Code::H008,
+                at,
+                format!("expression nested more than {MAX_EXPR_DEPTH} levels deep"),
+                "too deep",
+                "split the expression; real rules never need this much nesting",
+            );
+        }
+    }
+
+    /// Wraps `e` (of depth `d`) in `n` prefix operators, innermost last in
+    /// `starts`; stops at [`MAX_EXPR_DEPTH`].
+    fn prefixed(
+        &mut self,
+        mut e: Expr,
+        mut d: usize,
+        starts: &[usize],
+        wrap: fn(Box<Expr>) -> ExprKind,
+    ) -> (Expr, usize) {
+        for &start in starts.iter().rev() {
+            if d >= MAX_EXPR_DEPTH {
+                self.too_deep(Span::new(start, e.span.start));
+                break;
+            }
+            e = Expr {
+                span: Span::new(start, e.span.end),
+                kind: wrap(Box::new(e)),
+            };
+            d += 1;
+        }
+        (e, d)
+    }
+
+    /// Builds an expression and returns the depth of its tree (a leaf is 1).
+    /// No tree deeper than [`MAX_EXPR_DEPTH`] is built, so that dropping or
+    /// walking a tree can never exhaust the stack.
+    ///
+    /// Each kind of node has its own function, so that the recursion through
+    /// brackets and interpolations only passes through small stack frames.
+    fn expr_d(&mut self, p: P<'_>) -> (Expr, usize) {
+        let p = skip_single(p);
         match p.as_rule() {
-            Rule::expr => self.expr(first(p)),
-            Rule::or_expr | Rule::and_expr => {
-                let op = if p.as_rule() == Rule::or_expr {
-                    BinaryOp::Or
-                } else {
-                    BinaryOp::And
-                };
-                let mut it = sig(p);
-                let mut lhs = self.expr(next(&mut it));
-                for rhs in it {
-                    let rhs = self.expr(rhs);
-                    lhs = binary(op, lhs, rhs);
-                }
-                lhs
-            }
-            Rule::not_expr => {
-                // `not not x`: the keywords come first, then the operand.
-                let mut nots = 0;
-                let mut operand = None;
-                for part in p.into_inner() {
-                    if part.as_rule() == Rule::k_not {
-                        nots += 1;
-                    } else {
-                        operand = Some(self.expr(part));
-                    }
-                }
-                let mut e = operand.expect("operand of not");
-                for _ in 0..nots {
-                    e = Expr {
-                        span: Span::new(span.start, e.span.end),
-                        kind: ExprKind::Not(Box::new(e)),
-                    };
-                }
-                e
-            }
+            Rule::or_expr => self.chain(p, Some(BinaryOp::Or)),
+            Rule::and_expr => self.chain(p, Some(BinaryOp::And)),
+            Rule::sum | Rule::product => self.chain(p, None),
+            Rule::not_expr => self.not_expr(p),
             Rule::comparison => {
+                let span = self.span(&p);
                 let mut it = p.into_inner();
-                let lhs = self.expr(next(&mut it));
+                let (lhs, d) = self.expr_d(next(&mut it));
                 match it.next() {
-                    None => lhs,
-                    Some(tail) => self.comparison_tail(lhs, tail, span),
+                    None => (lhs, d),
+                    Some(tail) => self.comparison_tail(lhs, d, tail, span),
                 }
             }
-            Rule::sum | Rule::product => {
-                let mut it = p.into_inner();
-                let mut lhs = self.expr(next(&mut it));
-                while let Some(op) = it.next() {
-                    let op = match op.as_str() {
-                        "+" => BinaryOp::Add,
-                        "-" => BinaryOp::Sub,
-                        "*" => BinaryOp::Mul,
-                        _ => BinaryOp::Div,
-                    };
-                    let rhs = self.expr(next(&mut it));
-                    lhs = binary(op, lhs, rhs);
-                }
-                lhs
+            Rule::unary => self.unary(p),
+            Rule::paren => self.paren(p),
+            Rule::list_lit => self.list(p),
+            Rule::string => self.string_expr(p),
+            _ => {
+                let span = self.span(&p);
+                (self.leaf(p, span), 1)
             }
-            Rule::unary => {
-                let mut negs = 0;
-                let mut operand = None;
-                for part in p.into_inner() {
-                    if part.as_rule() == Rule::neg_op {
-                        negs += 1;
-                    } else {
-                        operand = Some(self.expr(part));
-                    }
-                }
-                let mut e = operand.expect("operand");
-                for _ in 0..negs {
-                    e = Expr {
-                        span: Span::new(span.start, e.span.end),
-                        kind: ExprKind::Neg(Box::new(e)),
-                    };
-                }
-                e
+        }
+    }
+
+    /// A left-associative chain: `a or b or c` (`op` given: the keywords
+    /// between the operands are filtered out) or `1 + 2 - 3` (`op` is None:
+    /// an `add_op` or `mul_op` pair comes between the operands).
+    fn chain(&mut self, p: P<'_>, op: Option<BinaryOp>) -> (Expr, usize) {
+        let mut it = sig(p);
+        let (mut lhs, mut d) = self.expr_d(next(&mut it));
+        while let Some(part) = it.next() {
+            let (op, operand) = match op {
+                Some(op) => (op, part),
+                None => (arithmetic_op(part.as_str()), next(&mut it)),
+            };
+            let (rhs, rd) = self.expr_d(operand);
+            if d.max(rd) >= MAX_EXPR_DEPTH {
+                self.too_deep(rhs.span);
+                break;
             }
-            Rule::paren => Expr {
-                kind: ExprKind::Paren(Box::new(self.expr(first(p)))),
+            lhs = binary(op, lhs, rhs);
+            d = d.max(rd) + 1;
+        }
+        (lhs, d)
+    }
+
+    /// `not not x`: each level is `k_not ~ not_expr`, the last is the
+    /// operand. Walks down the levels without recursing.
+    fn not_expr(&mut self, p: P<'_>) -> (Expr, usize) {
+        let mut starts = Vec::new();
+        let mut level = p;
+        loop {
+            let start = self.base + level.as_span().start();
+            let mut inner = level.into_inner();
+            let head = next(&mut inner);
+            if head.as_rule() == Rule::k_not {
+                starts.push(start);
+                level = next(&mut inner);
+            } else {
+                let (operand, d) = self.expr_d(head);
+                return self.prefixed(operand, d, &starts, ExprKind::Not);
+            }
+        }
+    }
+
+    /// `- - x`: every minus sign applies to everything after it.
+    fn unary(&mut self, p: P<'_>) -> (Expr, usize) {
+        let start = self.base + p.as_span().start();
+        let mut starts = Vec::new();
+        let mut operand = None;
+        for part in p.into_inner() {
+            if part.as_rule() == Rule::neg_op {
+                starts.push(start);
+            } else {
+                operand = Some(self.expr_d(part));
+            }
+        }
+        let (e, d) = operand.expect("operand");
+        self.prefixed(e, d, &starts, ExprKind::Neg)
+    }
+
+    fn paren(&mut self, p: P<'_>) -> (Expr, usize) {
+        let span = self.span(&p);
+        let (inner, d) = self.expr_d(first(p));
+        if d >= MAX_EXPR_DEPTH {
+            self.too_deep(span);
+            return (inner, d);
+        }
+        let e = Expr {
+            kind: ExprKind::Paren(Box::new(inner)),
+            span,
+        };
+        (e, d + 1)
+    }
+
+    fn list(&mut self, p: P<'_>) -> (Expr, usize) {
+        let span = self.span(&p);
+        let mut d = 0;
+        let mut items = Vec::new();
+        for item in p.into_inner() {
+            let (e, id) = self.expr_d(item);
+            if id >= MAX_EXPR_DEPTH {
+                self.too_deep(e.span);
+                continue;
+            }
+            d = d.max(id);
+            items.push(e);
+        }
+        let e = Expr {
+            kind: ExprKind::List(items),
+            span,
+        };
+        (e, d + 1)
+    }
+
+    fn string_expr(&mut self, p: P<'_>) -> (Expr, usize) {
+        let span = self.span(&p);
+        let (mut t, d) = self.template_d(p);
+        if d >= MAX_EXPR_DEPTH {
+            self.too_deep(span);
+            t.parts.clear();
+            let e = Expr {
+                kind: ExprKind::Template(t),
                 span,
-            },
-            Rule::list_lit => Expr {
-                kind: ExprKind::List(p.into_inner().map(|e| self.expr(e)).collect()),
-                span,
-            },
+            };
+            return (e, 1);
+        }
+        let e = Expr {
+            kind: ExprKind::Template(t),
+            span,
+        };
+        (e, d + 1)
+    }
+
+    /// An expression without sub-expressions.
+    fn leaf(&mut self, p: P<'_>, span: Span) -> Expr {
+        match p.as_rule() {
             Rule::duration => {
                 let mut amount = 0.0;
                 let mut business = false;
@@ -706,10 +824,6 @@ impl<'s> Builder<'s> {
                 kind: ExprKind::Name(self.ident(p)),
                 span,
             },
-            Rule::string => Expr {
-                kind: ExprKind::Template(self.template(p)),
-                span,
-            },
             _ => Expr {
                 kind: ExprKind::Literal(self.literal(p)),
                 span,
@@ -717,8 +831,10 @@ impl<'s> Builder<'s> {
         }
     }
 
-    fn comparison_tail(&mut self, lhs: Expr, tail: P<'_>, span: Span) -> Expr {
+    fn comparison_tail(&mut self, lhs: Expr, ld: usize, tail: P<'_>, span: Span) -> (Expr, usize) {
         let subject = Box::new(lhs);
+        // The depth of the operand other than the subject.
+        let mut od = 0;
         let kind = match tail.as_rule() {
             Rule::compare_tail => {
                 let mut it = tail.into_inner();
@@ -730,7 +846,8 @@ impl<'s> Builder<'s> {
                     "<" => BinaryOp::Lt,
                     _ => BinaryOp::Gt,
                 };
-                let rhs = self.expr(next(&mut it));
+                let (rhs, d) = self.expr_d(next(&mut it));
+                od = d;
                 ExprKind::Binary {
                     op,
                     lhs: subject,
@@ -747,7 +864,11 @@ impl<'s> Builder<'s> {
                         Rule::k_set => test = IsTest::Set,
                         Rule::k_missing => test = IsTest::Missing,
                         Rule::k_empty => test = IsTest::Empty,
-                        _ => test = IsTest::Value(Box::new(self.expr(part))),
+                        _ => {
+                            let (value, d) = self.expr_d(part);
+                            od = d;
+                            test = IsTest::Value(Box::new(value));
+                        }
                     }
                 }
                 ExprKind::Is {
@@ -763,7 +884,11 @@ impl<'s> Builder<'s> {
                     match part.as_rule() {
                         Rule::k_not => negated = true,
                         Rule::k_in => {}
-                        _ => list = Some(self.expr(part)),
+                        _ => {
+                            let (l, d) = self.expr_d(part);
+                            od = d;
+                            list = Some(l);
+                        }
                     }
                 }
                 ExprKind::In {
@@ -773,14 +898,28 @@ impl<'s> Builder<'s> {
                 }
             }
             _ => {
-                let item = self.expr(sig(tail).next().expect("item"));
+                let (item, d) = self.expr_d(sig(tail).next().expect("item"));
+                od = d;
                 ExprKind::Contains {
                     subject,
                     item: Box::new(item),
                 }
             }
         };
-        Expr { kind, span }
+        let d = ld.max(od);
+        if d >= MAX_EXPR_DEPTH {
+            self.too_deep(span);
+            // Keep the subject alone: the tree stays within the limit.
+            let subject = match kind {
+                ExprKind::Binary { lhs, .. } => lhs,
+                ExprKind::Is { subject, .. }
+                | ExprKind::In { subject, .. }
+                | ExprKind::Contains { subject, .. } => subject,
+                _ => unreachable!("a comparison tail builds one of the four kinds above"),
+            };
+            return (*subject, ld);
+        }
+        (Expr { kind, span }, d + 1)
     }
 }
 
@@ -792,6 +931,15 @@ fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
             lhs: Box::new(lhs),
             rhs: Box::new(rhs),
         },
+    }
+}
+
+fn arithmetic_op(op: &str) -> BinaryOp {
+    match op {
+        "+" => BinaryOp::Add,
+        "-" => BinaryOp::Sub,
+        "*" => BinaryOp::Mul,
+        _ => BinaryOp::Div,
     }
 }
 
@@ -827,6 +975,31 @@ fn sig(p: P<'_>) -> impl Iterator<Item = P<'_>> {
             Rule::lbrace | Rule::rbrace | Rule::equals | Rule::colon | Rule::comma
         ) && super::errors::keyword_text(p.as_rule()).is_none()
     })
+}
+
+/// Descends through the precedence levels (`expr`, `or_expr`, … `unary`)
+/// that wrap a single operand; they add nothing to the tree.
+fn skip_single(mut p: P<'_>) -> P<'_> {
+    loop {
+        if !matches!(
+            p.as_rule(),
+            Rule::expr
+                | Rule::or_expr
+                | Rule::and_expr
+                | Rule::not_expr
+                | Rule::comparison
+                | Rule::sum
+                | Rule::product
+                | Rule::unary
+        ) {
+            return p;
+        }
+        let mut inner = p.clone().into_inner();
+        match (inner.next(), inner.next()) {
+            (Some(only), None) => p = only,
+            _ => return p,
+        }
+    }
 }
 
 fn first(p: P<'_>) -> P<'_> {

@@ -9,7 +9,10 @@ use super::ast::{Comment, Span};
 
 /// How deep `(`, `[`, `{` and interpolations may nest. Real workflows nest
 /// three or four levels; the limit keeps the recursive parser's stack bounded
-/// on hostile input.
+/// on hostile input. The prefix words `not` and `list` (as in `list of`)
+/// recurse in the grammar like a bracket does, so a run of them counts as
+/// nesting too: `not not x` is two levels deep, `(not x)` two, `list of list
+/// of text` two.
 pub const MAX_NESTING: usize = 64;
 
 /// What the scan found.
@@ -28,6 +31,44 @@ pub struct Scan {
     pub brackets: Vec<(usize, u8)>,
 }
 
+/// The nesting at the current position: open brackets, plus the runs of
+/// prefix words (`not`, `list`) that each open bracket interrupted, plus the
+/// run in progress. A run ends at any other token; the part of it that a
+/// bracket interrupted stays counted until that bracket closes.
+#[derive(Default)]
+struct Nesting {
+    /// One entry per open bracket: the prefix run it interrupted.
+    open: Vec<usize>,
+    /// The sum of `open`.
+    pinned: usize,
+    /// Prefix words since the last other token.
+    run: usize,
+}
+
+impl Nesting {
+    fn level(&self) -> usize {
+        self.open.len() + self.pinned + self.run
+    }
+    fn open(&mut self) {
+        self.open.push(self.run);
+        self.pinned += self.run;
+        self.run = 0;
+    }
+    fn close(&mut self) {
+        if let Some(run) = self.open.pop() {
+            self.pinned -= run;
+        }
+        self.run = 0;
+    }
+    /// Closes `n` levels at once (an unterminated string's interpolations).
+    fn close_many(&mut self, n: usize) {
+        for _ in 0..n.min(self.open.len()) {
+            self.close();
+        }
+        self.run = 0;
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Ctx {
     Code,
@@ -41,7 +82,12 @@ pub fn scan(src: &str) -> Scan {
     let mut out = Scan::default();
     // The context stack: strings push Str, interpolations push Code.
     let mut ctx = vec![Ctx::Code];
-    let mut depth = 0usize;
+    let mut nesting = Nesting::default();
+    let too_deep = |out: &mut Scan, nesting: &Nesting, at: usize, len: usize| {
+        if nesting.level() > MAX_NESTING && out.too_deep.is_none() {
+            out.too_deep = Some(Span::new(at, at + len));
+        }
+    };
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -57,6 +103,7 @@ pub fn scan(src: &str) -> Scan {
                     continue;
                 }
                 b'`' if bytes[i..].starts_with(b"```") => {
+                    nesting.run = 0;
                     let body = i + 3;
                     match find(bytes, body, b"```") {
                         Some(close) => {
@@ -71,30 +118,55 @@ pub fn scan(src: &str) -> Scan {
                     }
                     continue;
                 }
-                b'"' => ctx.push(Ctx::Str(i)),
+                b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'0'..=b'9' => {
+                    // A whole word (or number) at once.
+                    let end = bytes[i..]
+                        .iter()
+                        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'))
+                        .map_or(bytes.len(), |p| i + p);
+                    match &bytes[i..end] {
+                        b"not" | b"list" => {
+                            nesting.run += 1;
+                            too_deep(&mut out, &nesting, i, end - i);
+                        }
+                        // `list of`: the `of` continues the run.
+                        b"of" => {}
+                        _ => nesting.run = 0,
+                    }
+                    i = end;
+                    continue;
+                }
+                b'"' => {
+                    nesting.run = 0;
+                    ctx.push(Ctx::Str(i));
+                }
                 // Strings, interpolations included, end on their line.
                 b'\n' if ctx.len() > 1 => {
                     let start = string_start(&ctx);
                     out.unterminated_strings.push(Span::new(start, start + 1));
-                    depth = depth.saturating_sub(ctx.len() / 2);
+                    nesting.close_many(ctx.len() / 2);
                     ctx.truncate(1);
                 }
                 b'{' | b'(' | b'[' => {
                     out.brackets.push((i, b));
-                    depth += 1;
-                    if depth > MAX_NESTING && out.too_deep.is_none() {
-                        out.too_deep = Some(Span::new(i, i + 1));
-                    }
+                    nesting.open();
+                    too_deep(&mut out, &nesting, i, 1);
                 }
                 b'}' | b')' | b']' => {
                     out.brackets.push((i, b));
-                    depth = depth.saturating_sub(1);
+                    nesting.close();
                     // Closing an interpolation returns to its string.
                     if b == b'}' && ctx.len() > 1 {
                         ctx.pop();
                     }
                 }
-                _ => {}
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                // A byte order mark is whitespace to the grammar.
+                0xEF if bytes[i..].starts_with("\u{feff}".as_bytes()) => {
+                    i += 3;
+                    continue;
+                }
+                _ => nesting.run = 0,
             },
             Ctx::Str(start) => match b {
                 b'\\' => {
@@ -107,15 +179,13 @@ pub fn scan(src: &str) -> Scan {
                 b'\n' | b'\r' => {
                     let start = string_start(&ctx).min(start);
                     out.unterminated_strings.push(Span::new(start, start + 1));
-                    depth = depth.saturating_sub(ctx.len() / 2);
+                    nesting.close_many(ctx.len() / 2);
                     ctx.truncate(1);
                 }
                 b'{' => {
                     out.brackets.push((i, b));
-                    depth += 1;
-                    if depth > MAX_NESTING && out.too_deep.is_none() {
-                        out.too_deep = Some(Span::new(i, i + 1));
-                    }
+                    nesting.open();
+                    too_deep(&mut out, &nesting, i, 1);
                     ctx.push(Ctx::Code);
                 }
                 _ => {}
@@ -195,6 +265,31 @@ mod tests {
             Some(Span::new(MAX_NESTING, MAX_NESTING + 1))
         );
         assert!(scan(&"(".repeat(MAX_NESTING)).too_deep.is_none());
+    }
+
+    #[test]
+    fn prefix_words_count_as_nesting() {
+        let deep = |src: &str| scan(src).too_deep;
+        let n = MAX_NESTING;
+        assert!(deep(&format!("{}x", "not ".repeat(n))).is_none());
+        let too_many = format!("{}x", "not ".repeat(n + 1));
+        assert_eq!(deep(&too_many), Some(Span::new(4 * n, 4 * n + 3)));
+        // Comments, line breaks and byte order marks do not end a run.
+        assert!(deep(&"not # c\n\u{feff}".repeat(n + 1)).is_some());
+        // Any other token does.
+        assert!(deep(&"not x and ".repeat(10 * n)).is_none());
+        assert!(deep(&"not (x) ".repeat(10 * n)).is_none());
+        // A bracket keeps the run before it counted until it closes.
+        assert!(deep(&format!("{}x", "not (".repeat(n / 2 + 1))).is_some());
+        assert!(deep(&format!("{}x", "not (".repeat(n / 2))).is_none());
+        // `list of list of …`.
+        assert!(deep(&format!("f: {}text", "list of ".repeat(n))).is_none());
+        assert!(deep(&format!("f: {}text", "list of ".repeat(n + 1))).is_some());
+        // Inside strings, comments and scripts the words are text.
+        let words = "not list ".repeat(n);
+        assert!(deep(&format!("\"{words}\" # {words}\n```{words}```")).is_none());
+        // Words that merely start with `not` are names.
+        assert!(deep(&"notes nothing ".repeat(n)).is_none());
     }
 
     #[test]
