@@ -153,7 +153,7 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                 return failures;
             };
             let now = now.unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
-            match eval::approve(set, state.clone(), &a.workflow, object, record, now) {
+            match eval::approve(set, &state, &a.workflow, object, record, now) {
                 Ok((next, out)) => {
                     state = next;
                     serde_json::to_value(&out)

@@ -42,7 +42,7 @@ impl Engine {
         now: &str,
     ) -> Result<HandoffOutcome, ApproveError> {
         let (object, id) = record.split_once('/').unwrap();
-        match eval::approve(&self.set, self.state.clone(), workflow, object, id, ts(now)) {
+        match eval::approve(&self.set, &self.state, workflow, object, id, ts(now)) {
             Ok((state, out)) => {
                 self.state = state;
                 Ok(out)

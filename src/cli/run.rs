@@ -214,7 +214,7 @@ pub fn approve(args: &ApproveArgs) -> Exit {
         Some(Err(msg)) => return fail(&msg),
         None => jiff::Timestamp::now(),
     };
-    match eval::approve(&set, state, &args.workflow, object, record, now) {
+    match eval::approve(&set, &state, &args.workflow, object, record, now) {
         Ok((state, outcome)) => {
             if let Err(msg) = write_state(&args.state, &state) {
                 return fail(&msg);

@@ -130,10 +130,11 @@ pub fn step(
 }
 
 /// Approves a handoff in review by hand (the human override): it proceeds on
-/// the normal path as if its `resume when` had become true.
+/// the normal path as if its `resume when` had become true. Returns the new
+/// state; on refusal the given state stands.
 pub fn approve(
     set: &WorkflowSet,
-    mut state: State,
+    state: &State,
     workflow: &str,
     object: &str,
     record_id: &str,
@@ -143,13 +144,21 @@ pub fn approve(
         .handoff(workflow)
         .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
     let key = State::key(object, record_id);
+    let in_review = state
+        .records
+        .get(&key)
+        .and_then(|r| r.handoffs.get(&h.name))
+        .is_some_and(|i| i.status == Status::Review);
+    if !in_review {
+        // The caller keeps its state untouched on refusal.
+        return Err(ApproveError::NotInReview {
+            workflow: workflow.to_string(),
+            record_id: record_id.to_string(),
+        });
+    }
+    let mut state = state.clone();
     let mut rec = state.records.remove(&key).unwrap_or_default();
-    let Some(mut inst) = rec
-        .handoffs
-        .remove(&h.name)
-        .filter(|i| i.status == Status::Review)
-    else {
-        state.records.insert(key, rec);
+    let Some(mut inst) = rec.handoffs.remove(&h.name) else {
         return Err(ApproveError::NotInReview {
             workflow: workflow.to_string(),
             record_id: record_id.to_string(),
