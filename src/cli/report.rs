@@ -164,24 +164,25 @@ impl miette::SourceCode for Windowed<'_> {
         let start = span.offset().min(text.len());
         let end = (span.offset() + span.len()).min(text.len());
         // Whole lines, one more each side than asked, so that miette sees
-        // the same context it would in the whole text.
-        let mut from = start;
+        // the same context it would in the whole text. (Searching bytes for
+        // `\n` keeps every cut on a character boundary.)
+        let bytes = text.as_bytes();
+        let line_start = |at: usize| {
+            bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+        };
+        let mut from = line_start(start);
         for _ in 0..=context_lines_before {
-            from = text[..from.saturating_sub(1)]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
             if from == 0 {
                 break;
             }
+            from = line_start(from - 1);
         }
-        let from = if start > 0 && text[..start].rfind('\n').is_none() {
-            0
-        } else {
-            from
-        };
         let mut to = end;
         for _ in 0..=context_lines_after + 1 {
-            match text[to..].find('\n') {
+            match bytes[to..].iter().position(|&b| b == b'\n') {
                 Some(i) => to += i + 1,
                 None => {
                     to = text.len();

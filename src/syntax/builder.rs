@@ -20,6 +20,9 @@ type P<'a> = Pair<'a, Rule>;
 pub(crate) struct Builder<'s> {
     source: &'s Arc<SourceFile>,
     base: usize,
+    /// The file's comments, by position: pest's spans take in the trivia
+    /// after a rule, which [`Builder::span`] trims off.
+    comments: &'s [Comment],
     pub diagnostics: Vec<Diagnostic>,
     /// Whether this declaration already has a "too deep" error.
     reported_too_deep: bool,
@@ -34,18 +37,32 @@ pub(crate) struct Builder<'s> {
 pub(crate) const MAX_EXPR_DEPTH: usize = 256;
 
 impl<'s> Builder<'s> {
-    pub fn new(source: &'s Arc<SourceFile>, base: usize) -> Self {
+    pub fn new(source: &'s Arc<SourceFile>, base: usize, comments: &'s [Comment]) -> Self {
         Builder {
             source,
             base,
+            comments,
             diagnostics: Vec::new(),
             reported_too_deep: false,
         }
     }
 
+    /// The span of a pair without the whitespace and comments pest lets a
+    /// rule swallow after its last token.
     fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
-        Span::new(self.base + s.start(), self.base + s.end())
+        let start = self.base + s.start();
+        let mut end = self.base + s.end();
+        let text = self.source.text.as_str();
+        loop {
+            end = start + text[start..end].trim_end().len();
+            let i = self.comments.partition_point(|c| c.span.start < end);
+            match i.checked_sub(1).map(|i| &self.comments[i]) {
+                Some(c) if c.span.start >= start && end <= c.span.end => end = c.span.start,
+                _ => break,
+            }
+        }
+        Span::new(start, end)
     }
 
     fn error(&mut self, code: Code, span: Span, message: String, label: &str, help: &str) {

@@ -678,14 +678,26 @@ fn declaration_closes(src: &str, scan: &Scan, start: usize, at: usize, limit: us
 /// The start of the first line after the one holding `at` that begins a
 /// declaration (outside scripts), or `limit`.
 pub(crate) fn next_declaration_line(src: &str, scan: &Scan, at: usize, limit: usize) -> usize {
-    let mut line = at.min(limit);
-    while let Some(nl) = src.get(line..limit).and_then(|s| s.find('\n')) {
-        line += nl + 1;
-        if !in_script(scan, line) && starts_declaration(&src[line..limit]) {
+    let at = at.min(limit);
+    match src[at..limit].find('\n') {
+        Some(nl) => declaration_line_from(src, scan, at + nl + 1, limit),
+        None => limit,
+    }
+}
+
+/// The start of the first line, from the one starting at `line` on, that
+/// begins a declaration (outside scripts), or `limit`.
+pub(crate) fn declaration_line_from(src: &str, scan: &Scan, line: usize, limit: usize) -> usize {
+    let mut line = line.min(limit);
+    loop {
+        if line < limit && !in_script(scan, line) && starts_declaration(&src[line..limit]) {
             return line;
         }
+        match src[line..limit].find('\n') {
+            Some(nl) => line += nl + 1,
+            None => return limit,
+        }
     }
-    limit
 }
 
 /// True when `offset` lies inside a script body.
@@ -788,6 +800,11 @@ fn unclosed_interpolation(line: &str) -> Option<usize> {
 
 // --------------------------------------------------------- translators ---
 
+/// How far before a declaration the translators look for context (the line
+/// above it). A bound, so that a file written on one huge line does not make
+/// each error cost a scan back to the start of the file.
+const LOOK_BACK: usize = 1 << 16;
+
 /// Tokens after which the parser needs one more value: at the end of a line
 /// they swallow the next line's first word as that value.
 const DANGLING: [&str; 20] = [
@@ -804,8 +821,9 @@ fn swallowed_keyword(cx: &Cx<'_>) -> Option<Diagnostic> {
     // `user founder = …` makes `user` a member, and the next declaration
     // fails at `founder`. So look before the failing declaration too (a
     // line back is enough).
-    let line = line_start(src, 0, cx.at);
-    let floor = line_start(src, 0, line.saturating_sub(1)).min(cx.site.start);
+    let far = cx.site.start.saturating_sub(LOOK_BACK);
+    let line = line_start(src, far, cx.at);
+    let floor = line_start(src, far, line.saturating_sub(1)).min(cx.site.start);
     let first = first_token(src, line)?;
     let word = first.text(src);
     if first.kind != Kind::Word || first.span.start >= cx.at || !STATEMENT_WORDS.contains(&word) {
@@ -995,7 +1013,8 @@ fn stray_brace(cx: &Cx<'_>) -> Option<Diagnostic> {
     if cx.text(cx.found) != "}" || !contains_group(&cx.expected, &DECLARATIONS) {
         return None;
     }
-    let help = match prev_token(cx.src, cx.site.scan, 0, cx.at) {
+    let far = cx.site.start.saturating_sub(LOOK_BACK);
+    let help = match prev_token(cx.src, cx.site.scan, far, cx.at) {
         Some(p) if p.text(cx.src) == "}" => format!(
             "remove this `}}`: the block above already ends on line {}",
             cx.line(p.span.start)

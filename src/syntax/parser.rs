@@ -69,7 +69,7 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
                     .into_inner()
                     .find(|p| p.as_rule() != Rule::EOI)
                     .expect("a declaration");
-                let mut b = Builder::new(source, pos);
+                let mut b = Builder::new(source, pos, &scan.comments);
                 let built = b.declaration(decl);
                 diagnostics.append(&mut b.diagnostics);
                 declarations.push(built);
