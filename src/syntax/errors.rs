@@ -95,7 +95,8 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         found,
         prev: prev_token(src, site.scan, site.start, at),
     };
-    let d = swallowed_keyword(&cx)
+    let d = thousands_separator(&cx)
+        .or_else(|| swallowed_keyword(&cx))
         .or_else(|| missing_brace(&cx))
         .or_else(|| unclosed_bracket(&cx))
         .or_else(|| stray_brace(&cx))
@@ -807,9 +808,9 @@ const LOOK_BACK: usize = 1 << 16;
 
 /// Tokens after which the parser needs one more value: at the end of a line
 /// they swallow the next line's first word as that value.
-const DANGLING: [&str; 20] = [
+const DANGLING: [&str; 23] = [
     ",", "=", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "and", "or", "not", "is", "in",
-    "contains", "to", "for",
+    "contains", "to", "for", "require", "where", "when",
 ];
 
 /// A line ends with a dangling `,`, operator or `is`, so the parser took the
@@ -845,6 +846,8 @@ fn swallowed_keyword(cx: &Cx<'_>) -> Option<Diagnostic> {
         ("=", Some("user" | "channel")) => "text in double quotes",
         ("to" | "for", _) => "a person, role or field such as `deal.owner`",
         ("is", _) => "a value, `set`, `missing` or `empty`",
+        ("require", _) => "a field name",
+        ("where" | "when", _) => "a condition",
         _ => "a value",
     };
     let help = match op {
@@ -855,6 +858,12 @@ fn swallowed_keyword(cx: &Cx<'_>) -> Option<Diagnostic> {
         "is" => "say what it should be: `is yes`, `is \"Closed Won\"`, `is set` or `is missing`"
             .to_string(),
         "to" | "for" => format!("say who, for example `{op} deal.owner`"),
+        "require" => {
+            "list the fields the next owner needs: `require buyer_goals, main_contact`".to_string()
+        }
+        "where" | "when" => {
+            format!("give the condition after `{op}`, for example `{op} deal.amount > 0`")
+        }
         "=" => "give the value after `=` on the same line".to_string(),
         _ => format!("finish the condition, for example `deal.amount {op} 0`"),
     };
@@ -870,6 +879,41 @@ fn swallowed_keyword(cx: &Cx<'_>) -> Option<Diagnostic> {
             format!("`{}` starts the next statement", statement_name(word)),
         )
         .with_help(help),
+    )
+}
+
+/// `50,000`: a thousands separator, where `,` separates list items.
+fn thousands_separator(cx: &Cx<'_>) -> Option<Diagnostic> {
+    let prev = cx.prev?;
+    let after = &cx.src[cx.at..];
+    let groups = after
+        .strip_prefix(',')?
+        .split(',')
+        .take_while(|g| g.len() >= 3 && g.as_bytes()[..3].iter().all(u8::is_ascii_digit))
+        .count();
+    if cx.text(cx.found) != ","
+        || cx.expects(Rule::comma)
+        || prev.kind != Kind::Number
+        || prev.span.end != cx.at
+        || groups == 0
+        || !cx.text(prev).bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let end = cx.at + groups * 4;
+    let written = &cx.src[prev.span.start..end];
+    let plain: String = written.chars().filter(|c| *c != ',').collect();
+    let grouped = written.replace(',', "_");
+    Some(
+        cx.error(
+            Code::H001,
+            Span::new(prev.span.start, end),
+            format!("expected a number without `,` separators, found `{written}`"),
+            format!("write `{plain}`"),
+        )
+        .with_help(format!(
+            "write `{plain}` or `{grouped}`: a `,` separates the items of a list"
+        )),
     )
 }
 
@@ -1315,6 +1359,14 @@ fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -> Option<St
         )
     });
 
+    let prev_text = cx.prev.map(|p| cx.text(p)).unwrap_or("");
+    let same_line = cx
+        .prev
+        .is_some_and(|p| cx.found.kind != Kind::End && cx.line(p.span.end) == cx.line(cx.at));
+    if let Some(h) = punctuation_help(cx, statement, prev_text, same_line) {
+        return Some(h);
+    }
+
     // When the statement was left unfinished, the found token starts the
     // next line: it is no misspelling of what was expected.
     if cx.found.kind == Kind::Word && !unfinished {
@@ -1345,9 +1397,8 @@ fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -> Option<St
             .trim()
             .to_string()
     };
-    let prev_text = cx.prev.map(|p| cx.text(p)).unwrap_or("");
 
-    if has(Rule::time_unit) {
+    if has(Rule::time_unit) && (prev_text == "business" || statement == Some("task")) {
         let n = if cx.prev.is_some_and(|p| p.kind == Kind::Number) {
             prev_text
         } else {
@@ -1445,14 +1496,32 @@ fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -> Option<St
         }
     }
     if has(Rule::clock_time) && cx.found.kind == Kind::Number && !found.contains(':') {
-        return Some(format!(
-            "write times with minutes, on a 24-hour clock: `{found}:00`"
-        ));
+        let lower = found.to_lowercase();
+        let (digits, pm) = match (lower.strip_suffix("am"), lower.strip_suffix("pm")) {
+            (Some(d), _) => (d.to_string(), false),
+            (_, Some(d)) => (d.to_string(), true),
+            _ => (lower.clone(), false),
+        };
+        if let Ok(h) = digits.parse::<u32>() {
+            let h = if pm && h < 12 { h + 12 } else { h };
+            return Some(format!(
+                "write times as hours and minutes on a 24-hour clock: `{h}:00`"
+            ));
+        }
+        return Some(
+            "write times as hours and minutes on a 24-hour clock, such as `9:00` or `17:30`"
+                .to_string(),
+        );
     }
     if has(Rule::string) {
         if let Some(h) = string_help(cx, statement, unfinished) {
             return Some(h);
         }
+    }
+    if is_literal_only(expected) && expected.len() > 1 {
+        return Some(
+            "write the value, such as `\"Closed Won\"`, `yes`, `100` or `2026-12-25`".to_string(),
+        );
     }
     if has(Rule::string) && statement == Some("handoff") && cx.found.kind == Kind::Word {
         let line = line_text(cx.at);
@@ -1498,6 +1567,117 @@ fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -> Option<St
         return Some("each declaration starts with `object`, `user`, `team`, `channel`, `calendar` or `handoff`; comments start with `#`".to_string());
     }
     None
+}
+
+/// True when only a literal value fits here (after `becomes`, `from`, `to`).
+fn is_literal_only(expected: &[Rule]) -> bool {
+    !expected.is_empty()
+        && expected
+            .iter()
+            .all(|r| LITERALS.contains(r) || matches!(r, Rule::literal))
+}
+
+/// Help for punctuation where it does not belong, and for the habits of
+/// other notations (JSON commas, brackets, `:` for `=`, quoted names).
+fn punctuation_help(
+    cx: &Cx<'_>,
+    statement: Option<&str>,
+    prev_text: &str,
+    same_line: bool,
+) -> Option<String> {
+    let found = cx.text(cx.found);
+    let expects = |r: Rule| cx.expects(r);
+    let line = {
+        let ls = line_start(cx.src, cx.site.start, cx.at);
+        cx.src[ls..]
+            .split(['\n', '\r'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let block = block_of(cx);
+    match (cx.found.kind, found) {
+        (Kind::Punct, ":") if expects(Rule::equals) => {
+            let fixed = line.replacen(':', " =", 1).replacen("  =", " =", 1);
+            return Some(format!("write `=` instead of `:`: `{fixed}`"));
+        }
+        (Kind::Punct, ",") if !expects(Rule::comma) && block == Some("object") => {
+            return Some(
+                "remove the `,`: each field goes on its own line, with no commas between fields"
+                    .to_string(),
+            );
+        }
+        (Kind::Punct, ",") if !expects(Rule::comma) => {
+            return Some("remove this `,`".to_string());
+        }
+        (Kind::Punct, "[" | "]") if statement == Some("team") => {
+            return Some(
+                "list the members without brackets: `team delivery = \"ana@example.com\", \"raj@example.com\"`"
+                    .to_string(),
+            );
+        }
+        (Kind::Punct, "$" | "€" | "£") => {
+            return Some(
+                "write amounts as plain numbers, without a currency sign: `50000`".to_string(),
+            );
+        }
+        (Kind::Str, _) if block == Some("object") && expects(Rule::ident) => {
+            let name = found.trim_matches('"');
+            return Some(format!("field names are not quoted: write `{name}: …`"));
+        }
+        _ => {}
+    }
+    // Two items of a list with no `,` between them.
+    if expects(Rule::comma) && same_line {
+        if let Some(p) = cx.prev {
+            if p.kind == cx.found.kind && matches!(p.kind, Kind::Str | Kind::Number) {
+                return Some(format!(
+                    "separate the items with `,`: `{prev_text}, {found}`"
+                ));
+            }
+        }
+    }
+    // `notify channel "#delivery" "…"`: the channel's declared name, not its
+    // address, goes after `channel`.
+    if statement == Some("notify") && line.starts_with("notify channel \"") {
+        return Some(
+            "name the channel as declared, without quotes: `notify channel delivery_feed \"…\"` for `channel delivery_feed = \"#delivery\"`"
+                .to_string(),
+        );
+    }
+    if block == Some("brief") && cx.found.kind == Kind::Word && expects(Rule::k_ask) {
+        return Some(format!(
+            "a brief line reads `\"Label\" = deal.field`: put the label in double quotes, as in `\"{found}\" = …`"
+        ));
+    }
+    // `50k`, `2.5m`
+    if cx.found.kind == Kind::Number {
+        let lower = found.to_lowercase();
+        let factor = match lower.chars().last() {
+            Some('k') => 1_000.0,
+            Some('m') => 1_000_000.0,
+            _ => 0.0,
+        };
+        if let Ok(n) = lower[..lower.len() - 1].parse::<f64>() {
+            if factor > 0.0 {
+                return Some(format!("write the whole number: `{}`", n * factor));
+            }
+        }
+    }
+    if expects(Rule::k_is) && statement == Some("when") {
+        return Some(format!(
+            "a creation trigger reads `when {prev_text} is created`"
+        ));
+    }
+    None
+}
+
+/// The kind of the innermost block open at the error.
+fn block_of(cx: &Cx<'_>) -> Option<&'static str> {
+    open_blocks(cx.src, cx.site.scan, cx.site.start, cx.at)
+        .last()
+        .map(|b| b.kind)
 }
 
 /// What goes in the quotes a statement needs.
@@ -1583,6 +1763,13 @@ fn did_you_mean<'c>(found: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let f = found.to_lowercase();
     if f.chars().count() < 2 {
         return None;
+    }
+    // An abbreviation (`mon`, `fri`, `num`) of exactly one candidate.
+    let mut prefixed = candidates
+        .iter()
+        .filter(|c| f.chars().count() >= 3 && c.starts_with(f.as_str()) && **c != f);
+    if let (Some(c), None) = (prefixed.next(), prefixed.next()) {
+        return Some(c);
     }
     let mut best: Vec<(&str, usize)> = Vec::new();
     for &c in candidates {
@@ -1774,6 +1961,9 @@ fn describe(rule: Rule, statement: Option<&str>) -> Desc {
             "a field type",
             &FIELD_TYPES,
         ),
+        ident if matches!(statement, Some("object" | "field")) => {
+            Desc::new("a field such as `amount: money`", "a field", &[])
+        }
         ident => Desc::new("a name", "a name", &[]),
         member => Desc::new(
             "a team member (an email in double quotes, or a user's name)",
@@ -1853,6 +2043,10 @@ fn describe(rule: Rule, statement: Option<&str>) -> Desc {
         ),
         number => Desc::new("a number such as `2`", "a number", &[]),
         date_lit => Desc::new("a date such as `2026-12-25`", "a date", &[]),
+        // After a field's type, the optional label.
+        string if statement == Some("field") => {
+            Desc::new("a label in double quotes", "a label in double quotes", &[])
+        }
         string | string_part | text_chunk | escape => {
             Desc::new("text in double quotes", "text in double quotes", &[])
         }

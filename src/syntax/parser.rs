@@ -59,9 +59,16 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
         .too_deep
         .map_or(src.len(), |s| line_start(src, 0, s.start));
     let mut pos = skip_trivia(src, 0);
+    let mut newline = None;
     while pos < limit {
-        let chunk = &src[pos..limit];
-        match Grammar::parse(Rule::single_declaration, chunk) {
+        match parse_windowed(
+            Rule::single_declaration,
+            src,
+            &scan,
+            pos,
+            limit,
+            &mut newline,
+        ) {
             Ok(mut pairs) => {
                 let outer = pairs.next().expect("single_declaration matched");
                 let consumed = outer.as_span().end();
@@ -114,6 +121,74 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
             comments: scan.comments,
         },
         diagnostics,
+    }
+}
+
+/// Parses `rule` at `pos`, in a window of the text that ends at the next
+/// line that starts a declaration, widened (doubling) until the parse ends
+/// inside it.
+///
+/// Why: to build an error, pest finds the start of the error's line by
+/// scanning back from the *end* of its input, so parsing every declaration
+/// with the whole rest of the file makes a file with many errors quadratic.
+///
+/// The result is the one the whole text would give:
+/// - A window ends at a line that begins with a declaration keyword and a
+///   name, so the text beyond it starts with a word. A failed parse that
+///   would have gone on past the window tried a rule on that word at the
+///   window's end; pest reports the furthest such attempt, so the error
+///   sits at the window's end, and that widens the window. (Words are only
+///   ever matched by rules, which pest records; tokens never span lines, and
+///   script bodies, which do, are never window ends.)
+/// - A parse that succeeds is kept only when nothing but whitespace and
+///   comments lies between its end and the window's end. Otherwise a
+///   repetition may have stopped early because the window cut it short
+///   (`team t = "a",` with `user …` on the next line takes `user` as a
+///   member), so the window widens.
+///
+/// `newline` caches the first line break at or after the last `pos` (or
+/// `limit`): `pos` only grows, and without the cache a file written on one
+/// line would be searched to its end once per declaration.
+fn parse_windowed<'s>(
+    rule: Rule,
+    src: &'s str,
+    scan: &Scan,
+    pos: usize,
+    limit: usize,
+    newline: &mut Option<usize>,
+) -> Result<pest::iterators::Pairs<'s, Rule>, pest::error::Error<Rule>> {
+    let nl = match *newline {
+        Some(nl) if nl >= pos => nl,
+        _ => src[pos..limit].find('\n').map_or(limit, |i| pos + i),
+    };
+    *newline = Some(nl);
+    let mut end = if nl >= limit {
+        limit
+    } else {
+        errors::declaration_line_from(src, scan, nl + 1, limit)
+    };
+    loop {
+        let result = Grammar::parse(rule, &src[pos..end]);
+        let complete = end == limit
+            || match &result {
+                Err(err) => pos + errors::error_offset(err) < end,
+                Ok(pairs) => pairs
+                    .clone()
+                    .next()
+                    .is_some_and(|p| skip_trivia(src, pos + p.as_span().end()) >= end),
+            };
+        if complete {
+            return result;
+        }
+        let mut wider = pos + 2 * (end - pos);
+        while wider < limit && !src.is_char_boundary(wider) {
+            wider += 1;
+        }
+        end = if wider >= limit {
+            limit
+        } else {
+            errors::next_declaration_line(src, scan, wider, limit)
+        };
     }
 }
 
@@ -218,13 +293,18 @@ fn recover_statements(
                     next = Resume::Search(p);
                     continue;
                 };
-                next = match Grammar::parse(rule, &src[p..limit]) {
+                next = match Grammar::parse(rule, &src[p..end]) {
                     Ok(mut pairs) => match pairs.next().map(|pair| pair.as_span().end()) {
                         Some(len) if len > 0 => Resume::Statement(p + len),
                         _ => Resume::Search(p),
                     },
                     Err(err) => {
-                        let at = (p + errors::error_offset(&err)).min(limit);
+                        let at = p + errors::error_offset(&err);
+                        if at >= end {
+                            // The statement runs on past the declaration:
+                            // the first error already says why.
+                            break;
+                        }
                         out.extend(errors::translate(&site(at), &err));
                         Resume::Search(at)
                     }
