@@ -234,6 +234,25 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
 /// was expected).
 pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, String)> {
     use serde_json::Value as J;
+    // Text and lists take their strings over instead of copying them; all
+    // else is as `typed_ref` says.
+    match (ty, json) {
+        (Type::Text | Type::Email | Type::User | Type::OneOf(_) | Type::Person, J::String(s)) => {
+            Ok(Value::Text(s))
+        }
+        (Type::List(item), J::Array(items)) => items
+            .into_iter()
+            .map(|j| typed(item, j))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        (ty, json) => typed_ref(ty, &json),
+    }
+}
+
+/// [`typed`] for a borrowed JSON value (a snapshot's), copying only what
+/// the typed value keeps.
+pub(crate) fn typed_ref(ty: &Type, json: &serde_json::Value) -> Result<Value, (String, String)> {
+    use serde_json::Value as J;
     if json.is_null() {
         return Ok(Value::Null);
     }
@@ -244,17 +263,17 @@ pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, Strin
     let fail = |j: &J, expected: &str| Err((found(j), expected.to_string()));
     match ty {
         Type::Text | Type::Email | Type::User | Type::OneOf(_) | Type::Person => match json {
-            J::String(s) => Ok(Value::Text(s)),
+            J::String(s) => Ok(Value::Text(s.clone())),
             J::Number(n) => Ok(Value::Text(n.to_string())),
             J::Bool(b) => Ok(Value::Text(b.to_string())),
-            other => fail(&other, "text"),
+            other => fail(other, "text"),
         },
-        Type::Number | Type::Money => match &json {
+        Type::Number | Type::Money => match json {
             J::Number(n) => n
                 .as_f64()
                 .map(Value::Number)
                 .ok_or(())
-                .or_else(|_| fail(&json, "a number")),
+                .or_else(|_| fail(json, "a number")),
             J::String(s) => {
                 let cleaned: String = s
                     .chars()
@@ -262,23 +281,23 @@ pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, Strin
                     .collect();
                 match cleaned.parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(Value::Number(v)),
-                    _ => fail(&json, "a number"),
+                    _ => fail(json, "a number"),
                 }
             }
-            _ => fail(&json, "a number"),
+            _ => fail(json, "a number"),
         },
-        Type::YesNo => match &json {
+        Type::YesNo => match json {
             J::Bool(b) => Ok(Value::Bool(*b)),
             J::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "yes" | "true" | "1" | "y" => Ok(Value::Bool(true)),
                 "no" | "false" | "0" | "n" | "" => Ok(Value::Bool(false)),
-                _ => fail(&json, "yes or no"),
+                _ => fail(json, "yes or no"),
             },
             J::Number(n) if n.as_f64() == Some(0.0) => Ok(Value::Bool(false)),
             J::Number(n) if n.as_f64() == Some(1.0) => Ok(Value::Bool(true)),
-            _ => fail(&json, "yes or no"),
+            _ => fail(json, "yes or no"),
         },
-        Type::Date => match &json {
+        Type::Date => match json {
             J::String(s) if s.trim().is_empty() => Ok(Value::Null),
             J::String(s) => s
                 .get(..10)
@@ -286,34 +305,34 @@ pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, Strin
                 .filter(|_| s.len() == 10 || parse_datetime(s).is_some())
                 .map(Value::Date)
                 .ok_or(())
-                .or_else(|_| fail(&json, "a date such as 2026-12-01")),
+                .or_else(|_| fail(json, "a date such as 2026-12-01")),
             // CRMs such as HubSpot send dates as epoch milliseconds.
             J::Number(n) => n
                 .as_i64()
                 .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
                 .map(|t| Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()))
                 .ok_or(())
-                .or_else(|_| fail(&json, "a date such as 2026-12-01")),
-            _ => fail(&json, "a date such as 2026-12-01"),
+                .or_else(|_| fail(json, "a date such as 2026-12-01")),
+            _ => fail(json, "a date such as 2026-12-01"),
         },
-        Type::DateTime => match &json {
+        Type::DateTime => match json {
             J::String(s) if s.trim().is_empty() => Ok(Value::Null),
             J::String(s) => parse_datetime(s)
                 .map(Value::DateTime)
                 .ok_or(())
-                .or_else(|_| fail(&json, "a date-time such as 2026-11-20T15:04:05Z")),
+                .or_else(|_| fail(json, "a date-time such as 2026-11-20T15:04:05Z")),
             J::Number(n) => n
                 .as_i64()
                 .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
                 .map(Value::DateTime)
                 .ok_or(())
-                .or_else(|_| fail(&json, "a date-time such as 2026-11-20T15:04:05Z")),
-            _ => fail(&json, "a date-time such as 2026-11-20T15:04:05Z"),
+                .or_else(|_| fail(json, "a date-time such as 2026-11-20T15:04:05Z")),
+            _ => fail(json, "a date-time such as 2026-11-20T15:04:05Z"),
         },
         Type::List(item) => match json {
             J::Array(items) => items
-                .into_iter()
-                .map(|j| typed(item, j))
+                .iter()
+                .map(|j| typed_ref(item, j))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::List),
             // Multi-select values often arrive as "a;b;c".
@@ -324,7 +343,7 @@ pub fn typed(ty: &Type, json: serde_json::Value) -> Result<Value, (String, Strin
                 .map(|p| typed(item, J::String(p.to_string())))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::List),
-            other => fail(&other, "a list"),
+            other => fail(other, "a list"),
         },
         Type::Duration | Type::Unknown => Ok(Value::Null),
     }

@@ -1,5 +1,8 @@
 //! Evaluating compiled expressions and templates against a record.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use crate::compile::{CExpr, CIsTest, CPart, CTemplate, Calendar, PersonRef};
 use crate::syntax::BinaryOp;
 use crate::value::Value;
@@ -40,13 +43,31 @@ impl Ctx<'_> {
     /// Renders a template.
     pub fn render(&self, t: &CTemplate) -> String {
         let mut out = String::new();
+        self.render_into(&mut out, t);
+        out
+    }
+
+    /// Renders a template at the end of `out`.
+    pub fn render_into(&self, out: &mut String, t: &CTemplate) {
         for p in &t.parts {
             match p {
                 CPart::Text(s) => out.push_str(s),
-                CPart::Expr(e) => out.push_str(&self.eval(e).to_string()),
+                CPart::Expr(e) => {
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "{}", self.value(e));
+                }
             }
         }
-        out
+    }
+
+    /// Evaluates an expression, borrowing constants and fields rather than
+    /// cloning them.
+    fn value<'b>(&'b self, e: &'b CExpr) -> Cow<'b, Value> {
+        match e {
+            CExpr::Const(v) => Cow::Borrowed(v),
+            CExpr::Field(s) => Cow::Borrowed(self.field(*s)),
+            other => Cow::Owned(self.eval(other)),
+        }
     }
 
     /// Evaluates an expression. Operations on absent values yield absent or
@@ -73,23 +94,23 @@ impl Ctx<'_> {
                 }
                 _ => Value::Null,
             },
-            CExpr::Binary(op, a, b) => self.binary(*op, &self.eval(a), &self.eval(b)),
+            CExpr::Binary(op, a, b) => self.binary(*op, &self.value(a), &self.value(b)),
             CExpr::Is {
                 subject,
                 negated,
                 test,
             } => {
-                let v = self.eval(subject);
+                let v = self.value(subject);
                 let r = match test {
                     CIsTest::Set => !v.is_missing(),
                     CIsTest::Missing => v.is_missing(),
-                    CIsTest::Empty => match &v {
+                    CIsTest::Empty => match &*v {
                         Value::Text(s) => s.trim().is_empty(),
                         Value::List(l) => l.is_empty(),
                         Value::Null => true,
                         _ => false,
                     },
-                    CIsTest::Value(x) => equal(&v, &self.eval(x)),
+                    CIsTest::Value(x) => equal(&v, &self.value(x)),
                 };
                 Value::Bool(r != *negated)
             }
@@ -98,18 +119,18 @@ impl Ctx<'_> {
                 negated,
                 list,
             } => {
-                let v = self.eval(subject);
-                let found = match self.eval(list) {
+                let v = self.value(subject);
+                let found = match &*self.value(list) {
                     Value::List(items) => items.iter().any(|i| equal(&v, i)),
                     _ => false,
                 };
                 Value::Bool(found != *negated)
             }
             CExpr::Contains { subject, item } => {
-                let item = self.eval(item);
-                Value::Bool(match self.eval(subject) {
+                let item = self.value(item);
+                Value::Bool(match &*self.value(subject) {
                     Value::List(items) => items.iter().any(|i| equal(i, &item)),
-                    Value::Text(s) => match &item {
+                    Value::Text(s) => match &*item {
                         Value::Text(t) => s.to_lowercase().contains(&t.to_lowercase()),
                         _ => false,
                     },
@@ -121,7 +142,7 @@ impl Ctx<'_> {
 
     /// Evaluates a condition; anything but `yes` is false.
     pub fn truth(&self, e: &CExpr) -> bool {
-        self.eval(e).as_bool().unwrap_or(false)
+        self.value(e).as_bool().unwrap_or(false)
     }
 
     fn binary(&self, op: BinaryOp, a: &Value, b: &Value) -> Value {

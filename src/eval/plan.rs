@@ -1,6 +1,8 @@
 //! Turning compiled actions into a plan: people picked, templates rendered,
 //! due dates computed, the brief rendered.
 
+use std::fmt::Write as _;
+
 use super::expr::Ctx;
 use super::outcome::{Answers, BriefLine, PlannedAction, RenderedBrief};
 use super::state::{Instance, State};
@@ -160,18 +162,28 @@ pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
         })
         .collect();
     let questions: Vec<String> = brief.asks.iter().map(|q| ctx.render(q)).collect();
-    let mut markdown = String::from("## Handoff brief\n\n");
+    // Written in place: `- **{label}:** {value}` lines, then the questions.
+    let mut markdown = String::with_capacity(64 + 48 * fields.len() + 48 * questions.len());
+    markdown.push_str("## Handoff brief\n\n");
     for f in &fields {
-        let v = match &f.value {
-            Value::Null => "_(empty)_".to_string(),
-            v => v.to_string(),
-        };
-        markdown.push_str(&format!("- **{}:** {v}\n", f.label));
+        markdown.push_str("- **");
+        markdown.push_str(&f.label);
+        markdown.push_str(":** ");
+        match &f.value {
+            Value::Null => markdown.push_str("_(empty)_"),
+            // Writing to a String cannot fail.
+            v => {
+                let _ = write!(markdown, "{v}");
+            }
+        }
+        markdown.push('\n');
     }
     if !questions.is_empty() {
         markdown.push_str("\n### Questions for the team\n\n");
         for q in &questions {
-            markdown.push_str(&format!("- [ ] {q}\n"));
+            markdown.push_str("- [ ] ");
+            markdown.push_str(q);
+            markdown.push('\n');
         }
     }
     RenderedBrief {

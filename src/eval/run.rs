@@ -8,8 +8,9 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 
-use super::event::{typed, Event};
+use super::event::{typed_ref, Event};
 use super::expr::{equal, Ctx};
 use super::outcome::*;
 use super::plan::{answers, plan, render_brief};
@@ -69,7 +70,7 @@ pub fn step(
         .map(|f| {
             rec.snapshot
                 .get(&f.name)
-                .and_then(|j| typed(&f.ty, j.clone()).ok())
+                .and_then(|j| typed_ref(&f.ty, j).ok())
                 .unwrap_or(Value::Null)
         })
         .collect();
@@ -171,7 +172,7 @@ pub fn approve(
         .map(|f| {
             rec.snapshot
                 .get(&f.name)
-                .and_then(|j| typed(&f.ty, j.clone()).ok())
+                .and_then(|j| typed_ref(&f.ty, j).ok())
                 .unwrap_or(Value::Null)
         })
         .collect();
@@ -249,13 +250,7 @@ fn run_handoff(
     state: &mut State,
 ) -> (Option<Instance>, HandoffOutcome) {
     let object = &set.schema().objects[h.object];
-    let name = |slot: usize| {
-        format!(
-            "{}.{}",
-            object.name,
-            object.fields.get(slot).map_or("?", |f| f.name.as_str())
-        )
-    };
+    let name = |slot: usize| FieldName(object, slot);
     let mut trace = Vec::new();
 
     // An instance in flight continues where it stands. A finished one (done,
@@ -640,40 +635,61 @@ fn explain(
     what: &str,
 ) -> bool {
     let result = ctx.truth(&cond.expr);
-    let inputs: Vec<String> = cond
-        .reads
-        .iter()
-        .map(|&s| {
-            format!(
-                "{}.{} = {}",
-                object.name,
-                object.fields.get(s).map_or("?", |f| f.name.as_str()),
-                show(ctx.field(s))
-            )
-        })
-        .collect();
-    let inputs = if inputs.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", inputs.join(", "))
-    };
-    trace.push(format!(
-        "{what}: {}{inputs} → {}",
-        cond.text,
-        if result { "true" } else { "false" }
-    ));
+    // `{what}: {text} ({object}.{field} = {value}, …) → {result}`, written
+    // into one string.
+    let mut line = String::with_capacity(what.len() + cond.text.len() + 48 * cond.reads.len() + 12);
+    line.push_str(what);
+    line.push_str(": ");
+    line.push_str(&cond.text);
+    for (i, &s) in cond.reads.iter().enumerate() {
+        line.push_str(if i == 0 { " (" } else { ", " });
+        // Writing to a String cannot fail.
+        let _ = write!(line, "{} = {}", FieldName(object, s), show(ctx.field(s)));
+    }
+    if !cond.reads.is_empty() {
+        line.push(')');
+    }
+    line.push_str(if result { " → true" } else { " → false" });
+    trace.push(line);
     result
 }
 
+/// `object.field` as a trace names a field.
+struct FieldName<'a>(&'a crate::check::ObjectSchema, usize);
+
+impl fmt::Display for FieldName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let FieldName(object, slot) = self;
+        f.write_str(&object.name)?;
+        f.write_str(".")?;
+        f.write_str(object.fields.get(*slot).map_or("?", |f| f.name.as_str()))
+    }
+}
+
 /// A value as a trace shows it.
-pub(super) fn show(v: &Value) -> String {
-    match v {
-        Value::Null => "empty".into(),
-        Value::Text(s) => format!("\"{s}\""),
-        Value::List(items) => format!(
-            "[{}]",
-            items.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
-        other => other.to_string(),
+pub(super) fn show(v: &Value) -> Show<'_> {
+    Show(v)
+}
+
+/// A value as a trace shows it: text quoted, lists bracketed, null `empty`.
+pub(super) struct Show<'a>(&'a Value);
+
+impl fmt::Display for Show<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Null => f.write_str("empty"),
+            Value::Text(s) => write!(f, "\"{s}\""),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Show(v))?;
+                }
+                f.write_str("]")
+            }
+            other => write!(f, "{other}"),
+        }
     }
 }

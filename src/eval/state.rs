@@ -2,7 +2,7 @@
 //! team cursors and loads, and the ids of events already seen. It is plain
 //! data (serde) so a runtime can persist it; the engine never does I/O.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,84 @@ pub struct State {
     pub open_tasks: BTreeMap<String, u32>,
     /// Ids of recently processed events, oldest first.
     #[serde(default)]
-    pub seen: VecDeque<String>,
+    pub seen: SeenIds,
+}
+
+/// The ids of recently processed events, oldest first: a queue (read it
+/// like a `VecDeque<String>`) with a hash index, so checking an id costs the
+/// same with 10 ids remembered as with 10,000. Serialized as a plain list.
+#[derive(Clone, Default)]
+pub struct SeenIds {
+    order: VecDeque<String>,
+    /// How many times each id is in `order` (a hand-edited state may list
+    /// an id twice).
+    index: HashMap<String, u32>,
+}
+
+impl SeenIds {
+    /// Whether `id` is remembered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Remembers `id` as the newest.
+    pub fn push_back(&mut self, id: String) {
+        *self.index.entry(id.clone()).or_insert(0) += 1;
+        self.order.push_back(id);
+    }
+
+    /// Forgets the oldest id.
+    pub fn pop_front(&mut self) -> Option<String> {
+        let id = self.order.pop_front()?;
+        if let Some(n) = self.index.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.index.remove(&id);
+            }
+        }
+        Some(id)
+    }
+}
+
+impl std::ops::Deref for SeenIds {
+    type Target = VecDeque<String>;
+    fn deref(&self) -> &VecDeque<String> {
+        &self.order
+    }
+}
+
+impl FromIterator<String> for SeenIds {
+    fn from_iter<I: IntoIterator<Item = String>>(ids: I) -> Self {
+        let mut seen = SeenIds::default();
+        for id in ids {
+            seen.push_back(id);
+        }
+        seen
+    }
+}
+
+impl PartialEq for SeenIds {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+
+impl std::fmt::Debug for SeenIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.order.fmt(f)
+    }
+}
+
+impl Serialize for SeenIds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.order.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenIds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(VecDeque::<String>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// What the engine knows of one record.
@@ -90,7 +167,7 @@ impl State {
 
     /// Whether an event id was processed already (empty ids never are).
     pub fn seen(&self, id: &str) -> bool {
-        !id.is_empty() && self.seen.iter().any(|s| s == id)
+        !id.is_empty() && self.seen.contains(id)
     }
 
     /// Remembers an event id.
