@@ -108,6 +108,35 @@ pub fn with_clock<T>(today: jiff::civil::Date, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// If a string literal or a comment starts at `i`, the offset just past it.
+/// Scanners of script text use it to look at code only.
+pub(crate) fn skip_non_code(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    match b.get(i)? {
+        q @ (b'"' | b'\'' | b'`') => {
+            j += 1;
+            while j < b.len() && b[j] != *q {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            Some((j + 1).min(b.len()))
+        }
+        b'/' if b.get(i + 1) == Some(&b'/') => {
+            while j < b.len() && b[j] != b'\n' {
+                j += 1;
+            }
+            Some(j)
+        }
+        b'/' if b.get(i + 1) == Some(&b'*') => {
+            j += 2;
+            while j + 1 < b.len() && !(b[j] == b'*' && b[j + 1] == b'/') {
+                j += 1;
+            }
+            Some((j + 2).min(b.len()))
+        }
+        _ => None,
+    }
+}
+
 /// The fields a script reads as `OBJECT.FIELD`, with their byte offsets in
 /// the script (strings and comments skipped).
 pub fn field_reads(source: &str, object: &str) -> Vec<(String, usize)> {
@@ -116,26 +145,11 @@ pub fn field_reads(source: &str, object: &str) -> Vec<(String, usize)> {
     let mut i = 0;
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     while i < b.len() {
+        if let Some(next) = skip_non_code(b, i) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-            }
             c if ident(c) => {
                 let start = i;
                 while i < b.len() && ident(b[i]) {

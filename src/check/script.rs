@@ -8,6 +8,7 @@ use rhai::ParseErrorType;
 use super::expr::Scope;
 use super::{suggest, Checker, Loc};
 use crate::diagnostic::Code;
+use crate::script::skip_non_code;
 use crate::syntax::{Script, Span};
 
 /// The functions `crate::script::engine` registers for scripts. rhai
@@ -161,26 +162,11 @@ fn free_calls(source: &str) -> Vec<(&str, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
+        if let Some(next) = skip_non_code(b, i) {
+            i = next;
+            continue;
+        }
         match b[i] {
-            q @ (b'"' | b'\'' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-            }
             c if ident(c) && !c.is_ascii_digit() => {
                 let start = i;
                 while i < b.len() && ident(b[i]) {
