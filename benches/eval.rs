@@ -32,9 +32,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use handoff::compile::{ExceptionKind, TriggerKind, WorkflowSet};
-use handoff::eval::{self, equal, Ctx, Event, OutcomeStatus, State};
+use handoff::eval::{self, equal, Ctx, Event, OutcomeStatus, Record, State};
 use handoff::value::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures");
@@ -148,31 +148,30 @@ fn outcome_decision(o: &eval::Outcome) -> Decision<'_> {
     }
 }
 
-/// The decision alone, from our compiled rule: the same record merge,
+/// The decision alone, from our compiled rule: the same record view,
 /// trigger, filter, gate and exception expressions `step` evaluates.
 fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> Decision<'s> {
     let h = &set.handoffs()[0];
     let object = &set.schema().objects[ev.object_index];
-    // A fresh state has no snapshot: before = `previous`, after = `record`.
-    let before: Vec<Value> = ev
-        .previous
-        .iter()
-        .map(|v| v.clone().unwrap_or(Value::Null))
-        .collect();
-    let after: Vec<Value> = ev
-        .record
-        .iter()
-        .map(|v| v.clone().unwrap_or(Value::Null))
-        .collect();
+    // A fresh state has no snapshot: before = `previous`, after = `record`,
+    // both read in place as `step` reads them.
+    let before = Record {
+        overlay: &ev.previous,
+        base: &[],
+    };
+    let after = Record {
+        overlay: &ev.record,
+        base: &[],
+    };
     let fired = match &h.trigger.event {
         TriggerKind::Becomes { slot, value } => {
-            !equal(&before[*slot], value) && equal(&after[*slot], value)
+            !equal(before.get(*slot), value) && equal(after.get(*slot), value)
         }
         _ => unreachable!("the fixture's trigger is `becomes`"),
     };
     let roles = BTreeMap::new();
     let ctx = Ctx {
-        record: &after,
+        record: after,
         now,
         today: now.to_zoned(set.calendar().timezone().clone()).date(),
         calendar: set.calendar(),
@@ -186,7 +185,7 @@ fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> 
     let missing: Vec<&str> = h
         .require
         .iter()
-        .filter(|&&s| after[s].is_missing())
+        .filter(|&&s| after.get(s).is_missing())
         .map(|&s| object.fields[s].name.as_str())
         .collect();
     if !missing.is_empty() {
@@ -655,33 +654,45 @@ fn script_exception(crit: &mut Criterion) {
     g.finish();
 }
 
-/// One new event against a state that already holds 1,000 records and the
-/// last 10,000 event ids (the dedupe window).
+/// New events against a state that already holds 1,000 records and the
+/// last 10,000 event ids (the dedupe window is full): each event has a new
+/// id and a new record, and the state is passed on from event to event as a
+/// runtime would (so it grows by one record per event while timed).
 fn big_state(crit: &mut Criterion) {
     let set = load(&["eval"]);
     let text = std::fs::read_to_string(format!("{FIXTURES}/eval/closed_won.json")).unwrap();
     let base: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let event = |id: String, record_id: String| {
+        let mut v = base.clone();
+        v["id"] = id.into();
+        v["record_id"] = record_id.into();
+        Event::decode(&set, v.to_string().as_bytes()).unwrap()
+    };
     let now = now();
     let mut state = State::default();
     for i in 0..10_000 {
-        let mut v = base.clone();
-        v["id"] = format!("evt-{i:05}").into();
-        v["record_id"] = format!("D-{}", i % 1000).into();
-        let ev = Event::decode(&set, v.to_string().as_bytes()).unwrap();
+        let ev = event(format!("evt-{i:05}"), format!("D-{}", i % 1000));
         state = eval::step(&set, state, &ev, now).0;
     }
-    let mut v = base.clone();
-    v["id"] = "evt-new".into();
-    v["record_id"] = "D-new".into();
-    let ev = Event::decode(&set, v.to_string().as_bytes()).unwrap();
+    assert_eq!((state.records.len(), state.seen.len()), (1000, 10_000));
     let mut g = crit.benchmark_group("big_state");
     g.throughput(Throughput::Elements(1));
     g.bench_function("step_1000_records_10000_seen", |b| {
-        b.iter_batched(
-            || state.clone(),
-            |s| eval::step(&set, s, black_box(&ev), now),
-            BatchSize::LargeInput,
-        )
+        b.iter_custom(|iters| {
+            let events: Vec<Event> = (0..iters)
+                .map(|i| event(format!("new-{i}"), format!("N-{i}")))
+                .collect();
+            let mut s = state.clone();
+            let start = std::time::Instant::now();
+            for ev in &events {
+                let (next, out) = eval::step(&set, s, black_box(ev), now);
+                black_box(out);
+                s = next;
+            }
+            let elapsed = start.elapsed();
+            drop(s);
+            elapsed
+        })
     });
     g.finish();
 }

@@ -7,10 +7,40 @@ use crate::compile::{CExpr, CIsTest, CPart, CTemplate, Calendar, PersonRef};
 use crate::syntax::BinaryOp;
 use crate::value::Value;
 
+/// A record by slot, read without copying: the values an event carries
+/// over the values known before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Values given for this moment, by slot; `None` where nothing is said.
+    pub overlay: &'a [Option<Value>],
+    /// The values known otherwise, by slot; a slot past the end is empty.
+    pub base: &'a [Value],
+}
+
+static NULL: Value = Value::Null;
+
+impl<'a> Record<'a> {
+    /// A record that is just `values`.
+    pub fn from_slice(values: &'a [Value]) -> Self {
+        Record {
+            overlay: &[],
+            base: values,
+        }
+    }
+
+    /// The value of a slot.
+    pub fn get(&self, slot: usize) -> &'a Value {
+        match self.overlay.get(slot) {
+            Some(Some(v)) => v,
+            _ => self.base.get(slot).unwrap_or(&NULL),
+        }
+    }
+}
+
 /// What an expression can see.
 pub struct Ctx<'a> {
     /// The record after the event, by slot.
-    pub record: &'a [Value],
+    pub record: Record<'a>,
     pub now: jiff::Timestamp,
     pub today: jiff::civil::Date,
     pub calendar: &'a Calendar,
@@ -25,7 +55,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The value of a field slot.
     pub fn field(&self, slot: usize) -> &Value {
-        self.record.get(slot).unwrap_or(&Value::Null)
+        self.record.get(slot)
     }
 
     /// The person (email or CRM user) a reference names, if known.

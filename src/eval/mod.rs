@@ -15,7 +15,7 @@ mod script;
 mod state;
 
 pub use event::{typed, Event, EventError, FieldError};
-pub use expr::{equal, Ctx};
+pub use expr::{equal, Ctx, Record};
 pub use outcome::*;
 pub use run::{approve, step, ApproveError};
-pub use state::{Instance, RecordState, State, Status, TeamState};
+pub use state::{Instance, RecordState, SeenIds, State, Status, TeamState};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use super::event::{typed_ref, Event};
-use super::expr::{equal, Ctx};
+use super::expr::{equal, Ctx, Record};
 use super::outcome::*;
 use super::plan::{answers, plan, render_brief};
 use super::state::{Instance, State, Status};
@@ -64,29 +64,31 @@ pub fn step(
     let known = state.records.remove(&key);
     let created = known.is_none() && event.previous.iter().all(Option::is_none);
     let mut rec = known.unwrap_or_default();
-    let mut before: Vec<Value> = object
-        .fields
-        .iter()
-        .map(|f| {
-            rec.snapshot
-                .get(&f.name)
-                .and_then(|j| typed_ref(&f.ty, j).ok())
-                .unwrap_or(Value::Null)
-        })
-        .collect();
+    // The last known values, typed (none yet for a record seen first now).
+    let snapshot: Vec<Value> = if rec.snapshot.is_empty() {
+        Vec::new()
+    } else {
+        object
+            .fields
+            .iter()
+            .map(|f| {
+                rec.snapshot
+                    .get(&f.name)
+                    .and_then(|j| typed_ref(&f.ty, j).ok())
+                    .unwrap_or(Value::Null)
+            })
+            .collect()
+    };
     // The record now is the snapshot with the event's values; `previous`
-    // describes only the past.
-    let mut after = before.clone();
-    for (slot, v) in event.previous.iter().enumerate() {
-        if let Some(v) = v {
-            before[slot] = v.clone();
-        }
-    }
-    for (slot, v) in event.record.iter().enumerate() {
-        if let Some(v) = v {
-            after[slot] = v.clone();
-        }
-    }
+    // describes only the past. Both are read in place, not copied.
+    let before = Record {
+        overlay: &event.previous,
+        base: &snapshot,
+    };
+    let after = Record {
+        overlay: &event.record,
+        base: &snapshot,
+    };
 
     let mut outcomes = Vec::new();
     for h in set
@@ -99,8 +101,8 @@ pub fn step(
             set,
             h,
             instance,
-            &before,
-            &after,
+            before,
+            after,
             created,
             now,
             &event.record_id,
@@ -181,7 +183,7 @@ pub fn approve(
         set,
         h,
         &mut inst,
-        &after,
+        Record::from_slice(&after),
         now,
         record_id,
         &mut state,
@@ -242,8 +244,8 @@ fn run_handoff(
     set: &WorkflowSet,
     h: &CompiledHandoff,
     instance: Option<Instance>,
-    before: &[Value],
-    after: &[Value],
+    before: Record<'_>,
+    after: Record<'_>,
     created: bool,
     now: jiff::Timestamp,
     record_id: &str,
@@ -264,7 +266,7 @@ fn run_handoff(
     if let Some(mut inst) = instance {
         // A paused handoff whose trigger value was undone is withdrawn.
         if let TriggerKind::Becomes { slot, value } = &h.trigger.event {
-            if inst.status == Status::Paused && !equal(&after[*slot], value) {
+            if inst.status == Status::Paused && !equal(after.get(*slot), value) {
                 release_tasks(&mut inst, state);
                 trace.push(format!(
                     "trigger: {} left {}: the paused handoff is withdrawn",
@@ -341,7 +343,7 @@ fn run_handoff(
             created
         }
         TriggerKind::Becomes { slot, value } => {
-            let (b, a) = (&before[*slot], &after[*slot]);
+            let (b, a) = (before.get(*slot), after.get(*slot));
             let fired = !equal(b, value) && equal(a, value);
             trace.push(if fired {
                 format!(
@@ -367,7 +369,7 @@ fn run_handoff(
             fired
         }
         TriggerKind::Changes { slot, from, to } => {
-            let (b, a) = (&before[*slot], &after[*slot]);
+            let (b, a) = (before.get(*slot), after.get(*slot));
             let fired = !equal(b, a)
                 && from.as_ref().is_none_or(|f| equal(b, f))
                 && to.as_ref().is_none_or(|t| equal(a, t));
@@ -421,7 +423,7 @@ fn gate_and_go(
     set: &WorkflowSet,
     h: &CompiledHandoff,
     inst: &mut Instance,
-    after: &[Value],
+    after: Record<'_>,
     now: jiff::Timestamp,
     record_id: &str,
     state: &mut State,
@@ -434,7 +436,7 @@ fn gate_and_go(
         .require
         .iter()
         .copied()
-        .filter(|&s| after[s].is_missing())
+        .filter(|&s| after.get(s).is_missing())
         .collect();
     let missing_names: Vec<String> = missing
         .iter()
@@ -492,7 +494,10 @@ fn gate_and_go(
                 }
             }
             ExceptionKind::Script { ast, .. } => {
-                match super::script::run(set, ast, object, after, ctx0.today) {
+                let values: Vec<Value> = (0..object.fields.len())
+                    .map(|s| after.get(s).clone())
+                    .collect();
+                match super::script::run(set, ast, object, &values, ctx0.today) {
                     Ok(v) => {
                         trace.push(format!(
                             "exception \"{}\": script → {}",
@@ -547,7 +552,7 @@ fn proceed(
     set: &WorkflowSet,
     h: &CompiledHandoff,
     inst: &mut Instance,
-    after: &[Value],
+    after: Record<'_>,
     now: jiff::Timestamp,
     record_id: &str,
     state: &mut State,
@@ -611,7 +616,7 @@ fn human_duration(d: jiff::SignedDuration) -> String {
 
 fn ctx<'a>(
     set: &'a WorkflowSet,
-    after: &'a [Value],
+    after: Record<'a>,
     now: jiff::Timestamp,
     roles: &'a BTreeMap<String, String>,
 ) -> Ctx<'a> {
