@@ -181,3 +181,40 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_serialize_as_a_plain_list_and_keep_their_index() {
+        let mut state = State::default();
+        state.remember("e1");
+        state.remember("e2");
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["seen"], serde_json::json!(["e1", "e2"]));
+        let back: State = serde_json::from_value(json).unwrap();
+        assert_eq!(back, state);
+        assert!(back.seen("e1") && back.seen("e2") && !back.seen("e3") && !back.seen(""));
+    }
+
+    #[test]
+    fn the_oldest_ids_are_forgotten_past_the_window() {
+        let mut state = State::default();
+        for i in 0..=SEEN_EVENTS {
+            state.remember(&format!("e{i}"));
+        }
+        assert_eq!(state.seen.len(), SEEN_EVENTS);
+        assert!(!state.seen("e0"));
+        assert!(state.seen("e1") && state.seen(&format!("e{SEEN_EVENTS}")));
+    }
+
+    #[test]
+    fn an_id_listed_twice_is_remembered_until_both_are_gone() {
+        let mut seen: SeenIds = ["a", "a", "b"].map(String::from).into_iter().collect();
+        seen.pop_front();
+        assert!(seen.contains("a"));
+        seen.pop_front();
+        assert!(!seen.contains("a") && seen.contains("b"));
+    }
+}
