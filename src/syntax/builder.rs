@@ -54,6 +54,17 @@ impl<'s> Builder<'s> {
         let start = self.base + s.start();
         let mut end = self.base + s.end();
         let text = self.source.text.as_str();
+        // Most spans end on their last token: a character that is neither
+        // whitespace nor the end of a comment (comments end at a line break
+        // or the end of the text). Those need no trimming.
+        let bytes = text.as_bytes();
+        if end > start
+            && end < bytes.len()
+            && bytes[end] != b'\n'
+            && bytes[end - 1].is_ascii_graphic()
+        {
+            return Span::new(start, end);
+        }
         loop {
             end = start + text[start..end].trim_end().len();
             let i = self.comments.partition_point(|c| c.span.start < end);
@@ -668,17 +679,36 @@ impl<'s> Builder<'s> {
     fn expr_d(&mut self, p: P<'_>) -> (Expr, usize) {
         let p = skip_single(p);
         match p.as_rule() {
-            Rule::or_expr => self.chain(p, Some(BinaryOp::Or)),
-            Rule::and_expr => self.chain(p, Some(BinaryOp::And)),
-            Rule::sum | Rule::product => self.chain(p, None),
+            Rule::expr | Rule::sum => {
+                let mut it = p.into_inner();
+                let first = next(&mut it);
+                let mut rest = Vec::new();
+                while let Some(op) = it.next() {
+                    rest.push((binary_op(&op), next(&mut it)));
+                }
+                self.chain(first, rest)
+            }
             Rule::not_expr => self.not_expr(p),
             Rule::comparison => {
-                let span = self.span(&p);
+                let whole = p.clone();
                 let mut it = p.into_inner();
-                let (lhs, d) = self.expr_d(next(&mut it));
-                match it.next() {
+                let first = next(&mut it);
+                let mut rest = Vec::new();
+                let mut tail = None;
+                while let Some(part) = it.next() {
+                    if matches!(part.as_rule(), Rule::mul_op | Rule::add_op) {
+                        rest.push((binary_op(&part), next(&mut it)));
+                    } else {
+                        tail = Some(part);
+                    }
+                }
+                let (lhs, d) = self.chain(first, rest);
+                match tail {
                     None => (lhs, d),
-                    Some(tail) => self.comparison_tail(lhs, d, tail, span),
+                    Some(tail) => {
+                        let span = self.span(&whole);
+                        self.comparison_tail(lhs, d, tail, span)
+                    }
                 }
             }
             Rule::unary => self.unary(p),
@@ -692,21 +722,43 @@ impl<'s> Builder<'s> {
         }
     }
 
-    /// A left-associative chain: `a or b or c` (`op` given: the keywords
-    /// between the operands are filtered out) or `1 + 2 - 3` (`op` is None:
-    /// an `add_op` or `mul_op` pair comes between the operands).
-    fn chain(&mut self, p: P<'_>, op: Option<BinaryOp>) -> (Expr, usize) {
-        let mut it = sig(p);
-        let (mut lhs, mut d) = self.expr_d(next(&mut it));
-        while let Some(part) = it.next() {
-            let (op, operand) = match op {
-                Some(op) => (op, part),
-                None => (arithmetic_op(part.as_str()), next(&mut it)),
-            };
-            let (rhs, rd) = self.expr_d(operand);
+    /// A flat chain `a op b op c …` (the grammar leaves it flat): the tight
+    /// operators (`and`, `*`, `/`) group first, left to right, then the
+    /// loose ones (`or`, `+`, `-`), left to right: `a or b and c` is
+    /// `a or (b and c)`, `1 - 2 * 3 - 4` is `(1 - (2 * 3)) - 4`.
+    fn chain<'i>(&mut self, first: P<'i>, rest: Vec<(BinaryOp, P<'i>)>) -> (Expr, usize) {
+        let mut rest = rest.into_iter().peekable();
+        let (mut lhs, mut d) = self.tight_chain(first, &mut rest);
+        while let Some((op, operand)) = rest.next() {
+            let (rhs, rd) = self.tight_chain(operand, &mut rest);
             if d.max(rd) >= MAX_EXPR_DEPTH {
                 self.too_deep(rhs.span);
                 break;
+            }
+            lhs = binary(op, lhs, rhs);
+            d = d.max(rd) + 1;
+        }
+        (lhs, d)
+    }
+
+    /// `first` and the operands that the tight operators after it bind to
+    /// it; leaves `rest` at the next loose operator.
+    fn tight_chain<'i>(
+        &mut self,
+        first: P<'i>,
+        rest: &mut std::iter::Peekable<std::vec::IntoIter<(BinaryOp, P<'i>)>>,
+    ) -> (Expr, usize) {
+        let (mut lhs, mut d) = self.expr_d(first);
+        let mut too_deep = false;
+        while let Some((op, operand)) = rest.next_if(|(op, _)| is_tight(*op)) {
+            if too_deep {
+                continue;
+            }
+            let (rhs, rd) = self.expr_d(operand);
+            if d.max(rd) >= MAX_EXPR_DEPTH {
+                self.too_deep(rhs.span);
+                too_deep = true;
+                continue;
             }
             lhs = binary(op, lhs, rhs);
             d = d.max(rd) + 1;
@@ -951,13 +1003,23 @@ fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
     }
 }
 
-fn arithmetic_op(op: &str) -> BinaryOp {
-    match op {
-        "+" => BinaryOp::Add,
-        "-" => BinaryOp::Sub,
-        "*" => BinaryOp::Mul,
-        _ => BinaryOp::Div,
+/// The operator an `add_op`, `mul_op`, `k_and` or `k_or` pair stands for.
+fn binary_op(p: &P<'_>) -> BinaryOp {
+    match p.as_rule() {
+        Rule::k_and => BinaryOp::And,
+        Rule::k_or => BinaryOp::Or,
+        _ => match p.as_str() {
+            "+" => BinaryOp::Add,
+            "-" => BinaryOp::Sub,
+            "*" => BinaryOp::Mul,
+            _ => BinaryOp::Div,
+        },
     }
+}
+
+/// The operators that bind tighter in their pair of levels.
+fn is_tight(op: BinaryOp) -> bool {
+    matches!(op, BinaryOp::And | BinaryOp::Mul | BinaryOp::Div)
 }
 
 fn push_text(parts: &mut Vec<TemplatePart>, s: &str) {
@@ -1000,14 +1062,7 @@ fn skip_single(mut p: P<'_>) -> P<'_> {
     loop {
         if !matches!(
             p.as_rule(),
-            Rule::expr
-                | Rule::or_expr
-                | Rule::and_expr
-                | Rule::not_expr
-                | Rule::comparison
-                | Rule::sum
-                | Rule::product
-                | Rule::unary
+            Rule::expr | Rule::not_expr | Rule::comparison | Rule::sum | Rule::unary
         ) {
             return p;
         }

@@ -168,6 +168,14 @@ pub fn scan(src: &str) -> Scan {
                 }
                 _ => nesting.run = 0,
             },
+            Ctx::Str(_) if !matches!(b, b'\\' | b'"' | b'\n' | b'\r' | b'{') => {
+                // Plain text: skip to the next byte that matters.
+                i = bytes[i..]
+                    .iter()
+                    .position(|&c| matches!(c, b'\\' | b'"' | b'\n' | b'\r' | b'{'))
+                    .map_or(bytes.len(), |p| i + p);
+                continue;
+            }
             Ctx::Str(start) => match b {
                 b'\\' => {
                     i += 2;

@@ -14,3 +14,13 @@ mod parser;
 pub use ast::*;
 pub use format::format;
 pub use parser::{parse, Parsed};
+
+/// Runs pest's generated parser alone over a whole file, building no tree
+/// and reporting nothing: true when the grammar accepts the text. The
+/// baseline the parse benchmark (`benches/parse.rs`) compares
+/// [`parse`] with; not part of the API.
+#[doc(hidden)]
+pub fn recognize(text: &str) -> bool {
+    use pest::Parser as _;
+    parser::Grammar::parse(parser::Rule::file, text).is_ok()
+}
