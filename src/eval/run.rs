@@ -180,12 +180,14 @@ pub fn approve(
         .collect();
     let mut trace = vec!["review: approved by hand → resumed on the normal path".to_string()];
     let mut out = proceed(
-        set,
-        h,
+        Run {
+            set,
+            h,
+            after: Record::from_slice(&after),
+            now,
+            record_id,
+        },
         &mut inst,
-        Record::from_slice(&after),
-        now,
-        record_id,
         &mut state,
         &mut trace,
         OutcomeStatus::Resumed,
@@ -239,6 +241,18 @@ fn empty_outcome(
     }
 }
 
+/// What one handoff's evaluation of one event reads: the rules, the record
+/// after the event, the time and the record id. Threaded through the
+/// lifecycle functions as one value.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    set: &'a WorkflowSet,
+    h: &'a CompiledHandoff,
+    after: Record<'a>,
+    now: jiff::Timestamp,
+    record_id: &'a str,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_handoff(
     set: &WorkflowSet,
@@ -251,6 +265,13 @@ fn run_handoff(
     record_id: &str,
     state: &mut State,
 ) -> (Option<Instance>, HandoffOutcome) {
+    let run = Run {
+        set,
+        h,
+        after,
+        now,
+        record_id,
+    };
     let object = &set.schema().objects[h.object];
     let name = |slot: usize| FieldName(object, slot);
     let mut trace = Vec::new();
@@ -282,25 +303,13 @@ fn run_handoff(
         let out = match inst.status {
             Status::Paused => {
                 trace.push(format!("already paused since {}", inst.triggered_at));
-                gate_and_go(
-                    set, h, &mut inst, after, now, record_id, state, &mut trace, true,
-                )
+                gate_and_go(run, &mut inst, state, &mut trace, true)
             }
             Status::Review => {
                 let ctx = ctx(set, after, now, &inst.roles);
                 match &h.resume_when {
                     Some(cond) if explain(&ctx, cond, object, &mut trace, "resume when") => {
-                        proceed(
-                            set,
-                            h,
-                            &mut inst,
-                            after,
-                            now,
-                            record_id,
-                            state,
-                            &mut trace,
-                            OutcomeStatus::Resumed,
-                        )
+                        proceed(run, &mut inst, state, &mut trace, OutcomeStatus::Resumed)
                     }
                     other => {
                         if other.is_none() {
@@ -410,26 +419,26 @@ fn run_handoff(
         roles: BTreeMap::new(),
         task_holders: Vec::new(),
     };
-    let mut out = gate_and_go(
-        set, h, &mut inst, after, now, record_id, state, &mut trace, false,
-    );
+    let mut out = gate_and_go(run, &mut inst, state, &mut trace, false);
     out.trace = trace;
     (Some(inst), out)
 }
 
 /// The gate, then exceptions, then the normal path.
-#[allow(clippy::too_many_arguments)]
 fn gate_and_go(
-    set: &WorkflowSet,
-    h: &CompiledHandoff,
+    run: Run<'_>,
     inst: &mut Instance,
-    after: Record<'_>,
-    now: jiff::Timestamp,
-    record_id: &str,
     state: &mut State,
     trace: &mut Vec<String>,
     resuming: bool,
 ) -> HandoffOutcome {
+    let Run {
+        set,
+        h,
+        after,
+        now,
+        record_id,
+    } = run;
     let object = &set.schema().objects[h.object];
     let no_roles = BTreeMap::new();
     let missing: Vec<usize> = h
@@ -543,22 +552,24 @@ fn gate_and_go(
     } else {
         OutcomeStatus::Proceeded
     };
-    proceed(set, h, inst, after, now, record_id, state, trace, status)
+    proceed(run, inst, state, trace, status)
 }
 
 /// The normal path: plan `then`, and close at once if `done when` holds.
-#[allow(clippy::too_many_arguments)]
 fn proceed(
-    set: &WorkflowSet,
-    h: &CompiledHandoff,
+    run: Run<'_>,
     inst: &mut Instance,
-    after: Record<'_>,
-    now: jiff::Timestamp,
-    record_id: &str,
     state: &mut State,
     trace: &mut Vec<String>,
     status: OutcomeStatus,
 ) -> HandoffOutcome {
+    let Run {
+        set,
+        h,
+        after,
+        now,
+        record_id,
+    } = run;
     let object = &set.schema().objects[h.object];
     inst.status = Status::Proceeded;
     inst.exceptions.clear();
