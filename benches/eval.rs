@@ -169,24 +169,22 @@ fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> 
         }
         _ => unreachable!("the fixture's trigger is `becomes`"),
     };
-    let roles = BTreeMap::new();
+    static NO_ROLES: BTreeMap<String, String> = BTreeMap::new();
     let ctx = Ctx {
         record: after,
         now,
-        today: now.to_zoned(set.calendar().timezone().clone()).date(),
         calendar: set.calendar(),
-        roles: &roles,
+        roles: &NO_ROLES,
         missing: &[],
         exceptions: &[],
     };
     if !fired || !h.trigger.filter.as_ref().is_none_or(|f| ctx.truth(&f.expr)) {
         return Decision::status(Status::NotTriggered);
     }
-    let missing: Vec<&str> = h
-        .require
-        .iter()
-        .filter(|&&s| after.get(s).is_missing())
-        .map(|&s| object.fields[s].name.as_str())
+    let missing: Vec<&str> = after
+        .missing(&h.require)
+        .into_iter()
+        .map(|s| object.fields[s].name.as_str())
         .collect();
     if !missing.is_empty() {
         return Decision {
@@ -194,15 +192,16 @@ fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> 
             ..Decision::status(Status::Paused)
         };
     }
-    let exceptions: Vec<&str> = h
-        .exceptions
-        .iter()
-        .filter(|e| match &e.test {
+    let mut exceptions = Vec::new();
+    for e in &h.exceptions {
+        let flagged = match &e.test {
             ExceptionKind::Expr(c) => ctx.truth(&c.expr),
             ExceptionKind::Script { .. } => unreachable!("the fixture has no script"),
-        })
-        .map(|e| e.name.as_str())
-        .collect();
+        };
+        if flagged {
+            exceptions.push(e.name.as_str());
+        }
+    }
     if !exceptions.is_empty() {
         return Decision {
             exceptions,
@@ -257,7 +256,8 @@ fn hand_written(ev: &Event, s: &Slots) -> Decision<'static> {
     for (&slot, name) in s.require.iter().zip(REQUIRED) {
         let blank = match after(slot) {
             None | Some(Value::Null) => true,
-            Some(Value::Text(t)) => t.trim().is_empty(),
+            // Whitespace only, stopping at the first letter.
+            Some(Value::Text(t)) => t.chars().all(char::is_whitespace),
             Some(Value::List(l)) => l.is_empty(),
             Some(_) => false,
         };

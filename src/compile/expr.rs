@@ -26,6 +26,15 @@ pub enum CExpr {
     Neg(Box<CExpr>),
     /// Comparisons and arithmetic.
     Binary(BinaryOp, Box<CExpr>, Box<CExpr>),
+    /// A field compared with a constant (`deal.amount > 50000`,
+    /// `deal.segment is "enterprise"`): the commonest condition, lowered
+    /// so that deciding it is one slot read and one comparison. `op` is
+    /// `==`, `!=`, `<`, `<=`, `>` or `>=`.
+    FieldTest {
+        slot: usize,
+        op: BinaryOp,
+        value: Value,
+    },
     Is {
         subject: Box<CExpr>,
         negated: bool,
@@ -42,13 +51,12 @@ pub enum CExpr {
     },
 }
 
-/// What `is` tests.
+/// What `is` tests. `is VALUE` lowers to `==` (see [`CExpr::FieldTest`]).
 #[derive(Debug, Clone)]
 pub enum CIsTest {
     Set,
     Missing,
     Empty,
-    Value(Box<CExpr>),
 }
 
 /// A person an action names.
@@ -111,7 +119,19 @@ impl Lower<'_> {
     pub fn expr(&self, e: &Expr) -> CExpr {
         match &e.kind {
             ExprKind::Literal(l) => CExpr::Const(literal(l)),
-            ExprKind::Template(t) => CExpr::Template(self.template(t)),
+            ExprKind::Template(t) => {
+                let t = self.template(t);
+                // A string without `{…}` is a constant: rendering it per
+                // event would allocate for nothing.
+                let mut text = String::new();
+                for part in &t.parts {
+                    match part {
+                        CPart::Text(s) => text.push_str(s),
+                        CPart::Expr(_) => return CExpr::Template(t),
+                    }
+                }
+                CExpr::Const(Value::Text(text))
+            }
             ExprKind::Duration {
                 amount,
                 business,
@@ -137,27 +157,35 @@ impl Lower<'_> {
             ExprKind::Neg(x) => CExpr::Neg(Box::new(self.expr(x))),
             ExprKind::Not(x) => CExpr::Not(Box::new(self.expr(x))),
             ExprKind::Binary { op, lhs, rhs } => {
-                let (l, r) = (Box::new(self.expr(lhs)), Box::new(self.expr(rhs)));
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
                 match op {
-                    BinaryOp::And => CExpr::And(l, r),
-                    BinaryOp::Or => CExpr::Or(l, r),
-                    op => CExpr::Binary(*op, l, r),
+                    BinaryOp::And => CExpr::And(Box::new(l), Box::new(r)),
+                    BinaryOp::Or => CExpr::Or(Box::new(l), Box::new(r)),
+                    op if is_comparison(*op) => field_test(*op, l, r),
+                    op => CExpr::Binary(*op, Box::new(l), Box::new(r)),
                 }
             }
             ExprKind::Is {
                 subject,
                 negated,
                 test,
-            } => CExpr::Is {
-                subject: Box::new(self.expr(subject)),
-                negated: *negated,
-                test: match test {
+            } => {
+                let subject = self.expr(subject);
+                let test = match test {
                     IsTest::Set => CIsTest::Set,
                     IsTest::Missing => CIsTest::Missing,
                     IsTest::Empty => CIsTest::Empty,
-                    IsTest::Value(v) => CIsTest::Value(Box::new(self.expr(v))),
-                },
-            },
+                    IsTest::Value(v) => {
+                        let op = if *negated { BinaryOp::Ne } else { BinaryOp::Eq };
+                        return field_test(op, subject, self.expr(v));
+                    }
+                };
+                CExpr::Is {
+                    subject: Box::new(subject),
+                    negated: *negated,
+                    test,
+                }
+            }
             ExprKind::In {
                 subject,
                 negated,
@@ -208,6 +236,21 @@ impl Lower<'_> {
     }
 }
 
+fn is_comparison(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(op, Eq | Ne | Lt | Le | Gt | Ge)
+}
+
+/// `lhs op rhs` for a comparison `op`: a [`CExpr::FieldTest`] when it
+/// compares a field with a constant. `x is v` means `x == v` and
+/// `x is not v` means `x != v`, so both lower here.
+fn field_test(op: BinaryOp, lhs: CExpr, rhs: CExpr) -> CExpr {
+    match (lhs, rhs) {
+        (CExpr::Field(slot), CExpr::Const(value)) => CExpr::FieldTest { slot, op, value },
+        (l, r) => CExpr::Binary(op, Box::new(l), Box::new(r)),
+    }
+}
+
 /// The value of a literal.
 pub fn literal(l: &Literal) -> Value {
     match l {
@@ -240,7 +283,7 @@ fn collect_reads(e: &CExpr, out: &mut Vec<usize>) {
         }
     };
     match e {
-        CExpr::Field(s) => push(*s, out),
+        CExpr::Field(s) | CExpr::FieldTest { slot: s, .. } => push(*s, out),
         CExpr::Person(PersonRef::Field(s)) => push(*s, out),
         CExpr::Template(t) => {
             for p in &t.parts {
@@ -255,12 +298,7 @@ fn collect_reads(e: &CExpr, out: &mut Vec<usize>) {
             collect_reads(a, out);
             collect_reads(b, out);
         }
-        CExpr::Is { subject, test, .. } => {
-            collect_reads(subject, out);
-            if let CIsTest::Value(v) = test {
-                collect_reads(v, out);
-            }
-        }
+        CExpr::Is { subject, .. } => collect_reads(subject, out),
         CExpr::In { subject, list, .. } => {
             collect_reads(subject, out);
             collect_reads(list, out);

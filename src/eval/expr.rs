@@ -29,6 +29,7 @@ impl<'a> Record<'a> {
     }
 
     /// The value of a slot.
+    #[inline]
     pub fn get(&self, slot: usize) -> &'a Value {
         match self.overlay.get(slot) {
             Some(Some(v)) => v,
@@ -37,12 +38,27 @@ impl<'a> Record<'a> {
     }
 }
 
+impl Record<'_> {
+    /// The slots among `slots` whose values are missing in the sense of
+    /// `require`, in order. A plain loop rather than an iterator chain:
+    /// this is the gate of every triggered handoff.
+    pub fn missing(&self, slots: &[usize]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for &s in slots {
+            if self.get(s).is_missing() {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
 /// What an expression can see.
 pub struct Ctx<'a> {
     /// The record after the event, by slot.
     pub record: Record<'a>,
     pub now: jiff::Timestamp,
-    pub today: jiff::civil::Date,
+    /// The calendar: its timezone says what day `today` is.
     pub calendar: &'a Calendar,
     /// Roles assigned so far: role → person.
     pub roles: &'a std::collections::BTreeMap<String, String>,
@@ -53,6 +69,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Today's date in the calendar's timezone. Computed when a rule asks,
+    /// not per event: most rules never read `today`, and the timezone
+    /// lookup costs more than evaluating a whole rule.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.calendar.timezone().to_datetime(self.now).date()
+    }
+
     /// The value of a field slot.
     pub fn field(&self, slot: usize) -> &Value {
         self.record.get(slot)
@@ -106,7 +129,7 @@ impl Ctx<'_> {
         match e {
             CExpr::Const(v) => v.clone(),
             CExpr::Field(s) => self.field(*s).clone(),
-            CExpr::Today => Value::Date(self.today),
+            CExpr::Today => Value::Date(self.today()),
             CExpr::Now => Value::DateTime(self.now),
             CExpr::Person(p) => self.person(p).map_or(Value::Null, Value::Text),
             CExpr::Missing => Value::Text(self.missing.join(", ")),
@@ -125,6 +148,64 @@ impl Ctx<'_> {
                 _ => Value::Null,
             },
             CExpr::Binary(op, a, b) => self.binary(*op, &self.value(a), &self.value(b)),
+            CExpr::FieldTest { .. }
+            | CExpr::Is { .. }
+            | CExpr::In { .. }
+            | CExpr::Contains { .. } => Value::Bool(self.truth(e)),
+        }
+    }
+
+    /// Evaluates a condition; anything but `yes` is false. Conditions are
+    /// decided here without building a `Value` for each step: this is the
+    /// hot path of every trigger, filter and exception.
+    #[inline]
+    pub fn truth(&self, e: &CExpr) -> bool {
+        // The common shapes are decided in this small function; the rest
+        // in `truth_other`, whose larger frame the common path then does
+        // not pay for.
+        match e {
+            CExpr::FieldTest { slot, op, value } => self.field_test(*slot, *op, value),
+            CExpr::And(a, b) => self.operand(a) && self.operand(b),
+            CExpr::Or(a, b) => self.operand(a) || self.operand(b),
+            CExpr::Not(x) => !self.operand(x),
+            other => self.truth_other(other),
+        }
+    }
+
+    /// An operand of `and`, `or` or `not`: a field test is decided in
+    /// place rather than by another call.
+    #[inline(always)]
+    fn operand(&self, e: &CExpr) -> bool {
+        match e {
+            CExpr::FieldTest { slot, op, value } => self.field_test(*slot, *op, value),
+            other => self.truth(other),
+        }
+    }
+
+    #[inline(always)]
+    fn field_test(&self, slot: usize, op: BinaryOp, value: &Value) -> bool {
+        let v = self.field(slot);
+        match op {
+            BinaryOp::Eq => equal(v, value),
+            BinaryOp::Ne => !equal(v, value),
+            op => compare(op, v, value),
+        }
+    }
+
+    #[inline(never)]
+    fn truth_other(&self, e: &CExpr) -> bool {
+        match e {
+            CExpr::Binary(op, a, b) => match op {
+                BinaryOp::Eq => equal(&self.value(a), &self.value(b)),
+                BinaryOp::Ne => !equal(&self.value(a), &self.value(b)),
+                BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                    compare(*op, &self.value(a), &self.value(b))
+                }
+                op => self
+                    .binary(*op, &self.value(a), &self.value(b))
+                    .as_bool()
+                    .unwrap_or(false),
+            },
             CExpr::Is {
                 subject,
                 negated,
@@ -140,9 +221,8 @@ impl Ctx<'_> {
                         Value::Null => true,
                         _ => false,
                     },
-                    CIsTest::Value(x) => equal(&v, &self.value(x)),
                 };
-                Value::Bool(r != *negated)
+                r != *negated
             }
             CExpr::In {
                 subject,
@@ -154,25 +234,21 @@ impl Ctx<'_> {
                     Value::List(items) => items.iter().any(|i| equal(&v, i)),
                     _ => false,
                 };
-                Value::Bool(found != *negated)
+                found != *negated
             }
             CExpr::Contains { subject, item } => {
                 let item = self.value(item);
-                Value::Bool(match &*self.value(subject) {
+                match &*self.value(subject) {
                     Value::List(items) => items.iter().any(|i| equal(i, &item)),
                     Value::Text(s) => match &*item {
                         Value::Text(t) => s.to_lowercase().contains(&t.to_lowercase()),
                         _ => false,
                     },
                     _ => false,
-                })
+                }
             }
+            other => self.value(other).as_bool().unwrap_or(false),
         }
-    }
-
-    /// Evaluates a condition; anything but `yes` is false.
-    pub fn truth(&self, e: &CExpr) -> bool {
-        self.value(e).as_bool().unwrap_or(false)
     }
 
     fn binary(&self, op: BinaryOp, a: &Value, b: &Value) -> Value {
@@ -181,15 +257,7 @@ impl Ctx<'_> {
         match op {
             Eq => Bool(equal(a, b)),
             Ne => Bool(!equal(a, b)),
-            Lt | Le | Gt | Ge => match order(a, b) {
-                Some(o) => Bool(match op {
-                    Lt => o.is_lt(),
-                    Le => o.is_le(),
-                    Gt => o.is_gt(),
-                    _ => o.is_ge(),
-                }),
-                None => Bool(false),
-            },
+            Lt | Le | Gt | Ge => Bool(compare(op, a, b)),
             Add | Sub | Mul | Div => match (a, b) {
                 (Number(x), Number(y)) => match op {
                     Add => Number(x + y),
@@ -261,7 +329,20 @@ impl Ctx<'_> {
 
 /// Equality across compatible kinds: dates with date-times by day, numbers
 /// exactly, text exactly.
+#[inline]
 pub fn equal(a: &Value, b: &Value) -> bool {
+    // Text, numbers and yes/no inline: the comparisons of stages, segments,
+    // amounts and flags that rules make on every event.
+    match (a, b) {
+        (Value::Text(x), Value::Text(y)) => x == y,
+        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => equal_other(a, b),
+    }
+}
+
+#[inline(never)]
+fn equal_other(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Date(d), Value::DateTime(t)) | (Value::DateTime(t), Value::Date(d)) => {
             t.to_zoned(jiff::tz::TimeZone::UTC).date() == *d
@@ -273,6 +354,25 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// An ordering comparison; values that do not order are never less,
+/// greater or equal.
+#[inline]
+fn compare(op: BinaryOp, a: &Value, b: &Value) -> bool {
+    // Numbers inline: amounts and counts are what rules compare most.
+    let o = match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
+        _ => order(a, b),
+    };
+    match (o, op) {
+        (None, _) => false,
+        (Some(o), BinaryOp::Lt) => o.is_lt(),
+        (Some(o), BinaryOp::Le) => o.is_le(),
+        (Some(o), BinaryOp::Gt) => o.is_gt(),
+        (Some(o), _) => o.is_ge(),
+    }
+}
+
+#[inline(never)]
 fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),

@@ -441,12 +441,7 @@ fn gate_and_go(
     } = run;
     let object = &set.schema().objects[h.object];
     let no_roles = BTreeMap::new();
-    let missing: Vec<usize> = h
-        .require
-        .iter()
-        .copied()
-        .filter(|&s| after.get(s).is_missing())
-        .collect();
+    let missing = after.missing(&h.require);
     let missing_names: Vec<String> = missing
         .iter()
         .map(|&s| object.fields[s].name.clone())
@@ -506,7 +501,7 @@ fn gate_and_go(
                 let values: Vec<Value> = (0..object.fields.len())
                     .map(|s| after.get(s).clone())
                     .collect();
-                match super::script::run(set, ast, object, &values, ctx0.today) {
+                match super::script::run(set, ast, object, &values, ctx0.today()) {
                     Ok(v) => {
                         trace.push(format!(
                             "exception \"{}\": script → {}",
@@ -634,7 +629,6 @@ fn ctx<'a>(
     Ctx {
         record: after,
         now,
-        today: now.to_zoned(set.calendar().timezone().clone()).date(),
         calendar: set.calendar(),
         roles,
         missing: &[],
