@@ -77,7 +77,7 @@ pub enum Code {
     H006,
     /// The file declares nothing.
     H007,
-    /// Brackets nested too deeply.
+    /// Nested too deeply: brackets, `not`s or `list of`s past 64 levels, or an expression past 256.
     H008,
     /// A name is declared twice.
     H101,

@@ -272,7 +272,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H005 => "A literal is malformed: an impossible date, time or number.",
         Code::H006 => "`{…}` interpolation where only plain text is allowed.",
         Code::H007 => "The file declares nothing.",
-        Code::H008 => "Brackets nested too deeply.",
+        Code::H008 => "Nested too deeply: brackets, `not`s or `list of`s past 64 levels, or an expression past 256.",
         Code::H101 => "A name is declared twice.",
         Code::H102 => "An object that is not declared.",
         Code::H103 => "A field that the object does not declare.",

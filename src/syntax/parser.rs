@@ -40,18 +40,32 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
 
     if let Some(span) = scan.too_deep {
         // Nothing past this point can be parsed safely: report and stop.
+        let (what, help) = match src.get(span.start..span.end) {
+            Some("not") => (
+                "`not`s and brackets",
+                "each `not` counts as a level, like a bracket: `not not x` is `x`, and `not (a or b)` is `not a and not b`",
+            ),
+            Some("list") => (
+                "`list of`s",
+                "a field holds a list of values; a list of lists is as deep as a field needs",
+            ),
+            _ => (
+                "brackets",
+                "split the expression; real rules never need this much nesting",
+            ),
+        };
         diagnostics.push(
             Diagnostic::error(
                 Code::H008,
                 source,
                 span,
                 format!(
-                    "brackets nested more than {} levels deep",
+                    "{what} nested more than {} levels deep",
                     lexical::MAX_NESTING
                 ),
                 "too deep",
             )
-            .with_help("split the expression; real rules never need this much nesting"),
+            .with_help(help),
         );
     }
 
