@@ -97,22 +97,8 @@ impl Calendar {
         }
         match d.unit {
             TimeUnit::Days | TimeUnit::Weeks => {
-                let per = if d.unit == TimeUnit::Weeks { 5 } else { 1 };
-                let mut left = (d.amount.round() as i64).max(0) * per;
-                let mut date = local.date();
-                // A guard: a calendar with no workdays (or holidays on every
-                // one) never finds one; give no due date rather than loop.
-                let mut guard = 0;
-                while left > 0 && guard < SEARCH_DAYS {
-                    date = date.tomorrow().ok()?;
-                    if self.is_workday(date) {
-                        left -= 1;
-                    }
-                    guard += 1;
-                }
-                if left > 0 {
-                    return None;
-                }
+                let n = (d.amount.round() as i64).max(0) * workdays_per(d.unit);
+                let date = self.nth_workday(local.date(), n, Date::tomorrow)?;
                 self.at(date, self.day_end).map(|z| z.timestamp())
             }
             TimeUnit::Hours | TimeUnit::Minutes => {
@@ -147,20 +133,8 @@ impl Calendar {
     fn back(&self, local: &Zoned, d: &Duration) -> Option<Timestamp> {
         match d.unit {
             TimeUnit::Days | TimeUnit::Weeks => {
-                let per = if d.unit == TimeUnit::Weeks { 5 } else { 1 };
-                let mut left = (-d.amount).round() as i64 * per;
-                let mut date = local.date();
-                let mut guard = 0;
-                while left > 0 && guard < SEARCH_DAYS {
-                    date = date.yesterday().ok()?;
-                    if self.is_workday(date) {
-                        left -= 1;
-                    }
-                    guard += 1;
-                }
-                if left > 0 {
-                    return None;
-                }
+                let n = (-d.amount).round() as i64 * workdays_per(d.unit);
+                let date = self.nth_workday(local.date(), n, Date::yesterday)?;
                 self.at(date, self.day_end).map(|z| z.timestamp())
             }
             TimeUnit::Hours | TimeUnit::Minutes => {
@@ -188,11 +162,43 @@ impl Calendar {
         }
     }
 
+    /// The `n`th working day from `date` (not counting `date` itself),
+    /// moving a day at a time with `step` (forwards or backwards); `date`
+    /// when `n` is 0. `None` past [`SEARCH_DAYS`]: a calendar with no
+    /// workdays (or holidays on every one) never finds one, and gives no
+    /// date rather than loop.
+    fn nth_workday(
+        &self,
+        mut date: Date,
+        n: i64,
+        step: fn(Date) -> Result<Date, jiff::Error>,
+    ) -> Option<Date> {
+        let mut left = n;
+        let mut guard = 0;
+        while left > 0 && guard < SEARCH_DAYS {
+            date = step(date).ok()?;
+            if self.is_workday(date) {
+                left -= 1;
+            }
+            guard += 1;
+        }
+        (left <= 0).then_some(date)
+    }
+
     fn at(&self, date: Date, minutes: u32) -> Option<Zoned> {
         if minutes >= 24 * 60 {
             return self.at(date.tomorrow().ok()?, minutes - 24 * 60);
         }
         let t = Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0).ok()?;
         date.to_datetime(t).to_zoned(self.tz.clone()).ok()
+    }
+}
+
+/// Working days in one unit of a business duration: a business week is 5.
+fn workdays_per(unit: TimeUnit) -> i64 {
+    if unit == TimeUnit::Weeks {
+        5
+    } else {
+        1
     }
 }
