@@ -1056,7 +1056,7 @@ fn sig(p: P<'_>) -> impl Iterator<Item = P<'_>> {
     })
 }
 
-/// Descends through the precedence levels (`expr`, `or_expr`, … `unary`)
+/// Descends through the rules (`expr`, `not_expr`, … `unary`)
 /// that wrap a single operand; they add nothing to the tree.
 fn skip_single(mut p: P<'_>) -> P<'_> {
     loop {

@@ -201,19 +201,20 @@ pub(super) fn describe(rule: Rule, statement: Option<&str>) -> Desc {
             &[],
         ),
         path => Desc::new("a field such as `deal.stage`", "a field", &[]),
-        expr | or_expr | and_expr | not_expr | comparison | sum | product | unary | paren
-        | list_lit | duration | name => match statement {
-            Some("done" | "resume" | "where" | "when" | "exception") => Desc::new(
-                "a condition such as `deal.amount > 0`",
-                "a condition",
-                &["not", "today", "now", "yes", "no"],
-            ),
-            _ => Desc::new(
-                "a value such as `deal.amount`, `100` or `\"Closed Won\"`",
-                "a value",
-                &["not", "today", "now", "yes", "no"],
-            ),
-        },
+        expr | not_expr | comparison | sum | unary | paren | list_lit | duration | name => {
+            match statement {
+                Some("done" | "resume" | "where" | "when" | "exception") => Desc::new(
+                    "a condition such as `deal.amount > 0`",
+                    "a condition",
+                    &["not", "today", "now", "yes", "no"],
+                ),
+                _ => Desc::new(
+                    "a value such as `deal.amount`, `100` or `\"Closed Won\"`",
+                    "a value",
+                    &["not", "today", "now", "yes", "no"],
+                ),
+            }
+        }
         compare_tail | compare_op => Desc::new("a comparison such as `>`", "a comparison", &[]),
         is_tail => Desc::new("`is`", "`is`", &["is"]),
         in_tail => Desc::new("`in`", "`in`", &["in"]),

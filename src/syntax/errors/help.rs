@@ -12,17 +12,7 @@ pub(super) fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -
         use Rule::*;
         matches!(
             r,
-            expr | or_expr
-                | and_expr
-                | not_expr
-                | comparison
-                | sum
-                | product
-                | unary
-                | paren
-                | list_lit
-                | duration
-                | name
+            expr | not_expr | comparison | sum | unary | paren | list_lit | duration | name
         )
     });
 
