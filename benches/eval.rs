@@ -165,7 +165,8 @@ fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> 
     };
     let fired = match &h.trigger.event {
         TriggerKind::Becomes { slot, value } => {
-            !equal(before.get(*slot), value) && equal(after.get(*slot), value)
+            let tz = set.calendar().timezone();
+            !equal(tz, before.get(*slot), value) && equal(tz, after.get(*slot), value)
         }
         _ => unreachable!("the fixture's trigger is `becomes`"),
     };

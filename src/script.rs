@@ -61,8 +61,9 @@ pub fn engine() -> Engine {
     );
     e.register_fn("today", || -> String {
         let days = TODAY.with(Cell::get);
-        jiff::civil::date(1970, 1, 1)
-            .checked_add(jiff::Span::new().days(days))
+        jiff::Span::new()
+            .try_days(days)
+            .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span))
             .map(|d| d.to_string())
             .unwrap_or_default()
     });

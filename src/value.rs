@@ -50,8 +50,8 @@ impl Value {
         match self {
             Value::Null => true,
             // Same as `trim().is_empty()`, but decided by the first byte
-            // when it is a letter: this runs for every required field of
-            // every event.
+            // when that is ASCII and not whitespace (a letter, a digit, a
+            // sign): this runs for every required field of every event.
             Value::Text(s) => match s.as_bytes().first() {
                 None => true,
                 Some(&b) if b.is_ascii() && !(b as char).is_whitespace() => false,

@@ -25,6 +25,7 @@ const OBJECT: &str = r#"object deal {
   amount: money
   name:   text
   tags:   list of list of list of text
+  deep:   LIST_OF_63 text
 }
 "#;
 
@@ -37,7 +38,7 @@ fn deep_conditions() -> Vec<(&'static str, String)> {
             "parens",
             format!("{}deal.amount{} > 0", "(".repeat(n), ")".repeat(n)),
         ),
-        ("nots", format!("{}deal.amount > 0", "not ".repeat(n - 1))),
+        ("nots", format!("{}deal.amount > 0", "not ".repeat(n))),
         (
             "lists",
             format!(
@@ -56,10 +57,25 @@ fn deep_conditions() -> Vec<(&'static str, String)> {
         ),
         (
             "not and parens",
-            format!("{}deal.amount > 0{}", "not (".repeat(31), ")".repeat(31)),
+            format!(
+                "not {}deal.amount > 0{}",
+                "not (".repeat(31),
+                ")".repeat(31)
+            ),
         ),
-        // Flat in the text, deep in the tree: 255 left-nested additions.
+        // Flat in the text, deep in the tree: 254 left-nested additions
+        // and the comparison make the deepest tree accepted (256).
         ("sum", format!("deal.amount{} > 0", " + 1".repeat(254))),
+        // Both limits at once: brackets around a long chain.
+        (
+            "parens around a chain",
+            format!(
+                "{}deal.amount{}{} > 0",
+                "(".repeat(n),
+                " + 1".repeat(180),
+                ")".repeat(n)
+            ),
+        ),
         (
             "and chain",
             format!("deal.amount > 0{}", " and deal.amount > 0".repeat(254)),
@@ -68,7 +84,8 @@ fn deep_conditions() -> Vec<(&'static str, String)> {
 }
 
 fn project() -> String {
-    let mut src = String::from(OBJECT);
+    // The object's `{` is one level: 63 `list of`s make 64.
+    let mut src = OBJECT.replace("LIST_OF_63", &"list of ".repeat(63));
     src.push_str("\nuser founder = \"f@example.com\"\n");
     for (i, (name, cond)) in deep_conditions().into_iter().enumerate() {
         src.push_str(&format!(

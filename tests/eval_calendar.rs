@@ -481,3 +481,27 @@ fn a_calendar_whose_every_workday_is_a_holiday_gives_no_due_date() {
     assert_eq!(cal.add(now, &business(1.0, Days)), None);
     assert_eq!(cal.add(now, &business(1.0, Hours)), None);
 }
+
+#[test]
+fn durations_past_the_calendars_range_give_no_moment_instead_of_panicking() {
+    // The language takes numbers below 10^15; a year is ~3 * 10^7 seconds.
+    let cal = calendar(
+        vec![
+            handoff::syntax::Weekday::Monday,
+            handoff::syntax::Weekday::Friday,
+        ],
+        vec![],
+    );
+    let now = ts("2026-11-20T15:00:00Z");
+    let huge = 999_999_999_999_999.0;
+    for unit in [Days, Weeks, Hours, Minutes] {
+        for d in [plain(huge, unit), plain(-huge, unit)] {
+            assert_eq!(cal.add(now, &d), None, "{d:?}");
+        }
+        for d in [business(huge, unit), business(-huge, unit)] {
+            assert_eq!(cal.add(now, &d), None, "{d:?}");
+        }
+    }
+    // Far, but inside the calendar (which ends in 9999): 2,700 years.
+    assert!(cal.add(now, &plain(1_000_000.0, Days)).is_some());
+}

@@ -22,6 +22,7 @@ object deal {
   seats:   number
   custom:  yes/no
   start:   date
+  at:      datetime
   notes:   text
   owner:   user
 }
@@ -239,4 +240,39 @@ fn require_counts_whitespace_of_any_kind_as_missing() {
             "{present}"
         );
     }
+}
+
+#[test]
+fn date_arithmetic_out_of_range_has_no_value() {
+    let n = "999999999999999";
+    let (_d, set) = project(&[
+        ("days", &format!("deal.start < today + {n} days")),
+        (
+            "business days",
+            &format!("deal.start < today - {n} business days"),
+        ),
+        ("weeks", &format!("deal.start > today - {n} weeks")),
+        ("unset", &format!("(deal.start + {n} days) is missing")),
+    ]);
+    assert_eq!(
+        flagged(&set, json!({"name": "Acme", "start": "2026-12-01"}), NOW),
+        names(&["unset"])
+    );
+}
+
+#[test]
+fn a_datetime_meets_a_date_on_its_day_in_the_calendar_timezone() {
+    // 02:00 UTC on the 19th is 21:00 on the 18th in New York.
+    let (_d, set) = project(&[
+        ("on the 18th", "deal.at == 2026-11-18"),
+        ("on the 19th", "deal.at == 2026-11-19"),
+        ("before the 19th", "deal.at < 2026-11-19"),
+        ("today", "deal.at == today"),
+        ("in the list", "deal.at in [2026-11-18]"),
+    ]);
+    let rec = json!({"name": "Acme", "at": "2026-11-19T02:00:00Z"});
+    assert_eq!(
+        flagged(&set, rec, "2026-11-19T03:00:00Z"),
+        names(&["on the 18th", "before the 19th", "today", "in the list"])
+    );
 }

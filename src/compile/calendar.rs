@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan, Zoned};
+use jiff::{Span, Timestamp, Zoned};
 
 use crate::syntax::{TimeUnit, Weekday};
 use crate::value::Duration;
@@ -87,17 +87,25 @@ impl Calendar {
         }
         if !d.business {
             let z = match d.unit {
-                TimeUnit::Days => local.checked_add((d.amount.round() as i64).days()).ok()?,
-                TimeUnit::Weeks => local.checked_add((d.amount.round() as i64).weeks()).ok()?,
-                _ => local
-                    .checked_add(jiff::SignedDuration::from_secs_f64(d.seconds()))
-                    .ok()?,
+                // Durations come from the rules: one too long for the
+                // calendar gives no moment rather than a panic.
+                TimeUnit::Days => {
+                    let span = Span::new().try_days(d.amount.round() as i64).ok()?;
+                    local.checked_add(span).ok()?
+                }
+                TimeUnit::Weeks => {
+                    let span = Span::new().try_weeks(d.amount.round() as i64).ok()?;
+                    local.checked_add(span).ok()?
+                }
+                _ => local.checked_add(seconds(d.seconds())?).ok()?,
             };
             return Some(z.timestamp());
         }
         match d.unit {
             TimeUnit::Days | TimeUnit::Weeks => {
-                let n = (d.amount.round() as i64).max(0) * workdays_per(d.unit);
+                let n = (d.amount.round() as i64)
+                    .max(0)
+                    .saturating_mul(workdays_per(d.unit));
                 let date = self.nth_workday(local.date(), n, Date::tomorrow)?;
                 self.at(date, self.day_end).map(|z| z.timestamp())
             }
@@ -105,7 +113,7 @@ impl Calendar {
                 // Working time is counted as elapsed time between each day's
                 // opening and close, to the second (and right on a day whose
                 // hours span a clock change).
-                let mut left = jiff::SignedDuration::from_secs_f64(d.seconds().max(0.0));
+                let mut left = seconds(d.seconds().max(0.0))?;
                 let mut cursor = local.timestamp();
                 let mut date = local.date();
                 for _ in 0..SEARCH_DAYS {
@@ -133,12 +141,12 @@ impl Calendar {
     fn back(&self, local: &Zoned, d: &Duration) -> Option<Timestamp> {
         match d.unit {
             TimeUnit::Days | TimeUnit::Weeks => {
-                let n = (-d.amount).round() as i64 * workdays_per(d.unit);
+                let n = ((-d.amount).round() as i64).saturating_mul(workdays_per(d.unit));
                 let date = self.nth_workday(local.date(), n, Date::yesterday)?;
                 self.at(date, self.day_end).map(|z| z.timestamp())
             }
             TimeUnit::Hours | TimeUnit::Minutes => {
-                let mut left = jiff::SignedDuration::from_secs_f64(-d.seconds());
+                let mut left = seconds(-d.seconds())?;
                 let mut cursor = local.timestamp();
                 let mut date = local.date();
                 for _ in 0..SEARCH_DAYS {
@@ -201,4 +209,9 @@ fn workdays_per(unit: TimeUnit) -> i64 {
     } else {
         1
     }
+}
+
+/// `secs` as an exact duration; `None` when it is out of range (or NaN).
+fn seconds(secs: f64) -> Option<jiff::SignedDuration> {
+    jiff::SignedDuration::try_from_secs_f64(secs).ok()
 }

@@ -51,7 +51,9 @@ pub enum CExpr {
     },
 }
 
-/// What `is` tests. `is VALUE` lowers to `==` (see [`CExpr::FieldTest`]).
+/// What `is` tests. `is VALUE` and `is not VALUE` are not here: they lower
+/// to `==` and `!=` (a [`CExpr::FieldTest`] when a field is compared with a
+/// constant, else a [`CExpr::Binary`]).
 #[derive(Debug, Clone)]
 pub enum CIsTest {
     Set,

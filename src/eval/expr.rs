@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use jiff::tz::TimeZone;
+
 use crate::compile::{CExpr, CIsTest, CPart, CTemplate, Calendar, PersonRef};
 use crate::syntax::BinaryOp;
 use crate::value::Value;
@@ -73,7 +75,13 @@ impl Ctx<'_> {
     /// not per event: most rules never read `today`, and the timezone
     /// lookup costs more than evaluating a whole rule.
     pub fn today(&self) -> jiff::civil::Date {
-        self.calendar.timezone().to_datetime(self.now).date()
+        self.tz().to_datetime(self.now).date()
+    }
+
+    /// The calendar's timezone: the one days are counted in.
+    #[inline]
+    fn tz(&self) -> &TimeZone {
+        self.calendar.timezone()
     }
 
     /// The value of a field slot.
@@ -186,9 +194,9 @@ impl Ctx<'_> {
     fn field_test(&self, slot: usize, op: BinaryOp, value: &Value) -> bool {
         let v = self.field(slot);
         match op {
-            BinaryOp::Eq => equal(v, value),
-            BinaryOp::Ne => !equal(v, value),
-            op => compare(op, v, value),
+            BinaryOp::Eq => equal(self.tz(), v, value),
+            BinaryOp::Ne => !equal(self.tz(), v, value),
+            op => compare(self.tz(), op, v, value),
         }
     }
 
@@ -196,10 +204,10 @@ impl Ctx<'_> {
     fn truth_other(&self, e: &CExpr) -> bool {
         match e {
             CExpr::Binary(op, a, b) => match op {
-                BinaryOp::Eq => equal(&self.value(a), &self.value(b)),
-                BinaryOp::Ne => !equal(&self.value(a), &self.value(b)),
+                BinaryOp::Eq => equal(self.tz(), &self.value(a), &self.value(b)),
+                BinaryOp::Ne => !equal(self.tz(), &self.value(a), &self.value(b)),
                 BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                    compare(*op, &self.value(a), &self.value(b))
+                    compare(self.tz(), *op, &self.value(a), &self.value(b))
                 }
                 op => self
                     .binary(*op, &self.value(a), &self.value(b))
@@ -231,7 +239,7 @@ impl Ctx<'_> {
             } => {
                 let v = self.value(subject);
                 let found = match &*self.value(list) {
-                    Value::List(items) => items.iter().any(|i| equal(&v, i)),
+                    Value::List(items) => items.iter().any(|i| equal(self.tz(), &v, i)),
                     _ => false,
                 };
                 found != *negated
@@ -239,7 +247,7 @@ impl Ctx<'_> {
             CExpr::Contains { subject, item } => {
                 let item = self.value(item);
                 match &*self.value(subject) {
-                    Value::List(items) => items.iter().any(|i| equal(i, &item)),
+                    Value::List(items) => items.iter().any(|i| equal(self.tz(), i, &item)),
                     Value::Text(s) => match &*item {
                         Value::Text(t) => s.to_lowercase().contains(&t.to_lowercase()),
                         _ => false,
@@ -255,9 +263,9 @@ impl Ctx<'_> {
         use BinaryOp::*;
         use Value::*;
         match op {
-            Eq => Bool(equal(a, b)),
-            Ne => Bool(!equal(a, b)),
-            Lt | Le | Gt | Ge => Bool(compare(op, a, b)),
+            Eq => Bool(equal(self.tz(), a, b)),
+            Ne => Bool(!equal(self.tz(), a, b)),
+            Lt | Le | Gt | Ge => Bool(compare(self.tz(), op, a, b)),
             Add | Sub | Mul | Div => match (a, b) {
                 (Number(x), Number(y)) => match op {
                     Add => Number(x + y),
@@ -323,45 +331,47 @@ impl Ctx<'_> {
             return Some(end.to_zoned(self.calendar.timezone().clone()).date());
         }
         let days = (dur.seconds() / 86400.0).round() as i64;
-        d.checked_add(jiff::Span::new().days(days)).ok()
+        // Out of the calendar's range: no date rather than a panic.
+        d.checked_add(jiff::Span::new().try_days(days).ok()?).ok()
     }
 }
 
-/// Equality across compatible kinds: dates with date-times by day, numbers
-/// exactly, text exactly.
+/// Equality across compatible kinds: numbers exactly, text exactly, a date
+/// with a date-time by the day the date-time falls on in `tz` (the
+/// calendar's timezone, the one `today` is in).
 #[inline]
-pub fn equal(a: &Value, b: &Value) -> bool {
+pub fn equal(tz: &TimeZone, a: &Value, b: &Value) -> bool {
     // Text, numbers and yes/no inline: the comparisons of stages, segments,
     // amounts and flags that rules make on every event.
     match (a, b) {
         (Value::Text(x), Value::Text(y)) => x == y,
         (Value::Number(x), Value::Number(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        _ => equal_other(a, b),
+        _ => equal_other(tz, a, b),
     }
 }
 
 #[inline(never)]
-fn equal_other(a: &Value, b: &Value) -> bool {
+fn equal_other(tz: &TimeZone, a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Date(d), Value::DateTime(t)) | (Value::DateTime(t), Value::Date(d)) => {
-            t.to_zoned(jiff::tz::TimeZone::UTC).date() == *d
+            tz.to_datetime(*t).date() == *d
         }
         (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b))
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(tz, a, b))
         }
         _ => a == b,
     }
 }
 
 /// An ordering comparison; values that do not order are never less,
-/// greater or equal.
+/// greater or equal. Dates and date-times order as in [`equal`].
 #[inline]
-fn compare(op: BinaryOp, a: &Value, b: &Value) -> bool {
+fn compare(tz: &TimeZone, op: BinaryOp, a: &Value, b: &Value) -> bool {
     // Numbers inline: amounts and counts are what rules compare most.
     let o = match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
-        _ => order(a, b),
+        _ => order(tz, a, b),
     };
     match (o, op) {
         (None, _) => false,
@@ -373,17 +383,13 @@ fn compare(op: BinaryOp, a: &Value, b: &Value) -> bool {
 }
 
 #[inline(never)]
-fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+fn order(tz: &TimeZone, a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
         (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
-        (Value::Date(d), Value::DateTime(t)) => {
-            Some(d.cmp(&t.to_zoned(jiff::tz::TimeZone::UTC).date()))
-        }
-        (Value::DateTime(t), Value::Date(d)) => {
-            Some(t.to_zoned(jiff::tz::TimeZone::UTC).date().cmp(d))
-        }
+        (Value::Date(d), Value::DateTime(t)) => Some(d.cmp(&tz.to_datetime(*t).date())),
+        (Value::DateTime(t), Value::Date(d)) => Some(tz.to_datetime(*t).date().cmp(d)),
         (Value::Duration(x), Value::Duration(y)) => x.seconds().partial_cmp(&y.seconds()),
         (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),
         _ => None,

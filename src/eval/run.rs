@@ -274,6 +274,9 @@ fn run_handoff(
     };
     let object = &set.schema().objects[h.object];
     let name = |slot: usize| FieldName(object, slot);
+    // Trigger values compare as conditions do: a date with a date-time by
+    // the day in the calendar's timezone.
+    let tz = set.calendar().timezone();
     let mut trace = Vec::new();
 
     // An instance in flight continues where it stands. A finished one (done,
@@ -287,7 +290,7 @@ fn run_handoff(
     if let Some(mut inst) = instance {
         // A paused handoff whose trigger value was undone is withdrawn.
         if let TriggerKind::Becomes { slot, value } = &h.trigger.event {
-            if inst.status == Status::Paused && !equal(after.get(*slot), value) {
+            if inst.status == Status::Paused && !equal(tz, after.get(*slot), value) {
                 release_tasks(&mut inst, state);
                 trace.push(format!(
                     "trigger: {} left {}: the paused handoff is withdrawn",
@@ -353,7 +356,7 @@ fn run_handoff(
         }
         TriggerKind::Becomes { slot, value } => {
             let (b, a) = (before.get(*slot), after.get(*slot));
-            let fired = !equal(b, value) && equal(a, value);
+            let fired = !equal(tz, b, value) && equal(tz, a, value);
             trace.push(if fired {
                 format!(
                     "trigger: {} was {}, is {} → fired",
@@ -361,7 +364,7 @@ fn run_handoff(
                     show(b),
                     show(a)
                 )
-            } else if equal(b, value) && equal(a, value) {
+            } else if equal(tz, b, value) && equal(tz, a, value) {
                 format!(
                     "trigger: {} was already {} → not fired (it fires on the change only)",
                     name(*slot),
@@ -379,9 +382,9 @@ fn run_handoff(
         }
         TriggerKind::Changes { slot, from, to } => {
             let (b, a) = (before.get(*slot), after.get(*slot));
-            let fired = !equal(b, a)
-                && from.as_ref().is_none_or(|f| equal(b, f))
-                && to.as_ref().is_none_or(|t| equal(a, t));
+            let fired = !equal(tz, b, a)
+                && from.as_ref().is_none_or(|f| equal(tz, b, f))
+                && to.as_ref().is_none_or(|t| equal(tz, a, t));
             trace.push(format!(
                 "trigger: {} was {}, is {} → {}",
                 name(*slot),
