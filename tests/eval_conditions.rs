@@ -91,6 +91,8 @@ fn field_against_constant_every_operator() {
         ("is not", "deal.segment is not \"enterprise\""),
         ("yes", "deal.custom is yes"),
         ("date", "deal.start > 2026-12-01"),
+        ("mirrored lt", "10 < deal.seats"),
+        ("mirrored ge", "10 >= deal.seats"),
     ];
     let (_d, set) = project(&conds);
     let rec = |seats: f64| {
@@ -99,15 +101,15 @@ fn field_against_constant_every_operator() {
     };
     assert_eq!(
         flagged(&set, rec(10.0), NOW),
-        names(&["eq", "le", "ge", "is", "yes", "date"])
+        names(&["eq", "le", "ge", "is", "yes", "date", "mirrored ge"])
     );
     assert_eq!(
         flagged(&set, rec(9.5), NOW),
-        names(&["ne", "lt", "le", "is", "yes", "date"])
+        names(&["ne", "lt", "le", "is", "yes", "date", "mirrored ge"])
     );
     assert_eq!(
         flagged(&set, rec(11.0), NOW),
-        names(&["ne", "gt", "ge", "is", "yes", "date"])
+        names(&["ne", "gt", "ge", "is", "yes", "date", "mirrored lt"])
     );
 }
 
@@ -159,6 +161,7 @@ fn constant_on_the_left_arithmetic_and_combinations_agree() {
         ("template", "deal.notes is \"{deal.name} ok\""),
         ("in", "deal.segment in [\"smb\", \"enterprise\"]"),
         ("contains", "deal.notes contains \"OK\""),
+        ("in fields", "deal.notes in [deal.name, \"Acme ok\"]"),
     ];
     let (_d, set) = project(&conds);
     let all: Vec<&str> = conds.iter().map(|(n, _)| *n).collect();
@@ -176,7 +179,7 @@ fn constant_on_the_left_arithmetic_and_combinations_agree() {
             json!({"name": "Acme", "amount": 100, "segment": "smb", "notes": "Acme"}),
             NOW
         ),
-        names(&["in"])
+        names(&["in", "in fields"])
     );
 }
 

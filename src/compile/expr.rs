@@ -154,7 +154,20 @@ impl Lower<'_> {
                 "exception" => CExpr::Exception,
                 name => CExpr::Person(self.person_name(name)),
             },
-            ExprKind::List(items) => CExpr::List(items.iter().map(|i| self.expr(i)).collect()),
+            ExprKind::List(items) => {
+                let items: Vec<CExpr> = items.iter().map(|i| self.expr(i)).collect();
+                // A list of constants (`in ["smb", "mid"]`) is one constant,
+                // not a list built per event.
+                if items.iter().all(|i| matches!(i, CExpr::Const(_))) {
+                    let values = items.into_iter().filter_map(|i| match i {
+                        CExpr::Const(v) => Some(v),
+                        _ => None,
+                    });
+                    CExpr::Const(Value::List(values.collect()))
+                } else {
+                    CExpr::List(items)
+                }
+            }
             ExprKind::Paren(x) => self.expr(x),
             ExprKind::Neg(x) => CExpr::Neg(Box::new(self.expr(x))),
             ExprKind::Not(x) => CExpr::Not(Box::new(self.expr(x))),
@@ -244,12 +257,30 @@ fn is_comparison(op: BinaryOp) -> bool {
 }
 
 /// `lhs op rhs` for a comparison `op`: a [`CExpr::FieldTest`] when it
-/// compares a field with a constant. `x is v` means `x == v` and
+/// compares a field with a constant, on either side. `x is v` means `x == v` and
 /// `x is not v` means `x != v`, so both lower here.
 fn field_test(op: BinaryOp, lhs: CExpr, rhs: CExpr) -> CExpr {
     match (lhs, rhs) {
         (CExpr::Field(slot), CExpr::Const(value)) => CExpr::FieldTest { slot, op, value },
+        // `0 < deal.amount` is `deal.amount > 0`.
+        (CExpr::Const(value), CExpr::Field(slot)) => CExpr::FieldTest {
+            slot,
+            op: mirrored(op),
+            value,
+        },
         (l, r) => CExpr::Binary(op, Box::new(l), Box::new(r)),
+    }
+}
+
+/// The comparison with its operands swapped: `a < b` is `b > a`.
+fn mirrored(op: BinaryOp) -> BinaryOp {
+    use BinaryOp::*;
+    match op {
+        Lt => Gt,
+        Le => Ge,
+        Gt => Lt,
+        Ge => Le,
+        other => other,
     }
 }
 
