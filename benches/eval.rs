@@ -182,14 +182,13 @@ fn ours_decision<'s>(set: &'s WorkflowSet, ev: &Event, now: jiff::Timestamp) -> 
     if !fired || !h.trigger.filter.as_ref().is_none_or(|f| ctx.truth(&f.expr)) {
         return Decision::status(Status::NotTriggered);
     }
-    let missing: Vec<&str> = after
-        .missing(&h.require)
-        .into_iter()
-        .map(|s| object.fields[s].name.as_str())
-        .collect();
+    let missing = after.missing(&h.require);
     if !missing.is_empty() {
         return Decision {
-            missing,
+            missing: missing
+                .into_iter()
+                .map(|s| object.fields[s].name.as_str())
+                .collect(),
             ..Decision::status(Status::Paused)
         };
     }

@@ -45,7 +45,7 @@ impl Duration {
 impl Value {
     /// Missing in the sense of `require`: absent, null, empty text (after
     /// trimming) or an empty list.
-    #[inline]
+    #[inline(always)]
     pub fn is_missing(&self) -> bool {
         match self {
             Value::Null => true,
@@ -55,7 +55,7 @@ impl Value {
             Value::Text(s) => match s.as_bytes().first() {
                 None => true,
                 Some(&b) if b.is_ascii() && !(b as char).is_whitespace() => false,
-                Some(_) => s.chars().all(char::is_whitespace),
+                Some(_) => blank(s),
             },
             Value::List(l) => l.is_empty(),
             _ => false,
@@ -116,4 +116,11 @@ impl Serialize for Value {
             Value::List(items) => s.collect_seq(items),
         }
     }
+}
+
+/// Text that is whitespace only, past a first byte that did not decide.
+#[cold]
+#[inline(never)]
+fn blank(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
 }
