@@ -505,3 +505,59 @@ fn durations_past_the_calendars_range_give_no_moment_instead_of_panicking() {
     // Far, but inside the calendar (which ends in 9999): 2,700 years.
     assert!(cal.add(now, &plain(1_000_000.0, Days)).is_some());
 }
+
+#[test]
+fn a_task_whose_due_date_is_out_of_range_has_none_and_the_trace_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.handoff"),
+        r#"object deal {
+  stage: one of "Open", "Won"
+}
+user founder = "f@example.com"
+calendar {
+  workdays monday to friday
+  hours 9:00 to 17:00
+  timezone "America/New_York"
+}
+handoff "Won" {
+  when deal.stage becomes "Won"
+  then {
+    task "Far" for founder due in 999999999999999 business weeks
+    task "Near" for founder due in 2 business days
+  }
+}
+"#,
+    )
+    .unwrap();
+    let set = handoff::compile::load(&[dir.path().to_path_buf()])
+        .unwrap()
+        .0;
+    let event = serde_json::json!({
+        "id": "e1", "object": "deal", "record_id": "D-1",
+        "record": {"stage": "Won"}, "previous": {"stage": "Open"},
+    });
+    let event = handoff::eval::Event::decode(&set, event.to_string().as_bytes()).unwrap();
+    let (_, outcome) = handoff::eval::step(
+        &set,
+        handoff::eval::State::default(),
+        &event,
+        ts("2026-11-20T15:00:00Z"),
+    );
+    let h = serde_json::to_value(&outcome.handoffs[0]).unwrap();
+    assert_eq!(h["actions"][0]["title"], "Far");
+    assert!(h["actions"][0].get("due").is_none(), "{h:#}");
+    assert_eq!(h["actions"][1]["due"], "2026-11-24T17:00:00-05:00");
+    let trace: Vec<&str> = h["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        trace.contains(
+            &"task \"Far\": no due date: `due in 999999999999999 business weeks` finds no moment in the calendar (no working day ahead, or past the year 9999)"
+        ),
+        "{trace:#?}"
+    );
+}

@@ -80,13 +80,25 @@ pub(super) fn plan(
                     *state.open_tasks.entry(a.clone()).or_insert(0) += 1;
                     inst.task_holders.push(a.clone());
                 }
+                let title = ctx.render(title);
+                let due = due.as_ref().and_then(|d| {
+                    let at = set.calendar().add(ctx.now, d);
+                    if at.is_none() {
+                        // Say why the task has no due date: the rule asked
+                        // for one.
+                        trace.push(format!(
+                            "task \"{title}\": no due date: `due in {}` finds no moment in \
+                             the calendar (no working day ahead, or past the year 9999)",
+                            crate::value::Value::Duration(*d),
+                        ));
+                    }
+                    at
+                });
                 let due = due
-                    .as_ref()
-                    .and_then(|d| set.calendar().add(ctx.now, d))
                     .map(|t| t.to_zoned(set.calendar().timezone().clone()).to_string())
                     .map(|s| strip_zone_name(&s));
                 out.push(PlannedAction::Task {
-                    title: ctx.render(title),
+                    title,
                     assignee,
                     due,
                     checklist: checklist.iter().map(|c| ctx.render(c)).collect(),
