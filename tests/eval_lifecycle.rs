@@ -515,6 +515,48 @@ fn review_resumes_on_the_normal_path_when_resume_when_becomes_true() {
 }
 
 #[test]
+fn a_review_stays_open_when_the_stage_leaves_won() {
+    // Unlike a paused handoff: a person has been asked to look.
+    let mut e = Engine::new();
+    in_review(&mut e);
+    let out = e.send(event(
+        "r2",
+        "D-3",
+        "2026-11-19T16:00:00Z",
+        json!({"stage": "Proposal"}),
+        None,
+    ));
+    assert_eq!(of(&out, "Onboarding").status, OutcomeStatus::Review);
+    let inst = e.instance("deal/D-3", "Onboarding").unwrap();
+    assert_eq!(inst.status, Status::Review);
+    assert_eq!(inst.exceptions, ["Custom Scope"]);
+}
+
+#[test]
+fn an_approval_ticked_before_the_review_moves_it_on_at_the_next_event() {
+    let mut e = Engine::new();
+    let mut deal = complete_deal("Delta");
+    deal["custom"] = json!(true);
+    deal["approved"] = json!(true);
+    e.send(event("t0", "D-4", "2026-11-18T14:00:00Z", deal, None));
+    let out = e.send(event("t1", "D-4", "2026-11-19T15:00:00Z", won(), None));
+    assert_eq!(of(&out, "Onboarding").status, OutcomeStatus::Review);
+    let out = e.send(event(
+        "t2",
+        "D-4",
+        "2026-11-19T16:00:00Z",
+        json!({"amount": 13000}),
+        None,
+    ));
+    let h = of(&out, "Onboarding");
+    assert_eq!(h.status, OutcomeStatus::Resumed);
+    assert_trace(
+        h,
+        "resume when: deal.approved is yes (deal.approved = yes) → true",
+    );
+}
+
+#[test]
 fn review_resumes_when_a_person_approves_it() {
     let mut e = Engine::new();
     in_review(&mut e);
