@@ -395,6 +395,22 @@ fn a_paused_handoff_resumes_by_itself_once_the_gaps_are_filled() {
 }
 
 #[test]
+fn a_paused_handoff_does_not_test_its_where_filter_again() {
+    // The filter decides whether the trigger fires; once it has, only the
+    // gate is waited on. (Leaving the trigger's value withdraws it.)
+    let mut e = Engine::new();
+    paused(&mut e);
+    let out = e.send(event(
+        "p2",
+        "D-2",
+        "2026-11-20T16:00:00Z",
+        json!({"amount": 0, "contact": "li@beta.example", "scope": "https://docs.example/beta"}),
+        None,
+    ));
+    assert_eq!(of(&out, "Onboarding").status, OutcomeStatus::Resumed);
+}
+
+#[test]
 fn a_paused_handoff_filled_in_but_flagged_goes_to_review() {
     let mut e = Engine::new();
     paused(&mut e);
