@@ -25,8 +25,13 @@ pub struct Scan {
     pub unterminated_scripts: Vec<Span>,
     /// Byte ranges of script bodies (fences included): not code.
     pub scripts: Vec<Span>,
-    /// The first bracket that goes past [`MAX_NESTING`], if any.
+    /// The first bracket (or `not` / `list`) that goes past
+    /// [`MAX_NESTING`], if any.
     pub too_deep: Option<Span>,
+    /// Whether runs of `not` / `list of` counted towards [`Self::too_deep`]
+    /// (so that the message can name them even when a bracket crossed the
+    /// limit).
+    pub too_deep_counts_words: bool,
     /// Every bracket in code, in order: `(offset, byte)`.
     pub brackets: Vec<(usize, u8)>,
 }
@@ -86,6 +91,7 @@ pub fn scan(src: &str) -> Scan {
     let too_deep = |out: &mut Scan, nesting: &Nesting, at: usize, len: usize| {
         if nesting.level() > MAX_NESTING && out.too_deep.is_none() {
             out.too_deep = Some(Span::new(at, at + len));
+            out.too_deep_counts_words = nesting.pinned + nesting.run > 0;
         }
     };
     let mut i = 0;

@@ -40,7 +40,8 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
 
     if let Some(span) = scan.too_deep {
         // Nothing past this point can be parsed safely: report and stop.
-        let (what, help) = match src.get(span.start..span.end) {
+        let token = src.get(span.start..span.end);
+        let (what, help) = match token {
             Some("not") => (
                 "`not`s and brackets",
                 "each `not` counts as a level, like a bracket: `not not x` is `x`, and `not (a or b)` is `not a and not b`",
@@ -48,6 +49,11 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
             Some("list") => (
                 "`list of`s",
                 "a field holds a list of values; a list of lists is as deep as a field needs",
+            ),
+            // A bracket crossed the limit, but `not`s counted too.
+            _ if scan.too_deep_counts_words => (
+                "brackets and `not`s",
+                "each `not` counts as a level, like a bracket: `not not x` is `x`, and `not (a or b)` is `not a and not b`",
             ),
             _ => (
                 "brackets",
