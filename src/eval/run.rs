@@ -14,7 +14,7 @@ use super::event::{typed_ref, Event};
 use super::expr::{equal, Ctx, Record};
 use super::outcome::*;
 use super::plan::{answers, plan, render_brief};
-use super::state::{Instance, State, Status};
+use super::state::{Instance, RecordState, State, Status};
 use crate::compile::{CompiledHandoff, Cond, ExceptionKind, TriggerKind, WorkflowSet};
 use crate::value::Value;
 
@@ -68,16 +68,7 @@ pub fn step(
     let snapshot: Vec<Value> = if rec.snapshot.is_empty() {
         Vec::new()
     } else {
-        object
-            .fields
-            .iter()
-            .map(|f| {
-                rec.snapshot
-                    .get(&f.name)
-                    .and_then(|j| typed_ref(&f.ty, j).ok())
-                    .unwrap_or(Value::Null)
-            })
-            .collect()
+        typed_snapshot(object, &rec)
     };
     // The record now is the snapshot with the event's values; `previous`
     // describes only the past. Both are read in place, not copied.
@@ -167,17 +158,7 @@ pub fn approve(
             record_id: record_id.to_string(),
         });
     };
-    let schema = &set.schema().objects[h.object];
-    let after: Vec<Value> = schema
-        .fields
-        .iter()
-        .map(|f| {
-            rec.snapshot
-                .get(&f.name)
-                .and_then(|j| typed_ref(&f.ty, j).ok())
-                .unwrap_or(Value::Null)
-        })
-        .collect();
+    let after = typed_snapshot(&set.schema().objects[h.object], &rec);
     let mut trace = vec!["review: approved by hand → resumed on the normal path".to_string()];
     let mut out = proceed(
         Run {
@@ -621,6 +602,21 @@ fn human_duration(d: jiff::SignedDuration) -> String {
         (0, h) => format!("{h} h {minutes} min"),
         (d, h) => format!("{d} d {h} h"),
     }
+}
+
+/// The record's last known values by slot, typed by the schema; a value
+/// that no longer fits its field's type (the schema changed) reads as empty.
+fn typed_snapshot(object: &crate::check::ObjectSchema, rec: &RecordState) -> Vec<Value> {
+    object
+        .fields
+        .iter()
+        .map(|f| {
+            rec.snapshot
+                .get(&f.name)
+                .and_then(|j| typed_ref(&f.ty, j).ok())
+                .unwrap_or(Value::Null)
+        })
+        .collect()
 }
 
 fn ctx<'a>(
