@@ -38,9 +38,7 @@ impl<'a> Record<'a> {
             _ => self.base.get(slot).unwrap_or(&NULL),
         }
     }
-}
 
-impl Record<'_> {
     /// The slots among `slots` whose values are missing in the sense of
     /// `require`, in order. A plain loop rather than an iterator chain:
     /// this is the gate of every triggered handoff.
