@@ -621,12 +621,24 @@ fn single_equals(cx: &Cx<'_>) -> Option<Diagnostic> {
         if text != "=" {
             return None;
         }
-        // The author's own condition, with `is` in place of `=`.
+        // The author's own condition, with `is` in place of `=`. The line
+        // runs to the next line feed: a lone carriage return before the `=`
+        // is whitespace to the grammar, so it must not end the line here
+        // (the fuzzer found that it did, and the slicing below panicked).
         let ls = line_start(cx.src, cx.site.start, cx.at);
-        let line = cx.src[ls..].split(['\n', '\r']).next().unwrap_or("");
+        let line = cx.src[ls..].split('\n').next().unwrap_or("");
         let k = cx.at - ls;
-        let fixed = format!("{}is{}", &line[..k], &line[k + 1..]);
+        let fixed = match (line.get(..k), line.get(k + 1..)) {
+            (Some(before), Some(after)) => format!("{before}is{after}").replace('\r', " "),
+            _ => String::new(),
+        };
         let fixed = fixed.split(" #").next().unwrap_or("").trim();
+        let help = if fixed.is_empty() {
+            "compare with `is` or `==`; a single `=` only gives a value, in `set` and `brief`"
+                .to_string()
+        } else {
+            format!("compare with `is` or `==`: `{fixed}`; a single `=` only gives a value, in `set` and `brief`")
+        };
         return Some(
             cx.error(
                 Code::H001,
@@ -634,7 +646,7 @@ fn single_equals(cx: &Cx<'_>) -> Option<Diagnostic> {
                 "expected a comparison such as `is`, `==` or `>`, found `=`".to_string(),
                 "`=` does not compare".to_string(),
             )
-            .with_help(format!("compare with `is` or `==`: `{fixed}`; a single `=` only gives a value, in `set` and `brief`")),
+            .with_help(help),
         );
     }
     if cx.expects(Rule::becomes) || cx.expects(Rule::k_becomes) {
