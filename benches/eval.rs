@@ -315,18 +315,6 @@ if flagged.len() > 0 { return ["review", [], flagged]; }
 ["proceeded", [], []]
 "#;
 
-fn dynamic(v: &Value) -> rhai::Dynamic {
-    match v {
-        Value::Null => rhai::Dynamic::UNIT,
-        Value::Text(s) => s.clone().into(),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => (*n as i64).into(),
-        Value::Number(n) => (*n).into(),
-        Value::Bool(b) => (*b).into(),
-        Value::List(items) => items.iter().map(dynamic).collect::<rhai::Array>().into(),
-        other => other.to_string().into(),
-    }
-}
-
 /// The scope a rhai rule runs in: `deal` (the record after the event; with a
 /// fresh state, what the event carries) and `previous` (the stated
 /// before-values), as maps.
@@ -335,7 +323,10 @@ fn rhai_scope(set: &WorkflowSet, ev: &Event) -> rhai::Scope<'static> {
     let map = |slots: &mut dyn Iterator<Item = (usize, &Value)>| {
         let mut m = rhai::Map::new();
         for (slot, v) in slots {
-            m.insert(object.fields[slot].name.as_str().into(), dynamic(v));
+            m.insert(
+                object.fields[slot].name.as_str().into(),
+                handoff::script::to_dynamic(v),
+            );
         }
         m
     };

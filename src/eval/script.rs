@@ -18,7 +18,7 @@ pub(super) fn run(
 ) -> Result<bool, String> {
     let mut map = rhai::Map::new();
     for (f, v) in object.fields.iter().zip(record) {
-        map.insert(f.name.as_str().into(), dynamic(v));
+        map.insert(f.name.as_str().into(), crate::script::to_dynamic(v));
     }
     let mut scope = Scope::new();
     scope.push_constant(object.name.clone(), map);
@@ -38,17 +38,5 @@ pub(super) fn run(
             }
             other => other.to_string(),
         }),
-    }
-}
-
-fn dynamic(v: &Value) -> Dynamic {
-    match v {
-        Value::Null => Dynamic::UNIT,
-        Value::Text(s) => s.clone().into(),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => (*n as i64).into(),
-        Value::Number(n) => (*n).into(),
-        Value::Bool(b) => (*b).into(),
-        Value::List(items) => items.iter().map(dynamic).collect::<rhai::Array>().into(),
-        other => other.to_string().into(),
     }
 }
