@@ -50,6 +50,7 @@ struct Inner {
     handoffs: Vec<CompiledHandoff>,
     cascade: crate::check::CascadeGraph,
     engine: rhai::Engine,
+    version: String,
 }
 
 impl WorkflowSet {
@@ -80,6 +81,13 @@ impl WorkflowSet {
     /// The rhai engine scripts run in.
     pub fn engine(&self) -> &rhai::Engine {
         &self.inner.engine
+    }
+    /// The content id of this set: a SHA-256 (hex) of its source texts in
+    /// load order. Two sets with the same id compiled the same text, so an
+    /// event decoded by one may be stepped by the other; a reload that
+    /// changes anything (even only the order of files) changes the id.
+    pub fn version(&self) -> &str {
+        &self.inner.version
     }
     /// The object schema called `name`.
     pub fn object(&self, name: &str) -> Option<&ObjectSchema> {
@@ -341,8 +349,27 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
             handoffs,
             cascade: checked.cascade.clone(),
             engine,
+            version: content_id(checked),
         }),
     })
+}
+
+/// The SHA-256 of the sources' texts in load order, each prefixed by its
+/// length so that moving text between files changes the id.
+fn content_id(checked: &Checked) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let mut hash = Sha256::new();
+    for unit in &checked.units {
+        hash.update((unit.source.text.len() as u64).to_le_bytes());
+        hash.update(unit.source.text.as_bytes());
+    }
+    let mut hex = String::with_capacity(64);
+    for b in hash.finalize() {
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 fn slot(object: &ObjectSchema, name: &str) -> usize {
@@ -442,7 +469,15 @@ pub fn load(
     if !loaded.errors.is_empty() {
         return Err(LoadFailure::Io(loaded.errors));
     }
-    let analysis = crate::check::analyze(&loaded.sources);
+    load_sources(&loaded.sources)
+}
+
+/// Checks and compiles sources already in memory (a file watcher hands over
+/// what it read, so what is compiled is exactly what was read).
+pub fn load_sources(
+    sources: &[std::sync::Arc<crate::diagnostic::SourceFile>],
+) -> Result<(WorkflowSet, Vec<crate::diagnostic::Diagnostic>), LoadFailure> {
+    let analysis = crate::check::analyze(sources);
     match analysis.checked {
         Some(checked) => {
             let set = compile(&checked).map_err(LoadFailure::Compile)?;
@@ -464,4 +499,34 @@ pub enum LoadFailure {
     /// Compilation failed.
     #[error(transparent)]
     Compile(CompileError),
+}
+
+#[cfg(test)]
+mod version_tests {
+    use crate::diagnostic::SourceFile;
+
+    const A: &str = "object deal {\n  name: text\n}\n";
+    const B: &str = "object lead {\n  name: text\n}\n";
+
+    fn version(files: &[(&str, &str)]) -> String {
+        let sources: Vec<_> = files.iter().map(|(n, t)| SourceFile::new(*n, *t)).collect();
+        super::load_sources(&sources)
+            .unwrap()
+            .0
+            .version()
+            .to_string()
+    }
+
+    #[test]
+    fn the_version_is_a_hash_of_the_texts_in_load_order() {
+        let ab = version(&[("a.handoff", A), ("b.handoff", B)]);
+        assert_eq!(ab.len(), 64);
+        assert_eq!(ab, version(&[("a.handoff", A), ("b.handoff", B)]));
+        // Same text, other order: objects get other indices, so another id.
+        assert_ne!(ab, version(&[("b.handoff", B), ("a.handoff", A)]));
+        assert_ne!(
+            ab,
+            version(&[("a.handoff", A), ("b.handoff", &B.replace("name", "nom"))])
+        );
+    }
 }
