@@ -129,8 +129,19 @@ fn now() -> jiff::Timestamp {
 
 // ---------------------------------------------------------------- ours
 
-fn ours_full(set: &WorkflowSet, ev: &Event) -> (State, eval::Outcome) {
-    eval::step(set, State::default(), ev, now())
+fn ours_full(set: &WorkflowSet, ev: &Event) -> (eval::RecordState, eval::Outcome) {
+    full_step(set, ev, now())
+}
+
+/// The product path for one event on a new record: the record's new state
+/// and the whole outcome, assignment memory in memory.
+fn full_step(
+    set: &WorkflowSet,
+    ev: &Event,
+    now: jiff::Timestamp,
+) -> (eval::RecordState, eval::Outcome) {
+    let mut assign = eval::MemoryAssignments::default();
+    eval::step(set, None, ev, now, &mut assign).expect("same version")
 }
 
 fn outcome_decision(o: &eval::Outcome) -> Decision<'_> {
@@ -536,12 +547,7 @@ fn contenders_group(
     g.bench_function("ours_full", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter() {
-                black_box(eval::step(
-                    &c.set,
-                    State::default(),
-                    black_box(&i.event),
-                    now,
-                ));
+                black_box(full_step(&c.set, black_box(&i.event), now));
             }
         })
     });
@@ -609,7 +615,7 @@ fn bytes(crit: &mut Criterion) {
     g.bench_function("decode_and_step", |b| {
         b.iter(|| {
             let ev = Event::decode(&set, black_box(&bytes)).unwrap();
-            black_box(eval::step(&set, State::default(), &ev, now))
+            black_box(full_step(&set, &ev, now))
         })
     });
     g.bench_function("decode", |b| {
@@ -636,10 +642,10 @@ fn script_exception(crit: &mut Criterion) {
         ("plus_rhai_exception", &script),
     ] {
         let ev = Event::decode(set, &bytes).unwrap();
-        let (_, o) = eval::step(set, State::default(), &ev, now);
+        let o = State::default().step(set, &ev, now).expect("same version");
         assert_eq!(o.handoffs[0].status, OutcomeStatus::Proceeded);
         g.bench_function(name, |b| {
-            b.iter(|| black_box(eval::step(set, State::default(), black_box(&ev), now)))
+            b.iter(|| black_box(full_step(set, black_box(&ev), now)))
         });
     }
     g.finish();
@@ -663,7 +669,7 @@ fn big_state(crit: &mut Criterion) {
     let mut state = State::default();
     for i in 0..10_000 {
         let ev = event(format!("evt-{i:05}"), format!("D-{}", i % 1000));
-        state = eval::step(&set, state, &ev, now).0;
+        state.step(&set, &ev, now).expect("same version");
     }
     assert_eq!((state.records.len(), state.seen.len()), (1000, 10_000));
     let mut g = crit.benchmark_group("big_state");
@@ -676,9 +682,7 @@ fn big_state(crit: &mut Criterion) {
             let mut s = state.clone();
             let start = std::time::Instant::now();
             for ev in &events {
-                let (next, out) = eval::step(&set, s, black_box(ev), now);
-                black_box(out);
-                s = next;
+                black_box(s.step(&set, black_box(ev), now).expect("same version"));
             }
             let elapsed = start.elapsed();
             drop(s);

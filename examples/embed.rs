@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use handoff::compile::{self, LoadFailure};
-use handoff::eval::{self, Event, PlannedAction, State};
+use handoff::eval::{Event, PlannedAction, State};
 
 fn main() -> ExitCode {
     let events_path = std::env::args().nth(1).map_or_else(
@@ -52,27 +52,37 @@ fn main() -> ExitCode {
         }
     };
 
-    // The engine keeps no state of its own: we carry it from event to event.
+    // The engine keeps no state of its own. `eval::step` takes and returns
+    // the state of the one record an event is about, and the shared
+    // assignment memory goes through `Assignments`; `State` keeps all of it
+    // in memory (a server keeps it in its store).
     let mut state = State::default();
     for event in &events {
         let now = event.occurred_at.unwrap_or_else(jiff::Timestamp::now);
-        let (next, outcome) = eval::step(&set, state, event, now);
-        state = next;
+        let outcome = match state.step(&set, event, now) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
         for h in &outcome.handoffs {
             println!("{} on {}: {}", h.workflow, h.record_id, h.status.as_str());
             for action in &h.actions {
-                match action {
+                // Each action has a stable id an outbox can key on.
+                print!("  [{}]", action.id);
+                match &action.plan {
                     PlannedAction::Task {
                         title,
                         assignee,
                         due,
                         ..
                     } => println!(
-                        "  task {title:?} for {} due {}",
+                        " task {title:?} for {} due {}",
                         assignee.as_deref().unwrap_or("nobody"),
                         due.as_deref().unwrap_or("-")
                     ),
-                    other => println!("  {}", serde_json::to_string(other).unwrap_or_default()),
+                    other => println!(" {}", serde_json::to_string(other).unwrap_or_default()),
                 }
             }
         }

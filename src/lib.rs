@@ -10,10 +10,11 @@
 //!                     │                                            │
 //!               syntax::format                               compile::compile
 //!                     ▼                                            ▼
-//!              canonical text        CRM event ─eval::step─▶ WorkflowSet + State
+//!              canonical text                      WorkflowSet (with a version id)
 //!                                                                  │
-//!                                                                  ▼
-//!                                        Outcome: status, action plan, brief, trace
+//!        CRM event + the record's state ──eval::step──▶ the record's new state
+//!                                                        + Outcome: status, actions
+//!                                                          (stable ids), brief, trace
 //! ```
 //!
 //! The whole tour, from text to plan:
@@ -42,21 +43,30 @@
 //! assert!(analysis.diagnostics.is_empty());
 //! let set = compile::compile(&analysis.checked.unwrap()).unwrap();
 //!
-//! // One CRM event through the engine: a pure function of state and event.
+//! // One CRM event through the engine: a pure function of the record's
+//! // state (none yet), the event, the time and the shared assignment memory.
 //! let event = eval::Event::decode(&set, br#"{
 //!   "id": "e1", "object": "deal", "record_id": "D-1",
 //!   "record": {"name": "Acme", "stage": "Won", "scope": "Setup"},
 //!   "previous": {"stage": "Open"}
 //! }"#).unwrap();
 //! let now = "2026-11-20T15:00:00Z".parse().unwrap();
-//! let (_state, outcome) = eval::step(&set, eval::State::default(), &event, now);
+//! let mut assignments = eval::MemoryAssignments::default();
+//! let (record, outcome) = eval::step(&set, None, &event, now, &mut assignments).unwrap();
 //!
 //! let h = &outcome.handoffs[0];
 //! assert_eq!(h.status, eval::OutcomeStatus::Proceeded);
-//! assert!(matches!(&h.actions[0],
+//! assert_eq!(outcome.version, set.version());
+//! assert!(matches!(&h.actions[0].plan,
 //!     eval::PlannedAction::Task { title, assignee: Some(who), .. }
 //!         if title == "Kick off Acme" && who == "maya@example.com"));
 //! assert!(h.trace[0].contains(r#"deal.stage was "Open", is "Won" → fired"#));
+//!
+//! // The record's new state is what a store keeps (as JSON, by field name);
+//! // the next event on the record starts from it.
+//! let deal = set.object("deal").unwrap();
+//! let stored = serde_json::to_string(&record.to_stored(deal)).unwrap();
+//! assert!(stored.contains(r#""scope":"Setup""#));
 //! ```
 
 pub mod check;

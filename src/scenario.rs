@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::Value as J;
 
 use crate::compile::WorkflowSet;
-use crate::eval::{self, Event, State};
+use crate::eval::{Event, State};
 
 /// A test file.
 #[derive(Debug, Deserialize)]
@@ -130,8 +130,13 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             let now = now
                 .or(event.occurred_at)
                 .unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
-            let (next, outcome) = eval::step(set, state, &event, now);
-            state = next;
+            let outcome = match state.step(set, &event, now) {
+                Ok(o) => o,
+                Err(e) => {
+                    failures.push(format!("step {n}: {e}"));
+                    return failures;
+                }
+            };
             if let Some(d) = step.duplicate {
                 if outcome.duplicate != d {
                     failures.push(format!(
@@ -153,13 +158,10 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                 return failures;
             };
             let now = now.unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
-            match eval::approve(set, &state, &a.workflow, object, record, now) {
-                Ok((next, out)) => {
-                    state = next;
-                    serde_json::to_value(&out)
-                        .map(|v| vec![v])
-                        .unwrap_or_default()
-                }
+            match state.approve(set, &a.workflow, object, record, now) {
+                Ok(out) => serde_json::to_value(&out)
+                    .map(|v| vec![v])
+                    .unwrap_or_default(),
                 Err(e) => {
                     failures.push(format!("step {n}: approval refused: {e}"));
                     return failures;

@@ -124,3 +124,22 @@ impl Serialize for Value {
 fn blank(s: &str) -> bool {
     s.chars().all(char::is_whitespace)
 }
+
+impl<'de> serde::Deserialize<'de> for Value {
+    /// Plain JSON back to a value, as an outcome carries it: strings read
+    /// as text (a date in an outcome was written as its text).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value as J;
+        fn from(j: J) -> Value {
+            match j {
+                J::Null => Value::Null,
+                J::Bool(b) => Value::Bool(b),
+                J::Number(n) => n.as_f64().map_or(Value::Null, Value::Number),
+                J::String(s) => Value::Text(s),
+                J::Array(items) => Value::List(items.into_iter().map(from).collect()),
+                J::Object(_) => Value::Null,
+            }
+        }
+        Ok(from(J::deserialize(d)?))
+    }
+}

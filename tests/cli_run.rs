@@ -52,6 +52,8 @@ fn stdout(cmd: &mut Command) -> String {
 #[serde(deny_unknown_fields)]
 struct Outcome {
     event: String,
+    /// The workflow version's content id: 64 hex digits.
+    version: String,
     #[serde(default)]
     duplicate: bool,
     handoffs: Vec<HandoffOutcome>,
@@ -62,7 +64,13 @@ struct Outcome {
 struct HandoffOutcome {
     workflow: String,
     record_id: String,
+    /// The instance id, when a handoff fired or is in flight.
+    #[serde(default)]
+    instance: Option<String>,
     status: Status,
+    #[serde(default)]
+    #[allow(dead_code)]
+    migrated_from: Option<String>,
     missing: Vec<String>,
     exceptions: Vec<String>,
     #[serde(default)]
@@ -81,6 +89,8 @@ enum Status {
     Review,
     Resumed,
     Done,
+    Withdrawn,
+    Orphaned,
     NotTriggered,
 }
 
@@ -93,9 +103,31 @@ struct ExceptionError {
     error: String,
 }
 
+impl HandoffOutcome {
+    /// What the actions do; every action carries a stable id.
+    fn kinds(&self) -> Vec<&ActionKind> {
+        for a in &self.actions {
+            assert!(
+                a.id.starts_with("a-") && a.id.len() == 34,
+                "an action id is `a-` and 32 hex digits: {}",
+                a.id
+            );
+        }
+        self.actions.iter().map(|a| &a.kind).collect()
+    }
+}
+
+/// An action: its stable id and what it does.
+#[derive(Debug, Deserialize, PartialEq)]
+struct Action {
+    id: String,
+    #[serde(flatten)]
+    kind: ActionKind,
+}
+
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Action {
+enum ActionKind {
     Assign {
         role: String,
         person: Option<String>,
@@ -154,7 +186,23 @@ struct Answers {
 }
 
 fn outcome(json: &str) -> Outcome {
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("not the Outcome contract: {e}\n{json}"))
+    let o: Outcome = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("not the Outcome contract: {e}\n{json}"));
+    assert!(
+        o.version.len() == 64 && o.version.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the version is a SHA-256 in hex: {}",
+        o.version
+    );
+    for h in &o.handoffs {
+        // A handoff that fired names its instance.
+        if h.status != Status::NotTriggered {
+            assert!(
+                h.instance.as_deref().is_some_and(|i| i.starts_with("h-")),
+                "{h:?}"
+            );
+        }
+    }
+    o
 }
 
 // ---------------------------------------------------------------- handoff run
@@ -195,8 +243,8 @@ fn run_format_json_is_the_outcome_contract() {
     assert_eq!(h.exceptions, ["Custom Scope"]);
     assert!(h.exception_errors.is_empty());
     assert_eq!(
-        h.actions,
-        [Action::Task {
+        h.kinds(),
+        [&ActionKind::Task {
             title: "Review Custom Scope for Gamma Inc".into(),
             assignee: Some("maya@example.com".into()),
             due: Some("2026-11-20T17:00:00-05:00".into()),
@@ -231,16 +279,16 @@ fn run_format_json_of_the_normal_path_has_typed_actions_and_the_brief() {
     let o = outcome(&json);
     let h = &o.handoffs[0];
     assert_eq!(h.status, Status::Resumed);
-    let Action::Task {
+    let ActionKind::Task {
         brief: Some(task_brief),
         ..
-    } = &h.actions[1]
+    } = h.kinds()[1]
     else {
         panic!("expected the kickoff task with its brief: {:?}", h.actions);
     };
     assert_eq!(
-        h.actions[0],
-        Action::Assign {
+        *h.kinds()[0],
+        ActionKind::Assign {
             role: "delivery_owner".into(),
             person: Some("ana@example.com".into()),
             team: Some("delivery".into()),
@@ -318,7 +366,7 @@ fn run_now_overrides_the_event_time_for_due_dates() {
         &["--now", "2026-11-20T15:00:00Z", "--format", "json"],
     ));
     let o = outcome(&json);
-    let Action::Task { due, .. } = &o.handoffs[0].actions[0] else {
+    let ActionKind::Task { due, .. } = o.handoffs[0].kinds()[0] else {
         panic!("expected the review task");
     };
     assert_eq!(due.as_deref(), Some("2026-11-23T17:00:00-05:00"));
@@ -455,7 +503,9 @@ fn approve_prints_the_outcome_as_json() {
     let h: HandoffOutcome = serde_json::from_str(&json).expect("one handoff outcome");
     assert_eq!(h.status, Status::Resumed);
     assert_eq!(h.record_id, "D-43");
-    assert!(matches!(&h.actions[1], Action::Task { title, .. } if title == "Kickoff: Gamma Inc"));
+    assert!(
+        matches!(h.kinds()[1], ActionKind::Task { title, .. } if title == "Kickoff: Gamma Inc")
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use handoff::eval::{self, Event, OutcomeStatus, State};
+use handoff::eval::{Event, OutcomeStatus, State};
 
 const STACK: usize = 1 << 20;
 
@@ -117,12 +117,9 @@ fn whole_pipeline() {
         "previous": {"stage": "Open"},
     });
     let event = Event::decode(&set, event.to_string().as_bytes()).unwrap();
-    let (_, outcome) = eval::step(
-        &set,
-        State::default(),
-        &event,
-        "2026-11-20T15:00:00Z".parse().unwrap(),
-    );
+    let outcome = State::default()
+        .step(&set, &event, "2026-11-20T15:00:00Z".parse().unwrap())
+        .expect("same version");
     assert_eq!(outcome.handoffs.len(), deep_conditions().len());
     for h in &outcome.handoffs {
         assert!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use handoff::compile::WorkflowSet;
-use handoff::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
+use handoff::eval::{Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
 use handoff::value::Value;
 use serde_json::{json, Value as J};
 
@@ -32,13 +32,18 @@ impl Engine {
         let now = event
             .occurred_at
             .unwrap_or_else(|| FRI_10AM.parse().unwrap());
-        let (state, outcome) = eval::step(&self.set, std::mem::take(&mut self.state), &event, now);
-        self.state = state;
-        outcome
+        self.state
+            .step(&self.set, &event, now)
+            .expect("same version")
     }
 
     fn open_tasks(&self, who: &str) -> u32 {
-        self.state.open_tasks.get(who).copied().unwrap_or(0)
+        self.state
+            .assignments
+            .open_tasks
+            .get(who)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -78,7 +83,7 @@ fn the_normal_path_plans_every_action_in_order() {
     let out = e.send(deal("D-1", complete("Acme")));
     let h = of(&out, "Every action");
     assert_eq!(h.status, OutcomeStatus::Proceeded);
-    let actions = serde_json::to_value(&h.actions).unwrap();
+    let actions = serde_json::to_value(h.plans()).unwrap();
     let brief = serde_json::to_value(h.brief.as_ref().unwrap()).unwrap();
     assert_eq!(
         actions,
@@ -147,7 +152,7 @@ fn the_brief_renders_as_json_and_markdown_with_roles_and_gaps() {
          - [ ] What does Acme care about most?\n"
     );
     // The brief attached to the task is the same brief.
-    assert!(matches!(&h.actions[3], PlannedAction::Task { brief: Some(b), .. } if b == brief));
+    assert!(matches!(&h.plans()[3], PlannedAction::Task { brief: Some(b), .. } if b == brief));
 }
 
 #[test]
@@ -176,7 +181,7 @@ fn assigning_to_an_empty_person_field_leaves_the_role_unassigned_and_says_so() {
     let out = e.send(deal("D-1", d));
     let h = of(&out, "Every action");
     assert_eq!(
-        h.actions[2],
+        *h.plans()[2],
         PlannedAction::Assign {
             role: "backup_owner".into(),
             person: None,
@@ -185,7 +190,7 @@ fn assigning_to_an_empty_person_field_leaves_the_role_unassigned_and_says_so() {
         }
     );
     assert!(
-        matches!(&h.actions[4], PlannedAction::Task { title, assignee: None, .. }
+        matches!(&h.plans()[4], PlannedAction::Task { title, assignee: None, .. }
         if title == "Shadow the kickoff of Acme")
     );
     assert!(trace_has(
@@ -193,7 +198,7 @@ fn assigning_to_an_empty_person_field_leaves_the_role_unassigned_and_says_so() {
         "assign: backup_owner could not be resolved (empty field)"
     ));
     // An unassigned task is nobody's load.
-    assert_eq!(e.state.open_tasks.values().sum::<u32>(), 1);
+    assert_eq!(e.state.assignments.open_tasks.values().sum::<u32>(), 1);
 }
 
 #[test]
@@ -203,8 +208,8 @@ fn set_evaluates_its_value_and_gives_no_value_for_empty_inputs() {
     d.as_object_mut().unwrap().remove("seats");
     let out = e.send(deal("D-1", d));
     let sets: BTreeMap<String, Value> = of(&out, "Every action")
-        .actions
-        .iter()
+        .plans()
+        .into_iter()
         .filter_map(|a| match a {
             PlannedAction::Set { field, value } => Some((field.clone(), value.clone())),
             _ => None,
@@ -234,7 +239,7 @@ fn if_missing_templates_list_the_labels_of_the_missing_fields() {
     assert_eq!(h.status, OutcomeStatus::Paused);
     assert_eq!(h.missing, ["contact", "start_date"]);
     assert_eq!(
-        serde_json::to_value(&h.actions).unwrap(),
+        serde_json::to_value(h.plans()).unwrap(),
         json!([
             {"type": "notify", "to": "sam@example.com",
              "message": "Beta: please fill in Main contact, Start date."},
@@ -256,7 +261,7 @@ fn on_exception_templates_name_every_flagged_exception_and_roles() {
     assert_eq!(h.status, OutcomeStatus::Review);
     assert_eq!(h.exceptions, ["Custom Scope", "Big Deal"]);
     assert_eq!(
-        serde_json::to_value(&h.actions).unwrap(),
+        serde_json::to_value(h.plans()).unwrap(),
         json!([
             {"type": "assign", "role": "reviewer", "person": "maya@example.com"},
             {"type": "task", "title": "Review Custom Scope, Big Deal for Gamma",
@@ -271,7 +276,7 @@ fn on_exception_templates_name_every_flagged_exception_and_roles() {
     let h = of(&out, "Every action");
     assert_eq!(h.status, OutcomeStatus::Resumed);
     assert!(
-        matches!(&h.actions[0], PlannedAction::Assign { role, person: Some(p), .. }
+        matches!(&h.plans()[0], PlannedAction::Assign { role, person: Some(p), .. }
         if role == "delivery_owner" && p == "ana@example.com")
     );
 }
@@ -285,7 +290,7 @@ fn a_withdrawn_handoff_releases_the_tasks_it_opened() {
     assert_eq!(e.open_tasks("sam@example.com"), 1, "the fill-in task");
     let out = e.send(json!({"id": "back", "object": "deal", "record_id": "D-2",
                             "occurred_at": FRI_10AM, "record": {"stage": "Open"}}));
-    assert_eq!(of(&out, "Every action").status, OutcomeStatus::NotTriggered);
+    assert_eq!(of(&out, "Every action").status, OutcomeStatus::Withdrawn);
     assert_eq!(e.open_tasks("sam@example.com"), 0);
 }
 
@@ -297,7 +302,7 @@ fn round_robin_walks_the_team_in_order_across_records() {
     let picked: Vec<String> = (1..=5)
         .map(|i| {
             let out = e.send(deal(&format!("D-{i}"), complete("Acme")));
-            match &of(&out, "Every action").actions[0] {
+            match &of(&out, "Every action").plans()[0] {
                 PlannedAction::Assign {
                     person: Some(p), ..
                 } => p.clone(),
@@ -330,7 +335,7 @@ fn round_robin_is_fair_over_a_thousand_assignments() {
         assert_eq!(h.status, OutcomeStatus::Proceeded, "ticket {i}");
         if let [PlannedAction::Assign {
             person: Some(p), ..
-        }] = &h.actions[..]
+        }] = &h.plans()[..]
         {
             *count.entry(p.clone()).or_default() += 1;
         }
@@ -350,7 +355,7 @@ fn round_robin_is_fair_over_a_thousand_assignments() {
 fn qualify(e: &mut Engine, id: &str) -> String {
     let out = e.send(json!({"id": format!("{id}-q"), "object": "lead", "record_id": id,
                             "record": {"name": id, "status": "Qualified"}, "previous": {"status": "New"}}));
-    match &of(&out, "Lead follow up").actions[..] {
+    match &of(&out, "Lead follow up").plans()[..] {
         [PlannedAction::Assign {
             person: Some(p),
             strategy: Some(s),
@@ -438,8 +443,8 @@ fn four_business_hours_from_friday_afternoon_run_into_monday() {
         "record": {"name": "Pat", "status": "Qualified"}, "previous": {"status": "New"}}));
     let h = of(&out, "Lead follow up");
     assert!(
-        matches!(&h.actions[1], PlannedAction::Task { due: Some(d), .. } if d == "2026-11-23T12:00:00-05:00"),
+        matches!(&h.plans()[1], PlannedAction::Task { due: Some(d), .. } if d == "2026-11-23T12:00:00-05:00"),
         "{:?}",
-        h.actions[1]
+        h.plans()[1]
     );
 }

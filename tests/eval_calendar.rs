@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use handoff::compile::{Calendar, WorkflowSet};
-use handoff::eval::{self, Event, PlannedAction, State};
+use handoff::eval::{Event, PlannedAction, State};
 use handoff::syntax::TimeUnit;
 use handoff::value::Duration;
 use jiff::Timestamp;
@@ -61,10 +61,12 @@ fn task_dues(
     let json = serde_json::json!({"id": "e1", "object": object, "record_id": "R-1",
         "record": {"subject": "Outage", field: value}});
     let event = Event::decode(set, json.to_string().as_bytes()).unwrap();
-    let (_, out) = eval::step(set, State::default(), &event, ts(now));
+    let out = State::default()
+        .step(set, &event, ts(now))
+        .expect("same version");
     out.handoffs[0]
-        .actions
-        .iter()
+        .plans()
+        .into_iter()
         .filter_map(|a| match a {
             PlannedAction::Task { title, due, .. } => Some((title.clone(), due.clone()?)),
             _ => None,
@@ -538,12 +540,9 @@ handoff "Won" {
         "record": {"stage": "Won"}, "previous": {"stage": "Open"},
     });
     let event = handoff::eval::Event::decode(&set, event.to_string().as_bytes()).unwrap();
-    let (_, outcome) = handoff::eval::step(
-        &set,
-        handoff::eval::State::default(),
-        &event,
-        ts("2026-11-20T15:00:00Z"),
-    );
+    let outcome = handoff::eval::State::default()
+        .step(&set, &event, ts("2026-11-20T15:00:00Z"))
+        .expect("same version");
     let h = serde_json::to_value(&outcome.handoffs[0]).unwrap();
     assert_eq!(h["actions"][0]["title"], "Far");
     assert!(h["actions"][0].get("due").is_none(), "{h:#}");

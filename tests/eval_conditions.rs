@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use handoff::compile::WorkflowSet;
-use handoff::eval::{self, Event, OutcomeStatus, State};
+use handoff::eval::{Event, OutcomeStatus, State};
 use serde_json::{json, Value as J};
 
 const OBJECT: &str = r#"
@@ -62,7 +62,9 @@ fn flagged(set: &WorkflowSet, record: J, now: &str) -> BTreeSet<String> {
         "record": record, "previous": {"stage": "Open"},
     });
     let event = Event::decode(set, event.to_string().as_bytes()).expect("the event decodes");
-    let (_, outcome) = eval::step(set, State::default(), &event, now.parse().unwrap());
+    let outcome = State::default()
+        .step(set, &event, now.parse().unwrap())
+        .expect("same version");
     let h = &outcome.handoffs[0];
     assert!(
         matches!(h.status, OutcomeStatus::Review | OutcomeStatus::Proceeded),
@@ -219,7 +221,9 @@ fn require_counts_whitespace_of_any_kind_as_missing() {
             "previous": {"stage": "Open"},
         });
         let event = Event::decode(&set, event.to_string().as_bytes()).unwrap();
-        let (_, o) = eval::step(&set, State::default(), &event, NOW.parse().unwrap());
+        let o = State::default()
+            .step(&set, &event, NOW.parse().unwrap())
+            .expect("same version");
         o.handoffs[0].status
     };
     for blank in [

@@ -89,12 +89,9 @@ fn a_one_of_value_the_list_does_not_hold_is_kept_as_text_and_matches_nothing() {
     let ev = decode(&set, &json!({"id": "e", "object": "deal", "record_id": "D-1",
         "record": {"stage": "Closed Won (new)", "start_date": "2026-12-01"}, "previous": {"stage": "Proposal"}}))
     .unwrap();
-    let (_, out) = eval::step(
-        &set,
-        State::default(),
-        &ev,
-        "2026-11-20T15:00:00Z".parse().unwrap(),
-    );
+    let out = State::default()
+        .step(&set, &ev, "2026-11-20T15:00:00Z".parse().unwrap())
+        .expect("same version");
     assert_eq!(out.handoffs[0].status, OutcomeStatus::NotTriggered);
 }
 
@@ -377,7 +374,11 @@ fn record_ids_are_text_or_numbers_only() {
 
 fn step(set: &WorkflowSet, state: State, event: J) -> (State, eval::Outcome) {
     let ev = decode(set, &event).expect("valid event");
-    eval::step(set, state, &ev, "2026-11-20T15:00:00Z".parse().unwrap())
+    let mut state = state;
+    let out = state
+        .step(set, &ev, "2026-11-20T15:00:00Z".parse().unwrap())
+        .expect("same version");
+    (state, out)
 }
 
 #[test]
@@ -404,7 +405,7 @@ fn partial_records_merge_into_the_snapshot_across_events() {
     let h = &out.handoffs[0];
     assert_eq!(h.status, OutcomeStatus::Proceeded);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { message, .. }]
         if message == "Acme won, starts 2026-12-01.")
     );
     let snap = &state.records["deal/D-1"].snapshot;
@@ -478,7 +479,7 @@ fn regression_previous_values_never_leak_into_the_current_record() {
         "record": {"stage": "Won"}, "previous": {"stage": "Proposal", "name": "Acme (old name)"}}),
     );
     assert!(
-        matches!(&out.handoffs[0].actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&out.handoffs[0].plans()[..], [PlannedAction::Notify { message, .. }]
         if message == "Acme Corp won, starts 2026-12-01."),
         "{:?}",
         out.handoffs[0].actions

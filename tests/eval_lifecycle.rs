@@ -30,9 +30,9 @@ impl Engine {
     fn send(&mut self, event: J) -> Outcome {
         let event = Event::decode(&self.set, event.to_string().as_bytes()).expect("valid event");
         let now = event.occurred_at.expect("fixture events carry occurred_at");
-        let (state, outcome) = eval::step(&self.set, std::mem::take(&mut self.state), &event, now);
-        self.state = state;
-        outcome
+        self.state
+            .step(&self.set, &event, now)
+            .expect("same version")
     }
 
     fn approve(
@@ -42,13 +42,7 @@ impl Engine {
         now: &str,
     ) -> Result<HandoffOutcome, ApproveError> {
         let (object, id) = record.split_once('/').unwrap();
-        match eval::approve(&self.set, &self.state, workflow, object, id, ts(now)) {
-            Ok((state, out)) => {
-                self.state = state;
-                Ok(out)
-            }
-            Err(e) => Err(e),
-        }
+        self.state.approve(&self.set, workflow, object, id, ts(now))
     }
 
     /// The stored instance of `workflow` on `object/id`, if any.
@@ -121,8 +115,8 @@ fn won_complete(e: &mut Engine) -> Outcome {
 }
 
 fn action_kinds(h: &HandoffOutcome) -> Vec<&'static str> {
-    h.actions
-        .iter()
+    h.plans()
+        .into_iter()
         .map(|a| match a {
             PlannedAction::Assign { .. } => "assign",
             PlannedAction::Task { .. } => "task",
@@ -300,8 +294,8 @@ fn a_paused_handoff_asks_the_owner_with_the_labels_of_the_missing_fields() {
     assert_eq!(h.status, OutcomeStatus::Paused);
     assert_eq!(h.missing, ["contact", "scope"]);
     assert_eq!(
-        h.actions,
-        [PlannedAction::Notify {
+        h.plans(),
+        [&PlannedAction::Notify {
             channel: None,
             to: Some("sam@example.com".into()),
             message: "Onboarding for Beta is paused. Please fill in: Main contact, Signed scope."
@@ -365,7 +359,7 @@ fn a_paused_handoff_asks_again_when_the_list_of_gaps_changes() {
     assert_eq!(h.status, OutcomeStatus::Paused);
     assert_eq!(h.missing, ["scope"]);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { message, .. }]
         if message == "Onboarding for Beta is paused. Please fill in: Signed scope.")
     );
 }
@@ -425,7 +419,7 @@ fn a_paused_handoff_filled_in_but_flagged_goes_to_review() {
     assert_eq!(h.status, OutcomeStatus::Review);
     assert_eq!(h.exceptions, ["Custom Scope"]);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Task { title, assignee: Some(a), .. }]
+        matches!(&h.plans()[..], [PlannedAction::Task { title, assignee: Some(a), .. }]
         if title == "Review Custom Scope for Beta" && a == "maya@example.com")
     );
     assert_trace(h, "Custom Scope flagged → review");
@@ -447,13 +441,17 @@ fn a_paused_handoff_is_withdrawn_when_the_stage_leaves_won_and_can_fire_again() 
         None,
     ));
     let h = of(&out, "Onboarding");
-    assert_eq!(h.status, OutcomeStatus::NotTriggered);
+    assert_eq!(h.status, OutcomeStatus::Withdrawn);
     assert!(h.actions.is_empty());
     assert_trace(
         h,
         r#"trigger: deal.stage left "Won": the paused handoff is withdrawn"#,
     );
-    assert!(e.instance("deal/D-2", "Onboarding").is_none());
+    // The withdrawn run stays on record (for its history), finished.
+    let withdrawn = e.instance("deal/D-2", "Onboarding").unwrap();
+    assert_eq!(withdrawn.status, Status::Withdrawn);
+    assert_eq!(h.instance.as_deref(), Some(withdrawn.id.as_str()));
+    let withdrawn_id = withdrawn.id.clone();
 
     // Won again, this time complete: a fresh handoff, triggered now.
     let out = e.send(event(
@@ -466,6 +464,7 @@ fn a_paused_handoff_is_withdrawn_when_the_stage_leaves_won_and_can_fire_again() 
     assert_eq!(of(&out, "Onboarding").status, OutcomeStatus::Proceeded);
     let inst = e.instance("deal/D-2", "Onboarding").unwrap();
     assert_eq!(inst.triggered_at, ts("2026-11-23T15:00:00Z"));
+    assert_ne!(inst.id, withdrawn_id, "a new run is a new instance");
 }
 
 // ---------------------------------------------------------------- review
@@ -480,7 +479,7 @@ fn in_review(e: &mut Engine) {
     assert_eq!(h.status, OutcomeStatus::Review);
     // Thursday 10:00 New York: one business day is Friday's close.
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Task { due: Some(d), .. }]
+        matches!(&h.plans()[..], [PlannedAction::Task { due: Some(d), .. }]
         if d == "2026-11-20T17:00:00-05:00")
     );
 }
@@ -584,7 +583,7 @@ fn review_resumes_when_a_person_approves_it() {
     assert_eq!(action_kinds(&h), ["assign", "task"]);
     // The plan reads the record as last seen: the name from the snapshot.
     assert!(
-        matches!(&h.actions[1], PlannedAction::Task { title, due: Some(d), .. }
+        matches!(&h.plans()[1], PlannedAction::Task { title, due: Some(d), .. }
         if title == "Kickoff: Gamma" && d == "2026-11-23T17:00:00-05:00")
     );
     assert_trace(&h, "review: approved by hand → resumed on the normal path");
@@ -609,7 +608,7 @@ fn without_resume_when_only_an_approval_moves_a_review_on() {
     let h = of(&out, "Order review");
     assert_eq!(h.status, OutcomeStatus::Review);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { message, .. }]
         if message == "Please review Big one: Big order.")
     );
 
@@ -621,7 +620,7 @@ fn without_resume_when_only_an_approval_moves_a_review_on() {
     let h = e.approve("Order review", "order/O-1", FRI_10AM).unwrap();
     assert_eq!(h.status, OutcomeStatus::Resumed);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { message, .. }]
         if message == "Order Big one, renamed is signed.")
     );
 }
@@ -765,7 +764,7 @@ fn a_done_handoff_fires_again_on_a_new_transition() {
     let h = of(&out, "Onboarding");
     assert_eq!(h.status, OutcomeStatus::Proceeded);
     assert!(
-        matches!(&h.actions[0], PlannedAction::Assign { person: Some(p), .. } if p == "raj@example.com")
+        matches!(&h.plans()[0], PlannedAction::Assign { person: Some(p), .. } if p == "raj@example.com")
     );
     let inst = e.instance("deal/D-1", "Onboarding").unwrap();
     assert_eq!(inst.status, Status::Proceeded);
@@ -811,7 +810,7 @@ fn changes_fires_on_any_change_of_the_field() {
     assert_eq!(h.status, OutcomeStatus::Proceeded);
     assert_trace(h, r#"trigger: deal.region was "East", is "West" → fired"#);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { to: Some(to), message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { to: Some(to), message, .. }]
         if to == "maya@example.com" && message == "Acme moved to West.")
     );
 }
@@ -832,7 +831,7 @@ fn regression_a_handoff_without_done_when_fires_on_every_change() {
         ));
         let h = of(&out, "Region move");
         assert_eq!(h.status, OutcomeStatus::Proceeded, "move to {region}");
-        if let [PlannedAction::Notify { message, .. }] = &h.actions[..] {
+        if let [PlannedAction::Notify { message, .. }] = &h.plans()[..] {
             notified.push(message.clone());
         }
     }
@@ -938,7 +937,7 @@ fn is_created_fires_for_the_first_event_of_a_record_only() {
     assert_trace(h, "trigger: ticket is new → fired");
     // Plain hours are exact elapsed time: 10:00 + 4 hours.
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Task { title, assignee: Some(a), due: Some(d), .. }]
+        matches!(&h.plans()[..], [PlannedAction::Task { title, assignee: Some(a), due: Some(d), .. }]
         if title == "Triage: Login fails" && a == "kim@example.com" && d == "2026-11-20T14:00:00-05:00")
     );
 

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use handoff::eval::{self, Event, State};
+use handoff::eval::{Event, State};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Value as J};
@@ -295,8 +295,7 @@ fn run(set: &handoff::compile::WorkflowSet, events: &[(J, jiff::Timestamp)]) -> 
                 continue;
             }
         };
-        let (next, outcome) = eval::step(set, state, &event, *now);
-        state = next;
+        let outcome = state.step(set, &event, *now).expect("same version");
         out.push(serde_json::to_value(&outcome).expect("outcomes serialize"));
     }
     out

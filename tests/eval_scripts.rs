@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use handoff::compile::{LoadFailure, WorkflowSet};
-use handoff::eval::{self, Event, HandoffOutcome, OutcomeStatus, PlannedAction, State};
+use handoff::eval::{Event, HandoffOutcome, OutcomeStatus, PlannedAction, State};
 use predicates::prelude::*;
 use serde_json::{json, Value as J};
 
@@ -49,7 +49,9 @@ fn run(kind: &str, record: J) -> (HandoffOutcome, Duration) {
     let event = Event::decode(set, event.to_string().as_bytes()).unwrap();
     let now = "2026-11-20T15:00:00Z".parse().unwrap();
     let started = Instant::now();
-    let (_, out) = eval::step(set, State::default(), &event, now);
+    let out = State::default()
+        .step(set, &event, now)
+        .expect("same version");
     let took = started.elapsed();
     let h = out
         .handoffs
@@ -70,7 +72,7 @@ fn fails_safe(kind: &str, exception: &str) -> String {
     assert_eq!(h.exception_errors.len(), 1);
     assert_eq!(h.exception_errors[0].name, exception);
     assert!(
-        matches!(&h.actions[..], [PlannedAction::Notify { message, .. }]
+        matches!(&h.plans()[..], [PlannedAction::Notify { message, .. }]
         if message == &format!("Review {exception} for Acme."))
     );
     let error = h.exception_errors[0].error.clone();

@@ -38,9 +38,10 @@ pub fn run(args: &RunArgs) -> Exit {
         let now = now_override
             .or(event.occurred_at)
             .unwrap_or_else(jiff::Timestamp::now);
-        let (next, outcome) = eval::step(&set, state, event, now);
-        state = next;
-        outcomes.push(outcome);
+        match state.step(&set, event, now) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => return fail(&e.to_string()),
+        }
     }
     if let Some(p) = &args.state {
         if let Err(msg) = write_state(p, &state) {
@@ -82,8 +83,25 @@ pub(super) fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
 /// Reads a state file; a missing file is an empty state.
 pub(super) fn read_state(p: &Path) -> Result<State, String> {
     match std::fs::read(p) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| format!("`{}` is not a handoff state file: {e}", p.display())),
+        Ok(bytes) => {
+            let state: State = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("`{}` is not a handoff state file: {e}", p.display()))?;
+            if state.format > eval::STATE_FORMAT {
+                return Err(format!(
+                    "`{}` was written by a newer handoff (state format {}; this one reads up to {}): \
+                     upgrade handoff, or start a new state file",
+                    p.display(),
+                    state.format,
+                    eval::STATE_FORMAT
+                ));
+            }
+            // Older formats read as the current one (new fields take their
+            // defaults) and are written back in it.
+            Ok(State {
+                format: eval::STATE_FORMAT,
+                ..state
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
         Err(e) => Err(format!("cannot read `{}`: {e}", p.display())),
     }
@@ -205,7 +223,7 @@ pub fn approve(args: &ApproveArgs) -> Exit {
             args.record
         ));
     };
-    let state = match read_state(&args.state) {
+    let mut state = match read_state(&args.state) {
         Ok(s) => s,
         Err(msg) => return fail(&msg),
     };
@@ -214,8 +232,8 @@ pub fn approve(args: &ApproveArgs) -> Exit {
         Some(Err(msg)) => return fail(&msg),
         None => jiff::Timestamp::now(),
     };
-    match eval::approve(&set, &state, &args.workflow, object, record, now) {
-        Ok((state, outcome)) => {
+    match state.approve(&set, &args.workflow, object, record, now) {
+        Ok(outcome) => {
             if let Err(msg) = write_state(&args.state, &state) {
                 return fail(&msg);
             }

@@ -30,6 +30,16 @@ pub struct Event {
     pub record: Vec<Option<Value>>,
     /// Before-values the event states explicitly, by slot.
     pub previous: Vec<Option<Value>>,
+    /// The version of the workflow set that decoded the event: slots mean
+    /// something only under it, so stepping it with another set is refused.
+    pub version: String,
+    /// Fields left out because their value did not fit the type (only a
+    /// [`Event::decode_lenient`] event carries any).
+    pub field_errors: Vec<FieldError>,
+    /// Values outside their field's `one of` list: applied as sent, but a
+    /// stage renamed in the CRM would stop handoffs firing, so they are
+    /// worth showing someone.
+    pub unknown_values: Vec<FieldError>,
 }
 
 /// Why an event could not be decoded.
@@ -53,7 +63,7 @@ pub enum EventError {
 }
 
 /// A field whose value does not fit its type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     /// `record.start_date` or `previous.stage`.
     pub field: String,
@@ -86,8 +96,22 @@ struct RawEvent<'a> {
 }
 
 impl Event {
-    /// Decodes one event from JSON bytes.
+    /// Decodes one event from JSON bytes; a field value that does not fit
+    /// its type refuses the whole event (the CLI's dry run says so).
     pub fn decode(set: &WorkflowSet, bytes: &[u8]) -> Result<Event, EventError> {
+        let event = Self::decode_lenient(set, bytes)?;
+        if event.field_errors.is_empty() {
+            Ok(event)
+        } else {
+            Err(EventError::Fields(event.field_errors))
+        }
+    }
+
+    /// Decodes one event from JSON bytes, leaving out the fields whose
+    /// values do not fit their types (listed in `field_errors`, with an
+    /// unreadable `occurred_at`): a server keeps the event and applies the
+    /// rest. Only a malformed event or an unknown object is an error.
+    pub fn decode_lenient(set: &WorkflowSet, bytes: &[u8]) -> Result<Event, EventError> {
         let raw: RawEvent<'_> =
             serde_json::from_slice(bytes).map_err(|e| EventError::Shape(e.to_string()))?;
         Self::from_raw(set, raw)
@@ -127,14 +151,17 @@ impl Event {
             .ok_or_else(|| EventError::UnknownObject(raw.object.clone()))?;
         let schema = &set.schema().objects[object_index];
         let mut errors = Vec::new();
-        let record = decode_fields(schema, raw.record, "record", &mut errors)?;
+        let mut unknown = Vec::new();
+        let record = decode_fields(schema, raw.record, "record", &mut errors, &mut unknown)?;
         let previous = match raw.previous {
-            Some(p) => decode_fields(schema, p, "previous", &mut errors)?,
+            Some(p) => decode_fields(schema, p, "previous", &mut errors, &mut unknown)?,
             None => vec![None; schema.fields.len()],
         };
         let occurred_at = match raw.occurred_at {
             Some(s) => match parse_datetime(&s) {
                 Some(t) => Some(t),
+                // Like a field: reported, and the event reads as undated
+                // (its values are not ordered against others).
                 None => {
                     errors.push(FieldError {
                         field: "occurred_at".into(),
@@ -146,9 +173,6 @@ impl Event {
             },
             None => None,
         };
-        if !errors.is_empty() {
-            return Err(EventError::Fields(errors));
-        }
         let id = match raw.id {
             Some(serde_json::Value::String(s)) => s,
             Some(other) => other.to_string(),
@@ -162,6 +186,9 @@ impl Event {
             occurred_at,
             record,
             previous,
+            version: set.version().to_string(),
+            field_errors: errors,
+            unknown_values: unknown,
         })
     }
 }
@@ -171,12 +198,14 @@ fn decode_fields(
     raw: &RawValue,
     prefix: &str,
     errors: &mut Vec<FieldError>,
+    unknown: &mut Vec<FieldError>,
 ) -> Result<Vec<Option<Value>>, EventError> {
     let mut slots = vec![None; schema.fields.len()];
     let seed = FieldsSeed {
         schema,
         slots: &mut slots,
         errors,
+        unknown,
         prefix,
     };
     let mut de = serde_json::Deserializer::from_str(raw.get());
@@ -190,6 +219,7 @@ struct FieldsSeed<'a> {
     schema: &'a ObjectSchema,
     slots: &'a mut Vec<Option<Value>>,
     errors: &'a mut Vec<FieldError>,
+    unknown: &'a mut Vec<FieldError>,
     prefix: &'a str,
 }
 
@@ -212,7 +242,25 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                     let json: serde_json::Value = map.next_value()?;
                     let ty = &self.schema.fields[slot].ty;
                     match typed(ty, json) {
-                        Ok(v) => self.slots[slot] = Some(v),
+                        Ok(v) => {
+                            if let (Type::OneOf(allowed), Value::Text(t)) = (ty, &v) {
+                                if !t.trim().is_empty() && !allowed.iter().any(|a| a == t) {
+                                    self.unknown.push(FieldError {
+                                        field: format!("{}.{key}", self.prefix),
+                                        value: format!("\"{t}\""),
+                                        expected: format!(
+                                            "one of {}",
+                                            allowed
+                                                .iter()
+                                                .map(|a| format!("\"{a}\""))
+                                                .collect::<Vec<_>>()
+                                                .join(", ")
+                                        ),
+                                    });
+                                }
+                            }
+                            self.slots[slot] = Some(v)
+                        }
                         Err((value, expected)) => self.errors.push(FieldError {
                             field: format!("{}.{key}", self.prefix),
                             value,

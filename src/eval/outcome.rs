@@ -2,45 +2,64 @@
 //! actions, the brief, the four answers and the explain trace. This is the
 //! JSON contract `handoff run --format json` prints and the server returns.
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::value::Value;
 
 /// What one event did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// The event id.
     pub event: String,
+    /// The workflow version (content id) the event was decided under.
+    #[serde(default)]
+    pub version: String,
     /// True when the event id was processed before: nothing new happened.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
     pub handoffs: Vec<HandoffOutcome>,
 }
 
 /// What one event did to one handoff.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandoffOutcome {
     pub workflow: String,
     pub record_id: String,
+    /// The handoff instance this is about (none when nothing fired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     pub status: OutcomeStatus,
+    /// The version the instance was decided under before this event, when a
+    /// reload changed it: the instance migrated to the new rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_from: Option<String>,
     /// Required fields that are missing (names).
     pub missing: Vec<String>,
     /// Exceptions that flagged this record.
     pub exceptions: Vec<String>,
     /// Exceptions whose test failed to evaluate (they count as flagged).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exception_errors: Vec<ExceptionError>,
-    pub actions: Vec<PlannedAction>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub brief: Option<RenderedBrief>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brief: Option<Arc<RenderedBrief>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<Answers>,
     /// Every step evaluated, in plain words.
     pub trace: Vec<String>,
 }
 
+impl HandoffOutcome {
+    /// What the actions do, without their ids.
+    pub fn plans(&self) -> Vec<&PlannedAction> {
+        self.actions.iter().map(|a| &a.plan).collect()
+    }
+}
+
 /// A handoff's status after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// Fired and went down the normal path.
@@ -53,6 +72,11 @@ pub enum OutcomeStatus {
     Resumed,
     /// `done when` became true.
     Done,
+    /// Was paused, and the trigger value was undone: the handoff is off.
+    Withdrawn,
+    /// The instance's workflow is gone from the rules now serving: it keeps
+    /// its status, its open tasks are released, and a person decides.
+    Orphaned,
     /// Nothing happened.
     NotTriggered,
 }
@@ -66,44 +90,64 @@ impl OutcomeStatus {
             OutcomeStatus::Review => "review",
             OutcomeStatus::Resumed => "resumed",
             OutcomeStatus::Done => "done",
+            OutcomeStatus::Withdrawn => "withdrawn",
+            OutcomeStatus::Orphaned => "orphaned",
             OutcomeStatus::NotTriggered => "not_triggered",
         }
     }
 }
 
 /// An exception test that could not be evaluated.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExceptionError {
     pub name: String,
     pub error: String,
 }
 
-/// One planned action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One planned action with its stable id: the same record, instance,
+/// workflow version and position in the plan give the same id, so a retried
+/// event plans the same ids and an outbox can key on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: String,
+    #[serde(flatten)]
+    pub plan: PlannedAction,
+}
+
+impl std::ops::Deref for Action {
+    type Target = PlannedAction;
+    fn deref(&self) -> &PlannedAction {
+        &self.plan
+    }
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PlannedAction {
     Assign {
         role: String,
         /// The person picked (email or CRM user), if one could be picked.
         person: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         team: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         strategy: Option<String>,
     },
     Task {
         title: String,
         assignee: Option<String>,
         /// RFC 3339 in the calendar's timezone.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         due: Option<String>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         checklist: Vec<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        brief: Option<RenderedBrief>,
+        /// The handoff's brief (the same one as the outcome's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        brief: Option<Arc<RenderedBrief>>,
     },
     Notify {
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
         to: Option<String>,
         message: String,
@@ -122,7 +166,7 @@ pub enum PlannedAction {
 }
 
 /// The brief, with the record's values filled in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedBrief {
     pub fields: Vec<BriefLine>,
     /// Questions for a person to answer.
@@ -132,14 +176,14 @@ pub struct RenderedBrief {
 }
 
 /// A line of the brief.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BriefLine {
     pub label: String,
     pub value: Value,
 }
 
 /// The four questions every handoff must answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answers {
     /// Who owns the next step.
     pub next_owner: Option<String>,

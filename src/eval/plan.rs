@@ -2,26 +2,32 @@
 //! due dates computed, the brief rendered.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::expr::Ctx;
-use super::outcome::{Answers, BriefLine, PlannedAction, RenderedBrief};
-use super::state::{Instance, State};
-use crate::compile::{AssignFrom, Brief, CAction, CompiledHandoff, NotifyTo, WorkflowSet};
+use super::outcome::{Action, Answers, BriefLine, PlannedAction, RenderedBrief};
+use super::run::{Run, StableHash};
+use super::state::{Assignments, Instance};
+use crate::compile::{AssignFrom, Brief, CAction, NotifyTo};
 use crate::syntax::Strategy;
 use crate::value::Value;
 
-/// Plans `actions` for instance `inst`, updating assignment memory in `state`.
+/// Plans `actions` for instance `inst`, updating the assignment memory.
+/// Returns the planned actions, each with its stable id, and the positions
+/// of the tasks that attach the brief (the caller renders it once, with the
+/// roles the whole plan assigned, and hands it to [`attach_brief`]).
 pub(super) fn plan(
-    set: &WorkflowSet,
-    h: &CompiledHandoff,
+    run: &Run<'_>,
     actions: &[CAction],
     base: &Ctx<'_>,
     inst: &mut Instance,
-    state: &mut State,
+    assign: &mut dyn Assignments,
     trace: &mut Vec<String>,
-) -> Vec<PlannedAction> {
-    let mut out = Vec::new();
-    let object = &set.schema().objects[h.object];
+) -> (Vec<Action>, Vec<usize>) {
+    let set = run.set;
+    let object = run.object;
+    let mut out = Vec::with_capacity(actions.len());
+    let mut wants_brief = Vec::new();
     for action in actions {
         // Roles assigned by earlier actions are visible to later ones.
         let ctx = Ctx {
@@ -36,7 +42,7 @@ pub(super) fn plan(
                         members,
                         strategy,
                     } => {
-                        let picked = pick(state, team, members, *strategy);
+                        let picked = pick(assign, team, members, *strategy);
                         let how = match strategy {
                             Strategy::RoundRobin => "round robin",
                             Strategy::LeastLoaded => "least loaded",
@@ -77,7 +83,7 @@ pub(super) fn plan(
             } => {
                 let assignee = ctx.person(assignee);
                 if let Some(a) = &assignee {
-                    *state.open_tasks.entry(a.clone()).or_insert(0) += 1;
+                    assign.task_opened(a);
                     inst.task_holders.push(a.clone());
                 }
                 let title = ctx.render(title);
@@ -97,12 +103,15 @@ pub(super) fn plan(
                 let due = due
                     .map(|t| t.to_zoned(set.calendar().timezone().clone()).to_string())
                     .map(|s| strip_zone_name(&s));
+                if *attach_brief {
+                    wants_brief.push(out.len());
+                }
                 out.push(PlannedAction::Task {
                     title,
                     assignee,
                     due,
                     checklist: checklist.iter().map(|c| ctx.render(c)).collect(),
-                    brief: attach_brief.then(|| render_brief(&h.brief, &ctx)),
+                    brief: None,
                 });
             }
             CAction::Notify { to, message } => {
@@ -134,7 +143,43 @@ pub(super) fn plan(
             CAction::Pause => {}
         }
     }
-    out
+    // Ids: the instance (record, workflow, trigger), the version, which
+    // plan of the instance this is, and the position in it.
+    let mut base_hash = StableHash::new();
+    base_hash.add(&inst.id);
+    base_hash.add(set.version());
+    base_hash.add_u64(u64::from(inst.plans));
+    inst.plans += 1;
+    let actions = out
+        .into_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let mut h = StableHash(base_hash.0);
+            h.add_u64(i as u64);
+            Action {
+                id: h.hex("a"),
+                plan,
+            }
+        })
+        .collect();
+    (actions, wants_brief)
+}
+
+/// Gives the tasks at `positions` the rendered brief.
+pub(super) fn attach_brief(
+    actions: &mut [Action],
+    positions: &[usize],
+    brief: &Arc<RenderedBrief>,
+) {
+    for &i in positions {
+        if let Some(Action {
+            plan: PlannedAction::Task { brief: b, .. },
+            ..
+        }) = actions.get_mut(i)
+        {
+            *b = Some(brief.clone());
+        }
+    }
 }
 
 /// jiff prints `2026-11-24T17:00:00-05:00[America/New_York]`; the contract
@@ -146,18 +191,21 @@ fn strip_zone_name(s: &str) -> String {
 /// Picks a team member. Round robin walks the team in order; least loaded
 /// takes the member with the fewest open tasks, breaking ties in round-robin
 /// order so equal loads still rotate.
-fn pick(state: &mut State, team: &str, members: &[String], strategy: Strategy) -> Option<String> {
+fn pick(
+    assign: &mut dyn Assignments,
+    team: &str,
+    members: &[String],
+    strategy: Strategy,
+) -> Option<String> {
     if members.is_empty() {
         return None;
     }
-    let ts = state.teams.entry(team.to_string()).or_default();
-    let start = (ts.cursor % members.len() as u64) as usize;
-    ts.cursor += 1;
+    let start = (assign.next_cursor(team) % members.len() as u64) as usize;
     let rotated = (0..members.len()).map(|i| &members[(start + i) % members.len()]);
     let picked = match strategy {
         Strategy::RoundRobin => &members[start],
         Strategy::LeastLoaded => rotated
-            .min_by_key(|m| state.open_tasks.get(*m).copied().unwrap_or(0))
+            .min_by_key(|m| assign.open_tasks(m))
             .unwrap_or(&members[start]),
     };
     Some(picked.clone())
@@ -206,8 +254,8 @@ pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
 }
 
 /// The four answers, from the plan.
-pub(super) fn answers(actions: &[PlannedAction], brief: Option<&RenderedBrief>) -> Answers {
-    let first_task = actions.iter().find_map(|a| match a {
+pub(super) fn answers(actions: &[Action], brief: Option<&RenderedBrief>) -> Answers {
+    let first_task = actions.iter().find_map(|a| match &a.plan {
         PlannedAction::Task {
             title,
             assignee,
@@ -217,7 +265,7 @@ pub(super) fn answers(actions: &[PlannedAction], brief: Option<&RenderedBrief>) 
         _ => None,
     });
     let next_owner = first_task.and_then(|(_, a, _)| a.clone()).or_else(|| {
-        actions.iter().find_map(|a| match a {
+        actions.iter().find_map(|a| match &a.plan {
             PlannedAction::Assign { person, .. } => person.clone(),
             PlannedAction::Notify {
                 channel: None, to, ..
@@ -235,7 +283,7 @@ pub(super) fn answers(actions: &[PlannedAction], brief: Option<&RenderedBrief>) 
                     .collect()
             })
             .unwrap_or_default(),
-        client_expects: actions.iter().find_map(|a| match a {
+        client_expects: actions.iter().find_map(|a| match &a.plan {
             PlannedAction::EmailDraft { body, .. } => Some(body.clone()),
             _ => None,
         }),

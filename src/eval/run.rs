@@ -10,173 +10,302 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
-use super::event::{typed_ref, Event};
+use super::event::Event;
 use super::expr::{equal, Ctx, Record};
 use super::outcome::*;
-use super::plan::{answers, plan, render_brief};
-use super::state::{Instance, RecordState, State, Status};
+use super::plan::{answers, attach_brief, plan, render_brief};
+use super::state::{Assignments, Instance, RecordState, State, Status, StoredRecord};
+use crate::check::ObjectSchema;
 use crate::compile::{CompiledHandoff, Cond, ExceptionKind, TriggerKind, WorkflowSet};
 use crate::value::Value;
 
-/// Applies one event. Pure: the same state, event and `now` always give the
-/// same result; nothing is read from or written to the outside world.
+/// Why a step was refused. Nothing was decided; the given state stands.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StepError {
+    /// The event was decoded by another version of the workflows: its field
+    /// slots would be read as another object's.
+    #[error(
+        "the event was decoded with workflow version {} but is stepped with version {}",
+        short(.decoded),
+        short(.stepping)
+    )]
+    #[diagnostic(
+        code(step::version),
+        help(
+            "decode the event again with the workflows that will step it (a reload changed them)"
+        )
+    )]
+    OtherVersion { decoded: String, stepping: String },
+    /// The record state was typed by rules with another field list.
+    #[error(
+        "the state of record {record_id} has {found} field(s), but `{object}` declares {expected}"
+    )]
+    #[diagnostic(
+        code(step::record),
+        help("load the record with `RecordState::from_stored` under the workflows that step it")
+    )]
+    RecordShape {
+        record_id: String,
+        object: String,
+        found: usize,
+        expected: usize,
+    },
+}
+
+/// A version id as people read it: its first 12 hex digits.
+pub fn short(version: &str) -> &str {
+    version.get(..12).unwrap_or(version)
+}
+
+/// Applies one event to the state of its record (`None` for a record not
+/// seen before). Pure: the same version, record state, event, `now` and
+/// assignment memory always give the same result; nothing else is read or
+/// written. Deduplication by event id is the caller's (see [`State::step`]).
 pub fn step(
     set: &WorkflowSet,
-    mut state: State,
+    record: Option<RecordState>,
     event: &Event,
     now: jiff::Timestamp,
-) -> (State, Outcome) {
-    let key = State::key(&event.object, &event.record_id);
-    if state.seen(&event.id) {
-        let rec = state.records.get(&key);
-        let handoffs = set
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, Outcome), StepError> {
+    if event.version != set.version() {
+        return Err(StepError::OtherVersion {
+            decoded: event.version.clone(),
+            stepping: set.version().to_string(),
+        });
+    }
+    let object = &set.schema().objects[event.object_index];
+    let n = object.fields.len();
+    // A record is new the first time the engine hears of it (even with no
+    // fields), unless the event itself says what it was before.
+    let created = record.is_none() && event.previous.iter().all(Option::is_none);
+    let RecordState {
+        mut values,
+        mut set_at,
+        handoffs: mut instances,
+    } = record.unwrap_or_else(|| RecordState {
+        values: vec![Value::Null; n],
+        set_at: vec![None; n],
+        handoffs: BTreeMap::new(),
+    });
+    if values.len() != n || set_at.len() != n {
+        return Err(StepError::RecordShape {
+            record_id: event.record_id.clone(),
+            object: object.name.clone(),
+            found: values.len(),
+            expected: n,
+        });
+    }
+
+    // Out of order: a value older than the one held is left out, so the
+    // record reads as the newest values whatever order events came in.
+    let mut notes = Vec::new();
+    let stale = event.occurred_at.and_then(|t| {
+        let older = |slot: usize| set_at[slot].is_some_and(|held| held > t);
+        if !(0..n).any(|s| event.record[s].is_some() && older(s)) {
+            return None;
+        }
+        Some(
+            event
+                .record
+                .iter()
+                .enumerate()
+                .map(|(s, v)| {
+                    if v.is_some() && older(s) {
+                        notes.push(format!(
+                            "{}: this event ({t}) is older than the value held (set {}): kept the newer value",
+                            FieldName(object, s),
+                            set_at[s].map(|x| x.to_string()).unwrap_or_default()
+                        ));
+                        None
+                    } else {
+                        v.clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+    });
+    let overlay: &[Option<Value>] = stale.as_deref().unwrap_or(&event.record);
+
+    let mut outcomes = Vec::new();
+    {
+        // The record now is the snapshot with the event's values; `previous`
+        // describes only the past. Both are read in place, not copied.
+        let before = Record {
+            overlay: &event.previous,
+            base: &values,
+        };
+        let after = Record {
+            overlay,
+            base: &values,
+        };
+        outcomes.extend(orphan(set, &mut instances, event.object_index, now, assign));
+        for h in set
             .handoffs()
             .iter()
             .filter(|h| h.object == event.object_index)
-            .map(|h| {
-                let status = rec
-                    .and_then(|r| r.handoffs.get(&h.name))
-                    .map_or(OutcomeStatus::NotTriggered, |i| current(i.status));
-                empty_outcome(
-                    h,
-                    &event.record_id,
-                    status,
-                    vec![format!(
-                        "event {} was already processed: nothing new",
-                        event.id
-                    )],
-                )
-            })
-            .collect();
-        return (
-            state,
-            Outcome {
-                event: event.id.clone(),
-                duplicate: true,
-                handoffs,
-            },
-        );
-    }
-
-    let object = &set.schema().objects[event.object_index];
-    // A record is new the first time the engine hears of it (even with no
-    // fields), unless the event itself says what it was before.
-    let known = state.records.remove(&key);
-    let created = known.is_none() && event.previous.iter().all(Option::is_none);
-    let mut rec = known.unwrap_or_default();
-    // The last known values, typed (none yet for a record seen first now).
-    let snapshot: Vec<Value> = if rec.snapshot.is_empty() {
-        Vec::new()
-    } else {
-        typed_snapshot(object, &rec)
-    };
-    // The record now is the snapshot with the event's values; `previous`
-    // describes only the past. Both are read in place, not copied.
-    let before = Record {
-        overlay: &event.previous,
-        base: &snapshot,
-    };
-    let after = Record {
-        overlay: &event.record,
-        base: &snapshot,
-    };
-
-    let mut outcomes = Vec::new();
-    for h in set
-        .handoffs()
-        .iter()
-        .filter(|h| h.object == event.object_index)
-    {
-        let instance = rec.handoffs.remove(&h.name);
-        let (instance, outcome) = run_handoff(
-            set,
-            h,
-            instance,
-            before,
-            after,
-            created,
-            now,
-            &event.record_id,
-            &mut state,
-        );
-        if let Some(i) = instance {
-            rec.handoffs.insert(h.name.clone(), i);
+        {
+            let run = Run {
+                set,
+                h,
+                object,
+                after,
+                now,
+                record_id: &event.record_id,
+                object_name: &event.object,
+                event_id: &event.id,
+            };
+            let mut instance = instances.remove(&h.name);
+            let migrated_from = instance.as_mut().and_then(|i| migrate(set, i));
+            let (instance, mut outcome) = run_handoff(&run, instance, before, created, assign);
+            if let Some(from) = migrated_from {
+                outcome.trace.insert(
+                    0,
+                    format!(
+                        "migrated: decided under version {} before, version {} now",
+                        short(&from),
+                        short(set.version())
+                    ),
+                );
+                outcome.migrated_from = Some(from);
+            }
+            if !notes.is_empty() {
+                outcome.trace.splice(0..0, notes.iter().cloned());
+            }
+            if let Some(i) = instance {
+                instances.insert(h.name.clone(), i);
+            }
+            outcomes.push(outcome);
         }
-        outcomes.push(outcome);
     }
 
-    for (slot, v) in event.record.iter().enumerate() {
+    for (slot, v) in overlay.iter().enumerate() {
         if let Some(v) = v {
-            let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
-            rec.snapshot.insert(object.fields[slot].name.clone(), json);
+            values[slot] = v.clone();
+            set_at[slot] = event.occurred_at.or(set_at[slot]);
         }
     }
-    state.records.insert(key, rec);
-    state.remember(&event.id);
-    (
-        state,
+    Ok((
+        RecordState {
+            values,
+            set_at,
+            handoffs: instances,
+        },
         Outcome {
             event: event.id.clone(),
+            version: set.version().to_string(),
             duplicate: false,
             handoffs: outcomes,
         },
-    )
+    ))
+}
+
+/// Moves an instance in flight onto the version now serving; returns the
+/// version it had, when that changed.
+fn migrate(set: &WorkflowSet, inst: &mut Instance) -> Option<String> {
+    if inst.version == set.version() || inst.finished() {
+        return None;
+    }
+    inst.orphaned_at = None;
+    Some(std::mem::replace(
+        &mut inst.version,
+        set.version().to_string(),
+    ))
+}
+
+/// Marks the instances whose workflow the set no longer has (for this
+/// object) as orphaned: they keep their status, their open tasks are
+/// released, and an outcome says so, once. A server calls this for every
+/// record with instances in flight after a reload; [`step`] calls it for
+/// the record it steps.
+pub fn orphan(
+    set: &WorkflowSet,
+    instances: &mut BTreeMap<String, Instance>,
+    object_index: usize,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+) -> Vec<HandoffOutcome> {
+    let mut out = Vec::new();
+    for (name, inst) in instances.iter_mut() {
+        let gone = set.handoff(name).is_none_or(|h| h.object != object_index);
+        if !gone || inst.finished() || inst.orphaned_at.is_some() {
+            continue;
+        }
+        inst.orphaned_at = Some(now);
+        let released = inst.task_holders.len();
+        release_tasks(inst, assign);
+        out.push(HandoffOutcome {
+            workflow: name.clone(),
+            record_id: String::new(),
+            instance: Some(inst.id.clone()),
+            status: OutcomeStatus::Orphaned,
+            migrated_from: None,
+            missing: inst.missing.clone(),
+            exceptions: inst.exceptions.clone(),
+            exception_errors: Vec::new(),
+            actions: Vec::new(),
+            brief: None,
+            answers: None,
+            trace: vec![format!(
+                "orphaned: \"{name}\" is not in workflow version {} (it was {} under {}); \
+                 it stays {} for a person to settle, and its {released} open task(s) are released",
+                short(set.version()),
+                inst.status.as_str(),
+                short(&inst.version),
+                inst.status.as_str(),
+            )],
+        });
+    }
+    out
 }
 
 /// Approves a handoff in review by hand (the human override): it proceeds on
 /// the normal path as if its `resume when` had become true. Returns the new
-/// state; on refusal the given state stands.
+/// record state; on refusal the given state stands.
 pub fn approve(
     set: &WorkflowSet,
-    state: &State,
+    record: &RecordState,
     workflow: &str,
-    object: &str,
     record_id: &str,
     now: jiff::Timestamp,
-) -> Result<(State, HandoffOutcome), ApproveError> {
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, HandoffOutcome), ApproveError> {
     let h = set
         .handoff(workflow)
         .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
-    let key = State::key(object, record_id);
-    let in_review = state
-        .records
-        .get(&key)
-        .and_then(|r| r.handoffs.get(&h.name))
-        .is_some_and(|i| i.status == Status::Review);
-    if !in_review {
-        // The caller keeps its state untouched on refusal.
-        return Err(ApproveError::NotInReview {
-            workflow: workflow.to_string(),
-            record_id: record_id.to_string(),
-        });
-    }
-    let mut state = state.clone();
-    let mut rec = state.records.remove(&key).unwrap_or_default();
-    let Some(mut inst) = rec.handoffs.remove(&h.name) else {
-        return Err(ApproveError::NotInReview {
-            workflow: workflow.to_string(),
-            record_id: record_id.to_string(),
-        });
+    let object = &set.schema().objects[h.object];
+    let not_in_review = || ApproveError::NotInReview {
+        workflow: workflow.to_string(),
+        record_id: record_id.to_string(),
     };
-    let after = typed_snapshot(&set.schema().objects[h.object], &rec);
+    let in_review = record
+        .handoffs
+        .get(&h.name)
+        .is_some_and(|i| i.status == Status::Review);
+    if !in_review || record.values.len() != object.fields.len() {
+        return Err(not_in_review());
+    }
+    let mut rec = record.clone();
+    let Some(mut inst) = rec.handoffs.remove(&h.name) else {
+        return Err(not_in_review());
+    };
+    let migrated_from = migrate(set, &mut inst);
     let mut trace = vec!["review: approved by hand → resumed on the normal path".to_string()];
-    let mut out = proceed(
-        Run {
-            set,
-            h,
-            after: Record::from_slice(&after),
-            now,
-            record_id,
-        },
-        &mut inst,
-        &mut state,
-        &mut trace,
-        OutcomeStatus::Resumed,
-    );
+    let run = Run {
+        set,
+        h,
+        object,
+        after: Record::from_slice(&rec.values),
+        now,
+        record_id,
+        object_name: &object.name,
+        event_id: "",
+    };
+    let mut out = proceed(&run, &mut inst, assign, &mut trace, OutcomeStatus::Resumed);
     out.trace = trace;
+    out.migrated_from = migrated_from;
     rec.handoffs.insert(h.name.clone(), inst);
-    state.records.insert(key, rec);
-    Ok((state, out))
+    Ok((rec, out))
 }
 
 /// Why an approval was refused.
@@ -193,12 +322,97 @@ pub enum ApproveError {
     NotInReview { workflow: String, record_id: String },
 }
 
+impl State {
+    /// Steps an event against the record it is about, remembering its id:
+    /// an id seen before changes nothing and says `duplicate`. This is the
+    /// CLI's whole runtime; a server does the same with its store.
+    pub fn step(
+        &mut self,
+        set: &WorkflowSet,
+        event: &Event,
+        now: jiff::Timestamp,
+    ) -> Result<Outcome, StepError> {
+        let key = State::key(&event.object, &event.record_id);
+        if self.seen(&event.id) {
+            return Ok(self.duplicate(set, event, &key));
+        }
+        let object = &set.schema().objects[event.object_index];
+        let record = self
+            .records
+            .get(&key)
+            .map(|r| RecordState::from_stored(object, r));
+        let (record, outcome) = step(set, record, event, now, &mut self.assignments)?;
+        self.records.insert(key, record.to_stored(object));
+        self.remember(&event.id);
+        Ok(outcome)
+    }
+
+    /// Approves a handoff in review on record `object/record_id`.
+    pub fn approve(
+        &mut self,
+        set: &WorkflowSet,
+        workflow: &str,
+        object: &str,
+        record_id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<HandoffOutcome, ApproveError> {
+        let key = State::key(object, record_id);
+        let schema = set
+            .handoff(workflow)
+            .map(|h| &set.schema().objects[h.object])
+            .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
+        let stored = self.records.get(&key).cloned().unwrap_or_default();
+        let record = RecordState::from_stored(schema, &stored);
+        let (record, out) = approve(
+            set,
+            &record,
+            workflow,
+            record_id,
+            now,
+            &mut self.assignments,
+        )?;
+        self.records.insert(key, record.to_stored(schema));
+        Ok(out)
+    }
+
+    fn duplicate(&self, set: &WorkflowSet, event: &Event, key: &str) -> Outcome {
+        let rec: Option<&StoredRecord> = self.records.get(key);
+        let handoffs = set
+            .handoffs()
+            .iter()
+            .filter(|h| h.object == event.object_index)
+            .map(|h| {
+                let inst = rec.and_then(|r| r.handoffs.get(&h.name));
+                let status = inst.map_or(OutcomeStatus::NotTriggered, |i| current(i.status));
+                let mut o = empty_outcome(
+                    h,
+                    &event.record_id,
+                    status,
+                    vec![format!(
+                        "event {} was already processed: nothing new",
+                        event.id
+                    )],
+                );
+                o.instance = inst.map(|i| i.id.clone());
+                o
+            })
+            .collect();
+        Outcome {
+            event: event.id.clone(),
+            version: set.version().to_string(),
+            duplicate: true,
+            handoffs,
+        }
+    }
+}
+
 fn current(s: Status) -> OutcomeStatus {
     match s {
         Status::Paused => OutcomeStatus::Paused,
         Status::Review => OutcomeStatus::Review,
         Status::Proceeded => OutcomeStatus::Proceeded,
         Status::Done => OutcomeStatus::Done,
+        Status::Withdrawn => OutcomeStatus::Withdrawn,
     }
 }
 
@@ -211,7 +425,9 @@ fn empty_outcome(
     HandoffOutcome {
         workflow: h.name.clone(),
         record_id: record_id.to_string(),
+        instance: None,
         status,
+        migrated_from: None,
         missing: Vec::new(),
         exceptions: Vec::new(),
         exception_errors: Vec::new(),
@@ -223,37 +439,46 @@ fn empty_outcome(
 }
 
 /// What one handoff's evaluation of one event reads: the rules, the record
-/// after the event, the time and the record id. Threaded through the
-/// lifecycle functions as one value.
-#[derive(Clone, Copy)]
-struct Run<'a> {
-    set: &'a WorkflowSet,
-    h: &'a CompiledHandoff,
-    after: Record<'a>,
-    now: jiff::Timestamp,
-    record_id: &'a str,
+/// after the event, the time and the record's identity.
+pub(super) struct Run<'a> {
+    pub(super) set: &'a WorkflowSet,
+    pub(super) h: &'a CompiledHandoff,
+    pub(super) object: &'a ObjectSchema,
+    pub(super) after: Record<'a>,
+    pub(super) now: jiff::Timestamp,
+    pub(super) record_id: &'a str,
+    pub(super) object_name: &'a str,
+    pub(super) event_id: &'a str,
 }
 
-#[allow(clippy::too_many_arguments)]
+impl Run<'_> {
+    fn ctx<'b>(&'b self, roles: &'b BTreeMap<String, String>) -> Ctx<'b> {
+        ctx(self.set, self.after, self.now, roles)
+    }
+
+    fn outcome(&self, inst: Option<&Instance>, status: OutcomeStatus) -> HandoffOutcome {
+        let mut o = empty_outcome(self.h, self.record_id, status, Vec::new());
+        o.instance = inst.map(|i| i.id.clone());
+        o
+    }
+}
+
 fn run_handoff(
-    set: &WorkflowSet,
-    h: &CompiledHandoff,
+    run: &Run<'_>,
     instance: Option<Instance>,
     before: Record<'_>,
-    after: Record<'_>,
     created: bool,
-    now: jiff::Timestamp,
-    record_id: &str,
-    state: &mut State,
+    assign: &mut dyn Assignments,
 ) -> (Option<Instance>, HandoffOutcome) {
-    let run = Run {
+    let Run {
         set,
         h,
+        object,
         after,
         now,
         record_id,
-    };
-    let object = &set.schema().objects[h.object];
+        ..
+    } = *run;
     let name = |slot: usize| FieldName(object, slot);
     // Trigger values compare as conditions do: a date with a date-time by
     // the day in the calendar's timezone.
@@ -261,10 +486,11 @@ fn run_handoff(
     let mut trace = Vec::new();
 
     // An instance in flight continues where it stands. A finished one (done,
-    // or proceeded with no `done when` to wait for) stays on record until the
-    // trigger fires again and a new run replaces it.
+    // withdrawn, or proceeded with no `done when` to wait for) stays on
+    // record until the trigger fires again and a new run replaces it. An
+    // orphaned one that is back in the rules was migrated above.
     let (instance, finished) = match instance {
-        Some(i) if i.status == Status::Done => (None, Some(i)),
+        Some(i) if i.finished() => (None, Some(i)),
         Some(i) if i.status == Status::Proceeded && h.done_when.is_none() => (None, Some(i)),
         other => (other, None),
     };
@@ -272,47 +498,48 @@ fn run_handoff(
         // A paused handoff whose trigger value was undone is withdrawn.
         if let TriggerKind::Becomes { slot, value } = &h.trigger.event {
             if inst.status == Status::Paused && !equal(tz, after.get(*slot), value) {
-                release_tasks(&mut inst, state);
+                release_tasks(&mut inst, assign);
+                inst.status = Status::Withdrawn;
+                inst.updated_at = now;
                 trace.push(format!(
                     "trigger: {} left {}: the paused handoff is withdrawn",
                     name(*slot),
                     show(value)
                 ));
-                return (
-                    None,
-                    empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
-                );
+                let mut out = run.outcome(Some(&inst), OutcomeStatus::Withdrawn);
+                out.trace = trace;
+                return (Some(inst), out);
             }
         }
         let out = match inst.status {
             Status::Paused => {
                 trace.push(format!("already paused since {}", inst.triggered_at));
-                gate_and_go(run, &mut inst, state, &mut trace, true)
+                gate_and_go(run, &mut inst, assign, &mut trace, true)
             }
             Status::Review => {
-                let ctx = ctx(set, after, now, &inst.roles);
+                let ctx = run.ctx(&inst.roles);
                 match &h.resume_when {
                     Some(cond) if explain(&ctx, cond, object, &mut trace, "resume when") => {
-                        proceed(run, &mut inst, state, &mut trace, OutcomeStatus::Resumed)
+                        proceed(run, &mut inst, assign, &mut trace, OutcomeStatus::Resumed)
                     }
                     other => {
                         if other.is_none() {
                             trace.push("in review: waits for approval (no `resume when`)".into());
                         }
-                        let mut o = empty_outcome(h, record_id, OutcomeStatus::Review, Vec::new());
+                        let mut o = run.outcome(Some(&inst), OutcomeStatus::Review);
                         o.exceptions = inst.exceptions.clone();
                         o
                     }
                 }
             }
             _ => {
-                let ctx = ctx(set, after, now, &inst.roles);
+                let ctx = run.ctx(&inst.roles);
                 match &h.done_when {
                     Some(cond) if explain(&ctx, cond, object, &mut trace, "done when") => {
-                        finish(&mut inst, now, state, &mut trace);
-                        empty_outcome(h, record_id, OutcomeStatus::Done, Vec::new())
+                        finish(&mut inst, now, assign, &mut trace);
+                        run.outcome(Some(&inst), OutcomeStatus::Done)
                     }
-                    _ => empty_outcome(h, record_id, OutcomeStatus::Proceeded, Vec::new()),
+                    _ => run.outcome(Some(&inst), OutcomeStatus::Proceeded),
                 }
             }
         };
@@ -377,53 +604,103 @@ fn run_handoff(
         }
     };
     if !fired {
-        return (
-            finished,
-            empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
-        );
+        let mut out = empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace);
+        out.instance = finished.as_ref().map(|i| i.id.clone());
+        return (finished, out);
     }
     let roles = BTreeMap::new();
     if let Some(filter) = &h.trigger.filter {
-        let ctx = ctx(set, after, now, &roles);
-        if !explain(&ctx, filter, object, &mut trace, "where") {
+        if !explain(&run.ctx(&roles), filter, object, &mut trace, "where") {
             trace.push("the `where` filter is false → not fired".into());
-            return (
-                finished,
-                empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace),
-            );
+            let mut out = empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace);
+            out.instance = finished.as_ref().map(|i| i.id.clone());
+            return (finished, out);
         }
     }
     let mut inst = Instance {
+        id: instance_id(run, finished.as_ref()),
         status: Status::Proceeded,
+        version: set.version().to_string(),
         triggered_at: now,
         updated_at: now,
         done_at: None,
+        orphaned_at: None,
         missing: Vec::new(),
         exceptions: Vec::new(),
         roles: BTreeMap::new(),
         task_holders: Vec::new(),
+        plans: 0,
     };
-    let mut out = gate_and_go(run, &mut inst, state, &mut trace, false);
+    let mut out = gate_and_go(run, &mut inst, assign, &mut trace, false);
     out.trace = trace;
     (Some(inst), out)
 }
 
+/// A new instance's id: the record, the workflow, the trigger's time and
+/// event, and the run it replaces, hashed. A replay of the same events
+/// names the same instances.
+fn instance_id(run: &Run<'_>, previous: Option<&Instance>) -> String {
+    let mut h = StableHash::new();
+    h.add(run.object_name);
+    h.add(run.record_id);
+    h.add(&run.h.name);
+    h.add(&run.now.to_string());
+    h.add(run.event_id);
+    h.add(previous.map_or("", |p| p.id.as_str()));
+    h.hex("h")
+}
+
+/// FNV-1a over length-prefixed parts, 128 bits: a stable id (the same parts
+/// give the same id on every machine and release, unlike std's hasher) that
+/// costs a few hundred instructions, not a cryptographic digest.
+pub(super) struct StableHash(pub(super) u128);
+
+impl StableHash {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+
+    pub(super) fn new() -> Self {
+        StableHash(Self::OFFSET)
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u128::from(b);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    pub(super) fn add(&mut self, part: &str) {
+        self.bytes(&(part.len() as u64).to_le_bytes());
+        self.bytes(part.as_bytes());
+    }
+
+    pub(super) fn add_u64(&mut self, n: u64) {
+        self.bytes(&n.to_le_bytes());
+    }
+
+    /// The hash as `{prefix}-` and 32 hex digits.
+    pub(super) fn hex(&self, prefix: &str) -> String {
+        format!("{prefix}-{:032x}", self.0)
+    }
+}
+
 /// The gate, then exceptions, then the normal path.
 fn gate_and_go(
-    run: Run<'_>,
+    run: &Run<'_>,
     inst: &mut Instance,
-    state: &mut State,
+    assign: &mut dyn Assignments,
     trace: &mut Vec<String>,
     resuming: bool,
 ) -> HandoffOutcome {
     let Run {
         set,
         h,
+        object,
         after,
         now,
-        record_id,
-    } = run;
-    let object = &set.schema().objects[h.object];
+        ..
+    } = *run;
     let no_roles = BTreeMap::new();
     let missing = after.missing(&h.require);
     let missing_names: Vec<String> = missing
@@ -443,14 +720,14 @@ fn gate_and_go(
             .iter()
             .map(|&s| object.fields[s].label.clone())
             .collect();
-        let mut out = empty_outcome(h, record_id, OutcomeStatus::Paused, Vec::new());
+        let mut out = run.outcome(Some(inst), OutcomeStatus::Paused);
         out.missing = missing_names;
         if first_time {
             let ctx = Ctx {
                 missing: &labels,
-                ..ctx(set, after, now, &no_roles)
+                ..run.ctx(&no_roles)
             };
-            out.actions = plan(set, h, &h.if_missing, &ctx, inst, state, trace);
+            out.actions = plan_with_brief(run, &h.if_missing, &ctx, inst, assign, trace, None);
         } else {
             trace.push("still the same fields missing: nothing new to send".into());
         }
@@ -465,7 +742,7 @@ fn gate_and_go(
     }
     inst.missing.clear();
 
-    let ctx0 = ctx(set, after, now, &no_roles);
+    let ctx0 = run.ctx(&no_roles);
     let mut flagged = Vec::new();
     let mut errors = Vec::new();
     for e in &h.exceptions {
@@ -517,10 +794,10 @@ fn gate_and_go(
         inst.exceptions = flagged.clone();
         let ctx = Ctx {
             exceptions: &flagged,
-            ..ctx(set, after, now, &no_roles)
+            ..run.ctx(&no_roles)
         };
-        let mut out = empty_outcome(h, record_id, OutcomeStatus::Review, Vec::new());
-        out.actions = plan(set, h, &h.on_exception, &ctx, inst, state, trace);
+        let mut out = run.outcome(Some(inst), OutcomeStatus::Review);
+        out.actions = plan_with_brief(run, &h.on_exception, &ctx, inst, assign, trace, None);
         out.exceptions = flagged;
         out.exception_errors = errors;
         out.answers = Some(answers(&out.actions, None));
@@ -531,25 +808,47 @@ fn gate_and_go(
     } else {
         OutcomeStatus::Proceeded
     };
-    proceed(run, inst, state, trace, status)
+    proceed(run, inst, assign, trace, status)
+}
+
+/// Plans `actions` and gives the tasks that attach the brief the one
+/// brief, rendered once with the roles the plan assigned. Returns the
+/// actions; `brief` receives the rendered brief when one was rendered.
+fn plan_with_brief(
+    run: &Run<'_>,
+    actions: &[crate::compile::CAction],
+    base: &Ctx<'_>,
+    inst: &mut Instance,
+    assign: &mut dyn Assignments,
+    trace: &mut Vec<String>,
+    brief: Option<&mut Option<std::sync::Arc<RenderedBrief>>>,
+) -> Vec<Action> {
+    let (mut planned, wants_brief) = plan(run, actions, base, inst, assign, trace);
+    let has_brief = !run.h.brief.fields.is_empty() || !run.h.brief.asks.is_empty();
+    if (wants_brief.is_empty() && brief.is_none()) || !has_brief {
+        return planned;
+    }
+    let ctx = Ctx {
+        roles: &inst.roles,
+        ..*base
+    };
+    let rendered = std::sync::Arc::new(render_brief(&run.h.brief, &ctx));
+    attach_brief(&mut planned, &wants_brief, &rendered);
+    if let Some(b) = brief {
+        *b = Some(rendered);
+    }
+    planned
 }
 
 /// The normal path: plan `then`, and close at once if `done when` holds.
 fn proceed(
-    run: Run<'_>,
+    run: &Run<'_>,
     inst: &mut Instance,
-    state: &mut State,
+    assign: &mut dyn Assignments,
     trace: &mut Vec<String>,
     status: OutcomeStatus,
 ) -> HandoffOutcome {
-    let Run {
-        set,
-        h,
-        after,
-        now,
-        record_id,
-    } = run;
-    let object = &set.schema().objects[h.object];
+    let Run { h, object, now, .. } = *run;
     inst.status = Status::Proceeded;
     inst.exceptions.clear();
     inst.updated_at = now;
@@ -559,38 +858,39 @@ fn proceed(
         "normal path: proceeding".to_string()
     });
     let roles = inst.roles.clone();
-    let base = ctx(set, after, now, &roles);
-    let actions = plan(set, h, &h.then, &base, inst, state, trace);
-    let ctx = ctx(set, after, now, &inst.roles);
-    let brief = (!h.brief.fields.is_empty() || !h.brief.asks.is_empty())
-        .then(|| render_brief(&h.brief, &ctx));
-    let mut out = empty_outcome(h, record_id, status, Vec::new());
-    out.answers = Some(answers(&actions, brief.as_ref()));
+    let base = run.ctx(&roles);
+    let mut brief = None;
+    let actions = plan_with_brief(run, &h.then, &base, inst, assign, trace, Some(&mut brief));
+    let mut out = run.outcome(Some(inst), status);
+    out.answers = Some(answers(&actions, brief.as_deref()));
     out.actions = actions;
     out.brief = brief;
     if let Some(cond) = &h.done_when {
-        if explain(&ctx, cond, object, trace, "done when") {
-            finish(inst, now, state, trace);
+        if explain(&run.ctx(&inst.roles), cond, object, trace, "done when") {
+            finish(inst, now, assign, trace);
         }
     }
     out
 }
 
-fn finish(inst: &mut Instance, now: jiff::Timestamp, state: &mut State, trace: &mut Vec<String>) {
+fn finish(
+    inst: &mut Instance,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+    trace: &mut Vec<String>,
+) {
     inst.status = Status::Done;
     inst.done_at = Some(now);
     inst.updated_at = now;
-    release_tasks(inst, state);
+    release_tasks(inst, assign);
     let lead = now.duration_since(inst.triggered_at);
     trace.push(format!("done: lead time {}", human_duration(lead)));
 }
 
 /// Frees the tasks an instance opened, for `least loaded`.
-fn release_tasks(inst: &mut Instance, state: &mut State) {
+fn release_tasks(inst: &mut Instance, assign: &mut dyn Assignments) {
     for holder in inst.task_holders.drain(..) {
-        if let Some(n) = state.open_tasks.get_mut(&holder) {
-            *n = n.saturating_sub(1);
-        }
+        assign.task_closed(&holder);
     }
 }
 
@@ -602,21 +902,6 @@ fn human_duration(d: jiff::SignedDuration) -> String {
         (0, h) => format!("{h} h {minutes} min"),
         (d, h) => format!("{d} d {h} h"),
     }
-}
-
-/// The record's last known values by slot, typed by the schema; a value
-/// that no longer fits its field's type (the schema changed) reads as empty.
-fn typed_snapshot(object: &crate::check::ObjectSchema, rec: &RecordState) -> Vec<Value> {
-    object
-        .fields
-        .iter()
-        .map(|f| {
-            rec.snapshot
-                .get(&f.name)
-                .and_then(|j| typed_ref(&f.ty, j).ok())
-                .unwrap_or(Value::Null)
-        })
-        .collect()
 }
 
 fn ctx<'a>(
