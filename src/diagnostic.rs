@@ -1,6 +1,6 @@
 //! Diagnostics: what every stage reports, with a stable code, a span into a
 //! named source file and a help line. They render with miette for people and
-//! serialize for machines (see `cli::report`).
+//! serialize for machines (see `report`).
 
 use std::fmt;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
+use handoff::report::JsonDiagnostic;
 
 /// The folder that holds one folder per case.
 fn cases_dir() -> PathBuf {

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
-use handoff::cli::sarif::Log;
+use handoff::report::sarif::Log;
+use handoff::report::JsonDiagnostic;
 use serde_json::Value;
 
 fn root() -> &'static Path {

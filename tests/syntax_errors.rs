@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
+use handoff::report::JsonDiagnostic;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/syntax")
@@ -251,8 +251,8 @@ mod mutations {
 
     use std::sync::Arc;
 
-    use handoff::cli::report::render_human;
     use handoff::diagnostic::SourceFile;
+    use handoff::report::render_human;
     use proptest::prelude::*;
 
     const PIECES: [&str; 24] = [
