@@ -70,12 +70,13 @@
 //! ```
 
 pub mod check;
-pub mod cli;
 pub mod compile;
 pub mod diagnostic;
 pub mod eval;
 pub mod project;
+pub mod report;
 pub mod scenario;
 pub mod script;
+pub mod source;
 pub mod syntax;
 pub mod value;

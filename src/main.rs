@@ -1,11 +1,16 @@
-//! The `handoff` command line. Argument parsing only: every command lives in
-//! `handoff::cli`, so tests and embedders run the same code.
+//! The `handoff` command line: argument parsing (clap) and one file per
+//! command under `cli/`, printing what the library returns. All the logic
+//! lives in the library, so tests and embedders run the same code; an
+//! embedder that depends on `handoff` without the default `cli` feature
+//! does not compile clap.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> ExitCode {
-    let cli = handoff::cli::Cli::parse();
-    ExitCode::from(handoff::cli::run(cli) as u8)
+    let args = cli::Cli::parse();
+    ExitCode::from(cli::run(args) as u8)
 }

@@ -5,40 +5,29 @@
 //! snapshot. Folders named `ok_*` are the opposite: projects that look like a
 //! mistake but are not, pinned at "no problems found".
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
+use common::{handoff, Run};
+use handoff::report::JsonDiagnostic;
 
 /// The folder that holds one folder per case.
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
-}
-
-/// What one run of `handoff` printed.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+    common::root().join("tests/fixtures/check")
 }
 
 /// Runs `handoff check ARGS…` in `dir`, so paths in the output are the
 /// relative paths a person would type.
 fn check(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::cargo_bin("handoff")
-        .expect("the handoff binary is built")
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("handoff runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(
+        handoff()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .arg("check")
+            .args(args),
+    )
 }
 
 /// The case's name: its folder name.

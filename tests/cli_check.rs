@@ -4,41 +4,12 @@
 //! Exit codes: 0 clean, 1 problems found, 2 could not run (a path missing,
 //! unreadable or not UTF-8; the other files are still checked).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// What one run of the binary printed.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Stderr with miette's line wrapping undone, for `contains` checks on
-    /// long messages and helps.
-    fn text(&self) -> String {
-        self.stderr
-            .replace("\n  │ ", " ")
-            .replace("\n        ", " ")
-    }
-
-    fn json(&self) -> Vec<JsonDiagnostic> {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON diagnostic array ({e}):\n{}",
-                self.stdout
-            )
-        })
-    }
-}
+use common::{handoff, root, Run};
+use handoff::report::JsonDiagnostic;
 
 /// A temporary project: files to write, then `handoff` runs in it.
 struct Project {
@@ -71,17 +42,7 @@ impl Project {
 }
 
 fn handoff_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::cargo_bin("handoff")
-        .expect("the handoff binary is built")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(handoff().current_dir(dir).args(args))
 }
 
 /// A file that is fine on its own (an object nothing uses is no warning).

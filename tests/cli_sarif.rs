@@ -8,17 +8,14 @@
 //! 2.1.0-rtm.5 schema bundled in the npm package `@microsoft/jest-sarif`
 //! except for its title and one typo fixed in a description.
 
-use std::path::Path;
+mod common;
+
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
-use handoff::cli::sarif::Log;
+use common::{handoff, root, Run};
+use handoff::report::sarif::Log;
+use handoff::report::JsonDiagnostic;
 use serde_json::Value;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The compiled schema, with `format` keywords (`uri`, `uri-reference`)
 /// checked too.
@@ -77,19 +74,14 @@ fn violations(log: &Value) -> Vec<String> {
 
 /// Runs `handoff check ARGS…` from the crate root.
 fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("handoff")
-        .expect("the handoff binary is built")
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("handoff runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let run = Run::of(
+        handoff()
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .arg("check")
+            .args(args),
+    );
+    (run.code, run.stdout, run.stderr)
 }
 
 /// The SARIF log for `path`, checked against the schema, with its exit code.

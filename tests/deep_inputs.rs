@@ -14,7 +14,7 @@
 //! Runs in a child process (this binary again, on this one test) so that an
 //! overflow, which aborts, fails the test instead of the whole run.
 
-use std::path::PathBuf;
+mod common;
 
 use handoff::eval::{Event, OutcomeStatus, State};
 
@@ -100,14 +100,8 @@ fn project() -> String {
 
 fn whole_pipeline() {
     let src = project();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("deep.handoff"), &src).unwrap();
-
     // Parse, check and compile.
-    let set = match handoff::compile::load(&[PathBuf::from(dir.path())]) {
-        Ok((set, _)) => set,
-        Err(e) => panic!("the deepest inputs should load: {e:?}"),
-    };
+    let set = common::set_from_text(&src);
     assert_eq!(set.handoffs().len(), deep_conditions().len());
 
     // Evaluate every deep condition.

@@ -4,8 +4,9 @@
 //! templates with `{missing}`, `{exception}` and roles. Also how fairly the
 //! team strategies spread work. Fixture: `tests/fixtures/eval/actions`.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use handoff::compile::WorkflowSet;
 use handoff::eval::{Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
@@ -19,10 +20,8 @@ struct Engine {
 
 impl Engine {
     fn new() -> Self {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval/actions");
-        let (set, _) = handoff::compile::load(&[dir]).expect("the fixture project loads");
         Engine {
-            set,
+            set: common::fixture_set("actions"),
             state: State::default(),
         }
     }

@@ -3,23 +3,16 @@
 //! and calendars that can never reach a working day. Fixtures:
 //! `tests/fixtures/eval/calendar_*`.
 
-use std::path::PathBuf;
+mod common;
 
+use common::ts;
 use handoff::compile::{Calendar, WorkflowSet};
 use handoff::eval::{Event, PlannedAction, State};
 use handoff::syntax::TimeUnit;
 use handoff::value::Duration;
-use jiff::Timestamp;
 
 fn project(name: &str) -> WorkflowSet {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/eval")
-        .join(name);
-    handoff::compile::load(&[dir]).expect("the fixture loads").0
-}
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
+    common::fixture_set(name)
 }
 
 fn business(amount: f64, unit: TimeUnit) -> Duration {
@@ -510,9 +503,7 @@ fn durations_past_the_calendars_range_give_no_moment_instead_of_panicking() {
 
 #[test]
 fn a_task_whose_due_date_is_out_of_range_has_none_and_the_trace_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("p.handoff"),
+    let set = common::set_from_text(
         r#"object deal {
   stage: one of "Open", "Won"
 }
@@ -530,11 +521,7 @@ handoff "Won" {
   }
 }
 "#,
-    )
-    .unwrap();
-    let set = handoff::compile::load(&[dir.path().to_path_buf()])
-        .unwrap()
-        .0;
+    );
     let event = serde_json::json!({
         "id": "e1", "object": "deal", "record_id": "D-1",
         "record": {"stage": "Won"}, "previous": {"stage": "Open"},

@@ -7,6 +7,8 @@
 //! Each condition is an exception of one handoff; an event fires it and the
 //! test reads which exceptions were flagged.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use handoff::compile::WorkflowSet;
@@ -35,7 +37,7 @@ calendar {
 "#;
 
 /// A project whose handoff has one exception per `(name, condition)`.
-fn project(conditions: &[(&str, &str)]) -> (tempfile::TempDir, WorkflowSet) {
+fn project(conditions: &[(&str, &str)]) -> WorkflowSet {
     let mut src = String::from(OBJECT);
     src.push_str("\nhandoff \"Won\" {\n  when deal.stage becomes \"Won\"\n");
     for (name, cond) in conditions {
@@ -44,13 +46,7 @@ fn project(conditions: &[(&str, &str)]) -> (tempfile::TempDir, WorkflowSet) {
     src.push_str(
         "  on exception { notify deal.owner \"review\" }\n  then { notify deal.owner \"go\" }\n}\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.handoff"), &src).unwrap();
-    let set = match handoff::compile::load(&[dir.path().to_path_buf()]) {
-        Ok((set, _)) => set,
-        Err(e) => panic!("the project should load:\n{src}\n{e:?}"),
-    };
-    (dir, set)
+    common::set_from_text(&src)
 }
 
 /// The exceptions flagged when `record` is won at `now`.
@@ -96,7 +92,7 @@ fn field_against_constant_every_operator() {
         ("mirrored lt", "10 < deal.seats"),
         ("mirrored ge", "10 >= deal.seats"),
     ];
-    let (_d, set) = project(&conds);
+    let set = project(&conds);
     let rec = |seats: f64| {
         json!({"name": "Acme", "seats": seats, "segment": "enterprise",
                "custom": true, "start": "2026-12-07"})
@@ -126,7 +122,7 @@ fn absent_fields_compare_false_except_not_equal() {
         ("yes", "deal.custom is yes"),
         ("no", "deal.custom is no"),
     ];
-    let (_d, set) = project(&conds);
+    let set = project(&conds);
     assert_eq!(
         flagged(&set, json!({"name": "Acme"}), NOW),
         names(&["ne", "is not"])
@@ -165,7 +161,7 @@ fn constant_on_the_left_arithmetic_and_combinations_agree() {
         ("contains", "deal.notes contains \"OK\""),
         ("in fields", "deal.notes in [deal.name, \"Acme ok\"]"),
     ];
-    let (_d, set) = project(&conds);
+    let set = project(&conds);
     let all: Vec<&str> = conds.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         flagged(
@@ -188,7 +184,7 @@ fn constant_on_the_left_arithmetic_and_combinations_agree() {
 #[test]
 fn today_is_the_date_in_the_calendar_timezone() {
     // 03:00 UTC on the 19th is still the 18th in New York.
-    let (_d, set) = project(&[
+    let set = project(&[
         ("starts today", "deal.start == today"),
         ("starts within a week", "deal.start < today + 7 days"),
     ]);
@@ -205,15 +201,11 @@ fn today_is_the_date_in_the_calendar_timezone() {
 
 #[test]
 fn require_counts_whitespace_of_any_kind_as_missing() {
-    let dir = tempfile::tempdir().unwrap();
     let src = format!(
         "{OBJECT}\nhandoff \"Won\" {{\n  when deal.stage becomes \"Won\"\n  require notes\n  \
          if missing {{ notify deal.owner \"fill {{missing}}\" }}\n  then {{ notify deal.owner \"go\" }}\n}}\n"
     );
-    std::fs::write(dir.path().join("p.handoff"), src).unwrap();
-    let set = handoff::compile::load(&[dir.path().to_path_buf()])
-        .unwrap()
-        .0;
+    let set = common::set_from_text(&src);
     let status = |notes: J| {
         let event = json!({
             "id": "e1", "object": "deal", "record_id": "D-1",
@@ -252,7 +244,7 @@ fn require_counts_whitespace_of_any_kind_as_missing() {
 #[test]
 fn date_arithmetic_out_of_range_has_no_value() {
     let n = "999999999999999";
-    let (_d, set) = project(&[
+    let set = project(&[
         ("days", &format!("deal.start < today + {n} days")),
         (
             "business days",
@@ -270,7 +262,7 @@ fn date_arithmetic_out_of_range_has_no_value() {
 #[test]
 fn a_datetime_meets_a_date_on_its_day_in_the_calendar_timezone() {
     // 02:00 UTC on the 19th is 21:00 on the 18th in New York.
-    let (_d, set) = project(&[
+    let set = project(&[
         ("on the 18th", "deal.at == 2026-11-18"),
         ("on the 19th", "deal.at == 2026-11-19"),
         ("before the 19th", "deal.at < 2026-11-19"),

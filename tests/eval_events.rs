@@ -2,7 +2,7 @@
 //! gets, and how partial records and `previous` combine with the snapshot.
 //! Fixture: `tests/fixtures/eval/events` (one field of every type).
 
-use std::path::PathBuf;
+mod common;
 
 use handoff::compile::WorkflowSet;
 use handoff::eval::{self, Event, EventError, FieldError, OutcomeStatus, PlannedAction, State};
@@ -11,8 +11,7 @@ use jiff::civil::date;
 use serde_json::{json, Value as J};
 
 fn project() -> WorkflowSet {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval/events");
-    handoff::compile::load(&[dir]).expect("the fixture loads").0
+    common::fixture_set("events")
 }
 
 fn decode(set: &WorkflowSet, event: &J) -> Result<Event, EventError> {

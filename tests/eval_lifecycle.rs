@@ -2,8 +2,9 @@
 //! fixture project `tests/fixtures/eval/lifecycle`: when a trigger fires and
 //! when it does not, the gate, review, approval, done, and retries.
 
-use std::path::PathBuf;
+mod common;
 
+use common::ts;
 use handoff::compile::WorkflowSet;
 use handoff::eval::{
     self, ApproveError, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State, Status,
@@ -18,10 +19,8 @@ struct Engine {
 
 impl Engine {
     fn new() -> Self {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval/lifecycle");
-        let (set, _warnings) = handoff::compile::load(&[dir]).expect("the fixture project loads");
         Engine {
-            set,
+            set: common::fixture_set("lifecycle"),
             state: State::default(),
         }
     }
@@ -49,10 +48,6 @@ impl Engine {
     fn instance(&self, record: &str, workflow: &str) -> Option<&eval::Instance> {
         self.state.records.get(record)?.handoffs.get(workflow)
     }
-}
-
-fn ts(s: &str) -> jiff::Timestamp {
-    s.parse().unwrap()
 }
 
 /// The outcome of one workflow.

@@ -6,7 +6,8 @@
 //! or an undeclared field are refused at check time. Fixtures:
 //! `tests/fixtures/eval/scripts` and `tests/fixtures/eval/bad_script_*`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,19 +17,11 @@ use handoff::eval::{Event, HandoffOutcome, OutcomeStatus, PlannedAction, State};
 use predicates::prelude::*;
 use serde_json::{json, Value as J};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/eval")
-        .join(name)
-}
+use common::eval_fixture as fixture;
 
 fn project() -> &'static WorkflowSet {
     static SET: OnceLock<WorkflowSet> = OnceLock::new();
-    SET.get_or_init(|| {
-        handoff::compile::load(&[fixture("scripts")])
-            .expect("the fixture loads")
-            .0
-    })
+    SET.get_or_init(|| common::fixture_set("scripts"))
 }
 
 /// A deal, as it stands before `kind` is set.

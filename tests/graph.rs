@@ -1,14 +1,12 @@
 //! `handoff graph`: every bundled workflow, and the cascade graph, renders
 //! with Graphviz; Mermaid output has a node per step.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
-
-fn handoff() -> Command {
-    Command::cargo_bin("handoff").expect("the handoff binary is built")
-}
+use common::handoff;
 
 fn workflow_names() -> Vec<String> {
     let (set, _) = handoff::compile::load(&["workflows".into()]).expect("workflows compile");

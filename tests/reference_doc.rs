@@ -23,8 +23,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use handoff::cli::report::JsonDiagnostic;
 use handoff::diagnostic::Code;
+use handoff::report::JsonDiagnostic;
 
 const README: &str = include_str!("../grammar/README.md");
 const DIAGNOSTIC_RS: &str = include_str!("../src/diagnostic.rs");

@@ -8,53 +8,25 @@
 //! message must say what was expected and what was found, the span must sit
 //! on the right token, and the help must help.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use handoff::cli::report::JsonDiagnostic;
+use common::Run;
+use handoff::report::JsonDiagnostic;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/syntax")
-}
-
-/// What one run of the binary printed.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The run as a snapshot reads it: exit code, then each stream that
-    /// printed anything.
-    fn transcript(&self) -> String {
-        let mut t = format!("exit: {}\n", self.code);
-        if !self.stderr.is_empty() {
-            t.push_str("--- stderr\n");
-            t.push_str(&self.stderr);
-        }
-        if !self.stdout.is_empty() {
-            t.push_str("--- stdout\n");
-            t.push_str(&self.stdout);
-        }
-        t
-    }
+    common::root().join("tests/fixtures/syntax")
 }
 
 /// Runs `handoff ARGS…` in `dir`, so that file names print as given.
 fn handoff(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::cargo_bin("handoff")
-        .expect("the handoff binary is built")
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(
+        common::handoff()
+            .current_dir(dir)
+            .env_remove("NO_COLOR")
+            .args(args),
+    )
 }
 
 fn file_name(path: &Path) -> &str {
@@ -251,8 +223,8 @@ mod mutations {
 
     use std::sync::Arc;
 
-    use handoff::cli::report::render_human;
     use handoff::diagnostic::SourceFile;
+    use handoff::report::render_human;
     use proptest::prelude::*;
 
     const PIECES: [&str; 24] = [

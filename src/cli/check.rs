@@ -2,13 +2,13 @@
 
 use super::report::{self, Summary};
 use super::{CheckArgs, Deny, Exit, Format};
-use crate::diagnostic::Severity;
-use crate::project;
+use handoff::diagnostic::Severity;
+use handoff::project;
 
 /// Runs `handoff check`.
 pub fn run(args: &CheckArgs) -> Exit {
     let loaded = project::load(&args.paths);
-    let mut diagnostics = crate::check::analyze(&loaded.sources).diagnostics;
+    let mut diagnostics = handoff::check::analyze(&loaded.sources).diagnostics;
     let deny_warnings = args.deny == Some(Deny::Warnings);
     if deny_warnings {
         for d in &mut diagnostics {

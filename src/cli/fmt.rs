@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::report::{self, Summary};
 use super::{Exit, FmtArgs, Format};
-use crate::diagnostic::Severity;
-use crate::{project, syntax};
+use handoff::diagnostic::Severity;
+use handoff::{project, syntax};
 
 /// How many lines of each side the `--check` hint shows.
 const HINT_LINES: usize = 6;

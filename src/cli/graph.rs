@@ -2,7 +2,7 @@
 
 use super::report::{self, Summary};
 use super::{Exit, Format, GraphArgs, GraphFormat};
-use crate::compile::{self, graph, LoadFailure};
+use handoff::compile::{self, graph, LoadFailure};
 
 /// Runs `handoff graph`.
 pub fn run(args: &GraphArgs) -> Exit {
@@ -23,7 +23,7 @@ pub fn run(args: &GraphArgs) -> Exit {
             None => {
                 let names: Vec<&str> = set.handoffs().iter().map(|h| h.name.as_str()).collect();
                 eprintln!("error: no handoff called \"{name}\"");
-                match crate::check::suggest(name, names.iter().copied()) {
+                match handoff::check::suggest(name, names.iter().copied()) {
                     Some(s) => eprintln!("  help: did you mean \"{s}\"?"),
                     None => eprintln!("  help: the handoffs are {}", quoted(&names)),
                 }

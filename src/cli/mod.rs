@@ -7,9 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod check;
 mod fmt;
 mod graph;
-pub mod report;
+mod report;
 mod run;
-pub mod sarif;
 mod test;
 
 /// The process exit status.

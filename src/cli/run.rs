@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{ApproveArgs, Exit, OutputFormat, RunArgs};
-use crate::compile::WorkflowSet;
-use crate::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
+use handoff::compile::WorkflowSet;
+use handoff::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
 
 /// Runs `handoff run`.
 pub fn run(args: &RunArgs) -> Exit {
@@ -76,7 +76,7 @@ fn fail(msg: &str) -> Exit {
 
 /// Parses `--now`: RFC 3339, or a civil date-time taken as UTC.
 pub(super) fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
-    crate::compile::parse_datetime(s)
+    handoff::compile::parse_datetime(s)
         .ok_or_else(|| format!("`--now {s}` is not a date-time such as 2026-11-20T15:04:05Z"))
 }
 

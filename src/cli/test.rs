@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Exit, TestArgs};
-use crate::scenario;
+use handoff::scenario;
 
 /// Runs `handoff test`.
 pub fn run(args: &TestArgs) -> Exit {

@@ -184,11 +184,6 @@ pub fn to_json(diagnostics: &[Diagnostic]) -> String {
     serde_json::to_string_pretty(&log(diagnostics)).unwrap_or_default()
 }
 
-/// Prints the SARIF log on stdout.
-pub fn print(diagnostics: &[Diagnostic]) {
-    println!("{}", to_json(diagnostics));
-}
-
 fn location(file: &SourceFile, span: Span, id: Option<usize>, text: Option<&str>) -> Location {
     let (start_line, start_column) = file.line_col(span.start);
     let (end_line, end_column) = file.line_col(span.end);
