@@ -191,9 +191,12 @@ fn first_link(path: &[rhai::ASTNode], object: &str) -> bool {
     let [.., grand, parent, ASTNode::Expr(node)] = path else {
         return false;
     };
-    let on_record = |e: &ASTNode| matches!(e, ASTNode::Expr(Expr::Dot(b, ..)) if is_variable(&b.lhs, object));
+    let on_record =
+        |e: &ASTNode| matches!(e, ASTNode::Expr(Expr::Dot(b, ..)) if is_variable(&b.lhs, object));
     match parent {
-        ASTNode::Expr(Expr::Dot(b, ..)) if is_variable(&b.lhs, object) => std::ptr::eq(&b.rhs, *node),
+        ASTNode::Expr(Expr::Dot(b, ..)) if is_variable(&b.lhs, object) => {
+            std::ptr::eq(&b.rhs, *node)
+        }
         ASTNode::Expr(Expr::Dot(b, ..) | Expr::Index(b, ..)) => {
             std::ptr::eq(&b.lhs, *node) && on_record(grand)
         }
@@ -229,7 +232,7 @@ pub fn with_clock<T>(today: jiff::civil::Date, f: impl FnOnce() -> T) -> T {
 }
 
 /// If a string literal or a comment starts at `i`, the offset just past it.
-/// Scanners of script text use it to look at code only.
+/// The checker's scan for misspelled helpers uses it to look at code only.
 pub(crate) fn skip_non_code(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i;
     match b.get(i)? {
@@ -257,68 +260,9 @@ pub(crate) fn skip_non_code(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// The fields a script reads as `OBJECT.FIELD`, with their byte offsets in
-/// the script (strings and comments skipped).
-pub fn field_reads(source: &str, object: &str) -> Vec<(String, usize)> {
-    let b = source.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    while i < b.len() {
-        if let Some(next) = skip_non_code(b, i) {
-            i = next;
-            continue;
-        }
-        match b[i] {
-            c if ident(c) => {
-                let start = i;
-                while i < b.len() && ident(b[i]) {
-                    i += 1;
-                }
-                let preceded_by_dot = start > 0 && b[start - 1] == b'.';
-                // `deal["field"]` reads a field too.
-                if !preceded_by_dot && &source[start..i] == object && b.get(i) == Some(&b'[') {
-                    let rest = &source[i + 1..];
-                    let inner = rest.trim_start();
-                    if let Some(body) = inner.strip_prefix('"') {
-                        if let Some(end) = body.find('"') {
-                            let fstart = i + 1 + (rest.len() - inner.len()) + 1;
-                            out.push((body[..end].to_string(), fstart));
-                            i = fstart + end + 1;
-                            continue;
-                        }
-                    }
-                }
-                if !preceded_by_dot && &source[start..i] == object && b.get(i) == Some(&b'.') {
-                    let fstart = i + 1;
-                    let mut j = fstart;
-                    while j < b.len() && ident(b[j]) {
-                        j += 1;
-                    }
-                    if j > fstart {
-                        out.push((source[fstart..j].to_string(), fstart));
-                    }
-                    i = j;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_field_reads_outside_strings() {
-        let src = "deal.amount > 5 && \"deal.fake\" != deal.segment // deal.no\n";
-        let reads: Vec<String> = field_reads(src, "deal").into_iter().map(|r| r.0).collect();
-        assert_eq!(reads, vec!["amount", "segment"]);
-        let src = r#"deal["risk"] == "x""#;
-        assert_eq!(field_reads(src, "deal"), vec![("risk".to_string(), 6)]);
-    }
 
     fn uses_of(src: &str) -> (Vec<String>, Vec<String>) {
         let ast = compile(&engine(), "deal", src).expect("compiles");
@@ -338,7 +282,10 @@ mod tests {
         assert!(clock.is_empty());
         // Positions are rhai's (line, column) of the field's name.
         let ast = compile(&engine(), "deal", "1 < 2 &&\n  deal.amount > 3").unwrap();
-        assert_eq!(uses(&ast, "deal").fields, [("amount".to_string(), Position::new(2, 8))]);
+        assert_eq!(
+            uses(&ast, "deal").fields,
+            [("amount".to_string(), Position::new(2, 8))]
+        );
     }
 
     #[test]
@@ -346,7 +293,10 @@ mod tests {
         let (_, clock) = uses_of(
             "let t = timestamp(); t.elapsed > 1.0 || t.elapsed() > 2.0 || elapsed(t) > 0.0 || sleep(1)",
         );
-        assert_eq!(clock, ["timestamp", "elapsed", "elapsed", "elapsed", "sleep"]);
+        assert_eq!(
+            clock,
+            ["timestamp", "elapsed", "elapsed", "elapsed", "sleep"]
+        );
         // Not a variable, a field or a function the script defines.
         let (fields, clock) = uses_of(
             "fn sleep(n) { n } let elapsed = 3; deal.elapsed > elapsed && deal.elapsed.len() > sleep(1)",
@@ -362,7 +312,9 @@ mod tests {
         for src in ["timestamp()", "sleep(1)", "sleep(0.5)"] {
             let ast = compile(&e, "deal", src).unwrap();
             let mut scope = compile_scope("deal");
-            let err = e.eval_ast_with_scope::<Dynamic>(&mut scope, &ast).unwrap_err();
+            let err = e
+                .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+                .unwrap_err();
             assert!(
                 matches!(*err, rhai::EvalAltResult::ErrorFunctionNotFound(..)),
                 "{src}: {err}"
@@ -391,7 +343,10 @@ mod tests {
         let ast = compile(&e, "deal", src).unwrap();
         let mut record = rhai::Map::new();
         record.insert("notes".into(), "A BLOCKER".into());
-        record.insert("tags".into(), vec![Dynamic::from("legal"), Dynamic::from("x")].into());
+        record.insert(
+            "tags".into(),
+            vec![Dynamic::from("legal"), Dynamic::from("x")].into(),
+        );
         record.insert("amount".into(), (12_000_i64).into());
         let mut scope = Scope::new();
         scope.push_constant("deal", record);
@@ -442,4 +397,3 @@ mod tests {
         assert_eq!(n, 6);
     }
 }
-

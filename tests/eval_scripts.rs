@@ -2,8 +2,9 @@
 //! misbehave (loop forever, run too long, throw, return something that is
 //! not true/false, grow text or lists without bound, recurse, read an empty
 //! field). A failing script flags its exception for review with the error,
-//! fail safe, and never panics or hangs. Scripts that use `eval`, `import`
-//! or an undeclared field are refused at check time. Fixtures:
+//! fail safe, and never panics or hangs. Decisions replay exactly, even a
+//! script stopped by the operation limit. Scripts that use `eval`,
+//! `import`, an undeclared field or the clock are refused at check time. Fixtures:
 //! `tests/fixtures/eval/scripts` and `tests/fixtures/eval/bad_script_*`.
 
 use std::path::PathBuf;
@@ -371,4 +372,24 @@ fn an_undeclared_field_is_refused_at_check_time() {
         .env("NO_COLOR", "1")
         .assert()
         .stderr(predicate::str::contains("did you mean `risk_notes`?"));
+}
+
+#[test]
+fn a_script_that_reads_the_clock_is_refused_at_check_time() {
+    check_refuses(
+        "bad_script_clock",
+        "H121",
+        "script calls `timestamp`, which reads the clock",
+    );
+    // The help names the fix.
+    let Err(LoadFailure::Invalid(diagnostics)) =
+        handoff::compile::load(&[fixture("bad_script_clock")])
+    else {
+        panic!("the project has an error");
+    };
+    let help = diagnostics[0].help.as_deref().unwrap_or_default();
+    assert!(
+        help.contains("use `today()`, `days_until(date)` or `days_since(date)`, which read the day of the event"),
+        "{help}"
+    );
 }

@@ -482,15 +482,8 @@ fn gate_and_go(
                 }
             }
             ExceptionKind::Script { ast, reads, .. } => {
-                let d = super::script::decide(
-                    set,
-                    &e.name,
-                    ast,
-                    reads,
-                    object,
-                    after,
-                    ctx0.today(),
-                );
+                let d =
+                    super::script::decide(set, &e.name, ast, reads, object, after, ctx0.today());
                 trace.push(d.trace);
                 if d.flagged {
                     flagged.push(e.name.clone());

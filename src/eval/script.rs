@@ -117,7 +117,10 @@ fn run(
 ) -> Result<bool, String> {
     let mut map = rhai::Map::new();
     for (s, f) in object.fields.iter().enumerate() {
-        map.insert(f.name.as_str().into(), crate::script::to_dynamic(record.get(s)));
+        map.insert(
+            f.name.as_str().into(),
+            crate::script::to_dynamic(record.get(s)),
+        );
     }
     let mut scope = Scope::new();
     scope.push_constant(object.name.clone(), map);
