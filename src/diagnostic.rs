@@ -80,6 +80,8 @@ pub enum Code {
     H119,
     /// `{missing}` or `{exception}` outside the block that defines it.
     H120,
+    /// A script that reads or waits on the clock (`timestamp()`, `elapsed`, `sleep`).
+    H121,
     /// A block that can never run (warning).
     H201,
     /// A `resume when` that can never be true (warning).
@@ -128,6 +130,7 @@ impl Code {
             Code::H118 => "H118",
             Code::H119 => "H119",
             Code::H120 => "H120",
+            Code::H121 => "H121",
             Code::H201 => "H201",
             Code::H202 => "H202",
             Code::H203 => "H203",

@@ -1,6 +1,6 @@
 //! Checks of `script` exception tests: they must compile with rhai, may read
-//! only the fields the object declares, and may call the helper functions
-//! the sandbox provides. Every position is mapped back into the `.handoff`
+//! only the fields the object declares, may call the helper functions the
+//! sandbox provides, and may not read the clock. Every position is mapped back into the `.handoff`
 //! file, so an error points inside the script where rhai stopped.
 
 use rhai::ParseErrorType;
@@ -33,18 +33,33 @@ impl Checker<'_> {
             self.diagnostics.push(d);
             return;
         }
-        let engine = crate::script::engine();
-        if let Err(err) = crate::script::compile(&engine, &scope.object_name, &s.source) {
-            self.script_syntax(s, scope, &err);
-            return;
-        }
+        let mut engine = crate::script::engine();
+        // The checker walks the script as written: unoptimized, no read or
+        // call in dead code is folded away before it is checked.
+        engine.set_optimization_level(rhai::OptimizationLevel::None);
+        let ast = match crate::script::compile(&engine, &scope.object_name, &s.source) {
+            Ok(ast) => ast,
+            Err(err) => {
+                self.script_syntax(s, scope, &err);
+                return;
+            }
+        };
         self.helper_calls(s, scope);
+        let uses = crate::script::uses(&ast, &scope.object_name);
+        for (name, pos) in &uses.clock {
+            self.clock_call(s, scope, name, *pos);
+        }
         let Some(object) = scope.object.map(|i| &self.schema.objects[i]) else {
             return;
         };
         let mut unknown = Vec::new();
-        for (field, at) in crate::script::field_reads(&s.source, &object.name) {
+        for (field, pos) in uses.fields {
             if object.slot(&field).is_none() {
+                let mut at = script_offset(&s.source, pos);
+                // `deal["risks"]`: rhai points at the quote, we at the name.
+                if s.source.as_bytes().get(at) == Some(&b'"') {
+                    at += 1;
+                }
                 unknown.push((field, s.source_span.start + at));
             }
         }
@@ -61,6 +76,37 @@ impl Checker<'_> {
                 "scripts may read only the fields the object declares",
             );
         }
+    }
+
+    /// Reports a call of rhai's clock (H121): a decision must come out the
+    /// same when an event is replayed, so scripts read only the event's time.
+    fn clock_call(&mut self, s: &Script, scope: &Scope, name: &str, pos: rhai::Position) {
+        let start = s.source_span.start + script_offset(&s.source, pos);
+        let (message, label, help) = if name == "sleep" {
+            (
+                "script calls `sleep`, which waits on the clock".to_string(),
+                "waits on the clock",
+                "a script decides at once and cannot wait: remove the call".to_string(),
+            )
+        } else {
+            (
+                format!("script calls `{name}`, which reads the clock"),
+                "reads the clock",
+                "a decision must come out the same when an event is replayed, so scripts \
+                 cannot read the clock: use `today()`, `days_until(date)` or `days_since(date)`, \
+                 which read the day of the event"
+                    .to_string(),
+            )
+        };
+        let d = self
+            .diag(
+                Code::H121,
+                Loc::new(scope.file, Span::new(start, start + name.len())),
+                message,
+                label,
+            )
+            .with_help(help);
+        self.diagnostics.push(d);
     }
 
     /// Reports a script rhai cannot compile, at the place rhai stopped.

@@ -153,7 +153,14 @@ pub struct ExceptionTest {
 #[derive(Debug, Clone)]
 pub enum ExceptionKind {
     Expr(Cond),
-    Script { ast: Arc<rhai::AST>, text: String },
+    Script {
+        ast: Arc<rhai::AST>,
+        text: String,
+        /// The slots the script reads as `OBJECT.FIELD`, each once, in the
+        /// order first written: the trace shows their values, and a script
+        /// does not run while one of them is empty.
+        reads: Vec<usize>,
+    },
 }
 
 /// The brief: fields pulled from the record, and questions for a person.
@@ -296,6 +303,7 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
                                     reason: err.to_string(),
                                 })?;
                             ExceptionKind::Script {
+                                reads: script_reads(&ast, object),
                                 ast: Arc::new(ast),
                                 text: s.source.trim().to_string(),
                             }
@@ -352,6 +360,21 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
             version: content_id(checked),
         }),
     })
+}
+
+/// The slots a compiled script reads, each once, first read first. Fields
+/// the object does not declare are left out: the checker refuses them
+/// (H117) before anything compiles.
+fn script_reads(ast: &rhai::AST, object: &ObjectSchema) -> Vec<usize> {
+    let mut slots = Vec::new();
+    for (field, _) in crate::script::uses(ast, &object.name).fields {
+        if let Some(s) = object.slot(&field) {
+            if !slots.contains(&s) {
+                slots.push(s);
+            }
+        }
+    }
+    slots
 }
 
 /// The SHA-256 of the sources' texts in load order, each prefixed by its

@@ -758,32 +758,18 @@ fn gate_and_go(
                     flagged.push(e.name.clone());
                 }
             }
-            ExceptionKind::Script { ast, .. } => {
-                let values: Vec<Value> = (0..object.fields.len())
-                    .map(|s| after.get(s).clone())
-                    .collect();
-                match super::script::run(set, ast, object, &values, ctx0.today()) {
-                    Ok(v) => {
-                        trace.push(format!(
-                            "exception \"{}\": script → {}",
-                            e.name,
-                            if v { "true" } else { "false" }
-                        ));
-                        if v {
-                            flagged.push(e.name.clone());
-                        }
-                    }
-                    Err(err) => {
-                        trace.push(format!(
-                            "exception \"{}\": script failed ({err}) → flagged for review",
-                            e.name
-                        ));
-                        flagged.push(e.name.clone());
-                        errors.push(ExceptionError {
-                            name: e.name.clone(),
-                            error: err,
-                        });
-                    }
+            ExceptionKind::Script { ast, reads, .. } => {
+                let d =
+                    super::script::decide(set, &e.name, ast, reads, object, after, ctx0.today());
+                trace.push(d.trace);
+                if d.flagged {
+                    flagged.push(e.name.clone());
+                }
+                if let Some(error) = d.error {
+                    errors.push(ExceptionError {
+                        name: e.name.clone(),
+                        error,
+                    });
                 }
             }
         }

@@ -292,6 +292,7 @@ pub fn short_description(code: Code) -> &'static str {
             "Two handoffs on the same trigger that assign the same role or set the same field."
         }
         Code::H120 => "`{missing}` or `{exception}` outside the block that defines it.",
+        Code::H121 => "A script that reads or waits on the clock (`timestamp()`, `elapsed`, `sleep`).",
         Code::H201 => "A block that can never run (warning).",
         Code::H202 => "A `resume when` that can never be true (warning).",
         Code::H203 => {
@@ -349,7 +350,7 @@ mod tests {
     }
 
     /// Every code, for the test above.
-    const ALL: [Code; 35] = [
+    const ALL: [Code; 36] = [
         Code::H001,
         Code::H002,
         Code::H003,
@@ -378,6 +379,7 @@ mod tests {
         Code::H118,
         Code::H119,
         Code::H120,
+        Code::H121,
         Code::H201,
         Code::H202,
         Code::H203,
