@@ -273,7 +273,8 @@ fn script_decisions_replay_exactly() {
     let event = Event::decode(set, event.to_string().as_bytes()).unwrap();
     let now: jiff::Timestamp = "2026-11-20T15:00:00Z".parse().unwrap();
     let step = || {
-        let (state, out) = eval::step(set, State::default(), &event, now);
+        let mut state = State::default();
+        let out = state.step(set, &event, now).expect("same version");
         (
             serde_json::to_string(&state).unwrap(),
             serde_json::to_string(&out).unwrap(),
