@@ -130,6 +130,9 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             let now = now
                 .or(event.occurred_at)
                 .unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());
+            // Every step is also a replay check: the same state, event and
+            // time must give byte-identical outcomes and states.
+            let mut replay = state.clone();
             let outcome = match state.step(set, &event, now) {
                 Ok(o) => o,
                 Err(e) => {
@@ -137,6 +140,11 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                     return failures;
                 }
             };
+            if let Some(why) = replay_differs(set, &mut replay, &state, &event, now, &outcome) {
+                failures.push(format!(
+                    "step {n}: the engine did not replay exactly: {why}"
+                ));
+            }
             if let Some(d) = step.duplicate {
                 if outcome.duplicate != d {
                     failures.push(format!(
@@ -272,6 +280,33 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
 }
 
 /// TOML to JSON, with TOML date-times as RFC 3339 strings.
+/// Steps `event` again from the state before it and compares with what the
+/// first step gave; says what differed.
+fn replay_differs(
+    set: &WorkflowSet,
+    replay: &mut State,
+    after: &State,
+    event: &Event,
+    now: jiff::Timestamp,
+    outcome: &crate::eval::Outcome,
+) -> Option<String> {
+    let again = match replay.step(set, event, now) {
+        Ok(o) => o,
+        Err(e) => return Some(e.to_string()),
+    };
+    fn json<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap_or_else(|e| e.to_string())
+    }
+    if json(&again) != json(outcome) {
+        return Some(format!(
+            "the outcome differs:\n{}\n{}",
+            json(outcome),
+            json(&again)
+        ));
+    }
+    (json(replay) != json(after)).then(|| "the new state differs".to_string())
+}
+
 pub fn toml_to_json(v: &toml::Value) -> J {
     match v {
         toml::Value::String(s) => J::String(s.clone()),
