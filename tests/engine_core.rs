@@ -166,13 +166,13 @@ fn a_thousand_records_each_step_reads_and_writes_only_its_own_record() {
             eval::step(&set, record, event, now(), &mut assign).expect("same version");
         store.save(&set, &key, &record);
         assert_eq!(
-            store.reads[reads..],
-            [key.clone()],
+            &store.reads[reads..],
+            std::slice::from_ref(&key),
             "event {n} read only its record"
         );
         assert_eq!(
-            store.writes[writes..],
-            [key.clone()],
+            &store.writes[writes..],
+            std::slice::from_ref(&key),
             "event {n} wrote only its record"
         );
         let h = &outcome.handoffs[0];
