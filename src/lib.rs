@@ -65,6 +65,8 @@ pub mod compile;
 pub mod diagnostic;
 pub mod eval;
 pub mod project;
+#[cfg(feature = "serve")]
+pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod syntax;
