@@ -1,0 +1,1422 @@
+//! The SQLite backend: one file, WAL, a writer thread doing group commit on
+//! the one write connection, and a few read connections for the API.
+//!
+//! The only file that imports rusqlite. Pragmas are read back after they are
+//! set (SQLite silently ignores a pragma it does not know, which once kept a
+//! job queue off WAL for good); the schema is upgraded by the numbered files
+//! in `migrations/`, and a file from a newer handoff is refused.
+//!
+//! Reads use a small pool of our own (a `Mutex<Vec<Connection>>` and a
+//! `Condvar`): the connections are opened once and never replaced, so a
+//! general pool (r2d2 with its manager and maintenance thread) would add a
+//! dependency for nothing we use.
+
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite_migration::{Migrations, M};
+
+use super::{
+    ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
+    HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NoteRow, Page,
+    PageRequest, Receipt, RecordRow, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
+    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+};
+use crate::runtime::writer::{BatchObserver, Transactor, Writer};
+
+/// The schema, one migration per file, applied in order. Never edit a
+/// released file: add the next one.
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!(
+        "migrations/0001_records_handoffs_events_outbox.sql"
+    )),
+    M::up(include_str!(
+        "migrations/0002_assignment_versions_notes.sql"
+    )),
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit reaches the disk before it is acknowledged: a power cut
+    /// loses nothing acknowledged. The default.
+    Full,
+    /// In WAL mode a power cut may lose the last commits (never corrupts);
+    /// a process crash loses nothing. Faster.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> (&'static str, i64) {
+        match self {
+            Synchronous::Full => ("FULL", 2),
+            Synchronous::Normal => ("NORMAL", 1),
+        }
+    }
+}
+
+/// How to open the store.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// How long a statement waits for a lock another process holds.
+    pub busy_timeout: Duration,
+    /// The most jobs one transaction carries.
+    pub max_batch: usize,
+    /// Read connections for the API.
+    pub readers: usize,
+    /// Called after every batch, for metrics.
+    pub on_batch: Option<BatchObserver>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 512,
+            readers: 4,
+            on_batch: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("synchronous", &self.synchronous)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("max_batch", &self.max_batch)
+            .field("readers", &self.readers)
+            .field("on_batch", &self.on_batch.is_some())
+            .finish()
+    }
+}
+
+/// The pragmas as read back from the write connection after opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pragmas {
+    pub journal_mode: String,
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
+    pub foreign_keys: bool,
+}
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    path: String,
+    pragmas: Pragmas,
+    writer: Writer,
+    readers: ReadPool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("pragmas", &self.pragmas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, upgrades its
+    /// schema, checks its pragmas and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let path_str = path.as_ref().display().to_string();
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path_str.clone(),
+            reason: e.to_string(),
+        };
+        let mut conn = Connection::open(path.as_ref()).map_err(open_err)?;
+        let pragmas = set_write_pragmas(&conn, &path_str, &options)?;
+        upgrade(&mut conn, &path_str)?;
+
+        let readers = (0..options.readers.max(1))
+            .map(|_| open_reader(path.as_ref(), &path_str, options.busy_timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let writer = Writer::start(
+            WriteConn { conn },
+            options.max_batch,
+            options.on_batch.clone(),
+        )
+        .map_err(|e| match e {
+            StoreError::Open { reason, .. } => StoreError::Open {
+                path: path_str.clone(),
+                reason,
+            },
+            e => e,
+        })?;
+        Ok(SqliteStore {
+            path: path_str,
+            pragmas,
+            writer,
+            readers: ReadPool::new(readers),
+        })
+    }
+
+    /// The file's path, as given.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The write connection's pragmas, as read back when opening.
+    pub fn pragmas(&self) -> &Pragmas {
+        &self.pragmas
+    }
+
+    /// Lets the writer commit what is queued and stops it; later writes get
+    /// [`StoreError::WriterStopped`]. Reads go on working.
+    pub fn close(&self) {
+        self.writer.shutdown();
+    }
+
+    fn read<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.get();
+        f(&conn).map_err(db(doing))
+    }
+
+    /// Runs `f` in one read transaction, so its queries see one snapshot.
+    fn read_snapshot<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.readers.get();
+        let tx = conn.transaction().map_err(db(doing))?;
+        let value = f(&tx).map_err(db(doing))?;
+        // A read transaction has nothing to keep; ending it frees the snapshot.
+        tx.finish().map_err(db(doing))?;
+        Ok(value)
+    }
+}
+
+fn db(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        doing,
+        reason: e.to_string(),
+    }
+}
+
+fn set_write_pragmas(
+    conn: &Connection,
+    path: &str,
+    options: &SqliteOptions,
+) -> Result<Pragmas, StoreError> {
+    let err = db("setting pragmas");
+    let mismatch = |pragma: &'static str, wanted: &str, got: String| StoreError::Pragma {
+        path: path.to_owned(),
+        pragma,
+        wanted: wanted.to_owned(),
+        got,
+    };
+    // journal_mode answers with the mode now in force.
+    let journal_mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(&err)?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(mismatch("journal_mode", "WAL", journal_mode));
+    }
+    let (sync_name, sync_value) = options.synchronous.pragma();
+    conn.pragma_update(None, "synchronous", sync_name)
+        .map_err(&err)?;
+    let got: i64 = conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .map_err(&err)?;
+    if got != sync_value {
+        return Err(mismatch("synchronous", sync_name, got.to_string()));
+    }
+    conn.busy_timeout(options.busy_timeout).map_err(&err)?;
+    let got: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+        .map_err(&err)?;
+    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
+    if got != wanted.min(i64::from(i32::MAX)) {
+        return Err(mismatch(
+            "busy_timeout",
+            &wanted.to_string(),
+            got.to_string(),
+        ));
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(&err)?;
+    let got: i64 = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .map_err(&err)?;
+    if got != 1 {
+        return Err(mismatch("foreign_keys", "ON", got.to_string()));
+    }
+    Ok(Pragmas {
+        journal_mode: journal_mode.to_ascii_lowercase(),
+        synchronous: options.synchronous,
+        busy_timeout: options.busy_timeout,
+        foreign_keys: true,
+    })
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing a newer file.
+fn upgrade(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db("reading the schema version"))?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    migrations()
+        .to_latest(conn)
+        .map_err(|e| StoreError::Migrate {
+            path: path.to_owned(),
+            to: SCHEMA_VERSION,
+            reason: e.to_string(),
+        })
+}
+
+fn open_reader(path: &Path, path_str: &str, busy: Duration) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
+        path: path_str.to_owned(),
+        reason: e.to_string(),
+    })?;
+    conn.busy_timeout(busy)
+        .map_err(db("setting a reader's busy timeout"))?;
+    Ok(conn)
+}
+
+/// A fixed set of read connections; `get` waits for a free one.
+struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    freed: Condvar,
+}
+
+struct Lease<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl ReadPool {
+    fn new(conns: Vec<Connection>) -> ReadPool {
+        ReadPool {
+            idle: Mutex::new(conns),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn get(&self) -> Lease<'_> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = idle.pop() {
+                return Lease {
+                    pool: self,
+                    conn: Some(conn),
+                };
+            }
+            idle = self.freed.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Present from `get` until `drop`.
+        self.conn.as_ref().expect("a lease holds its connection")
+    }
+}
+
+impl DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("a lease holds its connection")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+// ---- values in and out of rows ----
+
+fn us(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn ts(row: &Row<'_>, idx: &str) -> rusqlite::Result<Timestamp> {
+    let v: i64 = row.get(idx)?;
+    Timestamp::from_microsecond(v).map_err(|e| conversion(idx, e))
+}
+
+fn ts_opt(row: &Row<'_>, idx: &str) -> rusqlite::Result<Option<Timestamp>> {
+    let v: Option<i64> = row.get(idx)?;
+    v.map(|v| Timestamp::from_microsecond(v).map_err(|e| conversion(idx, e)))
+        .transpose()
+}
+
+fn conversion(column: &str, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, Type::Integer, format!("{column}: {e}").into())
+}
+
+#[derive(Debug)]
+struct Unknown(&'static str, String);
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} `{}`", self.0, self.1)
+    }
+}
+impl std::error::Error for Unknown {}
+
+fn plus(t: Timestamp, d: Duration) -> i64 {
+    let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    us(t).saturating_add(micros)
+}
+
+const HANDOFF_COLUMNS: &str = "seq, id, workflow, object, record_id, status, workflow_version, \
+     triggered_at, updated_at, done_at, missing, exceptions, orphaned";
+
+fn handoff_row(row: &Row<'_>) -> rusqlite::Result<HandoffRow> {
+    Ok(HandoffRow {
+        id: row.get("id")?,
+        workflow: row.get("workflow")?,
+        object: row.get("object")?,
+        record_id: row.get("record_id")?,
+        status: row.get("status")?,
+        workflow_version: row.get("workflow_version")?,
+        triggered_at: ts(row, "triggered_at")?,
+        updated_at: ts(row, "updated_at")?,
+        done_at: ts_opt(row, "done_at")?,
+        missing: row.get("missing")?,
+        exceptions: row.get("exceptions")?,
+        orphaned: row.get("orphaned")?,
+    })
+}
+
+const ACTION_COLUMNS: &str = "seq, id, handoff_id, kind, payload, idempotency_key, created_at, \
+     state, lease_until, attempts, next_attempt_at, last_error, delivered_at";
+
+fn action_row(row: &Row<'_>) -> rusqlite::Result<ActionRow> {
+    let kind: String = row.get("kind")?;
+    let state: String = row.get("state")?;
+    Ok(ActionRow {
+        id: row.get("id")?,
+        handoff_id: row.get("handoff_id")?,
+        kind: ActionKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                Type::Text,
+                Box::new(Unknown("action kind", kind.clone())),
+            )
+        })?,
+        payload: row.get("payload")?,
+        idempotency_key: row.get("idempotency_key")?,
+        created_at: ts(row, "created_at")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                7,
+                Type::Text,
+                Box::new(Unknown("delivery state", state.clone())),
+            )
+        })?,
+        lease_until: ts_opt(row, "lease_until")?,
+        attempts: row.get("attempts")?,
+        next_attempt_at: ts(row, "next_attempt_at")?,
+        last_error: row.get("last_error")?,
+        delivered_at: ts_opt(row, "delivered_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "audit_id, source, event_id, content_hash, received_at, object, \
+     record_id, raw_body, normalized, workflow_version, outcome, field_errors";
+
+/// An event row; its `handoff_ids` are filled by [`with_handoff_ids`].
+fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        audit_id: row.get("audit_id")?,
+        event: NewEvent {
+            source: row.get("source")?,
+            event_id: row.get("event_id")?,
+            content_hash: row.get("content_hash")?,
+            received_at: ts(row, "received_at")?,
+            object: row.get("object")?,
+            record_id: row.get("record_id")?,
+            raw_body: row.get("raw_body")?,
+            normalized: row.get("normalized")?,
+            workflow_version: row.get("workflow_version")?,
+            outcome: row.get("outcome")?,
+            field_errors: row.get("field_errors")?,
+            handoff_ids: Vec::new(),
+        },
+    })
+}
+
+fn with_handoff_ids(conn: &Connection, mut event: EventRow) -> rusqlite::Result<EventRow> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT handoff_id FROM event_handoffs WHERE audit_id = ?1 ORDER BY rowid",
+    )?;
+    event.event.handoff_ids = stmt
+        .query_map([event.audit_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(event)
+}
+
+fn record_row(row: &Row<'_>) -> rusqlite::Result<RecordRow> {
+    Ok(RecordRow {
+        object: row.get("object")?,
+        record_id: row.get("record_id")?,
+        state: row.get("state")?,
+        workflow_version: row.get("workflow_version")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn status_change_row(row: &Row<'_>) -> rusqlite::Result<StatusChange> {
+    let event: Option<AuditId> = row.get("cause_event")?;
+    let person: Option<String> = row.get("cause_person")?;
+    let cause = match (event, person) {
+        (Some(id), _) => Cause::Event(id),
+        (None, Some(p)) => Cause::Person(p),
+        // The table's CHECK makes exactly one of them set.
+        (None, None) => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                5,
+                Type::Null,
+                Box::new(Unknown("status change cause", "none".into())),
+            ))
+        }
+    };
+    Ok(StatusChange {
+        handoff_id: row.get("handoff_id")?,
+        from: row.get("from_status")?,
+        to: row.get("to_status")?,
+        at: ts(row, "at")?,
+        cause,
+        note: row.get("note")?,
+    })
+}
+
+fn note_row(row: &Row<'_>) -> rusqlite::Result<NoteRow> {
+    Ok(NoteRow {
+        seq: row.get("seq")?,
+        note: NewNote {
+            handoff_id: row.get("handoff_id")?,
+            kind: row.get("kind")?,
+            who: row.get("who")?,
+            at: ts(row, "at")?,
+            text: row.get("text")?,
+            data: row.get("data")?,
+        },
+    })
+}
+
+// ---- cursors ----
+
+/// Cursors are the last row's `seq` with a letter naming the list, so a
+/// cursor from one list is refused by another.
+fn encode_cursor(list: char, seq: i64) -> String {
+    format!("{list}{seq:x}")
+}
+
+fn decode_cursor(list: char, page: &PageRequest) -> Result<Option<i64>, StoreError> {
+    let Some(cursor) = &page.cursor else {
+        return Ok(None);
+    };
+    cursor
+        .strip_prefix(list)
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .filter(|seq| *seq > 0)
+        .map(Some)
+        .ok_or_else(|| StoreError::BadCursor(cursor.clone()))
+}
+
+fn limit(page: &PageRequest) -> usize {
+    page.limit.clamp(1, MAX_PAGE)
+}
+
+/// Turns `limit + 1` rows (newest first) into a page and its cursor.
+fn paginate<T>(list: char, mut rows: Vec<(i64, T)>, limit: usize) -> Page<T> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|(seq, _)| encode_cursor(list, *seq))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, item)| item).collect(),
+        next,
+    }
+}
+
+// ---- the write connection ----
+
+struct WriteConn {
+    conn: Connection,
+}
+
+impl WriteConn {
+    fn exec(&self, doing: &'static str, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(db(doing))
+    }
+
+    fn claim_due_inner(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<ActionRow>> {
+        let sql = format!(
+            "UPDATE actions SET state = 'leased', lease_until = ?2, attempts = attempts + 1 \
+             WHERE seq IN (SELECT seq FROM actions WHERE state = 'pending' \
+                 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, seq LIMIT ?3) \
+             RETURNING {ACTION_COLUMNS}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query_map(params![us(now), plus(now, lease), limit], |r| {
+                Ok((r.get::<_, i64>("seq")?, action_row(r)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // RETURNING gives rows in no promised order.
+        rows.sort_by_key(|(seq, a)| (a.next_attempt_at, *seq));
+        Ok(rows.into_iter().map(|(_, a)| a).collect())
+    }
+}
+
+impl Transactor for WriteConn {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock now, so a busy file fails here, once
+        // for the batch, not in the middle of some job.
+        self.exec("starting a batch", "BEGIN IMMEDIATE")
+    }
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("starting a job", "SAVEPOINT job")
+    }
+    fn release(&mut self) -> Result<(), StoreError> {
+        self.exec("finishing a job", "RELEASE job")
+    }
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("undoing a failed job", "ROLLBACK TO job; RELEASE job")
+    }
+    fn tx(&mut self) -> &mut dyn WriteTx {
+        self
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.exec("committing a batch", "COMMIT")
+    }
+    fn rollback(&mut self) {
+        // After a failed COMMIT SQLite may already have rolled back; a
+        // second ROLLBACK then fails harmlessly.
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+}
+
+impl WriteTx for WriteConn {
+    fn processed(&mut self, key: &EventKey<'_>) -> Result<Option<AuditId>, StoreError> {
+        let err = db("looking up an event");
+        match key.event_id {
+            Some(id) => self
+                .conn
+                .prepare_cached("SELECT audit_id FROM events WHERE source = ?1 AND event_id = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![key.source, id], |r| r.get(0))
+                        .optional()
+                }),
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT audit_id FROM events \
+                     WHERE source = ?1 AND content_hash = ?2 AND event_id IS NULL",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![key.source, key.content_hash], |r| r.get(0))
+                        .optional()
+                }),
+        }
+        .map_err(err)
+    }
+
+    fn append_event(&mut self, e: &NewEvent) -> Result<Appended, StoreError> {
+        let err = db("storing an event");
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO events (source, event_id, content_hash, received_at, object, \
+                 record_id, raw_body, normalized, workflow_version, outcome, field_errors) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    e.source,
+                    e.event_id,
+                    e.content_hash,
+                    us(e.received_at),
+                    e.object,
+                    e.record_id,
+                    e.raw_body,
+                    e.normalized,
+                    e.workflow_version,
+                    e.outcome,
+                    e.field_errors,
+                ])
+            })
+            .map_err(&err)?;
+        if inserted == 0 {
+            let key = EventKey {
+                source: &e.source,
+                event_id: e.event_id.as_deref(),
+                content_hash: &e.content_hash,
+            };
+            return match self.processed(&key)? {
+                Some(id) => Ok(Appended::Duplicate(id)),
+                None => Err(StoreError::Backend {
+                    doing: "storing an event",
+                    reason: "the insert was ignored but no earlier copy exists".into(),
+                }),
+            };
+        }
+        let audit_id = self.conn.last_insert_rowid();
+        let mut link = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO event_handoffs (audit_id, handoff_id) VALUES (?1, ?2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(&err)?;
+        for h in &e.handoff_ids {
+            link.execute(params![audit_id, h]).map_err(&err)?;
+        }
+        Ok(Appended::New(audit_id))
+    }
+
+    fn load_record(
+        &mut self,
+        object: &str,
+        record_id: &str,
+    ) -> Result<Option<RecordRow>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT object, record_id, state, workflow_version, updated_at FROM records \
+                 WHERE object = ?1 AND record_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![object, record_id], record_row)
+                    .optional()
+            })
+            .map_err(db("loading a record"))
+    }
+
+    fn save_record(&mut self, r: &RecordRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO records (object, record_id, state, workflow_version, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (object, record_id) DO UPDATE SET \
+                 state = excluded.state, workflow_version = excluded.workflow_version, \
+                 updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.object,
+                    r.record_id,
+                    r.state,
+                    r.workflow_version,
+                    us(r.updated_at)
+                ])
+            })
+            .map(drop)
+            .map_err(db("saving a record"))
+    }
+
+    fn load_instance(&mut self, id: &str) -> Result<Option<HandoffRow>, StoreError> {
+        let sql = format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = ?1");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([id], handoff_row).optional())
+            .map_err(db("loading a handoff"))
+    }
+
+    fn instances_of_record(
+        &mut self,
+        object: &str,
+        record_id: &str,
+    ) -> Result<Vec<HandoffRow>, StoreError> {
+        let sql = format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE object = ?1 AND record_id = ?2 \
+             ORDER BY seq"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![object, record_id], handoff_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db("loading a record's handoffs"))
+    }
+
+    fn upsert_instance(&mut self, h: &HandoffRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO handoffs (id, workflow, object, record_id, status, \
+                 workflow_version, triggered_at, updated_at, done_at, missing, exceptions, \
+                 orphaned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, \
+                 object = excluded.object, record_id = excluded.record_id, \
+                 status = excluded.status, workflow_version = excluded.workflow_version, \
+                 triggered_at = excluded.triggered_at, updated_at = excluded.updated_at, \
+                 done_at = excluded.done_at, missing = excluded.missing, \
+                 exceptions = excluded.exceptions, orphaned = excluded.orphaned",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    h.id,
+                    h.workflow,
+                    h.object,
+                    h.record_id,
+                    h.status,
+                    h.workflow_version,
+                    us(h.triggered_at),
+                    us(h.updated_at),
+                    h.done_at.map(us),
+                    h.missing,
+                    h.exceptions,
+                    h.orphaned,
+                ])
+            })
+            .map(drop)
+            .map_err(db("saving a handoff"))
+    }
+
+    fn status_change(&mut self, c: &StatusChange) -> Result<(), StoreError> {
+        let (event, person) = match &c.cause {
+            Cause::Event(id) => (Some(*id), None),
+            Cause::Person(p) => (None, Some(p.as_str())),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO status_changes (handoff_id, from_status, to_status, at, \
+                 cause_event, cause_person, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    c.handoff_id,
+                    c.from,
+                    c.to,
+                    us(c.at),
+                    event,
+                    person,
+                    c.note
+                ])
+            })
+            .map(drop)
+            .map_err(db("recording a status change"))
+    }
+
+    fn mark_orphans(&mut self, live: &[&str]) -> Result<u64, StoreError> {
+        let err = db("marking orphaned handoffs");
+        let live = serde_json::to_string(live).map_err(|e| StoreError::Backend {
+            doing: "marking orphaned handoffs",
+            reason: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "UPDATE handoffs SET orphaned = \
+                 (workflow NOT IN (SELECT value FROM json_each(?1)))",
+                [&live],
+            )
+            .map_err(&err)?;
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM handoffs WHERE orphaned = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(err)
+    }
+
+    fn enqueue_action(&mut self, a: &NewAction) -> Result<bool, StoreError> {
+        let state = match a.kind {
+            ActionKind::EmailDraft => DeliveryState::Draft,
+            _ => DeliveryState::Pending,
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO actions (id, handoff_id, kind, payload, idempotency_key, \
+                 created_at, state, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    a.id,
+                    a.handoff_id,
+                    a.kind.as_str(),
+                    a.payload,
+                    a.idempotency_key,
+                    us(a.created_at),
+                    state.as_str(),
+                ])
+            })
+            .map(|n| n == 1)
+            .map_err(db("adding an action to the outbox"))
+    }
+
+    fn edit_draft(&mut self, id: &str, payload: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("UPDATE actions SET payload = ?2 WHERE id = ?1 AND state = 'draft'")
+            .and_then(|mut s| s.execute(params![id, payload]))
+            .map(|n| n == 1)
+            .map_err(db("editing a draft"))
+    }
+
+    fn approve_draft(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'pending', next_attempt_at = ?2 \
+                 WHERE id = ?1 AND state = 'draft'",
+            )
+            .and_then(|mut s| s.execute(params![id, us(at)]))
+            .map(|n| n == 1)
+            .map_err(db("approving a draft"))
+    }
+
+    fn next_cursor(&mut self, team: &str) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO team_cursors (team, next) VALUES (?1, 1) \
+                 ON CONFLICT (team) DO UPDATE SET next = next + 1 RETURNING next - 1",
+            )
+            .and_then(|mut s| s.query_row([team], |r| r.get::<_, i64>(0)))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(db("moving a team's round-robin cursor"))
+    }
+
+    fn open_tasks(&mut self, person: &str) -> Result<u32, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count FROM open_tasks WHERE person = ?1")
+            .and_then(|mut s| s.query_row([person], |r| r.get::<_, i64>(0)).optional())
+            .map(|n| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX))
+            .map_err(db("reading open tasks"))
+    }
+
+    fn adjust_open_tasks(&mut self, person: &str, delta: i64) -> Result<u32, StoreError> {
+        // Clamped so `count + delta` cannot overflow into a REAL in SQLite.
+        let delta = delta.clamp(-i64::from(u32::MAX), i64::from(u32::MAX));
+        self.conn
+            .prepare_cached(
+                "INSERT INTO open_tasks (person, count) VALUES (?1, max(?2, 0)) \
+                 ON CONFLICT (person) DO UPDATE SET count = max(count + ?2, 0) \
+                 RETURNING count",
+            )
+            .and_then(|mut s| s.query_row(params![person, delta], |r| r.get::<_, i64>(0)))
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .map_err(db("counting open tasks"))
+    }
+
+    fn save_workflow_version(&mut self, v: &WorkflowVersion) -> Result<bool, StoreError> {
+        let err = db("keeping a workflow version");
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO workflow_versions (id, first_loaded_at) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![v.id, us(v.first_loaded_at)]))
+            .map_err(&err)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        let mut file = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO workflow_files (version_id, position, name, text) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(&err)?;
+        for (i, f) in v.files.iter().enumerate() {
+            let position = i64::try_from(i).unwrap_or(i64::MAX);
+            file.execute(params![v.id, position, f.name, f.text])
+                .map_err(&err)?;
+        }
+        Ok(true)
+    }
+
+    fn add_note(&mut self, n: &NewNote) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO notes (handoff_id, kind, who, at, text, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    n.handoff_id,
+                    n.kind,
+                    n.who,
+                    us(n.at),
+                    n.text,
+                    n.data
+                ])
+            })
+            .map(|_| self.conn.last_insert_rowid())
+            .map_err(db("adding a note"))
+    }
+
+    fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ActionRow>, StoreError> {
+        self.claim_due_inner(now, lease, limit)
+            .map_err(db("claiming due actions"))
+    }
+
+    fn mark_delivered(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'delivered', delivered_at = ?2, \
+                 lease_until = NULL, last_error = NULL WHERE id = ?1 AND state = 'leased'",
+            )
+            .and_then(|mut s| s.execute(params![id, us(at)]))
+            .map(|n| n == 1)
+            .map_err(db("marking an action delivered"))
+    }
+
+    fn schedule_retry(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'pending', next_attempt_at = ?2, last_error = ?3, \
+                 lease_until = NULL WHERE id = ?1 AND state = 'leased'",
+            )
+            .and_then(|mut s| s.execute(params![id, us(at), error]))
+            .map(|n| n == 1)
+            .map_err(db("scheduling a retry"))
+    }
+
+    fn dead_letter(&mut self, id: &str, error: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'dead', last_error = ?2, lease_until = NULL \
+                 WHERE id = ?1 AND state = 'leased'",
+            )
+            .and_then(|mut s| s.execute(params![id, error]))
+            .map(|n| n == 1)
+            .map_err(db("dead-lettering an action"))
+    }
+
+    fn redrive(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'pending', next_attempt_at = ?2, attempts = 0, \
+                 lease_until = NULL WHERE id = ?1 AND state = 'dead'",
+            )
+            .and_then(|mut s| s.execute(params![id, us(at)]))
+            .map(|n| n == 1)
+            .map_err(db("redriving an action"))
+    }
+
+    fn release_expired_leases(&mut self, now: Timestamp) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'pending', lease_until = NULL \
+                 WHERE state = 'leased' AND lease_until <= ?1",
+            )
+            .and_then(|mut s| s.execute([us(now)]))
+            .map(|n| n as u64)
+            .map_err(db("releasing expired leases"))
+    }
+}
+
+// ---- reads ----
+
+fn page_actions(
+    conn: &Connection,
+    where_clause: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, ActionRow)>> {
+    let sql = format!(
+        "SELECT {ACTION_COLUMNS} FROM actions WHERE {where_clause} \
+         AND (?1 IS NULL OR seq < ?1) ORDER BY seq DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![after, (limit + 1) as i64], |r| {
+            Ok((r.get("seq")?, action_row(r)?))
+        })?
+        .collect();
+    rows
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, job: Job) -> Receipt {
+        self.writer.submit(job)
+    }
+
+    fn writer_counters(&self) -> WriterCounters {
+        self.writer.counters()
+    }
+
+    fn list_handoffs(
+        &self,
+        filter: &HandoffFilter,
+        page: &PageRequest,
+    ) -> Result<Page<HandoffRow>, StoreError> {
+        let after = decode_cursor('h', page)?;
+        let limit = limit(page);
+        let rows = self.read("listing handoffs", |conn| {
+            let sql = format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs \
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2) \
+                 AND (?3 IS NULL OR record_id = ?3) AND (?4 IS NULL OR orphaned = ?4) \
+                 AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?6"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        filter.status,
+                        filter.workflow,
+                        filter.record_id,
+                        filter.orphaned,
+                        after,
+                        (limit + 1) as i64
+                    ],
+                    |r| Ok((r.get("seq")?, handoff_row(r)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows
+        })?;
+        Ok(paginate('h', rows, limit))
+    }
+
+    fn handoff(&self, id: &str) -> Result<Option<HandoffDetail>, StoreError> {
+        self.read_snapshot("reading a handoff", |conn| {
+            let sql = format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = ?1");
+            let Some(handoff) = conn
+                .prepare_cached(&sql)?
+                .query_row([id], handoff_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let history = conn
+                .prepare_cached(
+                    "SELECT handoff_id, from_status, to_status, at, cause_event, cause_person, \
+                     note FROM status_changes WHERE handoff_id = ?1 ORDER BY seq",
+                )?
+                .query_map([id], status_change_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let record = conn
+                .prepare_cached(
+                    "SELECT object, record_id, state, workflow_version, updated_at \
+                     FROM records WHERE object = ?1 AND record_id = ?2",
+                )?
+                .query_row(params![handoff.object, handoff.record_id], record_row)
+                .optional()?;
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE audit_id IN \
+                 (SELECT audit_id FROM event_handoffs WHERE handoff_id = ?1) ORDER BY audit_id"
+            );
+            let events = conn
+                .prepare_cached(&sql)?
+                .query_map([id], event_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .map(|e| with_handoff_ids(conn, e))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let sql =
+                format!("SELECT {ACTION_COLUMNS} FROM actions WHERE handoff_id = ?1 ORDER BY seq");
+            let actions = conn
+                .prepare_cached(&sql)?
+                .query_map([id], action_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let notes = conn
+                .prepare_cached(
+                    "SELECT seq, handoff_id, kind, who, at, text, data FROM notes \
+                     WHERE handoff_id = ?1 ORDER BY seq",
+                )?
+                .query_map([id], note_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(HandoffDetail {
+                handoff,
+                history,
+                record,
+                events,
+                actions,
+                notes,
+            }))
+        })
+    }
+
+    fn event(&self, audit_id: AuditId) -> Result<Option<EventRow>, StoreError> {
+        self.read_snapshot("reading an event", |conn| {
+            let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE audit_id = ?1");
+            conn.prepare_cached(&sql)?
+                .query_row([audit_id], event_row)
+                .optional()?
+                .map(|e| with_handoff_ids(conn, e))
+                .transpose()
+        })
+    }
+
+    fn event_by_source_id(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRow>, StoreError> {
+        self.read_snapshot("reading an event", |conn| {
+            let sql =
+                format!("SELECT {EVENT_COLUMNS} FROM events WHERE source = ?1 AND event_id = ?2");
+            conn.prepare_cached(&sql)?
+                .query_row(params![source, event_id], event_row)
+                .optional()?
+                .map(|e| with_handoff_ids(conn, e))
+                .transpose()
+        })
+    }
+
+    fn list_tasks(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError> {
+        let after = decode_cursor('t', page)?;
+        let limit = limit(page);
+        let rows = self.read("listing tasks", |conn| {
+            page_actions(conn, "kind = 'task'", after, limit)
+        })?;
+        Ok(paginate('t', rows, limit))
+    }
+
+    fn dead_letters(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError> {
+        let after = decode_cursor('d', page)?;
+        let limit = limit(page);
+        let rows = self.read("listing dead letters", |conn| {
+            page_actions(conn, "state = 'dead'", after, limit)
+        })?;
+        Ok(paginate('d', rows, limit))
+    }
+
+    fn workflow_versions(&self) -> Result<Vec<WorkflowVersionSummary>, StoreError> {
+        self.read("listing workflow versions", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT v.id, v.first_loaded_at, f.name FROM workflow_versions v \
+                 LEFT JOIN workflow_files f ON f.version_id = v.id \
+                 ORDER BY v.first_loaded_at, v.id, f.position",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out: Vec<WorkflowVersionSummary> = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let name: Option<String> = row.get(2)?;
+                if out.last().is_none_or(|v| v.id != id) {
+                    out.push(WorkflowVersionSummary {
+                        id,
+                        first_loaded_at: ts(row, "first_loaded_at")?,
+                        file_names: Vec::new(),
+                    });
+                }
+                if let (Some(name), Some(v)) = (name, out.last_mut()) {
+                    v.file_names.push(name);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn workflow_version(&self, id: &str) -> Result<Option<WorkflowVersion>, StoreError> {
+        self.read_snapshot("reading a workflow version", |conn| {
+            let Some(first_loaded_at) = conn
+                .prepare_cached("SELECT first_loaded_at FROM workflow_versions WHERE id = ?1")?
+                .query_row([id], |r| ts(r, "first_loaded_at"))
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let files = conn
+                .prepare_cached(
+                    "SELECT name, text FROM workflow_files WHERE version_id = ?1 \
+                     ORDER BY position",
+                )?
+                .query_map([id], |r| {
+                    Ok(WorkflowFile {
+                        name: r.get(0)?,
+                        text: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(WorkflowVersion {
+                id: id.to_owned(),
+                first_loaded_at,
+                files,
+            }))
+        })
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let (outbox, events_by_source, handoffs_by_status) =
+            self.read_snapshot("counting for metrics", |conn| {
+                let group = |sql: &str| -> rusqlite::Result<BTreeMap<String, u64>> {
+                    conn.prepare_cached(sql)?
+                        .query_map([], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                        })?
+                        .collect()
+                };
+                Ok((
+                    group("SELECT state, count(*) FROM actions GROUP BY state")?,
+                    group("SELECT source, count(*) FROM events GROUP BY source")?,
+                    group("SELECT status, count(*) FROM handoffs GROUP BY status")?,
+                ))
+            })?;
+        let mut by_state = BTreeMap::new();
+        for (state, n) in outbox {
+            let state = DeliveryState::parse(&state).ok_or(StoreError::Corrupt {
+                what: "an outbox state",
+                value: state,
+            })?;
+            by_state.insert(state, n);
+        }
+        Ok(StoreCounts {
+            outbox: by_state,
+            events_by_source,
+            handoffs_by_status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What only a SQLite file has: migrations, pragmas, version refusal.
+    use super::*;
+
+    #[test]
+    fn migrations_validate() {
+        migrations()
+            .validate()
+            .expect("the migrations apply cleanly");
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrations().to_version(&mut conn, 1).unwrap();
+            conn.execute(
+                "INSERT INTO records (object, record_id, state, updated_at) \
+                 VALUES ('deal', 'D-1', '{\"stage\":\"Won\"}', 0)",
+                [],
+            )
+            .unwrap();
+            let v: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, 1);
+        }
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let record = crate::runtime::store::StoreExt::write_blocking(&store, |tx| {
+            // A table from version 2 answers too.
+            assert_eq!(tx.next_cursor("ops")?, 0);
+            tx.load_record("deal", "D-1")
+        })
+        .unwrap()
+        .expect("the version-1 row is still there");
+        assert_eq!(record.state, r#"{"stage":"Won"}"#);
+        store.close();
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_handoff_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION as i64 + 1)
+                .unwrap();
+        }
+        let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, known, .. }
+                if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+            "{text}"
+        );
+        assert!(text.contains(&format!("up to {SCHEMA_VERSION}")), "{text}");
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(
+            help.contains("upgrade handoff") && help.contains("--db"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn pragmas_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for sync in [Synchronous::Full, Synchronous::Normal] {
+            let path = dir.path().join(format!("{sync:?}.db"));
+            let options = SqliteOptions {
+                synchronous: sync,
+                ..SqliteOptions::default()
+            };
+            let store = SqliteStore::open(&path, options).unwrap();
+            let p = store.pragmas();
+            assert_eq!(p.journal_mode, "wal");
+            assert_eq!(p.synchronous, sync);
+            assert!(p.foreign_keys);
+            // WAL is a property of the file: a fresh connection sees it.
+            let conn = Connection::open(&path).unwrap();
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+
+    #[test]
+    fn a_database_that_cannot_use_wal_is_refused() {
+        // An in-memory database keeps journal_mode=memory whatever is asked.
+        let err = SqliteStore::open(":memory:", SqliteOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Pragma { pragma: "journal_mode", got, .. } if got == "memory"),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Group commit: one writer thread owns the write connection and turns many
+//! concurrent write jobs into one transaction.
+//!
+//! The thread takes every job queued (up to `max_batch`), runs each in its
+//! own savepoint (a failing or panicking job rolls back alone and gets its
+//! error; the others go on), commits once, and only then answers each job.
+//! One fsync then covers a whole batch, which is what lets a single SQLite
+//! file keep up with many webhook requests at `synchronous=FULL`.
+//!
+//! Jobs run in the order they were submitted (one queue, one thread), so two
+//! events for the same record apply in the order they arrived.
+//!
+//! This file knows no SQL: the backend drives the transaction through
+//! [`Transactor`].
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::runtime::store::{StoreError, WriteTx};
+
+/// What a job returns, its value boxed so one queue carries every type.
+pub type JobResult = Result<Box<dyn Any + Send>, StoreError>;
+
+/// A write job: domain verbs in, a boxed value out.
+pub type Job = Box<dyn FnOnce(&mut dyn WriteTx) -> JobResult + Send>;
+
+/// The backend side of a batch: one transaction, a savepoint per job.
+pub trait Transactor: Send + 'static {
+    /// Starts the batch's transaction.
+    fn begin(&mut self) -> Result<(), StoreError>;
+    /// Starts a job's savepoint.
+    fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Keeps the job's writes (they commit with the batch).
+    fn release(&mut self) -> Result<(), StoreError>;
+    /// Undoes the job's writes.
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError>;
+    /// The verbs the job uses.
+    fn tx(&mut self) -> &mut dyn WriteTx;
+    /// Commits the batch.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Abandons the batch after a failed commit.
+    fn rollback(&mut self);
+}
+
+/// One committed (or failed) batch, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Jobs in the batch.
+    pub jobs: usize,
+    /// Jobs that returned an error and rolled back alone.
+    pub failed: usize,
+    /// Whether the COMMIT succeeded (if not, every job got an error).
+    pub committed: bool,
+    /// Time in COMMIT (the fsync).
+    pub commit: Duration,
+    /// Time from BEGIN to the last answer.
+    pub total: Duration,
+}
+
+/// Called after every batch (a metrics histogram, a log line).
+pub type BatchObserver = Arc<dyn Fn(&BatchReport) + Send + Sync>;
+
+/// Running totals since the writer started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterCounters {
+    pub batches: u64,
+    pub jobs: u64,
+    pub failed_jobs: u64,
+    pub failed_commits: u64,
+    pub largest_batch: u64,
+    /// Sum of COMMIT times, microseconds.
+    pub commit_micros: u64,
+}
+
+#[derive(Default)]
+struct Totals {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    failed_jobs: AtomicU64,
+    failed_commits: AtomicU64,
+    largest_batch: AtomicU64,
+    commit_micros: AtomicU64,
+}
+
+impl Totals {
+    fn add(&self, r: &BatchReport) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(r.jobs as u64, Ordering::Relaxed);
+        self.failed_jobs
+            .fetch_add(r.failed as u64, Ordering::Relaxed);
+        if !r.committed {
+            self.failed_commits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.largest_batch
+            .fetch_max(r.jobs as u64, Ordering::Relaxed);
+        let micros = u64::try_from(r.commit.as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WriterCounters {
+        WriterCounters {
+            batches: self.batches.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            failed_jobs: self.failed_jobs.load(Ordering::Relaxed),
+            failed_commits: self.failed_commits.load(Ordering::Relaxed),
+            largest_batch: self.largest_batch.load(Ordering::Relaxed),
+            commit_micros: self.commit_micros.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The answer to one submitted job.
+pub struct Receipt(Result<oneshot::Receiver<JobResult>, StoreError>);
+
+impl Receipt {
+    /// Waits for the job's batch to commit.
+    pub async fn wait(self) -> JobResult {
+        match self.0 {
+            Ok(rx) => rx.await.unwrap_or(Err(StoreError::WriterStopped)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits on this thread; panics if called on an async runtime's thread.
+    pub fn wait_blocking(self) -> JobResult {
+        match self.0 {
+            Ok(rx) => rx.blocking_recv().unwrap_or(Err(StoreError::WriterStopped)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A receipt for a job that was never queued.
+    pub fn failed(e: StoreError) -> Receipt {
+        Receipt(Err(e))
+    }
+}
+
+struct Envelope {
+    job: Job,
+    reply: oneshot::Sender<JobResult>,
+}
+
+/// The handle on the writer thread. Dropping it (or [`Writer::shutdown`])
+/// lets the thread finish what is queued, then stop.
+pub struct Writer {
+    queue: Mutex<Option<mpsc::Sender<Envelope>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    totals: Arc<Totals>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `target`. The queue is unbounded: the
+    /// HTTP layer bounds how many requests are in flight.
+    pub fn start<T: Transactor>(
+        mut target: T,
+        max_batch: usize,
+        observer: Option<BatchObserver>,
+    ) -> Result<Writer, StoreError> {
+        let (queue, jobs) = mpsc::channel::<Envelope>();
+        let totals = Arc::new(Totals::default());
+        let thread_totals = Arc::clone(&totals);
+        let max_batch = max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("handoff-store-writer".into())
+            .spawn(move || {
+                while let Ok(first) = jobs.recv() {
+                    let mut batch = Vec::with_capacity(max_batch.min(64));
+                    batch.push(first);
+                    while batch.len() < max_batch {
+                        match jobs.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    let report = run_batch(&mut target, batch);
+                    thread_totals.add(&report);
+                    if let Some(observe) = &observer {
+                        observe(&report);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Open {
+                path: String::new(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer {
+            queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
+            totals,
+        })
+    }
+
+    /// Queues a job.
+    pub fn submit(&self, job: Job) -> Receipt {
+        let (reply, rx) = oneshot::channel();
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.as_ref() {
+            Some(q) if q.send(Envelope { job, reply }).is_ok() => Receipt(Ok(rx)),
+            _ => Receipt::failed(StoreError::WriterStopped),
+        }
+    }
+
+    /// Totals so far.
+    pub fn counters(&self) -> WriterCounters {
+        self.totals.snapshot()
+    }
+
+    /// Stops taking jobs, lets the thread commit what is queued, and waits
+    /// for it. Later submits get [`StoreError::WriterStopped`].
+    pub fn shutdown(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            // A panic on the writer thread has already answered (or dropped)
+            // every reply; nothing is left to report here.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport {
+    let started = Instant::now();
+    let jobs = batch.len();
+    if let Err(e) = target.begin() {
+        for env in batch {
+            let _ = env.reply.send(Err(e.clone()));
+        }
+        return BatchReport {
+            jobs,
+            failed: jobs,
+            committed: false,
+            commit: Duration::ZERO,
+            total: started.elapsed(),
+        };
+    }
+    let mut answers = Vec::with_capacity(jobs);
+    let mut failed = 0;
+    // Set when a failed job's writes could not be undone: committing then
+    // would keep them, so the whole batch rolls back instead.
+    let mut poisoned: Option<StoreError> = None;
+    for Envelope { job, reply } in batch {
+        let result = match &poisoned {
+            Some(e) => Err(e.clone()),
+            None => {
+                let (result, undo_failed) = run_job(target, job);
+                poisoned = undo_failed;
+                result
+            }
+        };
+        if result.is_err() {
+            failed += 1;
+        }
+        answers.push((reply, result));
+    }
+    let commit_started = Instant::now();
+    let committed = match poisoned {
+        Some(e) => Err(e),
+        None => target.commit(),
+    };
+    let commit = commit_started.elapsed();
+    let ok = committed.is_ok();
+    match committed {
+        Ok(()) => {
+            for (reply, result) in answers {
+                // The caller may have stopped waiting (a dropped request):
+                // its job is committed all the same.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            target.rollback();
+            failed = jobs;
+            for (reply, _) in answers {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+    BatchReport {
+        jobs,
+        failed,
+        committed: ok,
+        commit,
+        total: started.elapsed(),
+    }
+}
+
+/// Runs one job in its savepoint. The second value is set when the job
+/// failed and its savepoint could not be rolled back.
+fn run_job<T: Transactor>(target: &mut T, job: Job) -> (JobResult, Option<StoreError>) {
+    if let Err(e) = target.savepoint() {
+        return (Err(e), None);
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| job(target.tx()))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(StoreError::JobPanicked(message))
+    });
+    let result = match result {
+        Ok(value) => match target.release() {
+            Ok(()) => return (Ok(value), None),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match target.rollback_savepoint() {
+        Ok(()) => (result, None),
+        Err(undo) => (result, Some(undo)),
+    }
+}
