@@ -310,3 +310,138 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
 fn blank(s: &str) -> bool {
     s.chars().all(char::is_whitespace)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json(v: &Value) -> String {
+        serde_json::to_string(v).expect("values serialize")
+    }
+
+    /// serialize → deserialize → serialize gives the same bytes.
+    fn round_trips(v: &Value) -> Result<(), String> {
+        let first = json(v);
+        let back: Value = serde_json::from_str(&first).map_err(|e| format!("{first}: {e}"))?;
+        let second = json(&back);
+        if first == second {
+            Ok(())
+        } else {
+            Err(format!("{v:?}: {first} then {second}"))
+        }
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_kind_of_value_round_trips_byte_for_byte() {
+        let third = Decimal::ONE / Decimal::from(3);
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Text("Straße \"quoted\" {x}\n".into()),
+            Value::Number(d("0.3")),
+            Value::Number(d("2.50")),
+            Value::Number(d("-0")),
+            Value::Number(d("0.0000001")),
+            Value::Number(third),
+            Value::Number(Decimal::MAX),
+            Value::Number(Decimal::MIN),
+            Value::Number(d("10000000000000000001")),
+            Value::Number(d("100000000000000000000")),
+            Value::Number(d("123456789012345.67")),
+            Value::Money(d("1000.5")),
+            Value::Money(d("0.125")),
+            Value::Money(third),
+            Value::Date(jiff::civil::date(2026, 12, 1)),
+            Value::DateTime("2026-11-20T15:04:05Z".parse().unwrap()),
+            Value::Duration(Duration {
+                amount: 2.0,
+                business: true,
+                unit: crate::syntax::TimeUnit::Days,
+            }),
+            Value::List(vec![
+                Value::Number(third),
+                Value::Money(d("1")),
+                Value::Null,
+            ]),
+        ];
+        for v in &values {
+            round_trips(v).unwrap();
+        }
+    }
+
+    #[test]
+    fn numbers_read_from_json_exactly_as_written() {
+        let read = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(read("0.3"), Value::Number(d("0.3")));
+        assert_eq!(read("1e3"), Value::Number(d("1000")));
+        assert_eq!(
+            read("18446744073709551615"),
+            Value::Number(d("18446744073709551615"))
+        );
+        assert_eq!(
+            read("[null, true, \"x\"]"),
+            Value::List(vec![
+                Value::Null,
+                Value::Bool(true),
+                Value::Text("x".into())
+            ])
+        );
+        assert_eq!(json(&Value::Number(d("0.30"))), "0.3");
+        assert_eq!(
+            json(&Value::Number(Decimal::ONE / Decimal::from(3))),
+            "\"0.3333333333333333333333333333\""
+        );
+        assert_eq!(json(&Value::Money(d("1000.5"))), "\"1000.50\"");
+        assert!(serde_json::from_str::<Value>("{\"a\": 1}").is_err());
+        assert!(serde_json::from_str::<Value>("1e300").is_err());
+    }
+
+    #[test]
+    fn plain_decimal_text_only() {
+        assert_eq!(parse_decimal("-12.30"), Some(d("-12.30")));
+        assert_eq!(parse_decimal("1.5e3"), Some(d("1500")));
+        assert_eq!(parse_decimal("15E-1"), Some(d("1.5")));
+        for not_plain in [
+            "", "-", ".5", "5.", "+5", "1_000", "1,5", "1e", "0x10", "1e400",
+        ] {
+            assert_eq!(parse_decimal(not_plain), None, "{not_plain}");
+        }
+        // Past 28 decimals or a decimal's range: refused, not rounded.
+        assert_eq!(parse_decimal("1.00000000000000000000000000001"), None);
+        assert_eq!(parse_decimal("99999999999999999999999999999"), None);
+        assert!(parse_decimal("1.0000000000000000000000000001").is_some());
+    }
+
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        // Any mantissa a decimal holds (96 bits), any scale.
+        (any::<i128>(), 0u32..=28)
+            .prop_map(|(m, scale)| Decimal::from_i128_with_scale(m % (1i128 << 96), scale))
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            ".{0,8}".prop_map(Value::Text),
+            decimal().prop_map(Value::Number),
+            decimal().prop_map(Value::Money),
+            (-9999i16..=9999, 1i8..=12, 1i8..=28)
+                .prop_map(|(y, m, d)| Value::Date(jiff::civil::date(y.rem_euclid(9999) + 1, m, d))),
+        ];
+        leaf.prop_recursive(2, 16, 4, |inner| {
+            proptest::collection::vec(inner, 0..4).prop_map(Value::List)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn generated_values_round_trip_byte_for_byte(v in value()) {
+            prop_assert_eq!(round_trips(&v), Ok(()));
+        }
+    }
+}
