@@ -251,7 +251,7 @@ fn hand_written(ev: &Event, s: &Slots) -> Decision<'static> {
         Some(Value::Money(n)) => Some(*n),
         _ => None,
     };
-    if !amount.is_some_and(|a| a > Decimal::ZERO) {
+    if amount.is_none_or(|a| a <= Decimal::ZERO) {
         return Decision::status(Status::NotTriggered);
     }
     let mut missing = Vec::new();
