@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use handoff::compile::{ExceptionKind, TriggerKind, WorkflowSet};
 use handoff::eval::{self, equal, Ctx, Event, OutcomeStatus, Record, State};
-use handoff::value::Value;
+use handoff::value::{Decimal, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures");
 
@@ -256,11 +256,13 @@ fn hand_written(ev: &Event, s: &Slots) -> Decision<'static> {
     if won(ev.previous[s.stage].as_ref()) || !won(after(s.stage)) {
         return Decision::status(Status::NotTriggered);
     }
+    // `amount` is money: the same exact decimal the engine compares.
+    const FOUNDER_REVIEW: Decimal = Decimal::from_parts(50000, 0, 0, false, 0);
     let amount = match after(s.amount) {
-        Some(Value::Number(n)) => Some(*n),
+        Some(Value::Money(n)) => Some(*n),
         _ => None,
     };
-    if !amount.is_some_and(|a| a > 0.0) {
+    if amount.is_none_or(|a| a <= Decimal::ZERO) {
         return Decision::status(Status::NotTriggered);
     }
     let mut missing = Vec::new();
@@ -286,7 +288,7 @@ fn hand_written(ev: &Event, s: &Slots) -> Decision<'static> {
     if matches!(after(s.custom_scope), Some(Value::Bool(true))) {
         exceptions.push("Custom Scope");
     }
-    if amount.is_some_and(|a| a > 50000.0)
+    if amount.is_some_and(|a| a > FOUNDER_REVIEW)
         && matches!(after(s.segment), Some(Value::Text(t)) if t == "enterprise")
     {
         exceptions.push("Needs Founder Review");

@@ -274,6 +274,8 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
             }
         }
         (J::Number(w), J::Number(g)) if w.as_f64() == g.as_f64() => {}
+        // Money is written as text ("5000.00"); a scenario may expect 5000.
+        (J::Number(w), J::String(g)) if same_amount(w, g) => {}
         (w, g) if w == g => {}
         (w, g) => failures.push(format!("{path}: expected {w}, got {g}")),
     }
@@ -320,5 +322,50 @@ pub fn toml_to_json(v: &toml::Value) -> J {
                 .map(|(k, v)| (k.clone(), toml_to_json(v)))
                 .collect(),
         ),
+    }
+}
+
+/// Whether `text` is the exact amount `n` (`"5000.00"` and `5000`).
+fn same_amount(n: &serde_json::Number, text: &str) -> bool {
+    let want = n
+        .as_i64()
+        .map(crate::value::Decimal::from)
+        .or_else(|| n.as_f64().and_then(crate::value::float_decimal));
+    matches!((want, crate::value::parse_decimal(text)), (Some(w), Some(g)) if w == g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expected_number_matches_money_written_as_text() {
+        let mut failures = Vec::new();
+        compare(
+            "v",
+            &serde_json::json!(5000),
+            &serde_json::json!("5000.00"),
+            &mut failures,
+        );
+        compare(
+            "v",
+            &serde_json::json!(0.5),
+            &serde_json::json!("0.50"),
+            &mut failures,
+        );
+        assert!(failures.is_empty(), "{failures:?}");
+        compare(
+            "v",
+            &serde_json::json!(5000),
+            &serde_json::json!("5000.01"),
+            &mut failures,
+        );
+        compare(
+            "v",
+            &serde_json::json!(5000),
+            &serde_json::json!("5,000"),
+            &mut failures,
+        );
+        assert_eq!(failures.len(), 2, "{failures:?}");
     }
 }

@@ -208,16 +208,19 @@ fn is_variable(e: &rhai::Expr, name: &str) -> bool {
     matches!(e, rhai::Expr::Variable(v, ..) if v.1 == name)
 }
 
-/// A record value as a script sees it: text, whole numbers as integers
-/// (so `deal.seats == 3` holds), other numbers as floats, yes/no, arrays;
-/// dates, date-times and durations as their text; absent as `()`.
+/// A record value as a script sees it: text, whole numbers and amounts as
+/// integers (so `deal.seats == 3` holds), others as floats (scripts do not
+/// get exact decimals), yes/no, arrays; dates, date-times and durations as
+/// their text; absent as `()`.
 pub fn to_dynamic(v: &crate::value::Value) -> Dynamic {
     use crate::value::Value;
     match v {
         Value::Null => Dynamic::UNIT,
         Value::Text(s) => s.clone().into(),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9e15 => (*n as i64).into(),
-        Value::Number(n) => (*n).into(),
+        Value::Number(n) | Value::Money(n) => match i64::try_from(*n) {
+            Ok(i) if n.is_integer() => i.into(),
+            _ => f64::try_from(*n).unwrap_or(f64::NAN).into(),
+        },
         Value::Bool(b) => (*b).into(),
         Value::List(items) => items.iter().map(to_dynamic).collect::<rhai::Array>().into(),
         other => other.to_string().into(),

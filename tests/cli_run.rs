@@ -381,7 +381,7 @@ fn run_errors_exit_2_with_a_clear_message() {
         (
             "bad_fields.json",
             &[],
-            "2 field value(s) do not fit the schema: `record.start_date` is \"12/01/2026\", expected a date such as 2026-12-01; `record.amount` is \"lots\", expected a number",
+            "2 field value(s) do not fit the schema: `record.start_date` is \"12/01/2026\", expected a date such as 2026-12-01; `record.amount` is \"lots\", expected an amount such as 1000.50",
         ),
         (
             "won_custom.json",

@@ -99,7 +99,7 @@ fn the_normal_path_plans_every_action_in_order() {
             {"type": "notify", "to": "sam@example.com",
              "message": "ana@example.com leads the kickoff for Acme."},
             {"type": "notify", "channel": "delivery_feed", "to": "#delivery",
-             "message": "New client Acme (12000). Owner: ana@example.com."},
+             "message": "New client Acme (12000.00). Owner: ana@example.com."},
             {"type": "email_draft", "to": "jo@acme.example", "subject": "Welcome aboard, Acme",
              "body": "Hi, ana@example.com will lead your kickoff on 2026-12-07.",
              "status": "needs_review"},

@@ -173,7 +173,7 @@ fn a_false_where_filter_does_not_fire_and_leaves_no_instance() {
     let h = of(&out, "Onboarding");
     assert_eq!(h.status, OutcomeStatus::NotTriggered);
     assert!(h.actions.is_empty());
-    assert_trace(h, "where: deal.amount > 0 (deal.amount = 0) → false");
+    assert_trace(h, "where: deal.amount > 0 (deal.amount = 0.00) → false");
     assert_trace(h, "the `where` filter is false → not fired");
     assert!(e.instance("deal/D-1", "Onboarding").is_none());
 }
@@ -206,7 +206,7 @@ fn a_complete_deal_fires_and_proceeds_on_the_normal_path() {
     assert!(h.exceptions.is_empty());
     assert_eq!(action_kinds(h), ["assign", "task"]);
     assert_trace(h, r#"trigger: deal.stage was "Proposal", is "Won" → fired"#);
-    assert_trace(h, "where: deal.amount > 0 (deal.amount = 12000) → true");
+    assert_trace(h, "where: deal.amount > 0 (deal.amount = 12000.00) → true");
     assert_trace(h, "gate: all 4 required fields present");
     assert_trace(
         h,

@@ -48,6 +48,8 @@ fn number_lit() -> BoxedStrategy<String> {
         Just("0".to_string()),
         Just("1".to_string()),
         Just("0.5".to_string()),
+        Just("0.1".to_string()),
+        Just("0.0000001".to_string()),
         Just("50000".to_string()),
         Just("999999999999999".to_string()),
         (0u32..100_000).prop_map(|n| n.to_string()),
@@ -129,6 +131,7 @@ fn text() -> BoxedStrategy<String> {
         Just("\"Won\"".to_string()),
         Just("\"\"".to_string()),
         Just("\"{deal.n} and {deal.d}\"".to_string()),
+        Just("\"{deal.m} or {deal.m / deal.n}\"".to_string()),
     ]
     .boxed()
 }
@@ -203,7 +206,7 @@ fn rule() -> BoxedStrategy<String> {
                  brief {{\n    \"Amount\" = deal.m\n    \"Start\" = deal.d\n    ask \"Anything else?\"\n  }}\n  \
                  then {{\n    assign lead from team crew by round robin\n    \
                  task \"Kickoff {{deal.s}} {{deal.n}}\" for lead due in {due2} {{ attach brief }}\n    \
-                 set deal.n = {set_n}\n    set deal.d = {set_d}\n  }}\n  \
+                 set deal.n = {set_n}\n    set deal.m = {set_n}\n    set deal.d = {set_d}\n  }}\n  \
                  done when deal.stage is \"Lost\"\n}}\n"
             ));
             src
@@ -227,11 +230,30 @@ fn number_value() -> BoxedStrategy<J> {
     .boxed()
 }
 
+/// Money at the edges: a decimal's extremes (so sums and products
+/// overflow), its smallest step, more than two decimals, 17 digits, and
+/// the ambiguous texts money refuses.
+fn money_value() -> BoxedStrategy<J> {
+    prop_oneof![
+        3 => number_value(),
+        1 => Just(json!("79228162514264337593543950335")),
+        1 => Just(json!("-79228162514264337593543950335")),
+        1 => Just(json!("0.0000000000000000000000000001")),
+        1 => Just(json!("0.125")),
+        1 => Just(json!("123456789012345.67")),
+        1 => Just(json!("1000.50")),
+        1 => Just(json!("1.000,50")),
+        1 => Just(json!("1 000,5")),
+        1 => Just(json!("12,000")),
+    ]
+    .boxed()
+}
+
 fn record() -> BoxedStrategy<J> {
     (
         prop_oneof![Just("Open"), Just("Won"), Just("Lost")],
         number_value(),
-        number_value(),
+        money_value(),
         prop_oneof![
             Just(json!("2026-11-20")),
             Just(json!("9999-12-31")),

@@ -95,7 +95,7 @@ fn a_working_script_decides_the_exception() {
     assert!(
         h.trace.contains(
             &"exception \"Delivery Risk\": script → true (deal.notes = \"A blocker: legal review\", \
-              deal.start_date = 2026-11-27, deal.tags = [\"legal\"], deal.amount = 12000)"
+              deal.start_date = 2026-11-27, deal.tags = [\"legal\"], deal.amount = 12000.00)"
                 .to_string()
         ),
         "{:#?}",

@@ -412,7 +412,7 @@ fn find_cycle(
 fn literal_text(l: &Literal) -> String {
     match l {
         Literal::Text(t) => format!("\"{}\"", t.value),
-        Literal::Number { value, .. } => value.to_string(),
+        Literal::Number { value, .. } => value.normalize().to_string(),
         Literal::Bool { value, .. } => if *value { "yes" } else { "no" }.to_string(),
         Literal::Date(d) => format!("{:04}-{:02}-{:02}", d.year, d.month, d.day),
         Literal::DateTime { text, .. } => text.clone(),

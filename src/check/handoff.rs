@@ -1015,7 +1015,7 @@ pub(crate) fn is_constant(e: &Expr) -> Option<bool> {
     }
 }
 
-fn number(e: &Expr) -> Option<f64> {
+fn number(e: &Expr) -> Option<rust_decimal::Decimal> {
     match &e.kind {
         ExprKind::Literal(Literal::Number { value, .. }) => Some(*value),
         ExprKind::Paren(x) => number(x),
@@ -1062,7 +1062,7 @@ pub(crate) fn value_key(e: &Expr) -> Option<String> {
 pub(crate) fn literal_key(l: &Literal) -> String {
     match l {
         Literal::Text(t) => format!("text:{}", t.value),
-        Literal::Number { value, .. } => format!("number:{value}"),
+        Literal::Number { value, .. } => format!("number:{}", value.normalize()),
         Literal::Bool { value, .. } => format!("bool:{value}"),
         Literal::Date(d) => format!("date:{}-{}-{}", d.year, d.month, d.day),
         Literal::DateTime { text, .. } => format!("datetime:{text}"),

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::check::{ObjectSchema, Type};
 use crate::compile::{parse_datetime, WorkflowSet};
-use crate::value::Value;
+use crate::value::{parse_decimal, Value};
 
 /// One CRM event.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,9 +239,16 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match self.schema.slot(&key) {
                 Some(slot) => {
-                    let json: serde_json::Value = map.next_value()?;
                     let ty = &self.schema.fields[slot].ty;
-                    match typed(ty, json) {
+                    // Numbers are read from their JSON text, so a number a
+                    // double cannot hold keeps its digits; other values go
+                    // through serde_json's value, parsed once.
+                    let value = if holds_numbers(ty) {
+                        typed_raw(ty, map.next_value::<&RawValue>()?)
+                    } else {
+                        typed(ty, map.next_value()?)
+                    };
+                    match value {
                         Ok(v) => {
                             if let (Type::OneOf(allowed), Value::Text(t)) = (ty, &v) {
                                 if !t.trim().is_empty() && !allowed.iter().any(|a| a == t) {
@@ -275,6 +282,56 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether values of `ty` are numbers or lists of them.
+fn holds_numbers(ty: &Type) -> bool {
+    match ty {
+        Type::Number | Type::Money => true,
+        Type::List(item) => holds_numbers(item),
+        _ => false,
+    }
+}
+
+/// [`typed`] for a value still in its JSON text: a JSON number is read
+/// exactly from its digits, a list item by item.
+fn typed_raw(ty: &Type, raw: &RawValue) -> Result<Value, (String, String)> {
+    let text = raw.get();
+    let unreadable = || (text.to_string(), "JSON".to_string());
+    match (ty, text.as_bytes().first()) {
+        (Type::Number | Type::Money, Some(b'-' | b'0'..=b'9')) => match parse_decimal(text) {
+            Some(d) if *ty == Type::Money => Ok(Value::Money(d)),
+            Some(d) => Ok(Value::Number(d)),
+            None => Err((text.to_string(), number_expected(ty).to_string())),
+        },
+        (Type::List(item), Some(b'[')) => serde_json::from_str::<Vec<&RawValue>>(text)
+            .map_err(|_| unreadable())?
+            .into_iter()
+            .map(|r| typed_raw(item, r))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        _ => typed(ty, serde_json::from_str(text).map_err(|_| unreadable())?),
+    }
+}
+
+/// A JSON number as serde_json holds it: whole numbers exactly, others as
+/// the shortest digits of their double (exact up to 15 significant
+/// digits; events are read from their text instead, see [`typed_raw`]).
+fn json_number(n: &serde_json::Number) -> Option<rust_decimal::Decimal> {
+    match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (Some(i), _, _) => Some(i.into()),
+        (_, Some(u), _) => Some(u.into()),
+        (_, _, Some(f)) => crate::value::float_decimal(f),
+        _ => None,
+    }
+}
+
+fn number_expected(ty: &Type) -> &'static str {
+    if *ty == Type::Money {
+        MONEY
+    } else {
+        NUMBER
     }
 }
 
@@ -316,23 +373,28 @@ pub(crate) fn typed_ref(ty: &Type, json: &serde_json::Value) -> Result<Value, (S
             J::Bool(b) => Ok(Value::Text(b.to_string())),
             other => fail(other, "text"),
         },
-        Type::Number | Type::Money => match json {
-            J::Number(n) => n
-                .as_f64()
+        Type::Number => match json {
+            // Exactly from the JSON text (serde_json keeps it).
+            J::Number(n) => json_number(n)
                 .map(Value::Number)
                 .ok_or(())
-                .or_else(|_| fail(json, "a number")),
-            J::String(s) => {
-                let cleaned: String = s
-                    .chars()
-                    .filter(|c| !matches!(c, ',' | '_' | ' '))
-                    .collect();
-                match cleaned.parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(Value::Number(v)),
-                    _ => fail(json, "a number"),
-                }
-            }
-            _ => fail(json, "a number"),
+                .or_else(|_| fail(json, NUMBER)),
+            J::String(s) => lenient_number(s)
+                .map(Value::Number)
+                .ok_or(())
+                .or_else(|_| fail(json, NUMBER)),
+            _ => fail(json, NUMBER),
+        },
+        Type::Money => match json {
+            J::Number(n) => json_number(n)
+                .map(Value::Money)
+                .ok_or(())
+                .or_else(|_| fail(json, MONEY)),
+            J::String(s) => match strict_money(s) {
+                Ok(m) => Ok(Value::Money(m)),
+                Err(expected) => fail(json, expected),
+            },
+            _ => fail(json, MONEY),
         },
         Type::YesNo => match json {
             J::Bool(b) => Ok(Value::Bool(*b)),
@@ -395,4 +457,60 @@ pub(crate) fn typed_ref(ty: &Type, json: &serde_json::Value) -> Result<Value, (S
         },
         Type::Duration | Type::Unknown => Ok(Value::Null),
     }
+}
+
+const NUMBER: &str = "a number";
+const MONEY: &str = "an amount such as 1000.50";
+const AMBIGUOUS: &str = "an amount with a dot for decimals and no thousands separators, \
+     such as 1000.50 (separators like these can be read two ways)";
+
+/// A `number` sent as text, leniently: `12,000.50`, `1 500`, `1_000`,
+/// `+3`, `.5` (commas, spaces and underscores are dropped). Counts come
+/// this way from spreadsheets; money does not get this leniency.
+fn lenient_number(s: &str) -> Option<rust_decimal::Decimal> {
+    let mut cleaned: String = s
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ',' | '_' | ' '))
+        .collect();
+    if cleaned.starts_with('+') {
+        cleaned.remove(0);
+    }
+    // `.5` and `5.` read as a float parser reads them.
+    let unsigned = cleaned.strip_prefix('-').unwrap_or(&cleaned);
+    if unsigned.starts_with('.') {
+        let at = cleaned.len() - unsigned.len();
+        cleaned.insert(at, '0');
+    }
+    if cleaned.ends_with('.') {
+        cleaned.push('0');
+    }
+    parse_decimal(&cleaned)
+}
+
+/// `money` sent as text, strictly: an optional minus, digits, and
+/// optionally a dot and more digits (`1000`, `1000.50`, `-12.30`),
+/// surrounding spaces allowed. Text with thousands separators or a decimal
+/// comma (`"1.000,50"`, `"1 000,5"`, `"12,000"`) is refused rather than
+/// guessed at: the error is what to send instead.
+fn strict_money(s: &str) -> Result<rust_decimal::Decimal, &'static str> {
+    let t = s.trim();
+    let unsigned = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if digits(int) && digits(frac) {
+        return parse_decimal(t).ok_or(MONEY);
+    }
+    // Digits with separators in them: a European, Swiss or Indian way of
+    // writing an amount, or a US one, and we cannot tell which.
+    let separator = |c: char| matches!(c, ',' | '.' | '\'' | '_') || c.is_whitespace();
+    let has_digit = unsigned.chars().any(|c| c.is_ascii_digit());
+    if has_digit
+        && unsigned.chars().all(|c| c.is_ascii_digit() || separator(c))
+        && unsigned.chars().any(|c| separator(c) && c != '.')
+        || unsigned.matches('.').count() > 1
+    {
+        return Err(AMBIGUOUS);
+    }
+    Err(MONEY)
 }

@@ -147,6 +147,7 @@ impl Ctx<'_> {
             CExpr::Or(a, b) => Value::Bool(self.truth(a) || self.truth(b)),
             CExpr::Neg(x) => match self.eval(x) {
                 Value::Number(n) => Value::Number(-n),
+                Value::Money(m) => Value::Money(-m),
                 Value::Duration(mut d) => {
                     d.amount = -d.amount;
                     Value::Duration(d)
@@ -265,13 +266,22 @@ impl Ctx<'_> {
             Ne => Bool(!equal(self.tz(), a, b)),
             Lt | Le | Gt | Ge => Bool(compare(self.tz(), op, a, b)),
             Add | Sub | Mul | Div => match (a, b) {
-                (Number(x), Number(y)) => match op {
-                    Add => Number(x + y),
-                    Sub => Number(x - y),
-                    Mul => Number(x * y),
-                    _ if *y == 0.0 => Null,
-                    _ => Number(x / y),
-                },
+                (Number(x) | Money(x), Number(y) | Money(y)) => {
+                    // Exact; an overflow or a division by zero is no value,
+                    // never a panic. Anything with money in it is money,
+                    // as the checker types it.
+                    let r = match op {
+                        Add => x.checked_add(*y),
+                        Sub => x.checked_sub(*y),
+                        Mul => x.checked_mul(*y),
+                        _ => x.checked_div(*y),
+                    };
+                    match r {
+                        None => Null,
+                        Some(r) if matches!(a, Money(_)) || matches!(b, Money(_)) => Money(r),
+                        Some(r) => Number(r),
+                    }
+                }
                 (Date(d), Duration(dur)) if matches!(op, Add | Sub) => {
                     let mut dur = *dur;
                     if op == Sub {
@@ -334,7 +344,8 @@ impl Ctx<'_> {
     }
 }
 
-/// Equality across compatible kinds: numbers exactly, text exactly, a date
+/// Equality across compatible kinds: numbers and money exactly (`1000`
+/// equals `1000.00`), text exactly, a date
 /// with a date-time by the day the date-time falls on in `tz` (the
 /// calendar's timezone, the one `today` is in).
 #[inline]
@@ -343,7 +354,7 @@ pub fn equal(tz: &TimeZone, a: &Value, b: &Value) -> bool {
     // amounts and flags that rules make on every event.
     match (a, b) {
         (Value::Text(x), Value::Text(y)) => x == y,
-        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::Number(x) | Value::Money(x), Value::Number(y) | Value::Money(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         _ => equal_other(tz, a, b),
     }
@@ -368,7 +379,7 @@ fn equal_other(tz: &TimeZone, a: &Value, b: &Value) -> bool {
 fn compare(tz: &TimeZone, op: BinaryOp, a: &Value, b: &Value) -> bool {
     // Numbers inline: amounts and counts are what rules compare most.
     let o = match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
+        (Value::Number(x) | Value::Money(x), Value::Number(y) | Value::Money(y)) => Some(x.cmp(y)),
         _ => order(tz, a, b),
     };
     match (o, op) {
@@ -383,7 +394,6 @@ fn compare(tz: &TimeZone, op: BinaryOp, a: &Value, b: &Value) -> bool {
 #[inline(never)]
 fn order(tz: &TimeZone, a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
         (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
         (Value::Date(d), Value::DateTime(t)) => Some(d.cmp(&tz.to_datetime(*t).date())),

@@ -1,6 +1,14 @@
 //! The outcome of one event: per handoff, what happened, the planned
 //! actions, the brief, the four answers and the explain trace. This is the
 //! JSON contract `handoff run --format json` prints and the server returns.
+//!
+//! Values in it (`set` values, brief lines) are written as
+//! [`Value`]'s `Serialize` says: a `number` as a JSON number when a double
+//! holds it exactly (`5`, `0.3`), otherwise as the text of its exact
+//! digits; `money` always as text with at least two decimals (`"1000.50"`),
+//! so no JSON reader rounds an amount; dates, date-times and durations as
+//! text. The record snapshots in the state use the same form and read back
+//! exactly.
 
 use std::sync::Arc;
 

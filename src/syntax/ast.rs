@@ -591,10 +591,21 @@ pub enum TemplatePart {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Literal {
     Text(Text),
-    Number { value: f64, span: Span },
-    Bool { value: bool, span: Span },
+    /// Exact: `0.1` is one tenth.
+    Number {
+        #[serde(serialize_with = "number_json")]
+        value: rust_decimal::Decimal,
+        span: Span,
+    },
+    Bool {
+        value: bool,
+        span: Span,
+    },
     Date(DateLit),
-    DateTime { text: String, span: Span },
+    DateTime {
+        text: String,
+        span: Span,
+    },
 }
 
 impl Literal {
@@ -705,4 +716,10 @@ impl BinaryOp {
             BinaryOp::Div => "/",
         }
     }
+}
+
+/// A number literal in the tree's JSON as a number value is written: by
+/// value, so `2.50` and `2.5` are the same tree.
+fn number_json<S: serde::Serializer>(d: &rust_decimal::Decimal, s: S) -> Result<S::Ok, S::Error> {
+    crate::value::Value::Number(*d).serialize(s)
 }

@@ -493,6 +493,27 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// A number literal, exactly: `0.1` is one tenth, not the float
+    /// nearest it. Same bound as [`Self::number`].
+    fn decimal(&mut self, p: &P<'_>) -> rust_decimal::Decimal {
+        let cleaned: String = p.as_str().chars().filter(|&c| c != '_').collect();
+        match crate::value::parse_decimal(&cleaned) {
+            Some(v) if v < rust_decimal::Decimal::from(1_000_000_000_000_000_i64) => v,
+            _ => {
+                // Past the bound, or more than 28 digits: say so once.
+                let span = self.span(p);
+                self.error(
+                    Code::H005,
+                    span,
+                    format!("number `{}` is too large", p.as_str()),
+                    "too large",
+                    "numbers must be below 1,000,000,000,000,000 with at most 28 digits",
+                );
+                rust_decimal::Decimal::ZERO
+            }
+        }
+    }
+
     fn date(&mut self, p: P<'_>) -> DateLit {
         let span = self.span(&p);
         let s = p.as_str();
@@ -539,13 +560,13 @@ impl<'s> Builder<'s> {
         match p.as_rule() {
             Rule::string => Literal::Text(self.text(p)),
             Rule::number => Literal::Number {
-                value: self.number(&p),
+                value: self.decimal(&p),
                 span,
             },
             Rule::neg_number => {
                 let n = first(p);
                 Literal::Number {
-                    value: -self.number(&n),
+                    value: -self.decimal(&n),
                     span,
                 }
             }

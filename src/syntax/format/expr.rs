@@ -112,7 +112,7 @@ fn write_expr(out: &mut String, e: &Expr) {
 pub(super) fn literal(l: &Literal) -> String {
     match l {
         Literal::Text(t) => text(t),
-        Literal::Number { value, .. } => number(*value),
+        Literal::Number { value, .. } => value.normalize().to_string(),
         Literal::Bool { value, .. } => if *value { "yes" } else { "no" }.to_string(),
         Literal::Date(d) => date(d),
         Literal::DateTime { text, .. } => text.clone(),
