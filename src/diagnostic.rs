@@ -8,48 +8,9 @@ use std::sync::Arc;
 use miette::{LabeledSpan, SourceCode};
 use serde::Serialize;
 
-use crate::syntax::Span;
-
-/// A source file as loaded: its display name and its text.
-#[derive(Debug)]
-pub struct SourceFile {
-    /// The path as the user gave it (or as found under a directory).
-    pub name: String,
-    /// The text, as read (no line-ending normalization: spans index it).
-    pub text: String,
-    line_starts: Vec<usize>,
-}
-
-impl SourceFile {
-    /// A source file from its name and text.
-    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
-        let text = text.into();
-        let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        Arc::new(SourceFile {
-            name: name.into(),
-            text,
-            line_starts,
-        })
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
-        (line + 1, col + 1)
-    }
-}
+// Re-exported so `diagnostic::SourceFile` keeps working.
+pub use crate::source::SourceFile;
+use crate::source::Span;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -67,5 +67,6 @@ pub mod eval;
 pub mod project;
 pub mod scenario;
 pub mod script;
+pub mod source;
 pub mod syntax;
 pub mod value;

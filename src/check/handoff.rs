@@ -44,81 +44,15 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks one handoff, block by block in the order written. The info is
+    /// `None` when the handoff has no trigger or its object is unknown.
     fn handoff(&mut self, fi: usize, di: usize, h: &HandoffDecl) -> Option<HandoffInfo> {
         self.once_each(fi, h);
-        let Some(trigger) = h.items.iter().find_map(|i| match i {
-            HandoffItem::Trigger(t) => Some(t),
-            _ => None,
-        }) else {
-            let d = self
-                .diag(
-                    Code::H110,
-                    Loc::new(fi, h.name.span),
-                    format!("handoff \"{}\" has no trigger", h.name.value),
-                    "never runs",
-                )
-                .with_help(
-                    "add a `when` line, for example `when deal.stage becomes \"Closed Won\"`",
-                );
-            self.diagnostics.push(d);
-            return None;
-        };
-
-        let object_ident = match &trigger.event {
-            TriggerEvent::Created { object } => object,
-            TriggerEvent::Becomes { field, .. } | TriggerEvent::Changes { field, .. } => {
-                &field.object
-            }
-        };
-        let object = self
-            .schema
-            .objects
-            .iter()
-            .position(|o| o.name == object_ident.name);
-        if object.is_none() {
-            let names: Vec<String> = self.schema.names().map(String::from).collect();
-            self.unknown(
-                Code::H102,
-                Loc::new(fi, object_ident.span),
-                "object",
-                &object_ident.name,
-                &names,
-                "declare it with `object NAME { ... }`",
-            );
-        }
-
-        // Roles per path, in order, for scoping.
-        let then_roles = assigned_roles(
-            h.items
-                .iter()
-                .filter_map(|i| match i {
-                    HandoffItem::Then(b) => Some(b.actions.iter()),
-                    _ => None,
-                })
-                .flatten(),
-        );
-        let mut assigned: HashMap<String, Vec<(&'static str, Span)>> = HashMap::new();
-        for item in &h.items {
-            for a in block_actions(item) {
-                if let (Action::Assign(a), Some(block)) = (a, block_name(item)) {
-                    assigned
-                        .entry(a.role.name.clone())
-                        .or_default()
-                        .push((block, a.role.span));
-                }
-            }
-        }
-        let base = Scope {
-            file: fi,
-            object,
-            object_name: object_ident.name.clone(),
-            roles: HashSet::new(),
-            assigned,
-            block: "",
-            missing: false,
-            exception: false,
-        };
-
+        let trigger = self.find_trigger(fi, h)?;
+        let object_ident = trigger_object(trigger);
+        let object = self.resolve_object(fi, object_ident);
+        let base = base_scope(fi, h, object, object_ident);
+        let shape = Shape::of(h);
         let mut info = HandoffInfo {
             unit: fi,
             decl: di,
@@ -135,21 +69,6 @@ impl Checker<'_> {
                 ..base.clone()
             },
         );
-        let has_require = h.items.iter().any(|i| matches!(i, HandoffItem::Require(_)));
-        let exceptions: Vec<&Exception> = h
-            .items
-            .iter()
-            .filter_map(|i| match i {
-                HandoffItem::Exception(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        let has_on_exception = h
-            .items
-            .iter()
-            .any(|i| matches!(i, HandoffItem::OnException(_)));
-        let has_brief = h.items.iter().any(|i| matches!(i, HandoffItem::Brief(_)));
-
         let mut exception_names: HashMap<&str, Span> = HashMap::new();
         // Slots of the required fields: set whenever the handoff gets past
         // its gate.
@@ -158,124 +77,11 @@ impl Checker<'_> {
             match item {
                 HandoffItem::Trigger(_) => {}
                 HandoffItem::Require(r) => self.require(r, &base, &mut required),
-                HandoffItem::IfMissing(b) => {
-                    if !has_require {
-                        self.warn(
-                            Code::H201,
-                            Loc::new(fi, head(b.span, "if missing")),
-                            "`if missing` can never run: this handoff requires no fields".into(),
-                            "never runs",
-                            "add a `require` line, or delete the block",
-                        );
-                    }
-                    let scope = Scope {
-                        missing: true,
-                        block: "if missing",
-                        ..base.clone()
-                    };
-                    self.actions(&b.actions, scope, &mut info, has_brief);
-                }
-                HandoffItem::Exception(e) => {
-                    if let Some(&first) = exception_names.get(e.name.value.as_str()) {
-                        let d = self
-                            .diag(
-                                Code::H101,
-                                Loc::new(fi, e.name.span),
-                                format!("exception \"{}\" is declared twice", e.name.value),
-                                "declared again here",
-                            )
-                            .with_related(first, "first declared here")
-                            .with_help("give each exception its own name");
-                        self.diagnostics.push(d);
-                    }
-                    exception_names.insert(&e.name.value, e.name.span);
-                    match &e.condition {
-                        ExceptionCondition::Expr(x) => {
-                            let scope = Scope {
-                                block: "exception",
-                                ..base.clone()
-                            };
-                            self.condition(x, &scope, "an exception's test");
-                            if is_constant(x) == Some(false) {
-                                self.warn(
-                                    Code::H201,
-                                    Loc::new(fi, x.span),
-                                    format!("exception \"{}\" can never be flagged", e.name.value),
-                                    "always false",
-                                    "delete the exception, or test a field",
-                                );
-                            }
-                        }
-                        ExceptionCondition::Script(s) => self.script(s, &base),
-                    }
-                }
-                HandoffItem::OnException(o) => {
-                    if exceptions.is_empty() {
-                        self.warn(
-                            Code::H201,
-                            Loc::new(fi, head(o.span, "on exception")),
-                            "`on exception` can never run: this handoff declares no exceptions"
-                                .into(),
-                            "never runs",
-                            "add an `exception \"Name\" when …` line, or delete the block",
-                        );
-                    }
-                    let mut scope = Scope {
-                        exception: true,
-                        block: "on exception",
-                        ..base.clone()
-                    };
-                    for it in &o.items {
-                        match it {
-                            OnExceptionItem::Action(a) => {
-                                self.action(a, &mut scope, &mut info, has_brief)
-                            }
-                            OnExceptionItem::ResumeWhen(c) => {
-                                self.condition(&c.expr, &scope, "`resume when`");
-                                self.resume_never(c, &exceptions, fi);
-                            }
-                        }
-                    }
-                }
-                HandoffItem::Brief(b) => {
-                    let scope = Scope {
-                        roles: then_roles.clone(),
-                        block: "brief",
-                        ..base.clone()
-                    };
-                    let mut labels: HashMap<String, Span> = HashMap::new();
-                    for it in &b.items {
-                        match it {
-                            BriefItem::Field { label, value, .. } => {
-                                self.template(label, &scope);
-                                self.expr(value, &scope);
-                                let text = label_text(label);
-                                if let Some(&first) = labels.get(&text) {
-                                    let d = self
-                                        .diag(
-                                            Code::H101,
-                                            Loc::new(fi, label.span),
-                                            format!("brief line \"{text}\" appears twice"),
-                                            "again here",
-                                        )
-                                        .with_related(first, "first here")
-                                        .with_help("give each line of the brief its own label");
-                                    self.diagnostics.push(d);
-                                } else {
-                                    labels.insert(text, label.span);
-                                }
-                            }
-                            BriefItem::Ask { question, .. } => self.template(question, &scope),
-                        }
-                    }
-                }
-                HandoffItem::Then(b) => {
-                    let scope = Scope {
-                        block: "then",
-                        ..base.clone()
-                    };
-                    self.actions(&b.actions, scope, &mut info, has_brief);
-                }
+                HandoffItem::IfMissing(b) => self.if_missing_block(b, &base, &shape, &mut info),
+                HandoffItem::Exception(e) => self.exception_block(e, &base, &mut exception_names),
+                HandoffItem::OnException(o) => self.on_exception_block(o, &base, &shape, &mut info),
+                HandoffItem::Brief(b) => self.brief_block(b, &base, &shape),
+                HandoffItem::Then(b) => self.then_block(b, &base, &shape, &mut info),
                 HandoffItem::DoneWhen(_) => {}
             }
         }
@@ -283,34 +89,237 @@ impl Checker<'_> {
         // may come later in the block.
         for item in &h.items {
             if let HandoffItem::DoneWhen(c) = item {
-                let scope = Scope {
-                    block: "done when",
-                    ..base.clone()
-                };
-                self.condition(&c.expr, &scope, "`done when`");
-                self.done_when(c, trigger, &required, &scope);
+                self.done_when_block(c, trigger, &required, &base);
             }
         }
-        if !exceptions.is_empty() && !has_on_exception {
-            // Suggest a reviewer that exists: a person field of the record.
-            let reviewer = object
-                .map(|i| &self.schema.objects[i])
-                .and_then(|o| {
-                    o.fields
-                        .iter()
-                        .find(|f| f.ty == Type::User)
-                        .map(|f| format!("{}.{}", o.name, f.name))
-                })
-                .unwrap_or_else(|| "…".to_string());
-            self.warn(
-                Code::H206,
-                Loc::new(fi, exceptions[0].name.span),
-                "this handoff has exceptions but no `on exception` block: a flagged handoff waits with no review task".into(),
-                "flagged handoffs wait here",
-                &format!("add `on exception {{ task \"Review {{exception}}\" for {reviewer} }}`"),
+        self.review_missing(fi, object, &shape);
+        (object.is_some()).then_some(info)
+    }
+
+    /// The handoff's `when` line; a handoff without one is reported (H110).
+    fn find_trigger<'h>(&mut self, fi: usize, h: &'h HandoffDecl) -> Option<&'h Trigger> {
+        let trigger = h.items.iter().find_map(|i| match i {
+            HandoffItem::Trigger(t) => Some(t),
+            _ => None,
+        });
+        if trigger.is_none() {
+            let d = self
+                .diag(
+                    Code::H110,
+                    Loc::new(fi, h.name.span),
+                    format!("handoff \"{}\" has no trigger", h.name.value),
+                    "never runs",
+                )
+                .with_help(
+                    "add a `when` line, for example `when deal.stage becomes \"Closed Won\"`",
+                );
+            self.diagnostics.push(d);
+        }
+        trigger
+    }
+
+    /// The schema index of the object the trigger names; an unknown object
+    /// is reported (H102).
+    fn resolve_object(&mut self, fi: usize, object_ident: &Ident) -> Option<usize> {
+        let object = self
+            .schema
+            .objects
+            .iter()
+            .position(|o| o.name == object_ident.name);
+        if object.is_none() {
+            let names: Vec<String> = self.schema.names().map(String::from).collect();
+            self.unknown(
+                Code::H102,
+                Loc::new(fi, object_ident.span),
+                "object",
+                &object_ident.name,
+                &names,
+                "declare it with `object NAME { ... }`",
             );
         }
-        (object.is_some()).then_some(info)
+        object
+    }
+
+    fn if_missing_block(
+        &mut self,
+        b: &ActionBlock,
+        base: &Scope,
+        shape: &Shape,
+        info: &mut HandoffInfo,
+    ) {
+        if !shape.has_require {
+            self.warn(
+                Code::H201,
+                Loc::new(base.file, head(b.span, "if missing")),
+                "`if missing` can never run: this handoff requires no fields".into(),
+                "never runs",
+                "add a `require` line, or delete the block",
+            );
+        }
+        let scope = Scope {
+            missing: true,
+            block: "if missing",
+            ..base.clone()
+        };
+        self.actions(&b.actions, scope, info, shape.has_brief);
+    }
+
+    /// One `exception` line. `names` holds the exceptions seen so far.
+    fn exception_block<'h>(
+        &mut self,
+        e: &'h Exception,
+        base: &Scope,
+        names: &mut HashMap<&'h str, Span>,
+    ) {
+        let fi = base.file;
+        if let Some(&first) = names.get(e.name.value.as_str()) {
+            let d = self
+                .diag(
+                    Code::H101,
+                    Loc::new(fi, e.name.span),
+                    format!("exception \"{}\" is declared twice", e.name.value),
+                    "declared again here",
+                )
+                .with_related(first, "first declared here")
+                .with_help("give each exception its own name");
+            self.diagnostics.push(d);
+        }
+        names.insert(&e.name.value, e.name.span);
+        match &e.condition {
+            ExceptionCondition::Expr(x) => {
+                let scope = Scope {
+                    block: "exception",
+                    ..base.clone()
+                };
+                self.condition(x, &scope, "an exception's test");
+                if is_constant(x) == Some(false) {
+                    self.warn(
+                        Code::H201,
+                        Loc::new(fi, x.span),
+                        format!("exception \"{}\" can never be flagged", e.name.value),
+                        "always false",
+                        "delete the exception, or test a field",
+                    );
+                }
+            }
+            ExceptionCondition::Script(s) => self.script(s, base),
+        }
+    }
+
+    fn on_exception_block(
+        &mut self,
+        o: &OnException,
+        base: &Scope,
+        shape: &Shape,
+        info: &mut HandoffInfo,
+    ) {
+        if shape.exceptions.is_empty() {
+            self.warn(
+                Code::H201,
+                Loc::new(base.file, head(o.span, "on exception")),
+                "`on exception` can never run: this handoff declares no exceptions".into(),
+                "never runs",
+                "add an `exception \"Name\" when …` line, or delete the block",
+            );
+        }
+        let mut scope = Scope {
+            exception: true,
+            block: "on exception",
+            ..base.clone()
+        };
+        for it in &o.items {
+            match it {
+                OnExceptionItem::Action(a) => self.action(a, &mut scope, info, shape.has_brief),
+                OnExceptionItem::ResumeWhen(c) => {
+                    self.condition(&c.expr, &scope, "`resume when`");
+                    self.resume_never(c, &shape.exceptions, base.file);
+                }
+            }
+        }
+    }
+
+    fn brief_block(&mut self, b: &Brief, base: &Scope, shape: &Shape) {
+        let scope = Scope {
+            roles: shape.then_roles.clone(),
+            block: "brief",
+            ..base.clone()
+        };
+        let mut labels: HashMap<String, Span> = HashMap::new();
+        for it in &b.items {
+            match it {
+                BriefItem::Field { label, value, .. } => {
+                    self.template(label, &scope);
+                    self.expr(value, &scope);
+                    let text = label_text(label);
+                    if let Some(&first) = labels.get(&text) {
+                        let d = self
+                            .diag(
+                                Code::H101,
+                                Loc::new(base.file, label.span),
+                                format!("brief line \"{text}\" appears twice"),
+                                "again here",
+                            )
+                            .with_related(first, "first here")
+                            .with_help("give each line of the brief its own label");
+                        self.diagnostics.push(d);
+                    } else {
+                        labels.insert(text, label.span);
+                    }
+                }
+                BriefItem::Ask { question, .. } => self.template(question, &scope),
+            }
+        }
+    }
+
+    fn then_block(&mut self, b: &ActionBlock, base: &Scope, shape: &Shape, info: &mut HandoffInfo) {
+        let scope = Scope {
+            block: "then",
+            ..base.clone()
+        };
+        self.actions(&b.actions, scope, info, shape.has_brief);
+    }
+
+    fn done_when_block(
+        &mut self,
+        c: &Condition,
+        trigger: &Trigger,
+        required: &[usize],
+        base: &Scope,
+    ) {
+        let scope = Scope {
+            block: "done when",
+            ..base.clone()
+        };
+        self.condition(&c.expr, &scope, "`done when`");
+        self.done_when(c, trigger, required, &scope);
+    }
+
+    /// Exceptions without an `on exception` block: a flagged handoff would
+    /// wait with nobody asked to review it (H206).
+    fn review_missing(&mut self, fi: usize, object: Option<usize>, shape: &Shape) {
+        let Some(first) = shape.exceptions.first() else {
+            return;
+        };
+        if shape.has_on_exception {
+            return;
+        }
+        // Suggest a reviewer that exists: a person field of the record.
+        let reviewer = object
+            .map(|i| &self.schema.objects[i])
+            .and_then(|o| {
+                o.fields
+                    .iter()
+                    .find(|f| f.ty == Type::User)
+                    .map(|f| format!("{}.{}", o.name, f.name))
+            })
+            .unwrap_or_else(|| "…".to_string());
+        self.warn(
+            Code::H206,
+            Loc::new(fi, first.name.span),
+            "this handoff has exceptions but no `on exception` block: a flagged handoff waits with no review task".into(),
+            "flagged handoffs wait here",
+            &format!("add `on exception {{ task \"Review {{exception}}\" for {reviewer} }}`"),
+        );
     }
 
     /// Reports statements that may appear only once.
@@ -827,6 +836,82 @@ impl Checker<'_> {
                 "use it in a handoff or delete it",
             );
         }
+    }
+}
+
+/// What one block of a handoff needs to know about the rest of it.
+struct Shape<'h> {
+    /// The `exception` lines, in order.
+    exceptions: Vec<&'h Exception>,
+    has_require: bool,
+    has_on_exception: bool,
+    /// Actions may attach the brief only when there is one.
+    has_brief: bool,
+    /// Roles the `then` blocks assign: the brief may name them.
+    then_roles: HashSet<String>,
+}
+
+impl<'h> Shape<'h> {
+    fn of(h: &'h HandoffDecl) -> Self {
+        let items = &h.items;
+        Shape {
+            exceptions: items
+                .iter()
+                .filter_map(|i| match i {
+                    HandoffItem::Exception(e) => Some(e),
+                    _ => None,
+                })
+                .collect(),
+            has_require: items.iter().any(|i| matches!(i, HandoffItem::Require(_))),
+            has_on_exception: items
+                .iter()
+                .any(|i| matches!(i, HandoffItem::OnException(_))),
+            has_brief: items.iter().any(|i| matches!(i, HandoffItem::Brief(_))),
+            then_roles: assigned_roles(
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        HandoffItem::Then(b) => Some(b.actions.iter()),
+                        _ => None,
+                    })
+                    .flatten(),
+            ),
+        }
+    }
+}
+
+/// The object a trigger watches, as written.
+fn trigger_object(trigger: &Trigger) -> &Ident {
+    match &trigger.event {
+        TriggerEvent::Created { object } => object,
+        TriggerEvent::Becomes { field, .. } | TriggerEvent::Changes { field, .. } => &field.object,
+    }
+}
+
+/// The scope every block of the handoff starts from: its file and object,
+/// no roles yet, and every role assignment (to explain a role used before
+/// it is assigned).
+fn base_scope(fi: usize, h: &HandoffDecl, object: Option<usize>, object_ident: &Ident) -> Scope {
+    let mut assigned: HashMap<String, Vec<(&'static str, Span)>> = HashMap::new();
+    for item in &h.items {
+        for a in block_actions(item) {
+            if let (Action::Assign(a), Some(block)) = (a, block_name(item)) {
+                assigned
+                    .entry(a.role.name.clone())
+                    .or_default()
+                    .push((block, a.role.span));
+            }
+        }
+    }
+    Scope {
+        file: fi,
+        object,
+        object_name: object_ident.name.clone(),
+        roles: HashSet::new(),
+        assigned,
+        block: "",
+        missing: false,
+        exception: false,
     }
 }
 

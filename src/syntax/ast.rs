@@ -7,35 +7,8 @@
 
 use serde::Serialize;
 
-/// A byte range in one source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct Span {
-    /// Offset of the first byte.
-    pub start: usize,
-    /// Offset one past the last byte.
-    pub end: usize,
-}
-
-impl Span {
-    /// A span from `start` to `end`.
-    pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end }
-    }
-    /// The length in bytes.
-    pub fn len(&self) -> usize {
-        self.end - self.start
-    }
-    /// True for a zero-length span (a point).
-    pub fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-}
-
-impl From<Span> for miette::SourceSpan {
-    fn from(s: Span) -> Self {
-        (s.start, s.len()).into()
-    }
-}
+// Re-exported so `syntax::Span` keeps working.
+pub use crate::source::Span;
 
 // Spans are layout, not meaning: leave them out of the serialized tree.
 impl Serialize for Span {

@@ -11,7 +11,8 @@ use pest::iterators::Pair;
 
 use super::ast::*;
 use super::parser::Rule;
-use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::SourceFile;
 
 type P<'a> = Pair<'a, Rule>;
 

@@ -24,7 +24,8 @@ use pest::error::{Error, ErrorVariant, InputLocation};
 use super::ast::Span;
 use super::lexical::Scan;
 use super::parser::{Rule, DECLARATION_KEYWORDS};
-use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::SourceFile;
 
 mod describe;
 mod help;

@@ -12,7 +12,8 @@ use super::ast::*;
 use super::builder::Builder;
 use super::errors;
 use super::lexical::{self, Scan};
-use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::SourceFile;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/handoff.pest"]
