@@ -306,6 +306,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H205 => "A `require` list longer than 12 fields (warning).",
         Code::H206 => "Exceptions without an `on exception` block (warning).",
         Code::H207 => "A field required twice (warning).",
+        Code::H208 => "A handoff that creates tasks but has no `done when` (warning).",
     }
 }
 
@@ -390,6 +391,7 @@ mod tests {
         Code::H205,
         Code::H206,
         Code::H207,
+        Code::H208,
     ];
 
     #[test]
