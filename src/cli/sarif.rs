@@ -355,7 +355,7 @@ mod tests {
     }
 
     /// Every code, for the test above.
-    const ALL: [Code; 35] = [
+    const ALL: [Code; 36] = [
         Code::H001,
         Code::H002,
         Code::H003,
