@@ -63,3 +63,19 @@ fn event_mistakes() {
         insta::assert_snapshot!(out);
     });
 }
+
+/// `handoff run --explain` in human format shows what the next owner will
+/// read in the brief, not only that one is attached.
+#[test]
+fn explain_shows_the_brief() {
+    let out = handoff(&[
+        "run",
+        "--workflows",
+        "workflows",
+        "--event",
+        "examples/events/closed_won.json",
+        "--explain",
+    ]);
+    assert!(out.contains("    brief:\n      Client: Acme Co\n"), "{out}");
+    insta::assert_snapshot!(out);
+}
