@@ -645,7 +645,12 @@ impl Checker<'_> {
                         }
                         _ => None,
                     };
-                    info.sets.push((slot, literal, Loc::new(file, s.span)));
+                    // A value the checker could not type already has its own
+                    // error (an unquoted `Proposal`); guessing that it could
+                    // fire a trigger would add a second, misleading one.
+                    if !vt.is_unknown() {
+                        info.sets.push((slot, literal, Loc::new(file, s.span)));
+                    }
                 } else {
                     self.expr(&s.value, scope);
                 }
