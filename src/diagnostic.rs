@@ -96,6 +96,8 @@ pub enum Code {
     H206,
     /// A field required twice (warning).
     H207,
+    /// A handoff that creates tasks but has no `done when` (warning).
+    H208,
 }
 
 impl Code {
@@ -138,6 +140,7 @@ impl Code {
             Code::H205 => "H205",
             Code::H206 => "H206",
             Code::H207 => "H207",
+            Code::H208 => "H208",
         }
     }
 }

@@ -27,6 +27,7 @@
 //!   name:  text
 //!   stage: one of "Open", "Won"
 //!   scope: text
+//!   kicked_off_at: datetime
 //! }
 //! user founder = "maya@example.com"
 //! handoff "Kickoff" {
@@ -35,6 +36,7 @@
 //!   then {
 //!     task "Kick off {deal.name}" for founder due in 2 days
 //!   }
+//!   done when deal.kicked_off_at is set
 //! }
 //! "#);
 //!

@@ -30,6 +30,8 @@ use serde_json::Value as J;
 use crate::compile::WorkflowSet;
 use crate::eval::{Event, State};
 
+mod shape;
+
 /// A test file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +91,13 @@ pub struct CaseResult {
 pub fn read(path: &Path) -> Result<TestFile, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("`{}` is not a valid test file: {e}", path.display()))
+    let bad =
+        |e: &dyn std::fmt::Display| format!("`{}` is not a valid test file: {e}", path.display());
+    let table: toml::Table = toml::from_str(&text).map_err(|e| bad(&e))?;
+    if let Some(problem) = shape::problem(&table) {
+        return Err(bad(&problem));
+    }
+    TestFile::deserialize(toml::Value::Table(table)).map_err(|e| bad(&e))
 }
 
 /// Runs every case of a file against `set`.
@@ -104,8 +112,35 @@ pub fn run_file(set: &WorkflowSet, path: &Path, file: &TestFile) -> Vec<CaseResu
         .collect()
 }
 
+/// Why a case checks nothing, if it does not: a test that checks nothing
+/// would pass whatever the workflows do.
+fn checks_nothing(case: &TestCase) -> Option<String> {
+    if case.step.is_empty() {
+        return Some(
+            "the test has no steps, so it checks nothing: add a `[[test.step]]` with an `event`, and a `[[test.step.expect]]` under it"
+                .to_string(),
+        );
+    }
+    let idle: Vec<String> = case
+        .step
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.expect.is_empty() && s.duplicate.is_none())
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    match idle.as_slice() {
+        [] => None,
+        [one] => Some(format!("step {one} expects nothing: add a `[[test.step.expect]]` under it with the `workflow` and what must happen, such as `status = \"proceeded\"`")),
+        many => Some(format!("steps {} expect nothing: add a `[[test.step.expect]]` under each with the `workflow` and what must happen, such as `status = \"proceeded\"`", many.join(", "))),
+    }
+}
+
 fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
     let mut failures = Vec::new();
+    if let Some(why) = checks_nothing(case) {
+        failures.push(why);
+        return failures;
+    }
     let mut state = State::default();
     for (i, step) in case.step.iter().enumerate() {
         let n = i + 1;
@@ -123,7 +158,7 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             let event = match Event::decode(set, json.to_string().as_bytes()) {
                 Ok(e) => e,
                 Err(e) => {
-                    failures.push(format!("step {n}: the event is invalid: {e}"));
+                    failures.push(format!("step {n}: {e}"));
                     return failures;
                 }
             };

@@ -377,7 +377,7 @@ fn run_errors_exit_2_with_a_clear_message() {
     let cases: [(&str, &[&str], &str); 6] = [
         ("nope.json", &[], "error: cannot read `"),
         ("not_json.json", &[], "the event is not valid: EOF while parsing"),
-        ("no_object.json", &[], "missing field `object`"),
+        ("no_object.json", &[], "the event has no `object`: add"),
         (
             "bad_fields.json",
             &[],

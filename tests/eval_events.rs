@@ -332,7 +332,7 @@ fn missing_object_record_id_or_record_is_named() {
     ] {
         let msg = decode(&set, &event).unwrap_err().to_string();
         assert!(
-            msg.contains(&format!("missing field `{missing}`")),
+            msg.contains(&format!("the event has no `{missing}`")),
             "{missing}: {msg}"
         );
     }

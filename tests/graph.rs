@@ -147,3 +147,27 @@ fn unknown_workflow_is_a_usage_error_with_a_suggestion() {
     );
     assert!(err.contains("did you mean \"Sales to Delivery\"?"), "{err}");
 }
+
+/// The author's `#` comments are notes for people reading the file, not
+/// part of a condition: no label of any graph shows one.
+#[test]
+fn regression_labels_carry_no_comments() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graph/comments");
+    for format in ["dot", "mermaid"] {
+        for workflow in [None, Some("Sales to Delivery"), Some("Onboarding")] {
+            let mut args = vec![dir, "--format", format];
+            if let Some(w) = workflow {
+                args.extend(["--workflow", w]);
+            }
+            let out = graph(&args);
+            assert!(
+                out.contains("when deal.stage becomes"),
+                "{format} {workflow:?}: the graph shows its trigger:\n{out}"
+            );
+            assert!(
+                !out.contains("NOTE"),
+                "{format} {workflow:?}: a comment is in a label:\n{out}"
+            );
+        }
+    }
+}

@@ -488,14 +488,22 @@ impl Checker<'_> {
         if scope.exception {
             candidates.push("exception".into());
         }
-        self.unknown(
-            Code::H104,
-            loc,
-            "name",
-            name,
-            &candidates,
-            "a bare name must be a declared user or a role assigned earlier in this block",
-        );
+        // `deal.stage is Renewing`: a word that reads as a value (one of a
+        // field's values, or capitalised as values are) was meant as text.
+        let is_value = |v: &String| v.eq_ignore_ascii_case(name);
+        let listed = scope.object.is_some_and(|i| {
+            self.schema.objects[i].fields.iter().any(|f| match &f.ty {
+                Type::OneOf(values) => values.iter().any(is_value),
+                _ => false,
+            })
+        });
+        let fallback = if listed || name.starts_with(|c: char| c.is_uppercase()) {
+            format!("to write the value `{name}`, put it in double quotes: `\"{name}\"`; a bare name is a declared user or a role assigned earlier in this block")
+        } else {
+            "a bare name must be a declared user or a role assigned earlier in this block"
+                .to_string()
+        };
+        self.unknown(Code::H104, loc, "name", name, &candidates, &fallback);
         Type::Unknown
     }
 

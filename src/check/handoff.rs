@@ -93,6 +93,7 @@ impl Checker<'_> {
             }
         }
         self.review_missing(fi, object, &shape);
+        self.never_done(fi, h, object);
         (object.is_some()).then_some(info)
     }
 
@@ -319,6 +320,51 @@ impl Checker<'_> {
             "this handoff has exceptions but no `on exception` block: a flagged handoff waits with no review task".into(),
             "flagged handoffs wait here",
             &format!("add `on exception {{ task \"Review {{exception}}\" for {reviewer} }}`"),
+        );
+    }
+
+    /// A handoff that creates tasks but has no `done when` never finishes:
+    /// its tasks stay open, and count against their owners in
+    /// `by least loaded` for ever (H208).
+    fn never_done(&mut self, fi: usize, h: &HandoffDecl, object: Option<usize>) {
+        if h.items
+            .iter()
+            .any(|i| matches!(i, HandoffItem::DoneWhen(_)))
+        {
+            return;
+        }
+        let has_task = h
+            .items
+            .iter()
+            .flat_map(block_actions)
+            .any(|a| matches!(a, Action::Task(_)));
+        if !has_task {
+            return;
+        }
+        // Suggest a field that can mark the next step as done.
+        let object = object.map(|i| &self.schema.objects[i]);
+        let fallback = format!(
+            "{}.FIELD is set",
+            object.map_or("deal", |o| o.name.as_str())
+        );
+        let example = object
+            .and_then(|o| {
+                let pick = |t: &Type| o.fields.iter().find(|f| f.ty == *t);
+                pick(&Type::DateTime)
+                    .or_else(|| pick(&Type::Date))
+                    .map(|f| format!("{}.{} is set", o.name, f.name))
+                    .or_else(|| pick(&Type::YesNo).map(|f| format!("{}.{} is yes", o.name, f.name)))
+            })
+            .unwrap_or(fallback);
+        self.warn(
+            Code::H208,
+            Loc::new(fi, h.name.span),
+            format!(
+                "handoff \"{}\" has no `done when`: its tasks stay open for ever",
+                h.name.value
+            ),
+            "never finishes",
+            &format!("add `done when {example}` (a field that marks the next step as done); open tasks count against their owner in `by least loaded`"),
         );
     }
 
@@ -599,7 +645,12 @@ impl Checker<'_> {
                         }
                         _ => None,
                     };
-                    info.sets.push((slot, literal, Loc::new(file, s.span)));
+                    // A value the checker could not type already has its own
+                    // error (an unquoted `Proposal`); guessing that it could
+                    // fire a trigger would add a second, misleading one.
+                    if !vt.is_unknown() {
+                        info.sets.push((slot, literal, Loc::new(file, s.span)));
+                    }
                 } else {
                     self.expr(&s.value, scope);
                 }

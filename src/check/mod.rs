@@ -210,7 +210,9 @@ fn comment_start(line: &str) -> Option<usize> {
     None
 }
 
-/// Orders diagnostics by file, then position, so output is stable.
+/// Orders diagnostics errors first, then by file and position, so output
+/// is stable and an error is never read after a warning it explains (an
+/// unknown team makes the team the author meant look unused).
 fn sort(diagnostics: &mut [Diagnostic], units: &[Unit]) {
     let order: HashMap<*const SourceFile, usize> = units
         .iter()
@@ -219,6 +221,7 @@ fn sort(diagnostics: &mut [Diagnostic], units: &[Unit]) {
         .collect();
     diagnostics.sort_by_key(|d| {
         (
+            std::cmp::Reverse(d.severity),
             order
                 .get(&Arc::as_ptr(&d.file))
                 .copied()
@@ -304,6 +307,16 @@ impl Checker<'_> {
             format!("no {noun} called `{name}`{owner}")
         };
         let mut d = self.diag(code, loc, format!("unknown {noun} `{name}`{owner}"), label);
+        // Teams, channels, people and objects are few: listing them all
+        // shows the author the names to pick from.
+        let listed = match noun {
+            "team" => Some(("team", "teams")),
+            "channel" => Some(("channel", "channels")),
+            "name" => Some(("user or role", "users and roles")),
+            "object" => Some(("object", "objects")),
+            _ => None,
+        };
+        let declared = listed.map(|(one, many)| declared_list(one, many, candidates));
         d = match suggest(name, candidates.iter().map(String::as_str)) {
             Some(s) => {
                 // The declaration the author meant is not unused: warning
@@ -313,11 +326,30 @@ impl Checker<'_> {
                 if let Some(kind) = ["user", "team", "channel"].into_iter().find(|k| *k == kind) {
                     self.used.insert((kind, s.to_string()));
                 }
-                d.with_help(format!("did you mean `{s}`?"))
+                match declared {
+                    Some(list) => d.with_help(format!("did you mean `{s}`? {list}")),
+                    None => d.with_help(format!("did you mean `{s}`?")),
+                }
             }
-            None => d.with_help(fallback_help),
+            None => match declared {
+                Some(list) => d.with_help(format!("{fallback_help}; {list}")),
+                None => d.with_help(fallback_help),
+            },
         };
         self.diagnostics.push(d);
+    }
+}
+
+/// `the declared teams are `delivery` and `sales``, or that there is none.
+fn declared_list(one: &str, many: &str, names: &[String]) -> String {
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [] => format!("no {many} are declared"),
+        [only] => format!("the only declared {one} is {only}"),
+        [init @ .., last] => format!("the declared {many} are {} and {last}", init.join(", ")),
     }
 }
 

@@ -154,7 +154,14 @@ impl Checker<'_> {
                     } else {
                         "rhai stops here".to_string()
                     },
-                    format!("scripts are rhai expressions over `{object}`; see grammar/README.md"),
+                    match with_rhai_operators(&s.source) {
+                        Some(fixed) => format!(
+                            "rhai writes `&&` for `and`, `||` for `or` and `!` for `not`: `{fixed}`"
+                        ),
+                        None => format!(
+                            "a script is one rhai expression over `{object}` that is true or false, such as `{object}.amount > 50000 && {object}.segment == \"enterprise\"`"
+                        ),
+                    },
                 )
             }
         };
@@ -264,6 +271,48 @@ fn script_offset(source: &str, pos: rhai::Position) -> usize {
     source.len()
 }
 
+/// The script with the `.handoff` words `and`, `or` and `not` written as
+/// rhai's `&&`, `||` and `!`, when it uses any of them outside strings and
+/// comments; `None` when it does not.
+fn with_rhai_operators(source: &str) -> Option<String> {
+    let b = source.as_bytes();
+    let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = String::with_capacity(source.len());
+    let (mut i, mut from, mut changed) = (0, 0, false);
+    while i < b.len() {
+        if let Some(end) = skip_non_code(b, i) {
+            i = end;
+            continue;
+        }
+        let starts_word = word_char(b[i]) && (i == 0 || !word_char(b[i - 1]));
+        if !starts_word {
+            i += 1;
+            continue;
+        }
+        let end = (i..b.len()).find(|&j| !word_char(b[j])).unwrap_or(b.len());
+        let replacement = match &source[i..end] {
+            "and" => Some("&&"),
+            "or" => Some("||"),
+            "not" => Some("!"),
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            out.push_str(&source[from..i]);
+            out.push_str(r);
+            // `not x` reads `!x`.
+            from = if r == "!" {
+                (end..b.len()).find(|&j| b[j] != b' ').unwrap_or(end)
+            } else {
+                end
+            };
+            changed = true;
+        }
+        i = end;
+    }
+    out.push_str(&source[from..]);
+    changed.then(|| out.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +350,18 @@ mod tests {
         assert_eq!(script_offset(src, rhai::Position::new(2, 7)), 7);
         assert_eq!(&src[7..8], "&");
         assert_eq!(script_offset(src, rhai::Position::NONE), src.len());
+    }
+
+    #[test]
+    fn handoff_words_become_rhai_operators() {
+        assert_eq!(
+            super::with_rhai_operators(r#"deal.a > 1 and not deal.b or deal.c == "x and y" // or"#)
+                .as_deref(),
+            Some(r#"deal.a > 1 && !deal.b || deal.c == "x and y" // or"#)
+        );
+        assert_eq!(
+            super::with_rhai_operators("deal.android && deal.order"),
+            None
+        );
     }
 }

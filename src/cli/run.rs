@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{ApproveArgs, Exit, OutputFormat, RunArgs};
 use handoff::compile::WorkflowSet;
-use handoff::eval::{self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, State};
+use handoff::eval::{
+    self, Event, HandoffOutcome, Outcome, OutcomeStatus, PlannedAction, RenderedBrief, State,
+};
 
 /// Runs `handoff run`.
 pub fn run(args: &RunArgs) -> Exit {
@@ -164,10 +166,42 @@ fn handoff_lines(h: &HandoffOutcome, explain: bool) -> String {
         }
     }
     if explain {
+        if let Some(b) = brief_of(h) {
+            out.push_str(&brief_lines(b));
+        }
         out.push_str("    why:\n");
         for t in &h.trace {
             out.push_str(&format!("      {t}\n"));
         }
+    }
+    out
+}
+
+/// The brief the handoff rendered: its own, or the one a task attaches.
+fn brief_of(h: &HandoffOutcome) -> Option<&RenderedBrief> {
+    h.brief.as_deref().or_else(|| {
+        h.actions.iter().find_map(|a| match &a.plan {
+            PlannedAction::Task { brief, .. } => brief.as_deref(),
+            _ => None,
+        })
+    })
+}
+
+/// The brief's contents, as the next owner will read them; an empty field
+/// says so, since that is what the owner will have to ask about.
+fn brief_lines(b: &RenderedBrief) -> String {
+    let mut out = String::from("    brief:\n");
+    for line in &b.fields {
+        let value = line.value.to_string();
+        let value = if value.is_empty() {
+            "(empty)".to_string()
+        } else {
+            value
+        };
+        out.push_str(&format!("      {}: {value}\n", line.label));
+    }
+    for q in &b.questions {
+        out.push_str(&format!("      ? {q}\n"));
     }
     out
 }

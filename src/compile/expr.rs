@@ -109,11 +109,11 @@ impl Lower<'_> {
         collect_reads(&expr, &mut reads);
         Cond {
             expr,
-            text: self
-                .source
-                .get(e.span.start..e.span.end)
-                .unwrap_or_default()
-                .to_string(),
+            text: as_written(
+                self.source
+                    .get(e.span.start..e.span.end)
+                    .unwrap_or_default(),
+            ),
             reads,
         }
     }
@@ -295,6 +295,35 @@ pub fn literal(l: &Literal) -> Value {
         }
         Literal::DateTime { text, .. } => parse_datetime(text).map_or(Value::Null, Value::DateTime),
     }
+}
+
+/// Source text as a label or an explanation shows it: on one line, without
+/// the author's `#` comments. A span of the parser runs up to the next token,
+/// so it takes in a trailing comment (`is yes  # the human override`).
+pub(crate) fn as_written(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let (mut in_string, mut escaped, mut end) = (false, false, line.len());
+        for (i, c) in line.char_indices() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+            } else if c == '"' {
+                in_string = true;
+            } else if c == '#' {
+                end = i;
+                break;
+            }
+        }
+        out.push(' ');
+        out.push_str(&line[..end]);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Parses `2026-11-20T15:04[:05][Z|±hh:mm]`; without an offset it is UTC.

@@ -256,14 +256,11 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
                 HandoffItem::Trigger(t) => {
                     let src = unit.source.text.as_str();
                     // The trigger as written, without its `where` filter.
+                    let end = t.filter.as_ref().map_or(t.span.end, |f| f.span.start);
+                    let text = expr::as_written(src.get(t.span.start..end).unwrap_or_default());
                     let text = match &t.filter {
-                        Some(f) => src
-                            .get(t.span.start..f.span.start)
-                            .unwrap_or_default()
-                            .trim_end()
-                            .trim_end_matches("where")
-                            .trim_end(),
-                        None => src.get(t.span.start..t.span.end).unwrap_or_default(),
+                        Some(_) => text.trim_end_matches("where").trim_end().to_string(),
+                        None => text,
                     };
                     h.trigger = Trigger {
                         event: match &t.event {
@@ -279,7 +276,7 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
                             },
                         },
                         filter: t.filter.as_ref().map(|f| lower.cond(f)),
-                        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                        text,
                     };
                 }
                 HandoffItem::Require(r) => {

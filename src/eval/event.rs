@@ -81,7 +81,21 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// The keys of an event, in the order the reference lists them.
+const EVENT_KEYS: [&str; 6] = [
+    "id",
+    "object",
+    "record_id",
+    "occurred_at",
+    "record",
+    "previous",
+];
+
+/// What an event looks like, for messages about one that does not.
+const EVENT_EXAMPLE: &str = r#"{"id": "evt-1001", "object": "deal", "record_id": "D-42", "occurred_at": "2026-11-20T15:04:05Z", "record": {"stage": "Closed Won"}, "previous": {"stage": "Proposal"}}"#;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawEvent<'a> {
     #[serde(default)]
     id: Option<serde_json::Value>,
@@ -112,8 +126,8 @@ impl Event {
     /// unreadable `occurred_at`): a server keeps the event and applies the
     /// rest. Only a malformed event or an unknown object is an error.
     pub fn decode_lenient(set: &WorkflowSet, bytes: &[u8]) -> Result<Event, EventError> {
-        let raw: RawEvent<'_> =
-            serde_json::from_slice(bytes).map_err(|e| EventError::Shape(e.to_string()))?;
+        let raw: RawEvent<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| EventError::Shape(shape_problem(bytes, &e)))?;
         Self::from_raw(set, raw)
     }
 
@@ -193,6 +207,76 @@ impl Event {
     }
 }
 
+/// Why `bytes` is not an event, in the author's words: serde's message
+/// names Rust types (`expected struct RawEvent`). Only runs on the error
+/// path, so reading the event twice costs nothing on good events.
+fn shape_problem(bytes: &[u8], err: &serde_json::Error) -> String {
+    use serde_json::Value as J;
+    let json: J = match serde_json::from_slice(bytes) {
+        Ok(j) => j,
+        // Not JSON at all: serde's syntax message, with its line and column,
+        // is the right one.
+        Err(_) => return err.to_string(),
+    };
+    let J::Object(map) = json else {
+        let found = match json {
+            J::Array(_) => "a list",
+            J::String(_) => "text",
+            J::Number(_) => "a number",
+            J::Bool(_) => "yes/no",
+            _ => "null",
+        };
+        return format!("an event is a JSON object such as {EVENT_EXAMPLE}, found {found}");
+    };
+    for key in map.keys() {
+        if !EVENT_KEYS.contains(&key.as_str()) {
+            let known = EVENT_KEYS.map(|k| format!("`{k}`")).join(", ");
+            return match crate::check::suggest(key, EVENT_KEYS.into_iter()) {
+                Some(s) => format!("unknown key `{key}`: did you mean `{s}`? an event's keys are {known}"),
+                None => format!("unknown key `{key}`: an event's keys are {known}; put the record's fields inside `record`"),
+            };
+        }
+    }
+    for key in ["object", "record_id", "record"] {
+        if !map.contains_key(key) {
+            let what = match key {
+                "object" => "`\"object\": \"deal\"` (the object the record is)",
+                "record_id" => "`\"record_id\": \"D-42\"` (the CRM's id of the record)",
+                _ => "`\"record\": { … }` (the record's fields, or only the changed ones)",
+            };
+            return format!("the event has no `{key}`: add {what}");
+        }
+    }
+    let wrong = |key: &str, expected: &str| {
+        map.get(key)
+            .map(|v| format!("`{key}` is {v}, expected {expected}"))
+    };
+    match (
+        map.get("object"),
+        map.get("record"),
+        map.get("previous"),
+        map.get("occurred_at"),
+    ) {
+        (Some(o), ..) if !o.is_string() => {
+            wrong("object", "the object's name as text, such as \"deal\"")
+        }
+        (_, Some(r), ..) if !r.is_object() => wrong(
+            "record",
+            "an object of field values, such as {\"stage\": \"Closed Won\"}",
+        ),
+        (_, _, Some(p), _) if !(p.is_object() || p.is_null()) => wrong(
+            "previous",
+            "an object of the fields' values before the change, such as {\"stage\": \"Proposal\"}",
+        ),
+        (_, _, _, Some(t)) if !(t.is_string() || t.is_null()) => wrong(
+            "occurred_at",
+            "a date-time such as \"2026-11-20T15:04:05Z\"",
+        ),
+        _ => None,
+    }
+    .unwrap_or_else(|| err.to_string())
+}
+
 fn decode_fields(
     schema: &ObjectSchema,
     raw: &RawValue,
@@ -209,8 +293,14 @@ fn decode_fields(
         prefix,
     };
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    seed.deserialize(&mut de)
-        .map_err(|e| EventError::Shape(format!("`{prefix}`: {e}")))?;
+    // Values are read as any JSON, so the only way to fail here is a
+    // `record` or `previous` that is not an object.
+    seed.deserialize(&mut de).map_err(|_| {
+        let found: String = raw.get().chars().take(60).collect();
+        EventError::Shape(format!(
+            "`{prefix}` is {found}, expected an object of field values, such as {{\"stage\": \"Closed Won\"}}"
+        ))
+    })?;
     Ok(slots)
 }
 

@@ -302,6 +302,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H205 => "A `require` list longer than 12 fields (warning).",
         Code::H206 => "Exceptions without an `on exception` block (warning).",
         Code::H207 => "A field required twice (warning).",
+        Code::H208 => "A handoff that creates tasks but has no `done when` (warning).",
     }
 }
 
@@ -350,7 +351,7 @@ mod tests {
     }
 
     /// Every code, for the test above.
-    const ALL: [Code; 36] = [
+    const ALL: [Code; 37] = [
         Code::H001,
         Code::H002,
         Code::H003,
@@ -387,6 +388,7 @@ mod tests {
         Code::H205,
         Code::H206,
         Code::H207,
+        Code::H208,
     ];
 
     #[test]

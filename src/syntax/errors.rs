@@ -30,6 +30,7 @@ use crate::source::SourceFile;
 mod describe;
 mod help;
 mod layout;
+mod slips;
 mod tokens;
 
 pub(crate) use describe::keyword_text;
@@ -40,6 +41,7 @@ pub(crate) use layout::{
     block_kind, declaration_line_from, in_script, is_interpolation, next_declaration_line,
     starts_declaration, statement_start,
 };
+use slips::*;
 use tokens::*;
 
 /// The byte offset (relative to the parsed slice) where pest failed.
@@ -119,6 +121,10 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         prev: prev_token(src, site.scan, site.start, at),
     };
     let d = thousands_separator(&cx)
+        .or_else(|| hash_comment(&cx))
+        .or_else(|| business_after_unit(&cx))
+        .or_else(|| quoted_email(&cx))
+        .or_else(|| bare_email(&cx))
         .or_else(|| swallowed_keyword(&cx))
         .or_else(|| missing_brace(&cx))
         .or_else(|| unclosed_bracket(&cx))
@@ -126,6 +132,7 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         .or_else(|| quotes(&cx))
         .or_else(|| single_equals(&cx))
         .or_else(|| strategy(&cx))
+        .or_else(|| unquoted_value(&cx))
         .unwrap_or_else(|| generic(&cx));
     Some(d)
 }

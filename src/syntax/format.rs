@@ -15,7 +15,9 @@
 //!   line when it fits in 100 columns, else wrap after commas with the
 //!   continuation aligned under the first item;
 //! - `where` on its own line, two columns deeper than its `when`;
-//! - strings re-escaped, numbers in shortest form (`50_000` → `50000`),
+//! - strings re-escaped, numbers in shortest form (`2.50` → `2.5`) except
+//!   that a number written with `_` digit groups is kept as written
+//!   (`10_000`: the author grouped it to be read),
 //!   booleans as `yes`/`no`, times as `9:00`, parentheses as written, rhai
 //!   scripts verbatim;
 //! - every comment kept, in order (see `printer` for where each one goes).
@@ -52,6 +54,7 @@ use crate::syntax::ast::*;
 /// );
 /// ```
 pub fn format(file: &File, src: &str) -> String {
+    let _source = expr::SourceGuard::set(src);
     let mut p = Printer::new(src, &file.comments);
     for (i, decl) in file.declarations.iter().enumerate() {
         if i > 0 {
@@ -146,8 +149,11 @@ fn handoff_item(p: &mut Printer, item: &HandoffItem, indent: usize) {
         HandoffItem::Trigger(t) => trigger(p, t, indent),
         HandoffItem::Require(r) => {
             let fields: Vec<String> = r.fields.iter().map(reference).collect();
-            let line = list(indent, "require ", &fields, "");
-            p.line(indent, &line, r.span.start, r.span.end);
+            let spans: Vec<Span> = r.fields.iter().map(|f| f.span).collect();
+            if !commented_list(p, indent, "require ", &fields, &spans) {
+                let line = list(indent, "require ", &fields, "");
+                p.line(indent, &line, r.span.start, r.span.end);
+            }
         }
         HandoffItem::IfMissing(b) => action_block(p, "if missing", b, indent),
         HandoffItem::Exception(e) => {
@@ -308,8 +314,11 @@ fn task(p: &mut Printer, t: &Task, indent: usize) {
     p.block(indent, &header, t.span, brace, has_items, |p| {
         if let (Some(first), Some(last)) = (t.checklist.first(), t.checklist.last()) {
             let items: Vec<String> = t.checklist.iter().map(template).collect();
-            let line = list(inner, "checklist ", &items, "");
-            p.line(inner, &line, first.span.start, last.span.end);
+            let spans: Vec<Span> = t.checklist.iter().map(|c| c.span).collect();
+            if !commented_list(p, inner, "checklist ", &items, &spans) {
+                let line = list(inner, "checklist ", &items, "");
+                p.line(inner, &line, first.span.start, last.span.end);
+            }
         }
         if t.attach_brief {
             // Find the words in the source so comments around them stay put.
@@ -324,6 +333,48 @@ fn task(p: &mut Printer, t: &Task, indent: usize) {
             p.line(inner, "attach brief", start, end);
         }
     });
+}
+
+/// A comma list with comments among its items, one item a line so that
+/// each comment stays with the item it follows (`"Confirm scope",  # with
+/// the client`), continuation lines aligned under the first item. Prints
+/// nothing and returns false when no comment sits inside the list: then the
+/// list is filled as usual.
+fn commented_list(
+    p: &mut Printer,
+    indent: usize,
+    head: &str,
+    items: &[String],
+    spans: &[Span],
+) -> bool {
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+        return false;
+    };
+    if !p.comment_within(first.start, last.end) {
+        return false;
+    }
+    let align = indent + head.chars().count();
+    for (i, (item, span)) in items.iter().zip(spans).enumerate() {
+        let last_item = i + 1 == items.len();
+        // The item's code ends after its `,`, so a comment after the comma
+        // trails the item.
+        let end = if last_item {
+            span.end
+        } else {
+            p.after_comma(span.end)
+        };
+        let text = if last_item {
+            item.clone()
+        } else {
+            format!("{item},")
+        };
+        if i == 0 {
+            p.line(indent, &format!("{head}{text}"), span.start, end);
+        } else {
+            p.continuation(align, &text, span.start, end);
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -255,6 +255,10 @@ pub(super) fn punctuation_help(
     };
     let block = block_of(cx);
     match (cx.found.kind, found) {
+        (Kind::Punct, ":") if expects(Rule::lbrace) => {
+            let head = line.split(':').next().unwrap_or("").trim_end();
+            return Some(format!("remove the `:`: write `{head} {{`"));
+        }
         (Kind::Punct, ":") if expects(Rule::equals) => {
             let fixed = line.replacen(':', " =", 1).replacen("  =", " =", 1);
             return Some(format!("write `=` instead of `:`: `{fixed}`"));
@@ -298,10 +302,30 @@ pub(super) fn punctuation_help(
     // `notify channel "#delivery" "…"`: the channel's declared name, not its
     // address, goes after `channel`.
     if statement == Some("notify") && line.starts_with("notify channel \"") {
-        return Some(
-            "name the channel as declared, without quotes: `notify channel delivery_feed \"…\"` for `channel delivery_feed = \"#delivery\"`"
-                .to_string(),
-        );
+        // The author's own channel, named as a declaration would name it.
+        let address = line["notify channel \"".len()..]
+            .split('"')
+            .next()
+            .unwrap_or("");
+        let name: String = address
+            .trim_start_matches('#')
+            .chars()
+            .map(|c| {
+                if is_word_char(c) {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            "team_feed".to_string()
+        } else {
+            name
+        };
+        return Some(format!(
+            "name the channel as declared, without quotes: declare `channel {name} = \"{address}\"` and write `notify channel {name} \"…\"`"
+        ));
     }
     if block == Some("brief") && cx.found.kind == Kind::Word && expects(Rule::k_ask) {
         return Some(format!(

@@ -112,11 +112,54 @@ fn write_expr(out: &mut String, e: &Expr) {
 pub(super) fn literal(l: &Literal) -> String {
     match l {
         Literal::Text(t) => text(t),
-        Literal::Number { value, .. } => value.normalize().to_string(),
+        Literal::Number { value, span } => {
+            grouped(*span, *value).unwrap_or_else(|| value.normalize().to_string())
+        }
         Literal::Bool { value, .. } => if *value { "yes" } else { "no" }.to_string(),
         Literal::Date(d) => date(d),
         Literal::DateTime { text, .. } => text.clone(),
     }
+}
+
+thread_local! {
+    /// The text being formatted, so a number can be written as its author
+    /// grouped it. The tree keeps a number's value and span, not its digits;
+    /// passing the source down every writer of expressions would touch them
+    /// all for this one case.
+    static SOURCE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Holds the source for [`grouped`] while one file is formatted.
+pub(super) struct SourceGuard;
+
+impl SourceGuard {
+    pub(super) fn set(src: &str) -> Self {
+        SOURCE.with(|s| src.clone_into(&mut s.borrow_mut()));
+        SourceGuard
+    }
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        SOURCE.with(|s| s.borrow_mut().clear());
+    }
+}
+
+/// The number as written, when the author grouped its digits with `_`
+/// (`10_000`) and the text reads back as the same value.
+fn grouped(span: Span, value: rust_decimal::Decimal) -> Option<String> {
+    SOURCE.with(|s| {
+        let s = s.borrow();
+        // A span may run on over blanks and a comment: take the number only.
+        let text = s.get(span.start..span.end)?;
+        let len = text
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '_' | '.' | '-')))
+            .unwrap_or(text.len());
+        let written = &text[..len];
+        let plain: String = written.chars().filter(|c| *c != '_').collect();
+        (written.contains('_') && plain.parse::<rust_decimal::Decimal>().ok() == Some(value))
+            .then(|| written.to_string())
+    })
 }
 
 /// A number as Rust writes an `f64`: `50_000` becomes `50000`, `2.50`

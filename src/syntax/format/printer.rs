@@ -203,8 +203,20 @@ impl<'a> Printer<'a> {
         self.comment_at(offset).is_some()
     }
 
+    /// The offset just past the `,` that follows `pos` (over blanks), or
+    /// `pos` when no comma follows.
+    pub fn after_comma(&self, pos: usize) -> usize {
+        let rest = self.src.get(pos..).unwrap_or("");
+        let blanks = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        if rest[blanks..].starts_with(',') {
+            pos + blanks + 1
+        } else {
+            pos
+        }
+    }
+
     /// True when a comment not printed yet starts inside `from..to`.
-    fn comment_within(&self, from: usize, to: usize) -> bool {
+    pub fn comment_within(&self, from: usize, to: usize) -> bool {
         self.comments[self.next..]
             .iter()
             .take_while(|c| c.span.start < to)
