@@ -8,5 +8,6 @@
 //! Behind the `serve` cargo feature (on by default), so a build of the
 //! language tool alone carries no SQLite.
 
+pub mod ingest;
 pub mod store;
 pub mod writer;

@@ -1,0 +1,412 @@
+//! The one durable path every CRM event takes, whatever adapter decoded it:
+//! dedupe → load the record → decide → save the record, its handoff
+//! instances and their status changes, the audit row and the outbox rows,
+//! all in one write job. The job commits with its group-commit batch before
+//! the caller answers 2xx, so a crash loses nothing acknowledged and a retry
+//! finds the event processed and changes nothing.
+//!
+//! The engine is pure; here it reads and writes exactly one record's state
+//! per event, and the assignment memory through the store's atomic verbs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::compile::WorkflowSet;
+use crate::eval::{self, Assignments, Event, Instance, Outcome, PlannedAction, RecordState};
+use crate::runtime::store::{
+    ActionKind, Appended, AuditId, Cause, EventKey, HandoffRow, NewAction, NewEvent, NewNote,
+    RecordRow, StatusChange, Store, StoreError, StoreExt, WriteTx,
+};
+
+/// What happened to one event of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    /// Decided and stored under this audit id.
+    Applied { audit_id: AuditId, outcome: Outcome },
+    /// The same event was stored before: nothing changed.
+    Duplicate { audit_id: AuditId },
+}
+
+/// Why an ingest failed. Nothing of the request was stored.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Step(#[from] eval::StepError),
+    #[error("the stored state of {key} is unreadable: {reason}")]
+    #[diagnostic(help(
+        "restore the database from a backup, or delete the record's row to start it afresh"
+    ))]
+    Corrupt { key: String, reason: String },
+}
+
+/// One request's events, decoded by `set`, from `source` (`generic`,
+/// `hubspot`, ...). `raw_body` is kept in the audit log as received.
+pub struct Request {
+    pub source: String,
+    pub raw_body: Vec<u8>,
+    pub received_at: Timestamp,
+    pub events: Vec<Event>,
+}
+
+/// Decides and stores every event of `request`, in order, in one write job:
+/// the answer comes once that job's batch has committed.
+pub async fn ingest(
+    store: &Arc<dyn Store>,
+    set: WorkflowSet,
+    request: Request,
+) -> Result<Vec<Ingested>, IngestError> {
+    let job = store.write(move |tx| {
+        let mut out = Vec::with_capacity(request.events.len());
+        for event in &request.events {
+            out.push(ingest_one(tx, &set, &request, event).map_err(|e| match e {
+                IngestError::Store(s) => s,
+                other => StoreError::abort(other),
+            })?);
+        }
+        Ok(out)
+    });
+    // A job's own error (a step refused, a corrupt row) comes back as
+    // `StoreError::Aborted` carrying it: `aborted_with` reads it.
+    Ok(job.await?)
+}
+
+/// The identity a retry of `event` carries: the sender's id, or a hash of
+/// the normalized event when it gives none.
+pub fn content_hash(event: &Event, normalized: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(event.object.as_bytes());
+    h.update([0]);
+    h.update(normalized.as_bytes());
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// The event as the audit log keeps it: names, not slots.
+pub fn normalized(set: &WorkflowSet, event: &Event) -> String {
+    let object = &set.schema().objects[event.object_index];
+    let fields = |values: &[Option<crate::value::Value>]| {
+        let mut map = serde_json::Map::new();
+        for (slot, v) in values.iter().enumerate() {
+            if let Some(v) = v {
+                let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                map.insert(object.fields[slot].name.clone(), json);
+            }
+        }
+        serde_json::Value::Object(map)
+    };
+    serde_json::json!({
+        "id": event.id,
+        "object": event.object,
+        "record_id": event.record_id,
+        "occurred_at": event.occurred_at,
+        "record": fields(&event.record),
+        "previous": fields(&event.previous),
+    })
+    .to_string()
+}
+
+fn ingest_one(
+    tx: &mut dyn WriteTx,
+    set: &WorkflowSet,
+    request: &Request,
+    event: &Event,
+) -> Result<Ingested, IngestError> {
+    let normalized = normalized(set, event);
+    let hash = content_hash(event, &normalized);
+    let key = EventKey {
+        source: &request.source,
+        event_id: (!event.id.is_empty()).then_some(event.id.as_str()),
+        content_hash: &hash,
+    };
+    if let Some(audit_id) = tx.processed(&key)? {
+        return Ok(Ingested::Duplicate { audit_id });
+    }
+    let object = &set.schema().objects[event.object_index];
+    let record = load(tx, object, &event.object, &event.record_id)?;
+    let before: BTreeMap<String, Instance> = record
+        .as_ref()
+        .map(|r| r.handoffs.clone())
+        .unwrap_or_default();
+    let now = request.received_at;
+    let mut assign = TxAssignments { tx, error: None };
+    let stepped = eval::step(set, record, event, now, &mut assign);
+    if let Some(e) = assign.error {
+        return Err(e.into());
+    }
+    let (record, outcome) = stepped?;
+    save(
+        tx,
+        set,
+        object,
+        &event.object,
+        &event.record_id,
+        &record,
+        now,
+    )?;
+    let touched = project(tx, &before, &record, &event.object, &event.record_id)?;
+    let appended = tx.append_event(&NewEvent {
+        source: request.source.clone(),
+        event_id: key.event_id.map(str::to_string),
+        content_hash: hash.clone(),
+        received_at: now,
+        object: Some(event.object.clone()),
+        record_id: Some(event.record_id.clone()),
+        raw_body: request.raw_body.clone(),
+        normalized,
+        workflow_version: Some(set.version().to_string()),
+        outcome: serde_json::to_string(&outcome).unwrap_or_default(),
+        field_errors: serde_json::to_string(&serde_json::json!({
+            "errors": event.field_errors,
+            "unknown_values": event.unknown_values,
+        }))
+        .unwrap_or_default(),
+        handoff_ids: touched.iter().map(|(id, _, _)| id.clone()).collect(),
+    })?;
+    let audit_id = match appended {
+        Appended::New(id) => id,
+        // Another job of this batch stored it first.
+        Appended::Duplicate(id) => return Ok(Ingested::Duplicate { audit_id: id }),
+    };
+    for (id, from, to) in &touched {
+        if from.as_deref() != Some(to.as_str()) {
+            tx.status_change(&StatusChange {
+                handoff_id: id.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                at: now,
+                cause: Cause::Event(audit_id),
+                note: None,
+            })?;
+        }
+    }
+    enqueue(tx, &outcome.handoffs, now)?;
+    Ok(Ingested::Applied { audit_id, outcome })
+}
+
+fn load(
+    tx: &mut dyn WriteTx,
+    object: &crate::check::ObjectSchema,
+    name: &str,
+    record_id: &str,
+) -> Result<Option<RecordState>, IngestError> {
+    let Some(row) = tx.load_record(name, record_id)? else {
+        return Ok(None);
+    };
+    let stored: eval::StoredRecord =
+        serde_json::from_str(&row.state).map_err(|e| IngestError::Corrupt {
+            key: format!("{name}/{record_id}"),
+            reason: e.to_string(),
+        })?;
+    Ok(Some(RecordState::from_stored(object, &stored)))
+}
+
+fn save(
+    tx: &mut dyn WriteTx,
+    set: &WorkflowSet,
+    object: &crate::check::ObjectSchema,
+    name: &str,
+    record_id: &str,
+    record: &RecordState,
+    now: Timestamp,
+) -> Result<(), IngestError> {
+    let state =
+        serde_json::to_string(&record.to_stored(object)).map_err(|e| IngestError::Corrupt {
+            key: format!("{name}/{record_id}"),
+            reason: e.to_string(),
+        })?;
+    tx.save_record(&RecordRow {
+        object: name.to_string(),
+        record_id: record_id.to_string(),
+        state,
+        workflow_version: Some(set.version().to_string()),
+        updated_at: now,
+    })?;
+    Ok(())
+}
+
+/// Writes the queryable projection of every instance that changed; returns
+/// (id, status before, status now) for each.
+fn project(
+    tx: &mut dyn WriteTx,
+    before: &BTreeMap<String, Instance>,
+    record: &RecordState,
+    object: &str,
+    record_id: &str,
+) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
+    let mut touched = Vec::new();
+    for (workflow, inst) in &record.handoffs {
+        let old = before.get(workflow).filter(|o| o.id == inst.id);
+        if old == Some(inst) {
+            continue;
+        }
+        tx.upsert_instance(&row(workflow, object, record_id, inst))?;
+        touched.push((
+            inst.id.clone(),
+            old.map(|o| o.status.as_str().to_string()),
+            inst.status.as_str().to_string(),
+        ));
+    }
+    Ok(touched)
+}
+
+/// The projection row of an instance.
+pub fn row(workflow: &str, object: &str, record_id: &str, inst: &Instance) -> HandoffRow {
+    HandoffRow {
+        id: inst.id.clone(),
+        workflow: workflow.to_string(),
+        object: object.to_string(),
+        record_id: record_id.to_string(),
+        status: inst.status.as_str().to_string(),
+        workflow_version: Some(inst.version.clone()),
+        triggered_at: inst.triggered_at,
+        updated_at: inst.updated_at,
+        done_at: inst.done_at,
+        missing: serde_json::to_string(&inst.missing).unwrap_or_default(),
+        exceptions: serde_json::to_string(&inst.exceptions).unwrap_or_default(),
+        orphaned: inst.orphaned_at.is_some(),
+    }
+}
+
+/// Puts every planned action in the outbox, keyed by its stable id.
+fn enqueue(
+    tx: &mut dyn WriteTx,
+    handoffs: &[eval::HandoffOutcome],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for h in handoffs {
+        let Some(instance) = &h.instance else {
+            continue;
+        };
+        for action in &h.actions {
+            let kind = match &action.plan {
+                PlannedAction::Assign { .. } => ActionKind::Assign,
+                PlannedAction::Task { .. } => ActionKind::Task,
+                PlannedAction::Notify { .. } => ActionKind::Notify,
+                PlannedAction::EmailDraft { .. } => ActionKind::EmailDraft,
+                PlannedAction::Set { .. } => ActionKind::Set,
+            };
+            tx.enqueue_action(&NewAction {
+                id: action.id.clone(),
+                handoff_id: instance.clone(),
+                kind,
+                payload: serde_json::to_string(action).unwrap_or_default(),
+                idempotency_key: action.id.clone(),
+                created_at: now,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The human override: approves the handoff `id` in review, as `who`, with
+/// a note; it proceeds on the normal path and its actions are queued.
+pub async fn approve(
+    store: &Arc<dyn Store>,
+    set: WorkflowSet,
+    id: String,
+    who: String,
+    note: String,
+    now: Timestamp,
+) -> Result<Option<eval::HandoffOutcome>, IngestError> {
+    let job = store.write(move |tx| {
+        let Some(row) = tx.load_instance(&id)? else {
+            return Ok(None);
+        };
+        let mut step = || -> Result<Option<eval::HandoffOutcome>, IngestError> {
+            let Some(object) = set.object(&row.object) else {
+                return Ok(None);
+            };
+            let Some(record) = load(tx, object, &row.object, &row.record_id)? else {
+                return Ok(None);
+            };
+            let before = record.handoffs.clone();
+            let mut assign = TxAssignments { tx, error: None };
+            let approved = eval::approve(
+                &set,
+                &record,
+                &row.workflow,
+                &row.record_id,
+                now,
+                &mut assign,
+            );
+            if let Some(e) = assign.error {
+                return Err(e.into());
+            }
+            let Ok((record, outcome)) = approved else {
+                return Ok(None);
+            };
+            save(tx, &set, object, &row.object, &row.record_id, &record, now)?;
+            for (inst_id, from, to) in project(tx, &before, &record, &row.object, &row.record_id)? {
+                tx.status_change(&StatusChange {
+                    handoff_id: inst_id,
+                    from,
+                    to,
+                    at: now,
+                    cause: Cause::Person(who.clone()),
+                    note: Some(note.clone()),
+                })?;
+            }
+            tx.add_note(&NewNote {
+                handoff_id: id.clone(),
+                kind: "approve".into(),
+                who: who.clone(),
+                at: now,
+                text: note.clone(),
+                data: serde_json::to_string(&outcome).ok(),
+            })?;
+            enqueue(tx, std::slice::from_ref(&outcome), now)?;
+            Ok(Some(outcome))
+        };
+        step().map_err(|e| match e {
+            IngestError::Store(s) => s,
+            other => StoreError::abort(other),
+        })
+    });
+    Ok(job.await?)
+}
+
+/// The store's assignment verbs as the engine's [`Assignments`]. The trait
+/// cannot fail, so the first store error is kept and the job aborts on it.
+struct TxAssignments<'a> {
+    tx: &'a mut dyn WriteTx,
+    error: Option<StoreError>,
+}
+
+impl Assignments for TxAssignments<'_> {
+    fn next_cursor(&mut self, team: &str) -> u64 {
+        self.tx.next_cursor(team).unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            0
+        })
+    }
+    fn open_tasks(&mut self, person: &str) -> u32 {
+        self.tx.open_tasks(person).unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            0
+        })
+    }
+    fn task_opened(&mut self, person: &str) {
+        if let Err(e) = self.tx.adjust_open_tasks(person, 1) {
+            self.error.get_or_insert(e);
+        }
+    }
+    fn task_closed(&mut self, person: &str) {
+        if let Err(e) = self.tx.adjust_open_tasks(person, -1) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
