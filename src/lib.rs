@@ -75,6 +75,8 @@ pub mod diagnostic;
 pub mod eval;
 pub mod project;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod runtime;
 pub mod scenario;
 pub mod script;
 pub mod source;
