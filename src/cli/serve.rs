@@ -2,7 +2,7 @@
 //! `listening on http://ADDR`, and run the library's server until SIGTERM or
 //! ctrl-c. Exit 0 after a clean shutdown, 2 when the server cannot start.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use handoff::runtime::config::LogFormat;
@@ -140,8 +140,12 @@ fn failed(e: ServeError) -> Exit {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or a collector
+    // gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
