@@ -142,10 +142,11 @@ pub fn decode_whsec(var: &str, secret: &Secret) -> Result<Vec<u8>, ConfigError> 
             var: var.to_string(),
             reason: "it has nothing after `whsec_`".to_string(),
         }),
-        // The decoder's message names a byte offset, never the value.
-        Err(e) => Err(ConfigError::BadSigningSecret {
+        // Not the decoder's message: it quotes the offending character,
+        // which is part of the secret.
+        Err(_) => Err(ConfigError::BadSigningSecret {
             var: var.to_string(),
-            reason: format!("what follows `whsec_` is not base64 ({e})"),
+            reason: "what follows `whsec_` is not base64".to_string(),
         }),
     }
 }

@@ -56,6 +56,11 @@ pub struct Active {
     pub loaded_at: jiff::Timestamp,
     /// The last edit rejected since this version became active, if any.
     pub rejected: Option<Arc<Rejected>>,
+    /// Versions activated by reloads since start-up, this one included
+    /// (kept here so one snapshot gives a consistent view).
+    pub reloads: u64,
+    /// Edits rejected since start-up.
+    pub rejected_reloads: u64,
 }
 
 /// An edit that was refused.
@@ -231,6 +236,8 @@ impl Workflows {
             warnings: warnings.into(),
             loaded_at: jiff::Timestamp::now(),
             rejected: None,
+            reloads: 0,
+            rejected_reloads: 0,
         });
         metrics
             .workflows_loaded_at
@@ -304,6 +311,8 @@ impl Workflows {
                     warnings: warnings.into(),
                     loaded_at: jiff::Timestamp::now(),
                     rejected: None,
+                    reloads: current.reloads + 1,
+                    rejected_reloads: current.rejected_reloads,
                 });
                 self.active.store(active.clone());
                 self.metrics.reloads.inc();
@@ -321,7 +330,7 @@ impl Workflows {
                 }
                 self.status.send_modify(|s| {
                     s.version = version.clone();
-                    s.reloads += 1;
+                    s.reloads = active.reloads;
                 });
                 Reload::Activated { version }
             }
@@ -333,6 +342,8 @@ impl Workflows {
                     problems,
                     report: report.clone(),
                 }));
+                kept.rejected_reloads += 1;
+                let rejected_reloads = kept.rejected_reloads;
                 self.active.store(Arc::new(kept));
                 self.metrics.reloads_rejected.inc();
                 tracing::warn!(
@@ -340,7 +351,7 @@ impl Workflows {
                     problems,
                     "workflow edit rejected; the last good version keeps serving:\n{report}"
                 );
-                self.status.send_modify(|s| s.rejected += 1);
+                self.status.send_modify(|s| s.rejected = rejected_reloads);
                 Reload::Rejected { problems }
             }
         }

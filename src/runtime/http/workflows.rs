@@ -57,8 +57,8 @@ pub struct RejectedView {
 }
 
 async fn workflows(State(state): State<Arc<AppState>>) -> Json<WorkflowsView> {
+    // One snapshot: the version and the counters always agree.
     let active = state.workflows.active();
-    let status = state.workflows.status().borrow().clone();
     Json(WorkflowsView {
         version: active.set.version().to_string(),
         loaded_at: active.loaded_at.to_string(),
@@ -77,8 +77,8 @@ async fn workflows(State(state): State<Arc<AppState>>) -> Json<WorkflowsView> {
             .map(|h| h.name.clone())
             .collect(),
         warnings: active.warnings.len(),
-        reloads: status.reloads,
-        rejected_reloads: status.rejected,
+        reloads: active.reloads,
+        rejected_reloads: active.rejected_reloads,
         rejected: active.rejected.as_ref().map(|r| RejectedView {
             at: r.at.to_string(),
             problems: r.problems,
