@@ -17,6 +17,9 @@
 //!                                                          (stable ids), brief, trace
 //! ```
 //!
+//! `runtime` (feature `serve`) runs this pipeline behind a webhook server:
+//! settings, HTTP routes, hot reload of the workflows folder, metrics.
+//!
 //! The whole tour, from text to plan:
 //!
 //! ```

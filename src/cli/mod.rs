@@ -9,6 +9,8 @@ mod fmt;
 mod graph;
 mod report;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 mod test;
 
 /// The process exit status.
@@ -51,6 +53,9 @@ pub enum Command {
     /// Approve a handoff waiting in review (the human override), in a state
     /// file written by `handoff run --state`.
     Approve(ApproveArgs),
+    /// Run the webhook server: hot-reloaded workflows, the API, metrics.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 /// Arguments of `handoff test`.
@@ -199,5 +204,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Run(args) => run::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Approve(args) => run::approve(&args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(&args),
     }
 }

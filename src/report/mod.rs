@@ -91,6 +91,10 @@ fn plural(n: usize, word: &str) -> String {
 
 fn handler() -> GraphicalReportHandler {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    themed(colour)
+}
+
+fn themed(colour: bool) -> GraphicalReportHandler {
     let theme = if colour {
         GraphicalTheme::unicode()
     } else {
@@ -105,6 +109,23 @@ pub fn render_human(d: &Diagnostic) -> String {
     let mut out = String::new();
     // Rendering into a String cannot fail.
     let _ = handler().render_report(&mut out, &Windowed(d));
+    out
+}
+
+/// Renders one diagnostic as [`render_human`] does, never coloured: for
+/// text that is not headed to a terminal (a server's `/workflows` answer).
+pub fn render_plain(d: &Diagnostic) -> String {
+    let mut out = String::new();
+    // Rendering into a String cannot fail.
+    let _ = themed(false).render_report(&mut out, &Windowed(d));
+    out
+}
+
+/// Renders a load error as [`render_load_error`] does, never coloured.
+pub fn render_load_error_plain(e: &LoadError) -> String {
+    let mut out = String::new();
+    // Rendering into a String cannot fail.
+    let _ = themed(false).render_report(&mut out, e);
     out
 }
 

@@ -1,13 +1,34 @@
-//! The long-running side of `handoff`: what `handoff serve` builds on.
+//! The long-running side of `handoff`: the webhook server behind a CRM
+//! (feature `serve`, on by default).
 //!
-//! - [`store`]: the durable store (the [`store::Store`] trait, its SQLite
-//!   backend, the schema migrations).
-//! - [`writer`]: group commit, the single writer thread every write goes
-//!   through.
+//! ```text
+//! Settings (config) ──▶ serve::run(settings, listener, shutdown)
+//!                          │
+//!                          ├── reload: workflows/ ─watch+debounce─▶ compile off-thread ─▶ ArcSwap<Active>
+//!                          ├── http: one router per resource, merged under one trace
+//!                          │         layer, the body limit and the bearer token
+//!                          ├── metrics: counters and histograms for GET /metrics
+//!                          ├── ingest: decode → decide → one write job (record, instances,
+//!                          │           audit row, outbox rows) → 2xx after commit
+//!                          └── store: the Store trait, SQLite behind it; writer: group commit
+//! ```
 //!
-//! Behind the `serve` cargo feature (on by default), so a build of the
-//! language tool alone carries no SQLite.
+//! Everything here is I/O around the pure engine: it reads files, listens,
+//! logs (with `tracing`; the binary chooses where logs go) and counts. It
+//! decides nothing itself: decisions are `eval::step`'s. The store and the
+//! ingest path (hooks, the per-event transaction, the handoffs API) plug
+//! into [`state::AppState`], [`serve::Server::build`] and [`http::router`].
 
+pub mod config;
+pub mod http;
 pub mod ingest;
+pub mod metrics;
+pub mod reload;
+pub mod secret;
+pub mod serve;
+pub mod state;
 pub mod store;
 pub mod writer;
+
+pub use config::{Overrides, Settings};
+pub use serve::{run, ServeError, Server};

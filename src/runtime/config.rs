@@ -1,0 +1,738 @@
+//! The server's [`Settings`], read in layers: built-in defaults, then the
+//! `handoff.toml` file, then `HANDOFF_*` environment variables, then command
+//! line flags (each layer overrides the one before).
+//!
+//! Secrets are different: they come ONLY from the environment, either the
+//! variable itself (`HANDOFF_API_TOKEN=…`) or a file named by the same
+//! variable with `_FILE` (`HANDOFF_API_TOKEN_FILE=/run/secrets/token`, the
+//! way container platforms mount them). A secret in `handoff.toml` is an
+//! error, because that file is meant to be committed. Secrets are held as
+//! [`Secret`]s, so printing the settings never shows them.
+//!
+//! This module reads and checks; it never logs. [`Settings::validate`] holds
+//! the checks that look at several keys at once (an address reachable from
+//! the network needs a token).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::secret::Secret;
+
+/// The config file read when neither `--config` nor `HANDOFF_CONFIG` names
+/// one; a missing default file is not an error.
+pub const DEFAULT_CONFIG_FILE: &str = "handoff.toml";
+
+/// Everything `handoff serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The folder of `.handoff` files (watched for changes).
+    pub workflows: PathBuf,
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// SQLite's `synchronous` mode: how hard a commit waits for the disk.
+    pub synchronous: Synchronous,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// The address people reach the server at, for links in tasks and
+    /// notifications (default: `http://` + the listen address).
+    pub public_url: Option<String>,
+    /// Watch the workflows folder and reload on change (SIGHUP reloads
+    /// either way). Off where file events do not arrive (some network file
+    /// systems).
+    pub watch: bool,
+    /// Tokens, signing secrets and passwords (environment only).
+    pub secrets: Secrets,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            workflows: PathBuf::from("workflows"),
+            db: PathBuf::from("handoff.db"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            synchronous: Synchronous::Full,
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Human,
+            public_url: None,
+            watch: true,
+            secrets: Secrets::default(),
+        }
+    }
+}
+
+/// SQLite's `synchronous` pragma, as far as we allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit reaches the disk before the request is acknowledged: an
+    /// acknowledged event survives a power cut. The default.
+    Full,
+    /// In WAL mode, a commit survives a crash of the process but the last
+    /// commits may be lost on a power cut; faster.
+    Normal,
+}
+
+impl Synchronous {
+    /// The pragma's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines (the default).
+    Human,
+    /// One JSON object a line, for a log collector.
+    Json,
+}
+
+/// The secrets, read from the environment only. Each prints as `[redacted]`.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `HANDOFF_API_TOKEN`: the bearer token of the API.
+    pub api_token: Option<Secret>,
+    /// `HANDOFF_GENERIC_SECRET`: the `whsec_…` signing secret of
+    /// `POST /hooks/generic`; when set, a valid signature is required.
+    pub generic_secret: Option<Secret>,
+    /// `HANDOFF_HUBSPOT_CLIENT_SECRET`: verifies HubSpot's signatures.
+    pub hubspot_client_secret: Option<Secret>,
+    /// `HANDOFF_PIPEDRIVE_USER`: basic-auth user of Pipedrive's webhooks.
+    pub pipedrive_user: Option<Secret>,
+    /// `HANDOFF_PIPEDRIVE_PASSWORD`: basic-auth password of Pipedrive's webhooks.
+    pub pipedrive_password: Option<Secret>,
+}
+
+/// Every secret variable, with the config file key people might try.
+const SECRET_VARS: [(&str, &str); 5] = [
+    ("HANDOFF_API_TOKEN", "api_token"),
+    ("HANDOFF_GENERIC_SECRET", "generic_secret"),
+    ("HANDOFF_HUBSPOT_CLIENT_SECRET", "hubspot_client_secret"),
+    ("HANDOFF_PIPEDRIVE_USER", "pipedrive_user"),
+    ("HANDOFF_PIPEDRIVE_PASSWORD", "pipedrive_password"),
+];
+
+impl Secrets {
+    /// The generic hook's signing key: the bytes of `HANDOFF_GENERIC_SECRET`
+    /// after decoding, or `None` when it is not set.
+    pub fn generic_signing_key(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        self.generic_secret
+            .as_ref()
+            .map(|s| decode_whsec("HANDOFF_GENERIC_SECRET", s))
+            .transpose()
+    }
+}
+
+/// Decodes a Standard Webhooks secret: `whsec_` followed by base64.
+pub fn decode_whsec(var: &str, secret: &Secret) -> Result<Vec<u8>, ConfigError> {
+    let value = secret.expose();
+    let body = value.strip_prefix("whsec_").unwrap_or(value);
+    match base64::engine::general_purpose::STANDARD.decode(body) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        Ok(_) => Err(ConfigError::BadSigningSecret {
+            var: var.to_string(),
+            reason: "it has nothing after `whsec_`".to_string(),
+        }),
+        // Not the decoder's message: it quotes the offending character,
+        // which is part of the secret.
+        Err(_) => Err(ConfigError::BadSigningSecret {
+            var: var.to_string(),
+            reason: "what follows `whsec_` is not base64".to_string(),
+        }),
+    }
+}
+
+/// Flags given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--workflows DIR`.
+    pub workflows: Option<PathBuf>,
+    /// `--db FILE`.
+    pub db: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<String>,
+    /// `--log-format human|json`.
+    pub log_format: Option<LogFormat>,
+}
+
+/// Why the settings could not be read or are unsafe to run with.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read the config file `{path}`: {reason}")]
+    #[diagnostic(
+        code(config::read),
+        help("check the path given with --config or HANDOFF_CONFIG")
+    )]
+    ReadFile { path: String, reason: String },
+    /// The config file is not valid TOML or has an unknown key.
+    #[error("the config file `{path}` is not valid: {reason}")]
+    #[diagnostic(
+        code(config::parse),
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url and watch (see the README's Operations section)")
+    )]
+    ParseFile { path: String, reason: String },
+    /// A secret was written into the config file.
+    #[error("`{key}` is a secret and cannot be set in the config file `{path}`")]
+    #[diagnostic(
+        code(config::secret_in_file),
+        help("remove `{key}` from the file and set {var} in the environment, or {var}_FILE to the path of a file holding it")
+    )]
+    SecretInFile {
+        path: String,
+        key: String,
+        var: String,
+    },
+    /// A setting has a value of the wrong form.
+    #[error("{origin}: {problem}")]
+    #[diagnostic(code(config::value), help("{help}"))]
+    BadValue {
+        /// Where the value came from (`--listen`, `HANDOFF_LISTEN`,
+        /// `listen in handoff.toml`).
+        origin: String,
+        problem: String,
+        help: String,
+    },
+    /// A secret is given both directly and as a file.
+    #[error("both {var} and {var}_FILE are set")]
+    #[diagnostic(code(config::secret_twice), help("keep one of the two"))]
+    SecretTwice { var: String },
+    /// The file named by a `*_FILE` variable could not be read.
+    #[error("cannot read {var}_FILE (`{path}`): {reason}")]
+    #[diagnostic(
+        code(config::secret_file),
+        help("point {var}_FILE at a readable file holding only the secret")
+    )]
+    SecretFile {
+        var: String,
+        path: String,
+        reason: String,
+    },
+    /// A secret variable is set but empty.
+    #[error("{var} is set but empty")]
+    #[diagnostic(code(config::secret_empty), help("set it to the secret, or unset it"))]
+    EmptySecret { var: String },
+    /// A `whsec_` signing secret does not decode.
+    #[error("{var} is not a valid signing secret: {reason}")]
+    #[diagnostic(
+        code(config::signing_secret),
+        help("copy the secret exactly as the sender shows it: `whsec_` followed by base64")
+    )]
+    BadSigningSecret { var: String, reason: String },
+    /// The API would be reachable from the network without a token.
+    #[error("refusing to listen on {addr} without an API token: anyone who can reach this address could read and change handoffs")]
+    #[diagnostic(
+        code(config::no_token),
+        help("set HANDOFF_API_TOKEN (or HANDOFF_API_TOKEN_FILE) to a long random value, e.g. `openssl rand -hex 32`, or listen on a loopback address such as 127.0.0.1:8080")
+    )]
+    OpenToNetwork { addr: SocketAddr },
+}
+
+/// Where a value came from, for messages.
+#[derive(Debug, Clone)]
+enum Origin {
+    File { key: &'static str, path: String },
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File { key, path } => write!(f, "`{key}` in `{path}`"),
+            Origin::Env(var) => f.write_str(var),
+            Origin::Flag(flag) => f.write_str(flag),
+        }
+    }
+}
+
+/// The config file's keys (secrets are refused before this is read).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    workflows: Option<PathBuf>,
+    db: Option<PathBuf>,
+    listen: Option<String>,
+    synchronous: Option<String>,
+    max_body_bytes: Option<u64>,
+    log_format: Option<String>,
+    public_url: Option<String>,
+    watch: Option<bool>,
+}
+
+impl Settings {
+    /// Reads the settings from the config file, the process environment
+    /// and `flags`.
+    pub fn load(flags: &Overrides) -> Result<Settings, ConfigError> {
+        Settings::load_with(flags, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings with `env` standing for the environment (tests
+    /// pass a map instead of changing the process's variables).
+    pub fn load_with(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+
+        // The file: --config, else HANDOFF_CONFIG, else ./handoff.toml if
+        // it exists. Paths in it are relative to the file's folder, so the
+        // server reads the same files whatever folder it is started from.
+        let named = flags
+            .config
+            .clone()
+            .or_else(|| env("HANDOFF_CONFIG").map(PathBuf::from));
+        let file = match named {
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        if let Some(path) = file {
+            s.apply_file(&path)?;
+        }
+
+        s.apply_env(&env)?;
+        s.apply_flags(flags)?;
+        s.secrets = read_secrets(&env)?;
+        Ok(s)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+            path: shown.clone(),
+            reason: e.message().to_string(),
+        })?;
+        if let Some((var, key)) = SECRET_VARS.iter().find(|(_, key)| table.contains_key(*key)) {
+            return Err(ConfigError::SecretInFile {
+                path: shown,
+                key: key.to_string(),
+                var: var.to_string(),
+            });
+        }
+        let file: FileSettings =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::ParseFile {
+                    path: shown.clone(),
+                    reason: e.message().to_string(),
+                })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let origin = |key| Origin::File {
+            key,
+            path: shown.clone(),
+        };
+        if let Some(p) = file.workflows {
+            self.workflows = base.join(p);
+        }
+        if let Some(p) = file.db {
+            self.db = base.join(p);
+        }
+        if let Some(v) = file.listen {
+            self.listen = parse_listen(&v, origin("listen"))?;
+        }
+        if let Some(v) = file.synchronous {
+            self.synchronous = parse_synchronous(&v, origin("synchronous"))?;
+        }
+        if let Some(v) = file.max_body_bytes {
+            self.max_body_bytes = body_limit(v, origin("max_body_bytes"))?;
+        }
+        if let Some(v) = file.log_format {
+            self.log_format = parse_log_format(&v, origin("log_format"))?;
+        }
+        if let Some(v) = file.public_url {
+            self.public_url = Some(parse_public_url(&v, origin("public_url"))?);
+        }
+        if let Some(v) = file.watch {
+            self.watch = v;
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("HANDOFF_WORKFLOWS") {
+            self.workflows = PathBuf::from(v);
+        }
+        if let Some(v) = env("HANDOFF_DB") {
+            self.db = PathBuf::from(v);
+        }
+        if let Some(v) = env("HANDOFF_LISTEN") {
+            self.listen = parse_listen(&v, Origin::Env("HANDOFF_LISTEN"))?;
+        }
+        if let Some(v) = env("HANDOFF_SYNCHRONOUS") {
+            self.synchronous = parse_synchronous(&v, Origin::Env("HANDOFF_SYNCHRONOUS"))?;
+        }
+        if let Some(v) = env("HANDOFF_MAX_BODY_BYTES") {
+            let origin = Origin::Env("HANDOFF_MAX_BODY_BYTES");
+            let n = v.trim().parse::<u64>().map_err(|_| ConfigError::BadValue {
+                origin: origin.to_string(),
+                problem: format!("`{v}` is not a number of bytes"),
+                help: "give a whole number, e.g. 1048576 for 1 MiB".to_string(),
+            })?;
+            self.max_body_bytes = body_limit(n, origin)?;
+        }
+        if let Some(v) = env("HANDOFF_LOG_FORMAT") {
+            self.log_format = parse_log_format(&v, Origin::Env("HANDOFF_LOG_FORMAT"))?;
+        }
+        if let Some(v) = env("HANDOFF_PUBLIC_URL") {
+            self.public_url = Some(parse_public_url(&v, Origin::Env("HANDOFF_PUBLIC_URL"))?);
+        }
+        if let Some(v) = env("HANDOFF_WATCH") {
+            self.watch = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::BadValue {
+                        origin: "HANDOFF_WATCH".to_string(),
+                        problem: format!("`{v}` is not true or false"),
+                        help: "use `true` or `false`".to_string(),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, flags: &Overrides) -> Result<(), ConfigError> {
+        if let Some(p) = &flags.workflows {
+            self.workflows = p.clone();
+        }
+        if let Some(p) = &flags.db {
+            self.db = p.clone();
+        }
+        if let Some(v) = &flags.listen {
+            self.listen = parse_listen(v, Origin::Flag("--listen"))?;
+        }
+        if let Some(f) = flags.log_format {
+            self.log_format = f;
+        }
+        Ok(())
+    }
+
+    /// The checks that involve several settings: run before listening.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_listener(self.listen)?;
+        self.secrets.generic_signing_key()?;
+        Ok(())
+    }
+
+    /// Refuses an address reachable from other machines when no API token
+    /// is set. [`crate::runtime::serve::run`] checks the address it was
+    /// actually given, which may differ from [`Settings::listen`].
+    pub fn validate_listener(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        if !addr.ip().is_loopback() && self.secrets.api_token.is_none() {
+            return Err(ConfigError::OpenToNetwork { addr });
+        }
+        Ok(())
+    }
+
+    /// The address people reach the server at.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// Reads every secret from `NAME` or the file named by `NAME_FILE`.
+fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
+    let read = |var: &str| -> Result<Option<Secret>, ConfigError> {
+        let direct = env(var);
+        let file_var = format!("{var}_FILE");
+        let from_file = env(&file_var);
+        let value = match (direct, from_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::SecretTwice {
+                    var: var.to_string(),
+                })
+            }
+            (Some(v), None) => v,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+                    var: var.to_string(),
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                // Files written by `echo` end in a newline that is not
+                // part of the secret.
+                text.trim_end_matches(['\n', '\r']).to_string()
+            }
+            (None, None) => return Ok(None),
+        };
+        if value.is_empty() {
+            return Err(ConfigError::EmptySecret {
+                var: var.to_string(),
+            });
+        }
+        Ok(Some(Secret::new(value)))
+    };
+    Ok(Secrets {
+        api_token: read(SECRET_VARS[0].0)?,
+        generic_secret: read(SECRET_VARS[1].0)?,
+        hubspot_client_secret: read(SECRET_VARS[2].0)?,
+        pipedrive_user: read(SECRET_VARS[3].0)?,
+        pipedrive_password: read(SECRET_VARS[4].0)?,
+    })
+}
+
+fn parse_listen(value: &str, origin: Origin) -> Result<SocketAddr, ConfigError> {
+    let v = value.trim();
+    // `localhost:8080` is what people type; it means the IPv4 loopback.
+    let v = match v.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => v.to_string(),
+    };
+    v.parse().map_err(|_| ConfigError::BadValue {
+        origin: origin.to_string(),
+        problem: format!("`{value}` is not an address with a port"),
+        help: "write an IP address and a port, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080"
+            .to_string(),
+    })
+}
+
+fn parse_synchronous(value: &str, origin: Origin) -> Result<Synchronous, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "full" => Ok(Synchronous::Full),
+        "normal" => Ok(Synchronous::Normal),
+        _ => Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            problem: format!("`{value}` is not a synchronous mode"),
+            help: "use `full` (every acknowledged event survives a power cut) or `normal` (faster; survives a crash of the process)".to_string(),
+        }),
+    }
+}
+
+fn parse_log_format(value: &str, origin: Origin) -> Result<LogFormat, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "human" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            problem: format!("`{value}` is not a log format"),
+            help: "use `human` or `json`".to_string(),
+        }),
+    }
+}
+
+fn parse_public_url(value: &str, origin: Origin) -> Result<String, ConfigError> {
+    let v = value.trim().trim_end_matches('/');
+    if (v.starts_with("http://") || v.starts_with("https://")) && !v.contains(char::is_whitespace) {
+        Ok(v.to_string())
+    } else {
+        Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            problem: format!("`{value}` is not an http or https URL"),
+            help: "write the full address people open, e.g. https://handoff.example.com"
+                .to_string(),
+        })
+    }
+}
+
+fn body_limit(n: u64, origin: Origin) -> Result<usize, ConfigError> {
+    match usize::try_from(n) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            problem: format!("{n} is not a usable body limit"),
+            help: "give a positive number of bytes, e.g. 1048576 for 1 MiB".to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("handoff.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = Settings::default();
+        assert_eq!(s.workflows, PathBuf::from("workflows"));
+        assert_eq!(s.db, PathBuf::from("handoff.db"));
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.synchronous, Synchronous::Full);
+        assert_eq!(s.public_url(), "http://127.0.0.1:8080");
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn file_paths_are_relative_to_the_file() {
+        let (dir, path) = config_file("workflows = \"rules\"\ndb = \"/var/lib/h.db\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&flags, env(&[])).unwrap();
+        assert_eq!(s.workflows, dir.path().join("rules"));
+        assert_eq!(s.db, PathBuf::from("/var/lib/h.db"));
+    }
+
+    #[test]
+    fn a_secret_in_the_file_is_refused_without_echoing_it() {
+        let (_dir, path) = config_file("api_token = \"tok-in-file\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::SecretInFile { var, .. } if var == "HANDOFF_API_TOKEN")
+        );
+        assert!(!err.to_string().contains("tok-in-file"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named() {
+        let (_dir, path) = config_file("listn = \"0.0.0.0:1\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_where_it_came_from() {
+        let err = Settings::load_with(
+            &Overrides::default(),
+            env(&[("HANDOFF_SYNCHRONOUS", "sometimes")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HANDOFF_SYNCHRONOUS: `sometimes` is not a synchronous mode"
+        );
+        let flags = Overrides {
+            listen: Some("8080".into()),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--listen: `8080` is not an address with a port"
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_the_variable_or_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "from-file\n").unwrap();
+        let s = Settings::load_with(
+            &Overrides::default(),
+            env(&[
+                ("HANDOFF_API_TOKEN_FILE", token_file.to_str().unwrap()),
+                ("HANDOFF_PIPEDRIVE_USER", "pd-user"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.secrets.api_token.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(
+            s.secrets.pipedrive_user.as_ref().unwrap().expose(),
+            "pd-user"
+        );
+        assert!(s.secrets.generic_secret.is_none());
+        // The whole settings print without any secret.
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("from-file") && !shown.contains("pd-user"));
+
+        let err = Settings::load_with(
+            &Overrides::default(),
+            env(&[
+                ("HANDOFF_API_TOKEN", "a"),
+                ("HANDOFF_API_TOKEN_FILE", token_file.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::SecretTwice { .. }));
+        let err = Settings::load_with(&Overrides::default(), env(&[("HANDOFF_API_TOKEN", "")]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::EmptySecret { .. }));
+    }
+
+    #[test]
+    fn a_signing_secret_that_does_not_decode_names_the_variable() {
+        let s = Settings::load_with(
+            &Overrides::default(),
+            env(&[("HANDOFF_GENERIC_SECRET", "whsec_not base64!!")]),
+        )
+        .unwrap();
+        let err = s.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("HANDOFF_GENERIC_SECRET is not a valid signing secret"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not base64!!"));
+
+        let good = Settings::load_with(
+            &Overrides::default(),
+            env(&[(
+                "HANDOFF_GENERIC_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            good.secrets.generic_signing_key().unwrap().unwrap().len(),
+            24
+        );
+    }
+
+    #[test]
+    fn a_network_address_needs_a_token() {
+        let open = Settings::load_with(
+            &Overrides::default(),
+            env(&[("HANDOFF_LISTEN", "0.0.0.0:8080")]),
+        )
+        .unwrap();
+        let err = open.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::OpenToNetwork { .. }));
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.contains("HANDOFF_API_TOKEN"), "{help}");
+
+        let guarded = Settings::load_with(
+            &Overrides::default(),
+            env(&[
+                ("HANDOFF_LISTEN", "0.0.0.0:8080"),
+                ("HANDOFF_API_TOKEN", "t"),
+            ]),
+        )
+        .unwrap();
+        assert!(guarded.validate().is_ok());
+        let v6 = Settings::load_with(&Overrides::default(), env(&[("HANDOFF_LISTEN", "[::1]:0")]))
+            .unwrap();
+        assert!(v6.validate().is_ok());
+    }
+}

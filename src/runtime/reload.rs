@@ -1,0 +1,444 @@
+//! Hot reload: the workflows folder, compiled, swapped whole while the
+//! server runs.
+//!
+//! [`Workflows`] holds the active version in an `ArcSwap<Active>`: a request
+//! takes the current `Arc<Active>` once and decides with it, however many
+//! reloads happen meanwhile. A reload reads every `.handoff` file once
+//! (`project::load`), then checks and compiles what it read on a blocking
+//! thread (`compile::load_sources`), so the request path never waits for a
+//! compile. A valid result replaces the active version; an invalid one is
+//! logged with its diagnostics, shown by `GET /workflows`, and changes
+//! nothing else: the last good version keeps serving.
+//!
+//! The [`Watcher`] watches the DIRECTORY, not the files: editors save by
+//! writing a temporary file and renaming it over the old one, which a watch
+//! on the old file would miss. Bursts of events (one save is several) are
+//! debounced: a reload starts after [`DEBOUNCE`] without a new event.
+//! SIGHUP calls [`Workflows::reload`] too (see `serve`).
+//!
+//! Tests and the store wait on [`Workflows::status`], a watch channel of
+//! the active version and the reload counters, instead of sleeping; after
+//! each swap the [`OnActivate`] hooks run (the store persists the version
+//! and marks instances of removed workflows as orphaned).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use super::metrics::Metrics;
+use crate::compile::{self, LoadFailure, WorkflowSet};
+use crate::diagnostic::{Diagnostic, Severity, SourceFile};
+use crate::report;
+
+/// How long the folder must stay quiet before a reload starts.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// The longest a reload waits for quiet: a file rewritten continuously
+/// still gets reloaded this often.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// One version of the workflows and where it came from.
+#[derive(Debug, Clone)]
+pub struct Active {
+    /// The compiled rules (its `version()` is a hash of the files' text).
+    pub set: WorkflowSet,
+    /// The files it was compiled from, with their text as read.
+    pub files: Arc<[Arc<SourceFile>]>,
+    /// Warnings of the check (the version loaded anyway).
+    pub warnings: Arc<[Diagnostic]>,
+    /// When this version became active.
+    pub loaded_at: jiff::Timestamp,
+    /// The last edit rejected since this version became active, if any.
+    pub rejected: Option<Arc<Rejected>>,
+    /// Versions activated by reloads since start-up, this one included
+    /// (kept here so one snapshot gives a consistent view).
+    pub reloads: u64,
+    /// Edits rejected since start-up.
+    pub rejected_reloads: u64,
+}
+
+/// An edit that was refused.
+#[derive(Debug)]
+pub struct Rejected {
+    /// When the reload was attempted.
+    pub at: jiff::Timestamp,
+    /// How many problems (errors, or files that could not be read).
+    pub problems: usize,
+    /// The diagnostics as `handoff check` prints them, without colour.
+    pub report: String,
+}
+
+/// What the active version is, and how many reloads happened: sent on
+/// [`Workflows::status`] after every reload attempt that changed something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// The active version id.
+    pub version: String,
+    /// Versions activated by a reload (the initial load is not counted).
+    pub reloads: u64,
+    /// Edits rejected.
+    pub rejected: u64,
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// A new version is active.
+    Activated { version: String },
+    /// The files are the same as at the last attempt: nothing to do.
+    Unchanged,
+    /// The files have problems; the last good version stays.
+    Rejected { problems: usize },
+}
+
+/// A boxed future, for the hook trait to stay object safe.
+pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Called after a version becomes active (at start-up too), in the order
+/// the hooks were given. The store persists the version here; a hook that
+/// fails should log and return (the swap has happened).
+pub trait OnActivate: Send + Sync {
+    /// `active` is now serving.
+    fn activated(&self, active: Arc<Active>) -> BoxFuture<'_>;
+}
+
+/// Why the workflows could not be loaded at start-up.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error(
+    "the workflows in `{dir}` cannot be loaded ({problems} problem(s)); the server did not start"
+)]
+#[diagnostic(
+    code(serve::workflows),
+    help("fix the problems above (`handoff check {dir}` shows them too), or point --workflows at another folder")
+)]
+pub struct InitialLoadError {
+    /// The folder.
+    pub dir: String,
+    /// How many problems.
+    pub problems: usize,
+    /// The diagnostics, rendered without colour.
+    pub report: String,
+}
+
+/// The active workflows of a server, and the way to reload them.
+pub struct Workflows {
+    dir: PathBuf,
+    active: ArcSwap<Active>,
+    status: watch::Sender<ReloadStatus>,
+    hooks: Vec<Arc<dyn OnActivate>>,
+    metrics: Arc<Metrics>,
+    /// Held for a whole reload, so two reloads (a file event and SIGHUP)
+    /// never interleave and an older read never replaces a newer one. It
+    /// also keeps the digest of what the last attempt read.
+    reloading: tokio::sync::Mutex<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Workflows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflows")
+            .field("dir", &self.dir)
+            .field("version", &self.active.load().set.version())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What reading the folder gave.
+struct Read {
+    sources: Vec<Arc<SourceFile>>,
+    /// Files that could not be read, rendered.
+    errors: Vec<String>,
+    digest: [u8; 32],
+}
+
+fn read_folder(dir: &Path) -> Read {
+    let loaded = crate::project::load(&[dir.to_path_buf()]);
+    let errors: Vec<String> = loaded
+        .errors
+        .iter()
+        .map(report::render_load_error_plain)
+        .collect();
+    let mut hash = Sha256::new();
+    for s in &loaded.sources {
+        hash.update(s.name.as_bytes());
+        hash.update([0]);
+        hash.update((s.text.len() as u64).to_le_bytes());
+        hash.update(s.text.as_bytes());
+    }
+    for e in &errors {
+        hash.update(e.as_bytes());
+    }
+    Read {
+        sources: loaded.sources,
+        errors,
+        digest: hash.finalize().into(),
+    }
+}
+
+/// Checks and compiles on a blocking thread.
+async fn compile_off_thread(
+    sources: Vec<Arc<SourceFile>>,
+) -> Result<(WorkflowSet, Vec<Diagnostic>, Vec<Arc<SourceFile>>), (usize, String)> {
+    let joined = tokio::task::spawn_blocking(move || {
+        compile::load_sources(&sources).map(|(set, warnings)| (set, warnings, sources))
+    })
+    .await;
+    match joined {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(LoadFailure::Invalid(diagnostics))) => {
+            let errors: Vec<&Diagnostic> = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect();
+            let text = errors.iter().map(|d| report::render_plain(d)).collect();
+            Err((errors.len(), text))
+        }
+        Ok(Err(other)) => Err((1, format!("{other}\n"))),
+        // The compile panicked (a bug): refuse the edit, keep serving.
+        Err(e) => Err((1, format!("the compiler failed on these files: {e}\n"))),
+    }
+}
+
+impl Workflows {
+    /// Loads the folder for the first time. Invalid workflows are an error:
+    /// a server with no good version has nothing to serve. The hooks run
+    /// once for this first version.
+    pub async fn load(
+        dir: PathBuf,
+        metrics: Arc<Metrics>,
+        hooks: Vec<Arc<dyn OnActivate>>,
+    ) -> Result<Arc<Workflows>, InitialLoadError> {
+        let read = read_folder(&dir);
+        let shown = dir.display().to_string();
+        if !read.errors.is_empty() {
+            return Err(InitialLoadError {
+                dir: shown,
+                problems: read.errors.len(),
+                report: read.errors.concat(),
+            });
+        }
+        let (set, warnings, sources) =
+            compile_off_thread(read.sources)
+                .await
+                .map_err(|(problems, report)| InitialLoadError {
+                    dir: shown,
+                    problems,
+                    report,
+                })?;
+        let active = Arc::new(Active {
+            set,
+            files: sources.into(),
+            warnings: warnings.into(),
+            loaded_at: jiff::Timestamp::now(),
+            rejected: None,
+            reloads: 0,
+            rejected_reloads: 0,
+        });
+        metrics
+            .workflows_loaded_at
+            .set(active.loaded_at.as_second());
+        let (status, _) = watch::channel(ReloadStatus {
+            version: active.set.version().to_string(),
+            reloads: 0,
+            rejected: 0,
+        });
+        let workflows = Arc::new(Workflows {
+            dir,
+            active: ArcSwap::new(active.clone()),
+            status,
+            hooks,
+            metrics,
+            reloading: tokio::sync::Mutex::new(read.digest),
+        });
+        for hook in &workflows.hooks {
+            hook.activated(active.clone()).await;
+        }
+        Ok(workflows)
+    }
+
+    /// The version serving now. Take it once per request.
+    pub fn active(&self) -> Arc<Active> {
+        self.active.load_full()
+    }
+
+    /// The folder watched.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A receiver of the active version and the reload counters: wait on it
+    /// with `wait_for` instead of sleeping.
+    pub fn status(&self) -> watch::Receiver<ReloadStatus> {
+        self.status.subscribe()
+    }
+
+    /// Reads the folder again and activates it if it is valid.
+    pub async fn reload(&self) -> Reload {
+        let mut last = self.reloading.lock().await;
+        let read = read_folder(&self.dir);
+        if read.digest == *last {
+            return Reload::Unchanged;
+        }
+        *last = read.digest;
+
+        let compiled = if read.errors.is_empty() {
+            compile_off_thread(read.sources).await
+        } else {
+            Err((read.errors.len(), read.errors.concat()))
+        };
+        match compiled {
+            Ok((set, warnings, sources)) => {
+                let current = self.active.load_full();
+                if set.version() == current.set.version() {
+                    // Back to the text that is serving (an invalid edit
+                    // undone): nothing to activate, nothing rejected now.
+                    if current.rejected.is_some() {
+                        let mut same = (*current).clone();
+                        same.rejected = None;
+                        self.active.store(Arc::new(same));
+                    }
+                    return Reload::Unchanged;
+                }
+                let version = set.version().to_string();
+                let active = Arc::new(Active {
+                    set,
+                    files: sources.into(),
+                    warnings: warnings.into(),
+                    loaded_at: jiff::Timestamp::now(),
+                    rejected: None,
+                    reloads: current.reloads + 1,
+                    rejected_reloads: current.rejected_reloads,
+                });
+                self.active.store(active.clone());
+                self.metrics.reloads.inc();
+                self.metrics
+                    .workflows_loaded_at
+                    .set(active.loaded_at.as_second());
+                tracing::info!(
+                    version = short(&version),
+                    files = active.files.len(),
+                    warnings = active.warnings.len(),
+                    "workflows reloaded"
+                );
+                for hook in &self.hooks {
+                    hook.activated(active.clone()).await;
+                }
+                self.status.send_modify(|s| {
+                    s.version = version.clone();
+                    s.reloads = active.reloads;
+                });
+                Reload::Activated { version }
+            }
+            Err((problems, report)) => {
+                let current = self.active.load_full();
+                let mut kept = (*current).clone();
+                kept.rejected = Some(Arc::new(Rejected {
+                    at: jiff::Timestamp::now(),
+                    problems,
+                    report: report.clone(),
+                }));
+                kept.rejected_reloads += 1;
+                let rejected_reloads = kept.rejected_reloads;
+                self.active.store(Arc::new(kept));
+                self.metrics.reloads_rejected.inc();
+                tracing::warn!(
+                    version = short(current.set.version()),
+                    problems,
+                    "workflow edit rejected; the last good version keeps serving:\n{report}"
+                );
+                self.status.send_modify(|s| s.rejected = rejected_reloads);
+                Reload::Rejected { problems }
+            }
+        }
+    }
+}
+
+/// The first 12 characters of a version id, as logs show it.
+pub fn short(version: &str) -> &str {
+    version.get(..12).unwrap_or(version)
+}
+
+/// The file watcher: reloads after changes in the folder, until stopped.
+///
+/// Started before the first load (so a save during start-up is not
+/// missed: its event waits in the channel), connected to the loaded
+/// [`Workflows`] by [`Watcher::reload_into`].
+pub struct Watcher {
+    // Dropping the notify watcher stops its events; kept for that.
+    _watcher: notify::RecommendedWatcher,
+    changes: Option<mpsc::Receiver<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Starts watching `dir` (recursively, as `project::load` reads it).
+    pub fn start(dir: &Path) -> Result<Watcher, notify::Error> {
+        use notify::Watcher as _;
+
+        // Capacity 1 and `try_send`: a pending "something changed" already
+        // says all there is to say, so further events are dropped here.
+        let (tx, rx) = mpsc::channel::<()>(1);
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(event) if relevant(&event) => {
+                    let _ = tx.try_send(());
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "file watcher error"),
+            })?;
+        watcher.watch(dir, notify::RecursiveMode::Recursive)?;
+        Ok(Watcher {
+            _watcher: watcher,
+            changes: Some(rx),
+            task: None,
+        })
+    }
+
+    /// From now on, changes reload `workflows` (debounced). Needs a tokio
+    /// runtime; a second call does nothing.
+    pub fn reload_into(&mut self, workflows: Arc<Workflows>) {
+        if let Some(rx) = self.changes.take() {
+            self.task = Some(tokio::spawn(debounce(rx, workflows)));
+        }
+    }
+
+    /// Stops watching.
+    pub async fn stop(self) {
+        if let Some(task) = self.task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Events that can change what the folder holds. Reads (ours included)
+/// are not; every other kind is, whatever the file name: a no-op reload is
+/// cheap (the digest of the texts is compared first), and the names of
+/// temporary and mounted files differ between editors and platforms.
+fn relevant(event: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+async fn debounce(mut rx: mpsc::Receiver<()>, workflows: Arc<Workflows>) {
+    while rx.recv().await.is_some() {
+        let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
+        loop {
+            match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
+                Ok(None) => return,
+                _ => break,
+            }
+        }
+        workflows.reload().await;
+    }
+}

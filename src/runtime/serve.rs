@@ -1,0 +1,225 @@
+//! Starting and stopping the server: [`run`] (or [`Server::build`] then
+//! [`Server::run`]) with a listener the caller bound, so tests and embedders
+//! bind port 0 and read the port before anything is served.
+//!
+//! Start-up: validate the settings against the address actually bound, load
+//! the workflows (invalid workflows stop the start: there is nothing to
+//! serve), start the file watcher and the SIGHUP handler. Shutdown, when the
+//! caller's `shutdown` future completes: `/readyz` turns 503, the listener
+//! stops accepting, in-flight requests finish, then the watcher stops and
+//! `run` returns `Ok(())`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::config::{ConfigError, Settings};
+use super::http;
+use super::metrics::Metrics;
+use super::reload::{self, InitialLoadError, Watcher, Workflows};
+use super::state::AppState;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ServeError {
+    /// The settings are invalid or unsafe.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+    /// The workflows could not be loaded at start-up.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Workflows(#[from] InitialLoadError),
+    /// The workflows folder cannot be watched.
+    #[error("cannot watch `{dir}` for changes: {reason}")]
+    #[diagnostic(
+        code(serve::watch),
+        help("set `watch = false` in handoff.toml (or HANDOFF_WATCH=false) and send the server SIGHUP after each change to reload")
+    )]
+    Watch { dir: String, reason: String },
+    /// A network error (the listener failed).
+    #[error("{what}: {source}")]
+    #[diagnostic(code(serve::io))]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server ready to run: settings checked, workflows loaded, listener
+/// bound, the folder watched and SIGHUP caught (from `build` on, so a change
+/// or a signal between `build` and `run` is not lost).
+pub struct Server {
+    state: Arc<AppState>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    watcher: Option<Watcher>,
+    sighup: Option<Hangups>,
+}
+
+impl Server {
+    /// Checks the settings against the listener's address and loads the
+    /// workflows.
+    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Server, ServeError> {
+        let addr = listener.local_addr().map_err(|source| ServeError::Io {
+            what: "cannot read the listener's address".to_string(),
+            source,
+        })?;
+        settings.validate()?;
+        settings.validate_listener(addr)?;
+
+        // Watch before the first read: a save in between is then seen.
+        let watcher = if settings.watch {
+            let w = Watcher::start(&settings.workflows).map_err(|e| ServeError::Watch {
+                dir: settings.workflows.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Some(w)
+        } else {
+            None
+        };
+        let sighup = hangups();
+
+        let metrics = Arc::new(Metrics::new());
+        // Ingest opens the store and starts the writer here, and passes the
+        // store's `OnActivate` hook (persist each version, mark orphaned
+        // instances) in this list.
+        let hooks: Vec<Arc<dyn reload::OnActivate>> = Vec::new();
+        let workflows = Workflows::load(settings.workflows.clone(), metrics.clone(), hooks).await?;
+
+        let state = Arc::new(AppState {
+            settings,
+            workflows,
+            metrics,
+            draining: Default::default(),
+        });
+        Ok(Server {
+            state,
+            listener,
+            addr,
+            watcher,
+            sighup,
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to
+    /// port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests wait on `state().workflows.status()`).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let state = self.state;
+        let workflows = state.workflows.clone();
+        let active = workflows.active();
+        tracing::info!(
+            addr = %self.addr,
+            workflows = %workflows.dir().display(),
+            version = reload::short(active.set.version()),
+            files = active.files.len(),
+            handoffs = active.set.handoffs().len(),
+            "serving"
+        );
+        if state.settings.secrets.api_token.is_none() {
+            tracing::warn!(
+                "no HANDOFF_API_TOKEN set: the API is open to anyone on this machine (allowed on a loopback address only)"
+            );
+        }
+
+        let mut watcher = self.watcher;
+        if let Some(w) = &mut watcher {
+            w.reload_into(workflows.clone());
+            tracing::info!("watching {} for changes", workflows.dir().display());
+        }
+        let sighup = self
+            .sighup
+            .map(|h| tokio::spawn(reload_on_sighup(h, workflows.clone())));
+
+        let draining = state.clone();
+        let app = http::router(state);
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                draining.draining.store(true, Ordering::Relaxed);
+                tracing::info!("shutting down: finishing requests in flight");
+            })
+            .await;
+
+        if let Some(task) = sighup {
+            task.abort();
+        }
+        if let Some(w) = watcher {
+            w.stop().await;
+        }
+        served.map_err(|source| ServeError::Io {
+            what: "the server stopped".to_string(),
+            source,
+        })?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Builds and runs a server on `listener` until `shutdown` completes: the
+/// one call the binary, the tests and an embedder make.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    Server::build(settings, listener).await?.run(shutdown).await
+}
+
+/// The stream of SIGHUPs, or `None` where there is none.
+#[cfg(unix)]
+type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangups = std::convert::Infallible;
+
+/// Starts catching SIGHUP (from then on it no longer ends the process).
+#[cfg(unix)]
+fn hangups() -> Option<Hangups> {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot catch SIGHUP; reload by editing the files");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Option<Hangups> {
+    None
+}
+
+/// Reloads the workflows on every SIGHUP (the operator's "reload now",
+/// and the way to reload where file events do not arrive).
+#[cfg(unix)]
+async fn reload_on_sighup(mut hup: Hangups, workflows: Arc<Workflows>) {
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the workflows");
+        if workflows.reload().await == reload::Reload::Unchanged {
+            tracing::info!("the workflows did not change");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(never: Hangups, _workflows: Arc<Workflows>) {
+    match never {}
+}

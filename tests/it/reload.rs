@@ -1,0 +1,206 @@
+//! Hot reload in process: saves become active (awaited on the status
+//! channel), invalid saves keep the last good version.
+
+use std::sync::Arc;
+
+use handoff::runtime::metrics::Metrics;
+use handoff::runtime::reload::{Active, BoxFuture, OnActivate, Reload, Workflows};
+
+use crate::helpers::{save_by_rename, save_in_place, spawn_app, version_of, workspace};
+
+#[tokio::test]
+async fn a_valid_save_in_place_becomes_active() {
+    let app = spawn_app().await;
+    let before = app.status();
+    let file = app.workflow("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_in_place(&file, &format!("{text}\n# saved in place\n"));
+
+    let expected = version_of(&app.workflow(""));
+    assert_ne!(expected, before.version);
+    let status = app.wait_for_status(|s| s.version == expected).await;
+    assert_eq!(status.reloads, 1);
+    assert_eq!(status.rejected, 0);
+    let view = app.workflows().await;
+    assert_eq!(view.version, expected);
+    assert_eq!(view.reloads, 1);
+}
+
+#[tokio::test]
+async fn a_valid_save_by_rename_becomes_active() {
+    let app = spawn_app().await;
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_by_rename(
+        &file,
+        &text.replace("due in 2 business days", "due in 3 business days"),
+    );
+
+    let expected = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.version == expected).await;
+    let active = app.state.workflows.active();
+    assert_eq!(active.set.version(), expected);
+    let served = active
+        .files
+        .iter()
+        .find(|f| f.name.ends_with("sales_to_delivery.handoff"))
+        .unwrap();
+    assert!(served.text.contains("due in 3 business days"));
+    assert_eq!(app.state.metrics.reloads.get(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_save_keeps_the_last_good_version_and_shows_why() {
+    let app = spawn_app().await;
+    let good = app.status().version;
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("require buyer_goals"));
+    save_by_rename(
+        &file,
+        &text.replace("require buyer_goals", "require buyer_gaols"),
+    );
+
+    let status = app.wait_for_status(|s| s.rejected == 1).await;
+    assert_eq!(status.version, good, "the last good version still serves");
+    assert_eq!(status.reloads, 0);
+    let view = app.workflows().await;
+    assert_eq!(view.version, good);
+    assert_eq!(view.rejected_reloads, 1);
+    let rejected = view.rejected.expect("the rejected edit is shown");
+    assert_eq!(rejected.problems, 1);
+    assert!(
+        rejected
+            .diagnostics
+            .contains("unknown field `buyer_gaols` on `deal`"),
+        "{}",
+        rejected.diagnostics
+    );
+    assert!(rejected.diagnostics.contains("sales_to_delivery.handoff:"));
+    assert!(rejected.diagnostics.contains("did you mean `buyer_goals`?"));
+    assert!(!rejected.diagnostics.contains('\u{1b}'), "no colour codes");
+    assert_eq!(app.state.metrics.reloads_rejected.get(), 1);
+
+    // The fix becomes active and clears the rejection.
+    save_in_place(&file, &format!("{text}\n# fixed\n"));
+    let fixed = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.version == fixed).await;
+    let view = app.workflows().await;
+    assert!(view.rejected.is_none());
+    assert_eq!((view.reloads, view.rejected_reloads), (1, 1));
+}
+
+#[tokio::test]
+async fn deleting_every_file_is_rejected_too() {
+    let app = spawn_app().await;
+    let good = app.status().version;
+    for name in [
+        "crm.handoff",
+        "marketing_to_sales.handoff",
+        "sales_to_delivery.handoff",
+    ] {
+        std::fs::remove_file(app.workflow(name)).unwrap();
+    }
+    let status = app.wait_for_status(|s| s.rejected >= 1).await;
+    assert_eq!(status.version, good);
+    let view = app.workflows().await;
+    assert!(view
+        .rejected
+        .unwrap()
+        .diagnostics
+        .contains("no `.handoff` files"));
+    // Requests are still decided with the last good version.
+    assert_eq!(app.state.workflows.active().set.version(), good);
+}
+
+/// Records the versions it is told about.
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl OnActivate for Recorder {
+    fn activated(&self, active: Arc<Active>) -> BoxFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .lock()
+                .unwrap()
+                .push(active.set.version().to_string());
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_activation_hooks_see_every_version_that_serves_and_no_other() {
+    let dir = workspace();
+    let folder = dir.path().join("workflows");
+    let recorder = Arc::new(Recorder(Default::default()));
+    let workflows = Workflows::load(
+        folder.clone(),
+        Arc::new(Metrics::new()),
+        vec![recorder.clone() as Arc<dyn OnActivate>],
+    )
+    .await
+    .unwrap();
+    let first = workflows.active().set.version().to_string();
+
+    let file = folder.join("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_in_place(&file, &format!("{text}\n# second\n"));
+    let second = version_of(&folder);
+    assert_eq!(
+        workflows.reload().await,
+        Reload::Activated {
+            version: second.clone()
+        }
+    );
+    assert_eq!(workflows.reload().await, Reload::Unchanged);
+    save_in_place(&file, "object {");
+    assert_eq!(workflows.reload().await, Reload::Rejected { problems: 1 });
+
+    assert_eq!(*recorder.0.lock().unwrap(), [first, second]);
+}
+
+#[tokio::test]
+async fn save_to_active_latency() {
+    // Alternating in-place and rename-over saves, each awaited before the
+    // next; prints the median and the slowest (run with --nocapture).
+    let app = spawn_app().await;
+    let file = app.workflow("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let edited = format!("{text}\n# save {i}\n");
+        let expected = {
+            let (set, _) = handoff::compile::load_sources(&[
+                handoff::diagnostic::SourceFile::new("crm.handoff", edited.clone()),
+                handoff::diagnostic::SourceFile::new(
+                    "m",
+                    std::fs::read_to_string(app.workflow("marketing_to_sales.handoff")).unwrap(),
+                ),
+                handoff::diagnostic::SourceFile::new(
+                    "s",
+                    std::fs::read_to_string(app.workflow("sales_to_delivery.handoff")).unwrap(),
+                ),
+            ])
+            .unwrap();
+            set.version().to_string()
+        };
+        let start = std::time::Instant::now();
+        if i % 2 == 0 {
+            save_in_place(&file, &edited);
+        } else {
+            save_by_rename(&file, &edited);
+        }
+        app.wait_for_status(|s| s.version == expected).await;
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    let max = latencies[latencies.len() - 1];
+    println!("save to active: median {median:?}, max {max:?} over 20 saves");
+    // The debounce is 50 ms; a median far above it means reloads queue up
+    // or wait for something else.
+    assert!(
+        median < std::time::Duration::from_secs(2),
+        "median {median:?}"
+    );
+    assert_eq!(app.status().reloads, 20);
+}
