@@ -21,6 +21,9 @@ use super::http;
 use super::metrics::Metrics;
 use super::reload::{self, InitialLoadError, Watcher, Workflows};
 use super::state::AppState;
+use super::store::{
+    SqliteOptions, SqliteStore, Store, StoreError, StoreExt, WorkflowFile, WorkflowVersion,
+};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -40,6 +43,17 @@ pub enum ServeError {
         help("set `watch = false` in handoff.toml (or HANDOFF_WATCH=false) and send the server SIGHUP after each change to reload")
     )]
     Watch { dir: String, reason: String },
+    /// The database could not be opened.
+    #[error("cannot open the database `{db}`: {source}")]
+    #[diagnostic(
+        code(serve::db),
+        help("check the path given by --db / HANDOFF_DB and that nothing else holds the file")
+    )]
+    Store {
+        db: String,
+        #[source]
+        source: StoreError,
+    },
     /// A network error (the listener failed).
     #[error("{what}: {source}")]
     #[diagnostic(code(serve::io))]
@@ -85,10 +99,40 @@ impl Server {
         let sighup = hangups();
 
         let metrics = Arc::new(Metrics::new());
-        // Ingest opens the store and starts the writer here, and passes the
-        // store's `OnActivate` hook (persist each version, mark orphaned
-        // instances) in this list.
-        let hooks: Vec<Arc<dyn reload::OnActivate>> = Vec::new();
+        let generic_key = settings
+            .secrets
+            .generic_secret
+            .as_ref()
+            .map(|s| super::config::decode_whsec("HANDOFF_GENERIC_SECRET", s))
+            .transpose()?;
+        let batches = metrics.clone();
+        let options = SqliteOptions {
+            synchronous: match settings.synchronous {
+                super::config::Synchronous::Full => super::store::Synchronous::Full,
+                super::config::Synchronous::Normal => super::store::Synchronous::Normal,
+            },
+            on_batch: Some(Arc::new(move |b: &super::store::BatchReport| {
+                batches.ingest_batch_size.observe(b.jobs as f64);
+            })),
+            ..SqliteOptions::default()
+        };
+        let db = settings.db.clone();
+        let store: Arc<dyn Store> = Arc::new(
+            tokio::task::spawn_blocking(move || SqliteStore::open(&db, options))
+                .await
+                .map_err(|e| ServeError::Io {
+                    what: "the database opener stopped".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?
+                .map_err(|source| ServeError::Store {
+                    db: settings.db.display().to_string(),
+                    source,
+                })?,
+        );
+        // Every version that serves is kept (so any past decision can be
+        // explained and replayed), and instances whose workflow is gone are
+        // listed as orphaned.
+        let hooks: Vec<Arc<dyn reload::OnActivate>> = vec![Arc::new(KeepVersions(store.clone()))];
         let workflows = Workflows::load(settings.workflows.clone(), metrics.clone(), hooks).await?;
 
         let state = Arc::new(AppState {
@@ -96,6 +140,8 @@ impl Server {
             workflows,
             metrics,
             draining: Default::default(),
+            store,
+            generic_key,
         });
         Ok(Server {
             state,
@@ -222,4 +268,49 @@ async fn reload_on_sighup(mut hup: Hangups, workflows: Arc<Workflows>) {
 #[cfg(not(unix))]
 async fn reload_on_sighup(never: Hangups, _workflows: Arc<Workflows>) {
     match never {}
+}
+
+/// Keeps each activated version in the store and marks the instances of
+/// workflows it no longer has as orphaned (their status is kept).
+struct KeepVersions(Arc<dyn Store>);
+
+impl reload::OnActivate for KeepVersions {
+    fn activated(&self, active: Arc<reload::Active>) -> reload::BoxFuture<'_> {
+        Box::pin(async move {
+            let version = WorkflowVersion {
+                id: active.set.version().to_string(),
+                first_loaded_at: active.loaded_at,
+                files: active
+                    .files
+                    .iter()
+                    .map(|f| WorkflowFile {
+                        name: f.name.clone(),
+                        text: f.text.clone(),
+                    })
+                    .collect(),
+            };
+            let live: Vec<String> = active
+                .set
+                .handoffs()
+                .iter()
+                .map(|h| h.name.clone())
+                .collect();
+            let result = self
+                .0
+                .write(move |tx| {
+                    tx.save_workflow_version(&version)?;
+                    let live: Vec<&str> = live.iter().map(String::as_str).collect();
+                    tx.mark_orphans(&live)
+                })
+                .await;
+            match result {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    orphaned = n,
+                    "handoffs whose workflow is gone keep their status and are listed as orphaned"
+                ),
+                Err(e) => tracing::error!(error = %e, "could not record the workflow version"),
+            }
+        })
+    }
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::config::Settings;
 use super::metrics::Metrics;
 use super::reload::Workflows;
+use super::store::Store;
 
 /// The server's shared state.
-#[derive(Debug)]
 pub struct AppState {
     /// The settings the server started with (secrets print as `[redacted]`).
     pub settings: Settings,
@@ -21,13 +21,25 @@ pub struct AppState {
     /// Set when shutdown has begun: `/readyz` answers 503 so a load
     /// balancer stops sending new work while in-flight requests finish.
     pub draining: AtomicBool,
-    // Ingest adds its parts here, built in `Server::build`: the store
-    // (`Arc<dyn Store>`) and the group-commit writer's handle.
+    /// The durable store; writes go through its group-commit writer.
+    pub store: Arc<dyn Store>,
+    /// The generic hook's signing key (decoded `whsec_` secret), when set.
+    pub generic_key: Option<Vec<u8>>,
 }
 
 impl AppState {
     /// True once shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the signing key.
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
     }
 }

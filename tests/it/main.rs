@@ -8,5 +8,6 @@ mod auth;
 mod binary;
 mod config;
 mod health;
+mod ingest;
 mod limits;
 mod reload;

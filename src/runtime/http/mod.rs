@@ -6,7 +6,9 @@
 //! `events`); a route added to [`router`] gets the layers for free.
 
 pub mod auth;
+pub mod handoffs;
 pub mod health;
+pub mod hooks;
 pub mod metrics;
 pub mod workflows;
 
@@ -30,7 +32,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(workflows::router())
-        // Ingest: .merge(hooks::router()).merge(handoffs::router()) …
+        .merge(hooks::router())
+        .merge(handoffs::router())
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an

@@ -1,0 +1,211 @@
+//! The generic hook over real HTTP: signed and unsigned, batched, retried,
+//! malformed, a bad field value and an unknown stage, read back through the
+//! handoffs API; approval by a person; a restart keeps paused handoffs.
+
+use base64::Engine as _;
+use handoff::runtime::http::hooks::sign;
+use handoff::runtime::secret::Secret;
+use serde_json::{json, Value as J};
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn won(id: &str, record: &str, risk: Option<&str>) -> J {
+    let mut fields = json!({"name": format!("Deal {record}"), "stage": "Closed Won",
+        "owner": "sam@example.com", "amount": 8000, "segment": "smb",
+        "buyer_goals": "Launch by January", "main_contact": "li@beta.example",
+        "signed_scope": "https://docs.example/sow", "start_date": "2026-12-14",
+        "promised_deliverables": ["Setup"], "pricing_exceptions": "None",
+        "kickoff_preference": "Async first"});
+    if let Some(r) = risk {
+        fields["risk_notes"] = json!(r);
+    }
+    json!({"id": id, "object": "deal", "record_id": record,
+           "occurred_at": "2026-11-20T15:04:05Z", "record": fields,
+           "previous": {"stage": "Proposal"}})
+}
+
+async fn post(app: &TestApp, body: &J) -> reqwest::Response {
+    app.client
+        .post(app.url("/hooks/generic"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+async fn post_signed(app: &TestApp, body: &J, id: &str, at: i64) -> reqwest::Response {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let bytes = body.to_string();
+    app.client
+        .post(app.url("/hooks/generic"))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", at.to_string())
+        .header("webhook-signature", sign(&key, id, at, bytes.as_bytes()))
+        .body(bytes)
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+async fn json_of(r: reqwest::Response) -> J {
+    r.json().await.expect("a JSON body")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_pause_resume_and_read_back_through_the_api() {
+    let app = spawn_app().await;
+    let r = post(&app, &won("e1", "D-1", None)).await;
+    assert_eq!(r.status(), 200);
+    let body = json_of(r).await;
+    assert_eq!(
+        body["events"][0]["outcome"]["handoffs"][0]["status"],
+        "paused"
+    );
+
+    // A retry: 200, marked duplicate, nothing new.
+    let body = json_of(post(&app, &won("e1", "D-1", None)).await).await;
+    assert_eq!(body["events"][0]["duplicate"], true);
+
+    let list = json_of(app.get("/handoffs?status=paused").await).await;
+    let handoffs = list["handoffs"].as_array().unwrap();
+    assert_eq!(handoffs.len(), 1);
+    assert_eq!(handoffs[0]["missing"], json!(["risk_notes"]));
+    let id = handoffs[0]["id"].as_str().unwrap().to_string();
+
+    // A batch: an unrelated record, then the missing field: applied in order.
+    let batch = json!([
+        won("e2", "D-2", Some("None")),
+        {"id": "e3", "object": "deal", "record_id": "D-1", "record": {"risk_notes": "Holiday freeze"}}
+    ]);
+    let body = json_of(post(&app, &batch).await).await;
+    assert_eq!(
+        body["events"][1]["outcome"]["handoffs"][0]["status"],
+        "resumed"
+    );
+
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["status"], "proceeded");
+    assert_eq!(detail["history"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["record"]["risk_notes"], "Holiday freeze");
+    assert!(detail["brief"]["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("Holiday freeze"));
+    assert!(detail["decisions"][0]["outcome"]["handoffs"][0]["trace"].is_array());
+    let kinds: Vec<&str> = detail["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["notify", "assign", "task", "notify", "email_draft"]);
+    let tasks = json_of(app.get("/tasks").await).await;
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 2);
+    let audit = detail["decisions"][0]["audit_id"].as_i64().unwrap();
+    let event = json_of(app.get(&format!("/events/{audit}")).await).await;
+    assert_eq!(event["event"]["record_id"], "D-1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_the_right_answer_and_never_loses_the_event() {
+    let app = spawn_app().await;
+    // Malformed JSON: 400 naming the place.
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body("{\"id\": \"x\",\n \"object\": }")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("line 2"));
+    // An object the workflows don't declare: 422.
+    let r = post(
+        &app,
+        &json!({"id": "x", "object": "ticket", "record_id": "T-1", "record": {}}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("`ticket`"));
+    // A bad date and an undeclared stage: stored, applied, counted.
+    let mut ev = won("e9", "D-9", Some("None"));
+    ev["record"]["start_date"] = json!("next tuesday");
+    ev["record"]["stage"] = json!("Closed-Won");
+    let r = post(&app, &ev).await;
+    assert_eq!(r.status(), 200);
+    let audit = json_of(r).await["events"][0]["audit_id"].as_i64().unwrap();
+    let event = json_of(app.get(&format!("/events/{audit}")).await).await;
+    assert_eq!(
+        event["field_errors"]["errors"][0]["field"],
+        "record.start_date"
+    );
+    assert_eq!(
+        event["field_errors"]["unknown_values"][0]["value"],
+        "\"Closed-Won\""
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("field=\"record.start_date\""), "{metrics}");
+    assert!(metrics.contains("field=\"record.stage\""), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_secret_makes_the_signature_required() {
+    let app = spawn_app_with(|s| s.secrets.generic_secret = Some(Secret::new(SECRET))).await;
+    let now = jiff::Timestamp::now().as_second();
+    assert_eq!(post(&app, &won("s1", "D-1", None)).await.status(), 401);
+    assert_eq!(
+        post_signed(&app, &won("s1", "D-1", None), "m1", now - 600)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        post_signed(&app, &won("s1", "D-1", None), "m1", now)
+            .await
+            .status(),
+        200
+    );
+    // Nothing from the refused requests was stored.
+    let list = json_of(app.get("/handoffs").await).await;
+    assert_eq!(list["handoffs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_is_approved_over_http() {
+    let app = spawn_app().await;
+    let mut ev = won("r1", "D-5", Some("None"));
+    ev["record"]["custom_scope"] = json!(true);
+    post(&app, &ev).await;
+    let list = json_of(app.get("/handoffs?status=review").await).await;
+    let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com", "note": "scope checked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["status"], "proceeded");
+    assert_eq!(detail["notes"][0]["who"], "maya@example.com");
+    // Not in review any more.
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
