@@ -19,12 +19,15 @@
 //!   decoded typed record (the practical limit).
 //! - `rhai`: the same rule as one rhai script, compiled once, run per event
 //!   with the record as a rhai map in scope (built once, outside the timing).
+//! - `rhai_unrolled`: the same, written the way a rhai user would: each
+//!   required field tested in its own `if`, no helper function or loop.
 //! - `datalogic`: the same rule as one JSONLogic rule in `datalogic-rs`,
 //!   compiled once, run per event on the event parsed once into its arena
 //!   form (`ParsedData`, outside the timing).
 //!
 //! Before timing, every contender's decision is checked equal on four
-//! scenarios (proceeded, review, paused, not triggered).
+//! scenarios (proceeded, review, paused, not triggered). Each timed event
+//! goes through [`per_event`], which callgrind counts (benches/README.md).
 //!
 //! Run: `cargo bench --bench eval -- --warm-up-time 1 --measurement-time 5`
 
@@ -328,6 +331,44 @@ if flagged.len() > 0 { return ["review", [], flagged]; }
 ["proceeded", [], []]
 "#;
 
+/// The rule as a rhai user would write it: no helper, no loop, each required
+/// field tested in its own `if` for what its type can be blank as (text may
+/// be absent or whitespace only, a list absent or empty, a date absent).
+/// `trim` trims in place, so text is copied to a variable first.
+const RHAI_RULE_UNROLLED: &str = r#"
+if previous.stage == "Closed Won" || deal.stage != "Closed Won" || !(deal.amount > 0) {
+    return ["not_triggered", [], []];
+}
+let missing = [];
+let buyer_goals = deal.buyer_goals ?? "";
+buyer_goals.trim();
+if buyer_goals == "" { missing.push("buyer_goals"); }
+let main_contact = deal.main_contact ?? "";
+main_contact.trim();
+if main_contact == "" { missing.push("main_contact"); }
+let signed_scope = deal.signed_scope ?? "";
+signed_scope.trim();
+if signed_scope == "" { missing.push("signed_scope"); }
+if deal.start_date == () { missing.push("start_date"); }
+let promised_deliverables = deal.promised_deliverables ?? [];
+if promised_deliverables.is_empty() { missing.push("promised_deliverables"); }
+let pricing_exceptions = deal.pricing_exceptions ?? "";
+pricing_exceptions.trim();
+if pricing_exceptions == "" { missing.push("pricing_exceptions"); }
+let risk_notes = deal.risk_notes ?? "";
+risk_notes.trim();
+if risk_notes == "" { missing.push("risk_notes"); }
+let kickoff_preference = deal.kickoff_preference ?? "";
+kickoff_preference.trim();
+if kickoff_preference == "" { missing.push("kickoff_preference"); }
+if missing.len() > 0 { return ["paused", missing, []]; }
+let flagged = [];
+if deal.custom_scope == true { flagged.push("Custom Scope"); }
+if deal.amount > 50000 && deal.segment == "enterprise" { flagged.push("Needs Founder Review"); }
+if flagged.len() > 0 { return ["review", [], flagged]; }
+["proceeded", [], []]
+"#;
+
 /// The scope a rhai rule runs in: `deal` (the record after the event; with a
 /// fresh state, what the event carries) and `previous` (the stated
 /// before-values), as maps.
@@ -457,6 +498,7 @@ struct Contenders {
     slots: Slots,
     rhai: rhai::Engine,
     rhai_ast: rhai::AST,
+    rhai_unrolled: rhai::AST,
     logic_engine: datalogic_rs::Engine,
     logic: datalogic_rs::Logic,
 }
@@ -473,6 +515,7 @@ fn contenders() -> Contenders {
     let slots = Slots::new(&set);
     let rhai = rhai::Engine::new();
     let rhai_ast = rhai.compile(RHAI_RULE).unwrap();
+    let rhai_unrolled = rhai.compile(RHAI_RULE_UNROLLED).unwrap();
     let logic_engine = datalogic_rs::Engine::new();
     let logic = logic_engine.compile(jsonlogic_rule().as_str()).unwrap();
     Contenders {
@@ -480,6 +523,7 @@ fn contenders() -> Contenders {
         slots,
         rhai,
         rhai_ast,
+        rhai_unrolled,
         logic_engine,
         logic,
     }
@@ -513,6 +557,8 @@ fn verify(c: &Contenders, inputs: &mut [(&str, Input)]) {
         );
         let r = rhai_run(&c.rhai, &c.rhai_ast, &mut inp.scope);
         assert_eq!(rhai_decision(&r), expected, "{name}: rhai");
+        let r = rhai_run(&c.rhai, &c.rhai_unrolled, &mut inp.scope);
+        assert_eq!(rhai_decision(&r), expected, "{name}: rhai_unrolled");
         let mut session = c.logic_engine.session();
         let v = session.eval_borrowed(&c.logic, inp.parsed.value()).unwrap();
         assert_eq!(datalogic_decision(v), expected, "{name}: datalogic");
@@ -537,6 +583,15 @@ fn all_inputs(c: &Contenders) -> Vec<(&'static str, Input)> {
 
 // ---------------------------------------------------------------- groups
 
+/// One event through one contender, its result dropped. Never inlined, so
+/// callgrind can count exactly this (`--toggle-collect='eval::per_event*'`,
+/// one contender per run): the contender's work and dropping what it
+/// returned, nothing of criterion's loop.
+#[inline(never)]
+fn per_event<R>(f: impl FnOnce() -> R) {
+    drop(black_box(f()));
+}
+
 fn contenders_group(
     crit: &mut Criterion,
     group: &str,
@@ -549,28 +604,35 @@ fn contenders_group(
     g.bench_function("ours_full", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter() {
-                black_box(full_step(&c.set, black_box(&i.event), now));
+                per_event(|| full_step(&c.set, black_box(&i.event), now));
             }
         })
     });
     g.bench_function("ours_decision", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter() {
-                black_box(ours_decision(&c.set, black_box(&i.event), now));
+                per_event(|| ours_decision(&c.set, black_box(&i.event), now));
             }
         })
     });
     g.bench_function("hand_written", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter() {
-                black_box(hand_written(black_box(&i.event), &c.slots));
+                per_event(|| hand_written(black_box(&i.event), &c.slots));
             }
         })
     });
     g.bench_function("rhai", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter_mut() {
-                black_box(rhai_run(&c.rhai, &c.rhai_ast, black_box(&mut i.scope)));
+                per_event(|| rhai_run(&c.rhai, &c.rhai_ast, black_box(&mut i.scope)));
+            }
+        })
+    });
+    g.bench_function("rhai_unrolled", |b| {
+        b.iter(|| {
+            for (_, i) in inputs.iter_mut() {
+                per_event(|| rhai_run(&c.rhai, &c.rhai_unrolled, black_box(&mut i.scope)));
             }
         })
     });
@@ -578,11 +640,14 @@ fn contenders_group(
     g.bench_function("datalogic", |b| {
         b.iter(|| {
             for (_, i) in inputs.iter() {
-                black_box(
+                per_event(|| {
                     session
                         .eval_borrowed(&c.logic, black_box(i.parsed.value()))
-                        .unwrap(),
-                );
+                        .map(|v| {
+                            black_box(v);
+                        })
+                        .unwrap()
+                });
                 session.reset();
             }
         })

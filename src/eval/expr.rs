@@ -21,6 +21,19 @@ pub struct Record<'a> {
 
 static NULL: Value = Value::Null;
 
+/// Writes a value as a template shows it (its `Display`) at the end of
+/// `out`; text, the common case, is copied without the formatting machinery.
+pub(super) fn push_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Text(t) => out.push_str(t),
+        Value::Null => {}
+        // Writing to a String cannot fail.
+        v => {
+            let _ = write!(out, "{v}");
+        }
+    }
+}
+
 impl<'a> Record<'a> {
     /// A record that is just `values`.
     pub fn from_slice(values: &'a [Value]) -> Self {
@@ -94,6 +107,7 @@ impl Ctx<'_> {
             PersonRef::Role(r) => self.roles.get(r).cloned(),
             PersonRef::Field(s) => match self.field(*s) {
                 Value::Null => None,
+                Value::Text(t) => Some(t.clone()).filter(|s| !s.trim().is_empty()),
                 v => Some(v.to_string()).filter(|s| !s.trim().is_empty()),
             },
         }
@@ -101,7 +115,17 @@ impl Ctx<'_> {
 
     /// Renders a template.
     pub fn render(&self, t: &CTemplate) -> String {
-        let mut out = String::new();
+        // Sized for the text and a short value per `{…}`, so most renders
+        // allocate once instead of growing.
+        let size = t
+            .parts
+            .iter()
+            .map(|p| match p {
+                CPart::Text(s) => s.len(),
+                CPart::Expr(_) => 24,
+            })
+            .sum();
+        let mut out = String::with_capacity(size);
         self.render_into(&mut out, t);
         out
     }
@@ -111,10 +135,7 @@ impl Ctx<'_> {
         for p in &t.parts {
             match p {
                 CPart::Text(s) => out.push_str(s),
-                CPart::Expr(e) => {
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "{}", self.value(e));
-                }
+                CPart::Expr(e) => push_value(out, &self.value(e)),
             }
         }
     }

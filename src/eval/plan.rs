@@ -1,10 +1,9 @@
 //! Turning compiled actions into a plan: people picked, templates rendered,
 //! due dates computed, the brief rendered.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::expr::Ctx;
+use super::expr::{push_value, Ctx};
 use super::outcome::{Action, Answers, BriefLine, PlannedAction, RenderedBrief};
 use super::run::{Run, StableHash};
 use super::state::{Assignments, Instance};
@@ -100,9 +99,9 @@ pub(super) fn plan(
                     }
                     at
                 });
-                let due = due
-                    .map(|t| t.to_zoned(set.calendar().timezone().clone()).to_string())
-                    .map(|s| strip_zone_name(&s));
+                let due = due.map(|t| {
+                    strip_zone_name(t.to_zoned(set.calendar().timezone().clone()).to_string())
+                });
                 if *attach_brief {
                     wants_brief.push(out.len());
                 }
@@ -183,9 +182,12 @@ pub(super) fn attach_brief(
 }
 
 /// jiff prints `2026-11-24T17:00:00-05:00[America/New_York]`; the contract
-/// uses plain RFC 3339.
-fn strip_zone_name(s: &str) -> String {
-    s.split('[').next().unwrap_or(s).to_string()
+/// uses plain RFC 3339. Cut in place, not copied.
+fn strip_zone_name(mut s: String) -> String {
+    if let Some(i) = s.find('[') {
+        s.truncate(i);
+    }
+    s
 }
 
 /// Picks a team member. Round robin walks the team in order; least loaded
@@ -231,10 +233,7 @@ pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
         markdown.push_str(":** ");
         match &f.value {
             Value::Null => markdown.push_str("_(empty)_"),
-            // Writing to a String cannot fail.
-            v => {
-                let _ = write!(markdown, "{v}");
-            }
+            v => push_value(&mut markdown, v),
         }
         markdown.push('\n');
     }
@@ -279,7 +278,14 @@ pub(super) fn answers(actions: &[Action], brief: Option<&RenderedBrief>) -> Answ
             .map(|b| {
                 b.fields
                     .iter()
-                    .map(|f| format!("{}: {}", f.label, f.value))
+                    .map(|f| {
+                        // `{label}: {value}`, sized once (format! grew it).
+                        let mut line = String::with_capacity(f.label.len() + 34);
+                        line.push_str(&f.label);
+                        line.push_str(": ");
+                        push_value(&mut line, &f.value);
+                        line
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -288,11 +294,15 @@ pub(super) fn answers(actions: &[Action], brief: Option<&RenderedBrief>) -> Answ
             _ => None,
         }),
         first_task: first_task.map(|(title, assignee, due)| {
-            let mut s = title.clone();
+            // `{title} (for {assignee}, due {due})`, without a format! per part.
+            let mut s = String::with_capacity(title.len() + 64);
+            s.push_str(title);
             if let Some(a) = assignee {
-                s.push_str(&format!(" (for {a}"));
+                s.push_str(" (for ");
+                s.push_str(a);
                 if let Some(d) = due {
-                    s.push_str(&format!(", due {d}"));
+                    s.push_str(", due ");
+                    s.push_str(d);
                 }
                 s.push(')');
             }
