@@ -189,8 +189,9 @@ fn trim_span(text: &str, span: Span) -> Span {
     }
 }
 
-/// The offset of a `#` comment in one line of source, if any.
-fn comment_start(line: &str) -> Option<usize> {
+/// The offset of a `#` comment in one line of source, if any (a `#` inside
+/// a string is text).
+pub(crate) fn comment_start(line: &str) -> Option<usize> {
     let (mut in_string, mut escaped) = (false, false);
     for (i, c) in line.char_indices() {
         if in_string {

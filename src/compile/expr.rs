@@ -303,23 +303,7 @@ pub fn literal(l: &Literal) -> Value {
 pub(crate) fn as_written(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        let (mut in_string, mut escaped, mut end) = (false, false, line.len());
-        for (i, c) in line.char_indices() {
-            if in_string {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == '"' {
-                    in_string = false;
-                }
-            } else if c == '"' {
-                in_string = true;
-            } else if c == '#' {
-                end = i;
-                break;
-            }
-        }
+        let end = crate::check::comment_start(line).unwrap_or(line.len());
         out.push(' ');
         out.push_str(&line[..end]);
     }

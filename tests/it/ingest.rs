@@ -209,3 +209,56 @@ async fn a_review_is_approved_over_http() {
         .unwrap();
     assert_eq!(r.status(), 409);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_and_in_review_handoffs_resume_after_a_restart() {
+    let ws = crate::helpers::workspace();
+    let (workflows, db) = (ws.path().join("workflows"), ws.path().join("handoff.db"));
+    let start = || {
+        let (workflows, db) = (workflows.clone(), db.clone());
+        spawn_app_with(move |s| {
+            s.workflows = workflows;
+            s.db = db;
+        })
+    };
+    let app = start().await;
+    post(&app, &won("p1", "D-1", None)).await;
+    let mut review = won("r1", "D-2", Some("None"));
+    review["record"]["custom_scope"] = json!(true);
+    post(&app, &review).await;
+    app.shutdown().await.expect("a clean stop");
+
+    // A new server on the same database and workflows.
+    let app = start().await;
+    let paused = json_of(app.get("/handoffs?status=paused").await).await;
+    assert_eq!(paused["handoffs"][0]["record_id"], "D-1");
+    let in_review = json_of(app.get("/handoffs?status=review").await).await;
+    let review_id = in_review["handoffs"][0]["id"].as_str().unwrap().to_string();
+
+    // The missing field arrives: it resumes with the plan it would have had.
+    let fill = json!({"id": "p2", "object": "deal", "record_id": "D-1",
+                      "record": {"risk_notes": "Holiday freeze"}});
+    let body = json_of(post(&app, &fill).await).await;
+    let h = &body["events"][0]["outcome"]["handoffs"][0];
+    assert_eq!(h["status"], "resumed");
+    let kinds: Vec<&str> = h["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["assign", "task", "notify", "email_draft"]);
+    assert_eq!(h["answers"]["next_owner"], "ana@example.com");
+
+    // The review is approved by a person and proceeds.
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{review_id}/approve")))
+        .json(&json!({"who": "maya@example.com", "note": "after the restart"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let detail = json_of(app.get(&format!("/handoffs/{review_id}")).await).await;
+    assert_eq!(detail["status"], "proceeded");
+}
