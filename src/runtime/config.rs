@@ -48,6 +48,8 @@ pub struct Settings {
     pub watch: bool,
     /// Tokens, signing secrets and passwords (environment only).
     pub secrets: Secrets,
+    /// The health report's targets (`[health]` in the file).
+    pub health: crate::health::Targets,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             public_url: None,
             watch: true,
             secrets: Secrets::default(),
+            health: crate::health::Targets::default(),
         }
     }
 }
@@ -269,6 +272,7 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
+    health: Option<crate::health::Targets>,
 }
 
 impl Settings {
@@ -359,6 +363,9 @@ impl Settings {
         }
         if let Some(v) = file.watch {
             self.watch = v;
+        }
+        if let Some(t) = file.health {
+            self.health = t;
         }
         Ok(())
     }

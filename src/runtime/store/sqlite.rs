@@ -30,6 +30,8 @@ use super::{
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
+mod health;
+
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
 const MIGRATIONS: &[M<'static>] = &[
@@ -39,6 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0005_escalations_health.sql")),
 ];
 
 /// The schema version this build writes.
@@ -1055,6 +1058,14 @@ impl WriteTx for WriteConn {
             .map(|n| n as u64)
             .map_err(db("releasing expired leases"))
     }
+
+    // --- health ---
+    fn record_escalation(
+        &mut self,
+        escalation: &crate::health::EscalationFact,
+    ) -> Result<i64, StoreError> {
+        health::record_escalation(&self.conn, escalation)
+    }
 }
 
 // ---- reads ----
@@ -1308,6 +1319,13 @@ impl Store for SqliteStore {
             outbox: by_state,
             events_by_source,
             handoffs_by_status,
+        })
+    }
+
+    // --- health ---
+    fn health_rows(&self, since: Timestamp) -> Result<crate::health::HealthRows, StoreError> {
+        self.read_snapshot("reading the health report's rows", |conn| {
+            health::rows(conn, since)
         })
     }
 }
