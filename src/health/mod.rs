@@ -138,6 +138,9 @@ pub enum IssueKind {
 pub struct VersionFact {
     pub id: String,
     pub first_loaded_at: Timestamp,
+    /// The handoffs whose text differs from the version before; `None`
+    /// when not known (then a change counts for every workflow).
+    pub changed: Option<Vec<String>>,
 }
 
 /// Which part of the store a report covers.
@@ -178,7 +181,8 @@ pub fn report(
     window: &Window,
     targets: &Targets,
 ) -> Result<HealthReport, HealthError> {
-    let rows = store.health_rows(window.since)?;
+    let mut rows = store.health_rows(window.since)?;
+    mark_changed(store, &mut rows.versions);
     if let Some(name) = &window.workflow {
         if !rows.handoffs.iter().any(|h| &h.workflow == name) {
             let mut known: Vec<String> = rows.handoffs.iter().map(|h| h.workflow.clone()).collect();
@@ -192,6 +196,52 @@ pub fn report(
     }
     let calendar = latest_calendar(store);
     Ok(compute(&rows, &calendar, targets, window))
+}
+
+/// Works out which handoffs each version changed, for the versions that
+/// could be a report's rule change (all but the first), so a change to one
+/// workflow is not credited with another's trend.
+#[cfg(feature = "serve")]
+fn mark_changed(store: &dyn crate::runtime::store::Store, versions: &mut [VersionFact]) {
+    let texts = |id: &str| {
+        store
+            .workflow_version(id)
+            .ok()
+            .flatten()
+            .map(|v| handoff_texts(&v.files))
+    };
+    let mut previous = versions.first().and_then(|v| texts(&v.id));
+    for v in versions.iter_mut().skip(1) {
+        let current = texts(&v.id);
+        if let (Some(before), Some(now)) = (&previous, &current) {
+            let mut changed: Vec<String> = now
+                .iter()
+                .filter(|(name, text)| before.get(*name) != Some(text))
+                .map(|(name, _)| name.clone())
+                .collect();
+            changed.sort();
+            v.changed = Some(changed);
+        }
+        previous = current;
+    }
+}
+
+/// Each handoff's source text, by name.
+#[cfg(feature = "serve")]
+fn handoff_texts(
+    files: &[crate::runtime::store::WorkflowFile],
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in files {
+        let source = crate::diagnostic::SourceFile::new(f.name.clone(), f.text.clone());
+        for d in crate::syntax::parse(&source).file.declarations {
+            if let crate::syntax::Declaration::Handoff(h) = d {
+                let text = f.text.get(h.span.start..h.span.end).unwrap_or_default();
+                out.insert(h.name.value.clone(), text.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The calendar of the newest workflow version the store kept.

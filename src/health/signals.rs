@@ -249,12 +249,19 @@ pub fn compute(
         by_workflow.entry(w).or_default();
     }
 
-    let rule_change_at = rows
-        .versions
-        .iter()
-        .skip(1)
-        .filter(|v| v.first_loaded_at > window.since && v.first_loaded_at <= now)
-        .next_back();
+    // The newest version in the window that changed this workflow.
+    let rule_change_of = |workflow: &str| {
+        rows.versions
+            .iter()
+            .skip(1)
+            .filter(|v| v.first_loaded_at > window.since && v.first_loaded_at <= now)
+            .filter(|v| {
+                v.changed
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|n| n == workflow))
+            })
+            .next_back()
+    };
 
     let mut workflows = Vec::new();
     for (name, ones) in by_workflow {
@@ -304,7 +311,7 @@ pub fn compute(
             totals.proceeded as usize,
         );
         let leads = (object == targets.lead_object).then(|| lead_signals(&ones, &totals, targets));
-        let rule_change = rule_change_at.map(|v| {
+        let rule_change = rule_change_of(name).map(|v| {
             let mut before = Vec::new();
             let mut after = Vec::new();
             for o in &ones {

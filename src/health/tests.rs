@@ -707,10 +707,12 @@ fn around_change(before_done: &str, after_done: &str) -> HealthRows {
         VersionFact {
             id: "v1".into(),
             first_loaded_at: at("2026-10-01T00:00:00Z"),
+            changed: None,
         },
         VersionFact {
             id: "v2-abcdef".into(),
             first_loaded_at: at("2026-11-08T00:00:00Z"),
+            changed: None,
         },
     ];
     r
@@ -736,6 +738,16 @@ fn finding_improved_after_change() {
         "{}",
         f.text
     );
+}
+
+#[test]
+fn a_change_to_another_workflow_is_not_credited() {
+    let mut r = around_change("2026-11-05T10:00:00Z", "2026-11-10T10:00:00Z");
+    r.versions[1].changed = Some(vec![LEADS.to_string()]);
+    assert!(!codes(&r).contains(&"improved_after_change"));
+    assert!(workflow(&report_of(&r), DEALS).rule_change.is_none());
+    r.versions[1].changed = Some(vec![DEALS.to_string()]);
+    assert!(codes(&r).contains(&"improved_after_change"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod auth;
 mod binary;
 mod config;
 mod health;
+mod health_report;
 mod ingest;
 mod limits;
 mod reload;

@@ -171,6 +171,7 @@ pub(super) fn rows(conn: &Connection, since: Timestamp) -> rusqlite::Result<Heal
         out.versions.push(VersionFact {
             id: r.get(0)?,
             first_loaded_at: ts(r, "first_loaded_at")?,
+            changed: None,
         });
     }
     Ok(out)
