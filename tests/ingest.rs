@@ -231,3 +231,120 @@ async fn a_batch_applies_in_order_and_a_bad_field_does_not_lose_the_event() {
         row.event.field_errors
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_stored_by_another_writer_mid_job_rolls_the_whole_request_back() {
+    // Another writer (a second replica on a shared database) stores event
+    // `raced` after this job's dedupe check found nothing: played here by
+    // a trigger that inserts it just before our own insert, so the append
+    // comes back `Duplicate` after the record and its handoffs were written.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let set = workflows();
+    rusqlite::Connection::open(dir.path().join("handoff.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER another_writer BEFORE INSERT ON events \
+             WHEN NEW.event_id = 'raced' BEGIN \
+               INSERT INTO events (source, event_id, content_hash, received_at, raw_body, \
+                 normalized, outcome) \
+               VALUES (NEW.source, NEW.event_id, 'theirs', 0, x'', '{}', '{}'); \
+             END;",
+        )
+        .unwrap();
+
+    // A batch: a plain event, then the raced one.
+    let mut raced = won_missing_risk("raced");
+    raced["record_id"] = json!("D-3");
+    let body = json!([won_missing_risk("e1"), raced]);
+    let bytes = body.to_string().into_bytes();
+    let events = Event::decode_many(&set, &bytes).unwrap();
+    let err = ingest::ingest(
+        &store,
+        set.clone(),
+        Request {
+            source: "generic".into(),
+            raw_body: bytes,
+            received_at: common::ts("2026-11-20T15:05:00Z"),
+            events,
+        },
+    )
+    .await
+    .expect_err("the request fails");
+    let raced = match &err {
+        ingest::IngestError::Store(e) => e.aborted_with::<ingest::IngestError>(),
+        _ => None,
+    };
+    assert!(
+        matches!(raced, Some(ingest::IngestError::Raced { key }) if key == "raced"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("another writer"), "{err}");
+
+    // Nothing of the request is stored: not the first event, not the raced
+    // one's record, handoff, outbox rows or assignment memory.
+    assert!(list(&store).is_empty(), "{:?}", list(&store));
+    let db = rusqlite::Connection::open(dir.path().join("handoff.db")).unwrap();
+    for table in [
+        "events",
+        "records",
+        "actions",
+        "status_changes",
+        "team_cursors",
+        "open_tasks",
+    ] {
+        let n: i64 = db
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+
+    // Without the other writer the same request is stored whole.
+    db.execute_batch("DROP TRIGGER another_writer").unwrap();
+    let out = send(&store, &set, body).await;
+    assert!(
+        out.iter().all(|o| matches!(o, Ingested::Applied { .. })),
+        "{out:?}"
+    );
+    assert_eq!(list(&store).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_use_the_time_the_audit_log_keeps() {
+    // The store keeps microseconds; a decision made with nanoseconds would
+    // name instances and due dates a replay of the audit log cannot.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let set = workflows();
+    let body = won_missing_risk("ns");
+    let bytes = body.to_string().into_bytes();
+    let events = Event::decode_many(&set, &bytes).unwrap();
+    let received_at = common::ts("2026-11-20T15:05:00.123456789Z");
+    let out = ingest::ingest(
+        &store,
+        set.clone(),
+        Request {
+            source: "generic".into(),
+            raw_body: bytes,
+            received_at,
+            events: events.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let Ingested::Applied { audit_id, outcome } = &out[0] else {
+        panic!("{out:?}");
+    };
+    let row = store.event(*audit_id).unwrap().unwrap();
+    assert_eq!(
+        row.event.received_at,
+        common::ts("2026-11-20T15:05:00.123456Z")
+    );
+    let mut memory = handoff::eval::MemoryAssignments::default();
+    let (_, replayed) =
+        handoff::eval::step(&set, None, &events[0], row.event.received_at, &mut memory).unwrap();
+    assert_eq!(
+        &replayed, outcome,
+        "a replay from the audit log decides the same"
+    );
+}

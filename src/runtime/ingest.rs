@@ -37,6 +37,14 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Step(#[from] eval::StepError),
+    /// Another writer stored the event between our dedupe check and our
+    /// append (a second replica on a shared database). The whole request
+    /// was rolled back: nothing of it is stored.
+    #[error("event `{key}` was stored by another writer while this request was being decided")]
+    #[diagnostic(help(
+        "send the request again: the retry finds the event stored and changes nothing"
+    ))]
+    Raced { key: String },
     #[error("the stored state of {key} is unreadable: {reason}")]
     #[diagnostic(help(
         "restore the database from a backup, or delete the record's row to start it afresh"
@@ -58,8 +66,9 @@ pub struct Request {
 pub async fn ingest(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
-    request: Request,
+    mut request: Request,
 ) -> Result<Vec<Ingested>, IngestError> {
+    request.received_at = stored_precision(request.received_at);
     let job = store.write(move |tx| {
         let mut out = Vec::with_capacity(request.events.len());
         for event in &request.events {
@@ -73,6 +82,14 @@ pub async fn ingest(
     // A job's own error (a step refused, a corrupt row) comes back as
     // `StoreError::Aborted` carrying it: `aborted_with` reads it.
     Ok(job.await?)
+}
+
+/// `t` cut to the microseconds the store keeps. A decision reads `now`
+/// (an instance's id hashes it; due dates start from it), so deciding with
+/// the nanoseconds the store drops would make the audit log's
+/// `received_at` replay to other ids and times than were decided.
+pub fn stored_precision(t: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
 }
 
 /// The identity a retry of `event` carries: the sender's id, or a hash of
@@ -183,8 +200,15 @@ fn ingest_one(
     })?;
     let audit_id = match appended {
         Appended::New(id) => id,
-        // Another job of this batch stored it first.
-        Appended::Duplicate(id) => return Ok(Ingested::Duplicate { audit_id: id }),
+        // Stored by someone else since `processed` said it was new: the
+        // record, its handoffs and the assignment memory were already
+        // written above, so the job must fail (its savepoint rolls all of it
+        // back) rather than answer `Duplicate` and keep them.
+        Appended::Duplicate(_) => {
+            return Err(IngestError::Raced {
+                key: key.event_id.unwrap_or(&hash).to_string(),
+            })
+        }
     };
     for (id, from, to) in &touched {
         if from.as_deref() != Some(to.as_str()) {
@@ -337,6 +361,7 @@ pub async fn approve(
     note: String,
     now: Timestamp,
 ) -> Result<Option<eval::HandoffOutcome>, IngestError> {
+    let now = stored_precision(now);
     let job = store.write(move |tx| {
         let Some(row) = tx.load_instance(&id)? else {
             return Ok(None);

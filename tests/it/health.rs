@@ -23,6 +23,48 @@ async fn readyz_names_the_active_version() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_is_503_with_a_reason_while_the_store_cannot_write() {
+    let app = spawn_app().await;
+    // Another process holds the database's write lock.
+    let other = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    let reason = body["reason"].as_str().unwrap();
+    assert!(reason.contains("the store"), "{reason}");
+    assert!(reason.contains("locked by another process"), "{reason}");
+
+    // The lock goes: ready again (polled, within the bound).
+    other.execute_batch("COMMIT").unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::BOUND;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let res = app.get("/readyz").await;
+        if res.status() == 200 {
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert!(body.get("reason").is_none(), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still not ready");
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_shutting_down() {
+    let app = spawn_app().await;
+    app.state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["reason"].as_str().unwrap().contains("shutting down"));
+}
+
 #[tokio::test]
 async fn metrics_lists_every_series_in_prometheus_text() {
     let app = spawn_app().await;

@@ -370,17 +370,41 @@ impl BinApp {
         }
     }
 
+    /// Kills the server with SIGKILL (no chance to finish anything), waits
+    /// for it, and gives back its folder (the database is in it) for a
+    /// restart with [`start_binary_in`].
+    pub async fn kill(mut self) -> (tempfile::TempDir, Stopped) {
+        // tokio's start_kill sends SIGKILL on unix.
+        self.child.start_kill().expect("the binary can be killed");
+        let status = tokio::time::timeout(BOUND, self.child.wait())
+            .await
+            .expect("the binary exits in time after SIGKILL")
+            .unwrap();
+        let stopped = Stopped {
+            status,
+            stdout: self.stdout.await.unwrap(),
+            stderr: self.stderr.await.unwrap(),
+        };
+        (self.dir, stopped)
+    }
+
     /// Sends SIGTERM and waits for the exit and every byte of output.
-    pub async fn stop(mut self) -> Stopped {
+    pub async fn stop(self) -> Stopped {
+        self.stop_keeping_dir().await.1
+    }
+
+    /// [`BinApp::stop`], giving back the folder (to read the database).
+    pub async fn stop_keeping_dir(mut self) -> (tempfile::TempDir, Stopped) {
         self.signal(libc::SIGTERM);
         let status = tokio::time::timeout(BOUND, self.child.wait())
             .await
             .expect("the binary exits in time after SIGTERM")
             .unwrap();
-        Stopped {
+        let stopped = Stopped {
             status,
             stdout: self.stdout.await.unwrap(),
             stderr: self.stderr.await.unwrap(),
-        }
+        };
+        (self.dir, stopped)
     }
 }
