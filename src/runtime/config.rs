@@ -48,6 +48,8 @@ pub struct Settings {
     pub watch: bool,
     /// Tokens, signing secrets and passwords (environment only).
     pub secrets: Secrets,
+    /// The CRM mapping: `[hubspot]` and `[pipedrive]` in `handoff.toml`.
+    pub crm: crate::runtime::adapters::mapping::Mapping,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             public_url: None,
             watch: true,
             secrets: Secrets::default(),
+            crm: Default::default(),
         }
     }
 }
@@ -110,15 +113,23 @@ pub struct Secrets {
     pub pipedrive_user: Option<Secret>,
     /// `HANDOFF_PIPEDRIVE_PASSWORD`: basic-auth password of Pipedrive's webhooks.
     pub pipedrive_password: Option<Secret>,
+    /// `HANDOFF_HUBSPOT_TOKEN`: the private app token that reads records
+    /// from HubSpot's API (hydration).
+    pub hubspot_token: Option<Secret>,
+    /// `HANDOFF_PIPEDRIVE_API_TOKEN`: the API token that reads records from
+    /// Pipedrive's API (hydration).
+    pub pipedrive_api_token: Option<Secret>,
 }
 
 /// Every secret variable, with the config file key people might try.
-const SECRET_VARS: [(&str, &str); 5] = [
+const SECRET_VARS: [(&str, &str); 7] = [
     ("HANDOFF_API_TOKEN", "api_token"),
     ("HANDOFF_GENERIC_SECRET", "generic_secret"),
     ("HANDOFF_HUBSPOT_CLIENT_SECRET", "hubspot_client_secret"),
     ("HANDOFF_PIPEDRIVE_USER", "pipedrive_user"),
     ("HANDOFF_PIPEDRIVE_PASSWORD", "pipedrive_password"),
+    ("HANDOFF_HUBSPOT_TOKEN", "hubspot_token"),
+    ("HANDOFF_PIPEDRIVE_API_TOKEN", "pipedrive_api_token"),
 ];
 
 impl Secrets {
@@ -180,7 +191,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url and watch (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, and the CRM mappings [hubspot] and [pipedrive] (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -269,6 +280,11 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
+    // Read by `Mapping::from_table` (the CRM mapping).
+    #[allow(dead_code)]
+    hubspot: Option<toml::Table>,
+    #[allow(dead_code)]
+    pipedrive: Option<toml::Table>,
 }
 
 impl Settings {
@@ -324,6 +340,12 @@ impl Settings {
                 var: var.to_string(),
             });
         }
+        self.crm = crate::runtime::adapters::mapping::Mapping::from_table(&table, &shown).map_err(
+            |e| ConfigError::ParseFile {
+                path: shown.clone(),
+                reason: e.to_string(),
+            },
+        )?;
         let file: FileSettings =
             table
                 .try_into()
@@ -486,6 +508,8 @@ fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, Config
         hubspot_client_secret: read(SECRET_VARS[2].0)?,
         pipedrive_user: read(SECRET_VARS[3].0)?,
         pipedrive_password: read(SECRET_VARS[4].0)?,
+        hubspot_token: read(SECRET_VARS[5].0)?,
+        pipedrive_api_token: read(SECRET_VARS[6].0)?,
     })
 }
 

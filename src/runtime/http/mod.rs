@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(metrics::router())
         .merge(workflows::router())
         .merge(hooks::router())
+        .merge(crate::runtime::adapters::router())
         .merge(handoffs::router())
         //
         // Layers run outside-in from the last one added: the trace span

@@ -24,11 +24,15 @@ use rusqlite_migration::{Migrations, M};
 
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
-    HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NoteRow, Page,
-    PageRequest, Receipt, RecordRow, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
-    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+    HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
+    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, StatusChange, Store, StoreCounts,
+    StoreError, WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters,
+    MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
+
+// The CRM adapters' pending decisions (issue 11).
+mod crm;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -39,6 +43,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0004_crm_pending_decisions.sql")),
 ];
 
 /// The schema version this build writes.
@@ -1055,6 +1060,25 @@ impl WriteTx for WriteConn {
             .map(|n| n as u64)
             .map_err(db("releasing expired leases"))
     }
+
+    // --- crm ---
+    fn crm_has_pending(&mut self, object: &str, record_id: &str) -> Result<bool, StoreError> {
+        crm::has_pending(&self.conn, object, record_id)
+    }
+    fn crm_add_pending(&mut self, pending: &NewPending) -> Result<bool, StoreError> {
+        crm::add_pending(&self.conn, pending)
+    }
+    fn crm_remove_pending(&mut self, seq: i64) -> Result<bool, StoreError> {
+        crm::remove_pending(&self.conn, seq)
+    }
+    fn crm_pending_failed(
+        &mut self,
+        seq: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        crm::pending_failed(&self.conn, seq, next_attempt_at, error)
+    }
 }
 
 // ---- reads ----
@@ -1309,6 +1333,21 @@ impl Store for SqliteStore {
             events_by_source,
             handoffs_by_status,
         })
+    }
+
+    // --- crm ---
+    fn crm_record(&self, object: &str, record_id: &str) -> Result<Option<RecordRow>, StoreError> {
+        self.read("reading a record", |conn| {
+            crm::record(conn, object, record_id)
+        })
+    }
+    fn crm_due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
+        self.read("listing pending CRM events", |conn| {
+            crm::due(conn, now, limit)
+        })
+    }
+    fn crm_pending_count(&self) -> Result<u64, StoreError> {
+        self.read("counting pending CRM events", crm::count)
     }
 }
 
