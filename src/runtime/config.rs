@@ -636,6 +636,37 @@ mod tests {
     }
 
     #[test]
+    fn the_crm_mapping_is_read_from_the_file_and_a_secret_in_it_refused() {
+        let (_dir, path) = config_file(
+            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.owners]\n\"7\" = \"ana@example.com\"\n",
+        );
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&flags, env(&[])).unwrap();
+        use crate::runtime::adapters::mapping::Crm;
+        assert_eq!(
+            s.crm.property_for(Crm::HubSpot, "deal", "stage"),
+            Some("dealstage")
+        );
+        assert_eq!(
+            s.crm.crm_user_id(Crm::HubSpot, "ana@example.com"),
+            Some("7")
+        );
+        assert!(s.crm.pipedrive.is_none());
+
+        let (_dir, path) = config_file("[hubspot]\nclient_secret = \"shh-do-not-echo\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(err.to_string().contains("client_secret"), "{err}");
+        assert!(!err.to_string().contains("shh-do-not-echo"), "{err}");
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_named() {
         let (_dir, path) = config_file("listn = \"0.0.0.0:1\"\n");
         let flags = Overrides {

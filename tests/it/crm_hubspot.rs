@@ -344,3 +344,150 @@ async fn the_hook_refuses_everything_until_a_client_secret_is_set() {
         .contains("HANDOFF_HUBSPOT_CLIENT_SECRET"));
     assert_eq!(events_stored(&app, "hubspot"), 0);
 }
+
+/// A deal in HubSpot's API (all text, as HubSpot returns properties).
+fn deal(name: &str, amount: &str, segment: &str, custom_scope: &str) -> J {
+    json!({
+        "dealname": name, "hubspot_owner_id": "102", "amount": amount,
+        "deal_segment": segment, "buyer_goals": "Custom integration",
+        "main_contact_email": "ray@gamma.example",
+        "signed_scope_url": "https://docs.example/sow", "start_date": date_ms("2027-01-11"),
+        "promised_deliverables": "Custom connector", "pricing_exceptions": "None",
+        "delivery_risk_notes": "New API", "kickoff_preference": "On site",
+        "custom_scope": custom_scope, "review_approved": "false"
+    })
+}
+
+/// The bundled scenarios as HubSpot drives them: only the stage (and the
+/// later edits) arrive by webhook; the rest is read from the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_deal_scenarios_through_hubspot() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "11", deal("Gamma Inc", "30000", "mid", "true"));
+    fake.put(
+        "deals",
+        "12",
+        deal("Delta Corp", "80000", "enterprise", "false"),
+    );
+    fake.put("deals", "13", deal("Zero Ltd", "0", "smb", "false"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let one = |id: u64, deal: u64, dt: i64, p: &str, v: &str| {
+        J::Array(vec![hs_event(
+            id,
+            deal,
+            at + dt,
+            "deal.propertyChange",
+            Some((p, v)),
+        )])
+        .to_string()
+    };
+    for (i, d) in [11, 12, 13].into_iter().enumerate() {
+        let r = send_hubspot(
+            &app,
+            SECRET,
+            &one(100 + i as u64, d, 0, "dealstage", "closedwon"),
+            now_ms(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    // Custom scope: founder review; approved in HubSpot (a property).
+    let h = &handoffs_of(&app, "11").await[0];
+    assert_eq!(h["status"], "review");
+    assert_eq!(h["exceptions"], json!(["Custom Scope"]));
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &one(110, 11, 10, "review_approved", "true"),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "11").await[0]["status"], "proceeded");
+    // The kickoff lands on the calendar: done.
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &one(111, 11, 20, "kickoff_scheduled_at", "1795000000000"),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "11").await[0]["status"], "done");
+
+    // A big enterprise deal: review, approved by hand through the API.
+    let h = &handoffs_of(&app, "12").await[0];
+    assert_eq!(h["status"], "review");
+    assert_eq!(h["exceptions"], json!(["Needs Founder Review"]));
+    let id = h["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com", "note": "checked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "12").await[0]["status"], "proceeded");
+
+    // A deal worth nothing does not start a handoff.
+    assert!(handoffs_of(&app, "13").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_lead_scenarios_through_hubspot() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let full = |name: &str, campaign: Option<&str>| {
+        let mut c = json!({
+            "firstname": name, "hubspot_owner_id": "201", "hs_analytics_source": "PAID_SEARCH",
+            "offer": "Free audit", "pain_point": "Slow onboarding",
+            "qualification_answer": "Yes", "budget_signal": "Approved",
+            "notes_last_contacted": "1763600000000"
+        });
+        if let Some(c2) = campaign {
+            c["campaign"] = json!(c2);
+        }
+        c
+    };
+    fake.put("contacts", "21", full("Ann", Some("Q4 webinar")));
+    fake.put("contacts", "22", full("Bo", Some("Q4 webinar")));
+    fake.put("contacts", "23", full("Cy", None));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    for (i, c) in [21, 22, 23].into_iter().enumerate() {
+        let body = J::Array(vec![hs_event(
+            300 + i as u64,
+            c,
+            at,
+            "contact.propertyChange",
+            Some(("lifecyclestage", "salesqualifiedlead")),
+        )])
+        .to_string();
+        assert_eq!(
+            send_hubspot(&app, SECRET, &body, now_ms()).await.status(),
+            200
+        );
+    }
+    // Least loaded: the two leads go to different people.
+    let mut owners = Vec::new();
+    for c in ["21", "22"] {
+        let h = &handoffs_of(&app, c).await[0];
+        assert_eq!(h["status"], "proceeded");
+        let id = h["id"].as_str().unwrap();
+        let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+        let assign = detail["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "assign")
+            .cloned()
+            .unwrap();
+        owners.push(assign["action"]["person"].clone());
+    }
+    assert_ne!(owners[0], owners[1], "{owners:?}");
+    // No campaign in the CRM: paused, asking for exactly that.
+    let h = &handoffs_of(&app, "23").await[0];
+    assert_eq!(h["status"], "paused");
+    assert_eq!(h["missing"], json!(["campaign"]));
+}
