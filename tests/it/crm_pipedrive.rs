@@ -167,3 +167,31 @@ async fn without_the_right_basic_auth_the_hook_is_401_and_stores_nothing() {
         .contains("HANDOFF_PIPEDRIVE_USER"));
     assert_eq!(events_stored(&open, "pipedrive"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_without_the_custom_fields_reads_the_deal_from_the_api() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    // API v1 gives custom fields flat, by key, and the user as an object.
+    let mut deal = json!({"id": 58, "title": "Theta SA", "value": 9000, "status": "won",
+        "stage_id": 3, "user_id": {"id": 9, "name": "Maya", "email": "maya@example.com", "value": 9}});
+    for (k, v) in custom_fields(Some("None")).as_object().unwrap() {
+        deal[k] = v.get("value").cloned().unwrap_or(J::Null);
+    }
+    fake.put("deals", "58", deal);
+    let app = app(&fake).await;
+    let body = json!({
+        "meta": {"action": "change", "entity": "deal", "entity_id": "58", "id": "b7e1-58",
+                 "version": "2.0", "timestamp": "2026-11-20T15:04:05Z"},
+        "data": {"id": 58, "title": "Theta SA", "value": 9000, "status": "won", "stage_id": 3},
+        "previous": {"status": "open"}
+    });
+    let r = send_pipedrive(&app, Some((USER, PASSWORD)), &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(fake.calls(), ["/api/v1/deals/58"]);
+    let hs = handoffs_of(&app, "58").await;
+    assert_eq!(hs[0]["status"], "proceeded", "{hs:?}");
+    let id = hs[0]["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["record"]["owner"], "maya@example.com");
+    assert_eq!(detail["record"]["risk_notes"], "None");
+}

@@ -184,3 +184,40 @@ async fn with_the_crm_down_the_event_is_stored_and_decided_when_it_is_back() {
     // Decided once: one set of actions.
     assert_eq!(detail["actions"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_event_survives_a_restart_and_is_decided_by_the_next_server() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3101", full_deal("Kappa AG"));
+    fake.set_down(true);
+    let keep = tempfile::tempdir().unwrap();
+    let db = keep.path().join("handoff.db");
+    let base = fake.base();
+    let start = |db: std::path::PathBuf, base: String| {
+        spawn_app_with(move |s| {
+            s.db = db;
+            s.crm = mapping(&base);
+            s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+            s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+        })
+    };
+    let first = start(db.clone(), base.clone()).await;
+    let body = stage_change(20, 3101, now_ms() - 1000);
+    let answer = json_of(send_hubspot(&first, SECRET, &body, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["pending"], true);
+    first.shutdown().await.expect("a clean stop");
+
+    fake.set_down(false);
+    let second = start(db, base).await;
+    let h = wait_for("the event stored before the restart to be decided", || {
+        let app = &second;
+        async move { handoffs_of(app, "3101").await.into_iter().next() }
+    })
+    .await;
+    assert_eq!(h["status"], "proceeded");
+    assert_eq!(second.state.store.crm_pending_count().unwrap(), 0);
+    // HubSpot's late retry of the same event after the restart: a duplicate.
+    let answer = json_of(send_hubspot(&second, SECRET, &body, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], true);
+    assert_eq!(events_stored(&second, "hubspot"), 1);
+}
