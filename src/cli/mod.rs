@@ -174,6 +174,10 @@ pub struct CheckArgs {
     /// Treat warnings as errors (`--deny warnings`).
     #[arg(long, value_name = "LEVEL")]
     pub deny: Option<Deny>,
+    /// The `handoff.toml` whose CRM mapping is checked against the
+    /// objects (default: HANDOFF_CONFIG, else ./handoff.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Arguments of `handoff fmt`.

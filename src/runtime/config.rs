@@ -50,6 +50,8 @@ pub struct Settings {
     pub secrets: Secrets,
     /// The health report's targets (`[health]` in the file).
     pub health: crate::health::Targets,
+    /// The CRM mapping: `[hubspot]` and `[pipedrive]` in `handoff.toml`.
+    pub crm: crate::runtime::adapters::mapping::Mapping,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             watch: true,
             secrets: Secrets::default(),
             health: crate::health::Targets::default(),
+            crm: Default::default(),
         }
     }
 }
@@ -113,15 +116,23 @@ pub struct Secrets {
     pub pipedrive_user: Option<Secret>,
     /// `HANDOFF_PIPEDRIVE_PASSWORD`: basic-auth password of Pipedrive's webhooks.
     pub pipedrive_password: Option<Secret>,
+    /// `HANDOFF_HUBSPOT_TOKEN`: the private app token that reads records
+    /// from HubSpot's API (hydration).
+    pub hubspot_token: Option<Secret>,
+    /// `HANDOFF_PIPEDRIVE_API_TOKEN`: the API token that reads records from
+    /// Pipedrive's API (hydration).
+    pub pipedrive_api_token: Option<Secret>,
 }
 
 /// Every secret variable, with the config file key people might try.
-const SECRET_VARS: [(&str, &str); 5] = [
+const SECRET_VARS: [(&str, &str); 7] = [
     ("HANDOFF_API_TOKEN", "api_token"),
     ("HANDOFF_GENERIC_SECRET", "generic_secret"),
     ("HANDOFF_HUBSPOT_CLIENT_SECRET", "hubspot_client_secret"),
     ("HANDOFF_PIPEDRIVE_USER", "pipedrive_user"),
     ("HANDOFF_PIPEDRIVE_PASSWORD", "pipedrive_password"),
+    ("HANDOFF_HUBSPOT_TOKEN", "hubspot_token"),
+    ("HANDOFF_PIPEDRIVE_API_TOKEN", "pipedrive_api_token"),
 ];
 
 impl Secrets {
@@ -183,7 +194,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url and watch (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, and the CRM mappings [hubspot] and [pipedrive] (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -273,6 +284,11 @@ struct FileSettings {
     public_url: Option<String>,
     watch: Option<bool>,
     health: Option<crate::health::Targets>,
+    // Read by `Mapping::from_table` (the CRM mapping).
+    #[allow(dead_code)]
+    hubspot: Option<toml::Table>,
+    #[allow(dead_code)]
+    pipedrive: Option<toml::Table>,
 }
 
 impl Settings {
@@ -328,6 +344,12 @@ impl Settings {
                 var: var.to_string(),
             });
         }
+        self.crm = crate::runtime::adapters::mapping::Mapping::from_table(&table, &shown).map_err(
+            |e| ConfigError::ParseFile {
+                path: shown.clone(),
+                reason: e.to_string(),
+            },
+        )?;
         let file: FileSettings =
             table
                 .try_into()
@@ -493,6 +515,8 @@ fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, Config
         hubspot_client_secret: read(SECRET_VARS[2].0)?,
         pipedrive_user: read(SECRET_VARS[3].0)?,
         pipedrive_password: read(SECRET_VARS[4].0)?,
+        hubspot_token: read(SECRET_VARS[5].0)?,
+        pipedrive_api_token: read(SECRET_VARS[6].0)?,
     })
 }
 
@@ -616,6 +640,37 @@ mod tests {
             matches!(&err, ConfigError::SecretInFile { var, .. } if var == "HANDOFF_API_TOKEN")
         );
         assert!(!err.to_string().contains("tok-in-file"));
+    }
+
+    #[test]
+    fn the_crm_mapping_is_read_from_the_file_and_a_secret_in_it_refused() {
+        let (_dir, path) = config_file(
+            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.owners]\n\"7\" = \"ana@example.com\"\n",
+        );
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&flags, env(&[])).unwrap();
+        use crate::runtime::adapters::mapping::Crm;
+        assert_eq!(
+            s.crm.property_for(Crm::HubSpot, "deal", "stage"),
+            Some("dealstage")
+        );
+        assert_eq!(
+            s.crm.crm_user_id(Crm::HubSpot, "ana@example.com"),
+            Some("7")
+        );
+        assert!(s.crm.pipedrive.is_none());
+
+        let (_dir, path) = config_file("[hubspot]\nclient_secret = \"shh-do-not-echo\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(err.to_string().contains("client_secret"), "{err}");
+        assert!(!err.to_string().contains("shh-do-not-echo"), "{err}");
     }
 
     #[test]

@@ -136,7 +136,9 @@ pub fn normalized(set: &WorkflowSet, event: &Event) -> String {
     .to_string()
 }
 
-fn ingest_one(
+/// Decides and stores one event inside a write job (the CRM adapters
+/// call it in their own jobs, beside their pending rows).
+pub fn ingest_one(
     tx: &mut dyn WriteTx,
     set: &WorkflowSet,
     request: &Request,

@@ -49,6 +49,13 @@ pub struct Metrics {
     /// `handoff_unknown_values_total{object, field}`: values outside a field's
     /// `one of` list (a stage renamed in the CRM).
     pub unknown_values: CounterVec,
+    /// `handoff_crm_unmapped_properties_total{crm, object}`: CRM properties
+    /// that arrived but are not in the `handoff.toml` mapping (ignored).
+    pub crm_unmapped: CounterVec,
+    /// `handoff_crm_hydrations_total{crm, outcome}`: records read from a
+    /// CRM's API before deciding (`fetched`, `failed`, `not_found`,
+    /// `no_token`).
+    pub crm_hydrations: CounterVec,
 }
 
 /// Latency buckets in seconds: 100 µs to 10 s.
@@ -115,6 +122,16 @@ impl Metrics {
                 "Values outside a field's `one of` list, by object and field.",
                 &["object", "field"],
             ),
+            crm_unmapped: CounterVec::new(
+                "handoff_crm_unmapped_properties_total",
+                "CRM properties received that the handoff.toml mapping does not map, by CRM and object.",
+                &["crm", "object"],
+            ),
+            crm_hydrations: CounterVec::new(
+                "handoff_crm_hydrations_total",
+                "Records read from a CRM's API before deciding, by CRM and outcome.",
+                &["crm", "outcome"],
+            ),
         }
     }
 
@@ -131,6 +148,8 @@ impl Metrics {
         self.outbox_depth.render(&mut out);
         self.field_errors.render(&mut out);
         self.unknown_values.render(&mut out);
+        self.crm_unmapped.render(&mut out);
+        self.crm_hydrations.render(&mut out);
         out
     }
 }

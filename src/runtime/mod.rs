@@ -19,6 +19,7 @@
 //! ingest path (hooks, the per-event transaction, the handoffs API) plug
 //! into [`state::AppState`], [`serve::Server::build`] and [`http::router`].
 
+pub mod adapters;
 pub mod config;
 pub mod escalations;
 pub mod http;

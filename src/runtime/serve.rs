@@ -135,6 +135,12 @@ impl Server {
         let hooks: Vec<Arc<dyn reload::OnActivate>> = vec![Arc::new(KeepVersions(store.clone()))];
         let workflows = Workflows::load(settings.workflows.clone(), metrics.clone(), hooks).await?;
 
+        let crm = Arc::new(
+            super::adapters::Crms::new(&settings).map_err(|e| ServeError::Io {
+                what: "cannot set up the CRM API clients".to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        );
         let state = Arc::new(AppState {
             settings,
             workflows,
@@ -142,6 +148,7 @@ impl Server {
             draining: Default::default(),
             store,
             generic_key,
+            crm,
         });
         Ok(Server {
             state,
@@ -194,6 +201,8 @@ impl Server {
             .sighup
             .map(|h| tokio::spawn(reload_on_sighup(h, workflows.clone())));
 
+        // Events that wait for the CRM's API are decided once it answers.
+        let pending = super::adapters::pending::spawn(state.clone());
         let draining = state.clone();
         let app = http::router(state);
         let served = axum::serve(self.listener, app)
@@ -205,6 +214,9 @@ impl Server {
             .await;
 
         if let Some(task) = sighup {
+            task.abort();
+        }
+        if let Some(task) = pending {
             task.abort();
         }
         if let Some(w) = watcher {

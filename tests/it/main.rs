@@ -2,14 +2,19 @@
 //! linked once), a module per concern. `helpers` starts servers in process
 //! (`spawn_app`) and the real binary (`start_binary`).
 
+mod fake_crm;
 mod helpers;
 
 mod auth;
 mod binary;
 mod config;
 mod crash;
+mod crm_hubspot;
+mod crm_mapping;
+mod crm_pipedrive;
 mod health;
 mod health_report;
+mod hydration;
 mod ingest;
 mod limits;
 mod reload;

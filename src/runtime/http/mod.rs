@@ -35,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(metrics::router())
         .merge(workflows::router())
         .merge(hooks::router())
+        .merge(crate::runtime::adapters::router())
         .merge(handoffs::router())
         .merge(escalations::router())
         .merge(health_report::router())

@@ -538,6 +538,22 @@ pub trait WriteTx {
         &mut self,
         escalation: &crate::health::EscalationFact,
     ) -> Result<i64, StoreError>;
+    // --- crm ---
+    /// Whether a CRM event of `object/record_id` waits for its decision
+    /// (then later events of the record wait behind it).
+    fn crm_has_pending(&mut self, object: &str, record_id: &str) -> Result<bool, StoreError>;
+    /// Stores a CRM event whose decision must wait; false when the same
+    /// `(source, event_id)` already waits.
+    fn crm_add_pending(&mut self, pending: &NewPending) -> Result<bool, StoreError>;
+    /// Deletes a pending event (in the job that decided it).
+    fn crm_remove_pending(&mut self, seq: i64) -> Result<bool, StoreError>;
+    /// Records a failed attempt and when to try again.
+    fn crm_pending_failed(
+        &mut self,
+        seq: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A durable store. Writes go through [`Store::submit`] (use
@@ -617,6 +633,14 @@ pub trait Store: Send + Sync {
     /// escalations and next owner; the field errors of events received
     /// since `since`; and the workflow versions.
     fn health_rows(&self, since: Timestamp) -> Result<crate::health::HealthRows, StoreError>;
+    // --- crm ---
+    /// A record's stored state, read outside the writer (the adapters read
+    /// it to see which fields were never heard of before they decide).
+    fn crm_record(&self, object: &str, record_id: &str) -> Result<Option<RecordRow>, StoreError>;
+    /// Pending CRM events due by `now`, oldest first, at most `limit`.
+    fn crm_due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<PendingRow>, StoreError>;
+    /// How many CRM events wait for their decision.
+    fn crm_pending_count(&self) -> Result<u64, StoreError>;
 }
 
 /// Typed writes on any [`Store`]: the job's return type is boxed on the way
@@ -665,4 +689,36 @@ fn unbox<T: 'static>(result: JobResult) -> Result<T, StoreError> {
             reason: "the writer returned a value of another type".into(),
         }),
     }
+}
+
+// --- crm ---
+/// A CRM event stored before its decision (the CRM's API was unreachable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPending {
+    pub source: String,
+    pub event_id: String,
+    pub object: String,
+    pub record_id: String,
+    /// The normalized event, in the generic event shape (JSON).
+    pub event: String,
+    pub raw_body: Vec<u8>,
+    pub received_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub error: String,
+}
+
+/// A stored pending CRM event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRow {
+    pub seq: i64,
+    pub source: String,
+    pub event_id: String,
+    pub object: String,
+    pub record_id: String,
+    pub event: String,
+    pub raw_body: Vec<u8>,
+    pub received_at: Timestamp,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: String,
 }

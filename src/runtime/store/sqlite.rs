@@ -24,13 +24,16 @@ use rusqlite_migration::{Migrations, M};
 
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
-    HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NoteRow, Page,
-    PageRequest, Receipt, RecordRow, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
-    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+    HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
+    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, StatusChange, Store, StoreCounts,
+    StoreError, WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters,
+    MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
 mod health;
+// The CRM adapters' pending decisions (issue 11).
+mod crm;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -41,6 +44,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0004_crm_pending_decisions.sql")),
     M::up(include_str!("migrations/0005_escalations_health.sql")),
 ];
 
@@ -1066,6 +1070,24 @@ impl WriteTx for WriteConn {
     ) -> Result<i64, StoreError> {
         health::record_escalation(&self.conn, escalation)
     }
+    // --- crm ---
+    fn crm_has_pending(&mut self, object: &str, record_id: &str) -> Result<bool, StoreError> {
+        crm::has_pending(&self.conn, object, record_id)
+    }
+    fn crm_add_pending(&mut self, pending: &NewPending) -> Result<bool, StoreError> {
+        crm::add_pending(&self.conn, pending)
+    }
+    fn crm_remove_pending(&mut self, seq: i64) -> Result<bool, StoreError> {
+        crm::remove_pending(&self.conn, seq)
+    }
+    fn crm_pending_failed(
+        &mut self,
+        seq: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        crm::pending_failed(&self.conn, seq, next_attempt_at, error)
+    }
 }
 
 // ---- reads ----
@@ -1327,6 +1349,20 @@ impl Store for SqliteStore {
         self.read_snapshot("reading the health report's rows", |conn| {
             health::rows(conn, since)
         })
+    }
+    // --- crm ---
+    fn crm_record(&self, object: &str, record_id: &str) -> Result<Option<RecordRow>, StoreError> {
+        self.read("reading a record", |conn| {
+            crm::record(conn, object, record_id)
+        })
+    }
+    fn crm_due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<PendingRow>, StoreError> {
+        self.read("listing pending CRM events", |conn| {
+            crm::due(conn, now, limit)
+        })
+    }
+    fn crm_pending_count(&self) -> Result<u64, StoreError> {
+        self.read("counting pending CRM events", crm::count)
     }
 }
 

@@ -1,0 +1,402 @@
+//! HubSpot: `POST /hooks/hubspot` receives a JSON array of webhook events
+//! (`eventId`, `subscriptionId`, `portalId`, `occurredAt` in ms,
+//! `subscriptionType` such as `deal.propertyChange`, `objectId`,
+//! `propertyName`, `propertyValue`, `attemptNumber`), signed with the app's
+//! client secret. Hydration reads `GET /crm/v3/objects/{type}/{id}`.
+//!
+//! Signatures, as HubSpot documents them:
+//! - v3 (`X-HubSpot-Signature-v3`): base64 HMAC-SHA256 of
+//!   method + URI + body + `X-HubSpot-Request-Timestamp` (ms), refused when
+//!   the timestamp is more than 5 minutes away;
+//! - v2 (`X-HubSpot-Signature-Version: v2`): hex SHA-256 of
+//!   secret + method + URI + body;
+//! - v1: hex SHA-256 of secret + body.
+//!
+//! The URI is `HANDOFF_PUBLIC_URL` (what HubSpot was told to call) plus the
+//! request's path and query, or the request's own scheme and host when the
+//! public URL is not set.
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::mapping::{CrmMapping, ObjectMapping};
+use super::{map_property, CrmEvent, Normalized};
+use crate::check::ObjectSchema;
+
+/// How far the v3 timestamp may be from now, in milliseconds.
+const WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// The HubSpot API's base URL when `[hubspot] api_base` is not set.
+pub const DEFAULT_API_BASE: &str = "https://api.hubapi.com";
+
+/// Why a request's signature was refused (the 401's text; never quotes
+/// the secret or the expected signature).
+pub fn verify(
+    secret: &[u8],
+    method: &str,
+    uri: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(sig) = header("x-hubspot-signature-v3") {
+        let ts = header("x-hubspot-request-timestamp").ok_or(
+            "the `X-HubSpot-Request-Timestamp` header is missing: HubSpot sends it with every v3 signature",
+        )?;
+        let sent: i64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| "`X-HubSpot-Request-Timestamp` is not Unix milliseconds".to_string())?;
+        if (now_ms - sent).abs() > WINDOW_MS {
+            return Err("`X-HubSpot-Request-Timestamp` is more than 5 minutes from now: check this server's clock, or this is a replay".into());
+        }
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(sig.trim())
+            .map_err(|_| "`X-HubSpot-Signature-v3` is not base64".to_string())?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+            .map_err(|_| "the client secret is unusable".to_string())?;
+        mac.update(method.as_bytes());
+        mac.update(decode_uri(uri).as_bytes());
+        mac.update(body);
+        mac.update(ts.as_bytes());
+        // `verify_slice` compares in constant time.
+        return mac.verify_slice(&given).map_err(|_| mismatch("v3"));
+    }
+    let Some(sig) = header("x-hubspot-signature") else {
+        return Err("no HubSpot signature: the `X-HubSpot-Signature-v3` header is missing".into());
+    };
+    let version = header("x-hubspot-signature-version").unwrap_or("v1");
+    let expected = match version.trim() {
+        "v1" => sign_v1(secret, body),
+        "v2" => sign_v2(secret, method, uri, body),
+        other => {
+            return Err(format!(
+                "`X-HubSpot-Signature-Version: {other}` is not a version this server knows (v1, v2, or the v3 header)"
+            ))
+        }
+    };
+    if bool::from(
+        expected
+            .as_bytes()
+            .ct_eq(sig.trim().to_ascii_lowercase().as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(mismatch(version.trim()))
+    }
+}
+
+fn mismatch(version: &str) -> String {
+    format!("the HubSpot {version} signature does not match: check HANDOFF_HUBSPOT_CLIENT_SECRET against the app's client secret, and HANDOFF_PUBLIC_URL against the target URL HubSpot calls")
+}
+
+/// The v1 signature: hex SHA-256 of secret + body.
+pub fn sign_v1(secret: &[u8], body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(secret);
+    h.update(body);
+    hex(&h.finalize())
+}
+
+/// The v2 signature: hex SHA-256 of secret + method + URI + body.
+pub fn sign_v2(secret: &[u8], method: &str, uri: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(secret);
+    h.update(method.as_bytes());
+    h.update(uri.as_bytes());
+    h.update(body);
+    hex(&h.finalize())
+}
+
+/// The v3 signature: base64 HMAC-SHA256 of method + URI + body + timestamp.
+pub fn sign_v3(secret: &[u8], method: &str, uri: &str, body: &[u8], timestamp_ms: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(method.as_bytes());
+    mac.update(decode_uri(uri).as_bytes());
+    mac.update(body);
+    mac.update(timestamp_ms.to_string().as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// HubSpot signs the URI with these escapes decoded (its v3 instructions
+/// list them); the `?` that starts the query stays as it is.
+fn decode_uri(uri: &str) -> String {
+    const DECODED: [(&str, &str); 12] = [
+        ("%3A", ":"),
+        ("%2F", "/"),
+        ("%3F", "?"),
+        ("%40", "@"),
+        ("%21", "!"),
+        ("%24", "$"),
+        ("%27", "'"),
+        ("%28", "("),
+        ("%29", ")"),
+        ("%2A", "*"),
+        ("%2C", ","),
+        ("%3B", ";"),
+    ];
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    'scan: while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        for (code, ch) in DECODED {
+            if tail.len() >= 3 && tail[..3].eq_ignore_ascii_case(code) {
+                out.push_str(ch);
+                rest = &tail[3..];
+                continue 'scan;
+            }
+        }
+        out.push('%');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One webhook event as HubSpot sends it (unknown keys are ignored: HubSpot
+/// adds some, e.g. `changeFlag`, `sourceId`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HubSpotEvent {
+    event_id: serde_json::Value,
+    #[serde(default)]
+    portal_id: Option<serde_json::Value>,
+    occurred_at: i64,
+    subscription_type: String,
+    object_id: serde_json::Value,
+    #[serde(default)]
+    object_type_id: Option<String>,
+    #[serde(default)]
+    property_name: Option<String>,
+    #[serde(default)]
+    property_value: Option<serde_json::Value>,
+}
+
+/// The `object_type` of the API for a subscription's object prefix.
+fn object_type(prefix: &str) -> String {
+    match prefix {
+        "company" => "companies".into(),
+        other => format!("{other}s"),
+    }
+}
+
+/// Normalizes a webhook body (a JSON array of events, or one event) into
+/// events for the mapped objects. Events of unmapped objects and of kinds
+/// handoff does not act on (deletion, merge, association changes) are
+/// skipped and counted by the caller.
+pub fn normalize(
+    body: &[u8],
+    mapping: &CrmMapping,
+    objects: &[ObjectSchema],
+) -> Result<Normalized, String> {
+    let items: Vec<serde_json::Value> = match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(one @ serde_json::Value::Object(_)) => vec![one],
+        Ok(_) => return Err("a HubSpot webhook body is a JSON array of events".into()),
+        Err(e) => {
+            return Err(format!(
+                "the body is not valid JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        }
+    };
+    let mut out = Normalized::default();
+    for (i, item) in items.into_iter().enumerate() {
+        let ev: HubSpotEvent = serde_json::from_value(item).map_err(|e| {
+            format!(
+                "event {} of the batch is not a HubSpot webhook event: {e}",
+                i + 1
+            )
+        })?;
+        let (prefix, kind) = ev
+            .subscription_type
+            .split_once('.')
+            .unwrap_or((ev.subscription_type.as_str(), ""));
+        let creation = kind == "creation";
+        if !(creation || kind == "propertyChange") {
+            out.skipped.push(ev.subscription_type.clone());
+            continue;
+        }
+        // `object.propertyChange` (generic webhooks) names the type by id.
+        let wanted = match (prefix, &ev.object_type_id) {
+            ("object", Some(id)) => id.clone(),
+            _ => object_type(prefix),
+        };
+        let Some((object, om)) = mapping.object_for_type(&wanted) else {
+            out.skipped.push(ev.subscription_type.clone());
+            continue;
+        };
+        let Some(schema) = objects.iter().find(|o| o.name == object) else {
+            out.skipped.push(ev.subscription_type.clone());
+            continue;
+        };
+        let record_id = id_text(&ev.object_id);
+        let event_id = id_text(&ev.event_id);
+        let portal = ev.portal_id.as_ref().map(id_text).unwrap_or_default();
+        let mut event = CrmEvent {
+            // Retries carry the same eventId (and a higher attemptNumber,
+            // which is not part of the identity).
+            id: format!("hs-{portal}-{event_id}-{record_id}"),
+            object: object.to_string(),
+            object_type: om.object_type.get_ref().clone(),
+            record_id,
+            occurred_at: jiff::Timestamp::from_millisecond(ev.occurred_at).ok(),
+            record: serde_json::Map::new(),
+            previous: serde_json::Map::new(),
+            created: creation,
+        };
+        if let Some(property) = &ev.property_name {
+            let value = ev.property_value.clone().unwrap_or(serde_json::Value::Null);
+            if !add_property(&mut event, mapping, om, schema, property, &value) {
+                out.unmapped.push((object.to_string(), property.clone()));
+            }
+        }
+        out.events.push(event);
+    }
+    Ok(out)
+}
+
+/// Maps one property into the event; false when it is not mapped.
+pub(super) fn add_property(
+    event: &mut CrmEvent,
+    mapping: &CrmMapping,
+    om: &ObjectMapping,
+    schema: &ObjectSchema,
+    property: &str,
+    value: &serde_json::Value,
+) -> bool {
+    match map_property(mapping, om, schema, property, value) {
+        Some((field, v, _)) => {
+            event.record.insert(field, v);
+            true
+        }
+        None => false,
+    }
+}
+
+fn id_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The record read from `GET /crm/v3/objects/{type}/{id}?properties=…`:
+/// `{"id": "…", "properties": {"dealstage": "closedwon", …}}`.
+pub fn record_properties(
+    body: &serde_json::Value,
+) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    body.get("properties")?.as_object()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+
+    /// HubSpot's documented v1 example (a `contact.creation` batch).
+    #[test]
+    fn hubspot_v1_example() {
+        let body = br#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
+        assert_eq!(
+            sign_v1(SECRET, body),
+            "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-hubspot-signature-version", "v1".parse().unwrap());
+        h.insert(
+            "x-hubspot-signature",
+            "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(verify(SECRET, "POST", "", &h, body, 0), Ok(()));
+        assert!(verify(b"other", "POST", "", &h, body, 0).is_err());
+        assert!(verify(SECRET, "POST", "", &h, b"[]", 0).is_err());
+    }
+
+    /// HubSpot's documented v2 examples (a GET, and a POST with a body).
+    #[test]
+    fn hubspot_v2_examples() {
+        let uri = "https://www.example.com/webhook_uri";
+        assert_eq!(
+            sign_v2(SECRET, "GET", uri, b""),
+            "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+        );
+        let body = br#"{"example_field":"example_value"}"#;
+        assert_eq!(
+            sign_v2(SECRET, "POST", uri, body),
+            "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-hubspot-signature-version", "v2".parse().unwrap());
+        h.insert(
+            "x-hubspot-signature",
+            "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(verify(SECRET, "POST", uri, &h, body, 0), Ok(()));
+        // Another URI (a proxy rewrote the host): refused.
+        assert!(verify(
+            SECRET,
+            "POST",
+            "https://other.example/webhook_uri",
+            &h,
+            body,
+            0
+        )
+        .is_err());
+    }
+
+    /// v3 against a value computed independently (Python's hmac module:
+    /// `base64(hmac.new(secret, b"POST" + uri + body + ts, sha256))`).
+    #[test]
+    fn v3_known_answer_window_and_uri_decoding() {
+        let uri = "https://www.example.com/webhook_uri";
+        let body = br#"[{"eventId":1}]"#;
+        let ts = 1_700_000_000_000_i64;
+        let sig = sign_v3(SECRET, "POST", uri, body, ts);
+        assert_eq!(sig, V3_KNOWN);
+        let mut h = HeaderMap::new();
+        h.insert("x-hubspot-signature-v3", sig.parse().unwrap());
+        h.insert(
+            "x-hubspot-request-timestamp",
+            ts.to_string().parse().unwrap(),
+        );
+        assert_eq!(verify(SECRET, "POST", uri, &h, body, ts + 299_000), Ok(()));
+        let stale = verify(SECRET, "POST", uri, &h, body, ts + 301_000).unwrap_err();
+        assert!(stale.contains("5 minutes"), "{stale}");
+        assert!(verify(SECRET, "POST", uri, &h, b"[]", ts).is_err());
+        // The same URI with its `:` and `/` escaped signs the same.
+        assert_eq!(
+            verify(
+                SECRET,
+                "POST",
+                "https%3A%2F%2Fwww.example.com%2Fwebhook_uri",
+                &h,
+                body,
+                ts
+            ),
+            Ok(())
+        );
+        h.remove("x-hubspot-request-timestamp");
+        assert!(verify(SECRET, "POST", uri, &h, body, ts)
+            .unwrap_err()
+            .contains("Timestamp"));
+    }
+
+    const V3_KNOWN: &str = "vnX5Als0n2OhEZQxOS/1ftERzeabHuxE8jEarlPWRdE=";
+}

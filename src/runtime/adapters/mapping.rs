@@ -1,0 +1,428 @@
+//! The CRM mapping in `handoff.toml`: per CRM and per `.handoff` object,
+//! which CRM property feeds which field, which pipeline stage id means
+//! which stage label, and which CRM owner/user id is which person.
+//!
+//! ```toml
+//! [hubspot.objects.deal]            # `deal` is the .handoff object
+//! object_type = "deals"
+//! [hubspot.objects.deal.properties] # CRM property -> handoff field
+//! dealstage = "stage"
+//! [hubspot.objects.deal.stages]     # CRM stage id -> stage label
+//! closedwon = "Closed Won"
+//! [hubspot.owners]                  # CRM owner id -> person email
+//! "123" = "ana@example.com"
+//! ```
+//!
+//! Every name keeps its span in the file, so `handoff check` points at the
+//! exact key or value that names an unknown field or stage label.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::check::{ObjectSchema, Type};
+use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::source::Span;
+
+/// The CRMs handoff reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Crm {
+    HubSpot,
+    Pipedrive,
+}
+
+impl Crm {
+    /// The name used in `handoff.toml`, metrics and the event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Crm::HubSpot => "hubspot",
+            Crm::Pipedrive => "pipedrive",
+        }
+    }
+}
+
+impl std::fmt::Display for Crm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The mapping of every CRM configured.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    pub hubspot: Option<CrmMapping>,
+    pub pipedrive: Option<CrmMapping>,
+}
+
+/// One CRM's `[hubspot]` or `[pipedrive]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmMapping {
+    /// The API's base URL (tests point it at a local fake).
+    pub api_base: Option<String>,
+    /// How long one API call may take, in milliseconds (default 5000).
+    pub timeout_ms: Option<u64>,
+    /// How many times a failed API call is tried again at once (default 2).
+    pub retries: Option<u32>,
+    /// How often a decision waiting for the CRM's API is tried again, in
+    /// milliseconds (default 30000).
+    pub pending_retry_ms: Option<u64>,
+    /// `.handoff` object name -> its mapping.
+    #[serde(default)]
+    pub objects: BTreeMap<Spanned<String>, ObjectMapping>,
+    /// CRM owner/user id -> person email (`users` in Pipedrive's words).
+    #[serde(default, alias = "users")]
+    pub owners: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// One object's mapping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectMapping {
+    /// The CRM's object type: `deals`, `contacts` (HubSpot), `deals`,
+    /// `leads`, `persons` (Pipedrive).
+    pub object_type: Spanned<String>,
+    /// CRM property (custom ones too; a Pipedrive custom field by its key)
+    /// -> field.
+    #[serde(default)]
+    pub properties: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// CRM stage id (or Pipedrive status such as `won`) -> label.
+    #[serde(default)]
+    pub stages: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// Why the mapping could not be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`[{crm}]` in `{path}` is not a valid mapping: {reason}")]
+#[diagnostic(
+    code(config::mapping),
+    help("see the README's HubSpot and Pipedrive sections for the mapping's keys")
+)]
+pub struct MappingError {
+    pub crm: Crm,
+    pub path: String,
+    pub reason: String,
+}
+
+impl Mapping {
+    /// Reads `[hubspot]` and `[pipedrive]` from a parsed config file.
+    pub fn from_table(table: &toml::Table, path: &str) -> Result<Mapping, MappingError> {
+        let read = |crm: Crm| -> Result<Option<CrmMapping>, MappingError> {
+            let Some(value) = table.get(crm.as_str()) else {
+                return Ok(None);
+            };
+            // Through the text again so every key keeps its span.
+            let text = toml::to_string(value).map_err(|e| MappingError {
+                crm,
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?;
+            toml::from_str(&text)
+                .map(Some)
+                .map_err(|e: toml::de::Error| MappingError {
+                    crm,
+                    path: path.to_string(),
+                    reason: e.message().to_string(),
+                })
+        };
+        Ok(Mapping {
+            hubspot: read(Crm::HubSpot)?,
+            pipedrive: read(Crm::Pipedrive)?,
+        })
+    }
+
+    /// The mapping of `crm`, when configured.
+    pub fn crm(&self, crm: Crm) -> Option<&CrmMapping> {
+        match crm {
+            Crm::HubSpot => self.hubspot.as_ref(),
+            Crm::Pipedrive => self.pipedrive.as_ref(),
+        }
+    }
+
+    /// The CRM owner/user id of the person `email` (the delivery worker
+    /// assigns CRM tasks with it). Emails compare case-insensitively.
+    pub fn crm_user_id(&self, crm: Crm, email: &str) -> Option<&str> {
+        self.crm(crm)?
+            .owners
+            .iter()
+            .find(|(_, e)| e.get_ref().eq_ignore_ascii_case(email.trim()))
+            .map(|(id, _)| id.get_ref().as_str())
+    }
+
+    /// The CRM property that feeds `field` of `object` (the delivery
+    /// worker writes `set` actions back to it).
+    pub fn property_for(&self, crm: Crm, object: &str, field: &str) -> Option<&str> {
+        self.crm(crm)?
+            .object(object)?
+            .properties
+            .iter()
+            .find(|(_, f)| f.get_ref() == field)
+            .map(|(p, _)| p.get_ref().as_str())
+    }
+}
+
+impl CrmMapping {
+    /// The mapping of the `.handoff` object `name`.
+    pub fn object(&self, name: &str) -> Option<&ObjectMapping> {
+        self.objects
+            .iter()
+            .find(|(k, _)| k.get_ref() == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The `.handoff` object whose `object_type` is `object_type`.
+    pub fn object_for_type(&self, object_type: &str) -> Option<(&str, &ObjectMapping)> {
+        self.objects
+            .iter()
+            .find(|(_, v)| v.object_type.get_ref().eq_ignore_ascii_case(object_type))
+            .map(|(k, v)| (k.get_ref().as_str(), v))
+    }
+
+    /// The person email of owner id `id`.
+    pub fn owner_email(&self, id: &str) -> Option<&str> {
+        self.owners
+            .iter()
+            .find(|(k, _)| k.get_ref() == id)
+            .map(|(_, v)| v.get_ref().as_str())
+    }
+}
+
+impl ObjectMapping {
+    /// The field CRM property `property` feeds.
+    pub fn field_for(&self, property: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(k, _)| k.get_ref() == property)
+            .map(|(_, v)| v.get_ref().as_str())
+    }
+
+    /// The label of stage id `id`.
+    pub fn stage_label(&self, id: &str) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(k, _)| k.get_ref() == id)
+            .map(|(_, v)| v.get_ref().as_str())
+    }
+
+    /// Every CRM property mapped, in file order of the keys.
+    pub fn mapped_properties(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.properties
+            .iter()
+            .map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str()))
+    }
+}
+
+/// Checks the mapping of `file` (the text of `handoff.toml`) against the
+/// declared objects: an object, field or stage label the workflows do not
+/// declare is an error pointing into the file, with a suggestion.
+pub fn check(file: &Arc<SourceFile>, objects: &[ObjectSchema]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    // Unknown top-level keys are the server's business: `Whole` ignores
+    // them. Parsed from the file's own text, so spans point into it.
+    #[derive(Deserialize)]
+    struct Whole {
+        hubspot: Option<CrmMapping>,
+        pipedrive: Option<CrmMapping>,
+    }
+    let whole: Whole = match toml::from_str(&file.text) {
+        Ok(w) => w,
+        Err(e) => {
+            let span = e
+                .span()
+                .map(|r| Span::new(r.start, r.end))
+                .unwrap_or(Span::new(0, 0));
+            out.push(
+                Diagnostic::error(
+                    Code::H001,
+                    file,
+                    span,
+                    format!("the CRM mapping is not valid: {}", e.message()),
+                    "here",
+                )
+                .with_help("a CRM table's keys are object_type, properties, stages, owners (users), api_base, timeout_ms, retries and pending_retry_ms"),
+            );
+            return out;
+        }
+    };
+    for (crm, mapping) in [
+        (Crm::HubSpot, whole.hubspot),
+        (Crm::Pipedrive, whole.pipedrive),
+    ] {
+        if let Some(m) = mapping {
+            check_crm(file, crm, &m, objects, &mut out);
+        }
+    }
+    out
+}
+
+fn span_of<T>(s: &Spanned<T>) -> Span {
+    let r = s.span();
+    Span::new(r.start, r.end)
+}
+
+fn check_crm(
+    file: &Arc<SourceFile>,
+    crm: Crm,
+    m: &CrmMapping,
+    objects: &[ObjectSchema],
+    out: &mut Vec<Diagnostic>,
+) {
+    for (name, om) in &m.objects {
+        let Some(schema) = objects.iter().find(|o| &o.name == name.get_ref()) else {
+            let mut d = Diagnostic::error(
+                Code::H102,
+                file,
+                span_of(name),
+                format!(
+                    "`[{crm}.objects.{}]` maps an object the workflows do not declare",
+                    name.get_ref()
+                ),
+                "not a declared object",
+            );
+            let names = objects.iter().map(|o| o.name.as_str());
+            d = d.with_help(match crate::check::suggest(name.get_ref(), names) {
+                Some(s) => format!(
+                    "did you mean `{s}`? the key is the object's name in the .handoff files"
+                ),
+                None => format!(
+                    "the key is the object's name in the .handoff files: {}",
+                    objects
+                        .iter()
+                        .map(|o| format!("`{}`", o.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            out.push(d);
+            continue;
+        };
+        let mut stage_fields = Vec::new();
+        for (property, field) in &om.properties {
+            match schema.slot(field.get_ref()) {
+                Some(slot) => {
+                    if let Type::OneOf(allowed) = &schema.fields[slot].ty {
+                        stage_fields.push((field.get_ref().clone(), allowed.clone()));
+                    }
+                }
+                None => {
+                    let names = schema.fields.iter().map(|f| f.name.as_str());
+                    let help = match crate::check::suggest(field.get_ref(), names) {
+                        Some(s) => format!("did you mean `{s}`? or declare `{}` in `object {}`", field.get_ref(), schema.name),
+                        None => format!("map `{}` to one of the fields of `object {}`, or declare the field there", property.get_ref(), schema.name),
+                    };
+                    out.push(
+                        Diagnostic::error(
+                            Code::H103,
+                            file,
+                            span_of(field),
+                            format!(
+                                "CRM property `{}` is mapped to `{}.{}`, which is not declared",
+                                property.get_ref(),
+                                schema.name,
+                                field.get_ref()
+                            ),
+                            "no such field",
+                        )
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        if om.stages.is_empty() {
+            continue;
+        }
+        // A stage label must be one of the listed values of a `one of`
+        // field the mapping feeds (usually the stage).
+        let allowed: Vec<&String> = stage_fields.iter().flat_map(|(_, a)| a.iter()).collect();
+        let fields = stage_fields
+            .iter()
+            .map(|(f, _)| format!("`{}.{f}`", schema.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (id, label) in &om.stages {
+            if allowed.iter().any(|a| *a == label.get_ref()) {
+                continue;
+            }
+            let help = if allowed.is_empty() {
+                format!(
+                    "map the CRM's stage property to a `one of` field of `object {}` first",
+                    schema.name
+                )
+            } else {
+                match crate::check::suggest(label.get_ref(), allowed.iter().map(|s| s.as_str())) {
+                    Some(s) => format!("did you mean \"{s}\"? (the labels of {fields})"),
+                    None => format!(
+                        "use one of {}: the labels of {fields}",
+                        allowed
+                            .iter()
+                            .map(|a| format!("\"{a}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            };
+            out.push(
+                Diagnostic::error(
+                    Code::H108,
+                    file,
+                    span_of(label),
+                    format!(
+                        "stage `{}` is mapped to \"{}\", which is not a listed value",
+                        id.get_ref(),
+                        label.get_ref()
+                    ),
+                    "not a listed value",
+                )
+                .with_help(help),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[hubspot.objects.deal]
+object_type = "deals"
+[hubspot.objects.deal.properties]
+dealstage = "stage"
+amount = "amount"
+[hubspot.objects.deal.stages]
+closedwon = "Closed Won"
+[hubspot.owners]
+"123" = "Ana@example.com"
+"#;
+
+    #[test]
+    fn lookups_both_ways() {
+        let table: toml::Table = toml::from_str(TOML).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        assert_eq!(m.crm_user_id(Crm::HubSpot, "ana@example.com"), Some("123"));
+        assert_eq!(m.crm_user_id(Crm::HubSpot, "raj@example.com"), None);
+        assert_eq!(m.crm_user_id(Crm::Pipedrive, "ana@example.com"), None);
+        assert_eq!(
+            m.property_for(Crm::HubSpot, "deal", "stage"),
+            Some("dealstage")
+        );
+        assert_eq!(m.property_for(Crm::HubSpot, "deal", "owner"), None);
+        let hs = m.hubspot.as_ref().unwrap();
+        assert_eq!(hs.object_for_type("deals").unwrap().0, "deal");
+        assert_eq!(
+            hs.object("deal").unwrap().stage_label("closedwon"),
+            Some("Closed Won")
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let table: toml::Table =
+            toml::from_str("[hubspot.objects.deal]\nobject_type = \"deals\"\nproperty = {}\n")
+                .unwrap();
+        let err = Mapping::from_table(&table, "handoff.toml").unwrap_err();
+        assert!(err.to_string().contains("property"), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Decisions waiting for the CRM: an event whose record had to be read
+//! from the CRM's API, when the API could not be reached, is stored (and
+//! acknowledged) as a `crm_pending` row. This loop tries each waiting
+//! record again every `pending_retry_ms`: once the API answers, the
+//! record's waiting events are hydrated, decided in order and deleted from
+//! `crm_pending` in one write job, so none is lost or decided twice, and
+//! none is decided on a record known to be incomplete.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::mapping::{Crm, Mapping};
+use super::{hydrate_record, CrmEvent};
+use crate::eval::Event;
+use crate::runtime::ingest::{self, Ingested, Request};
+use crate::runtime::state::AppState;
+use crate::runtime::store::{EventKey, PendingRow, StoreError, StoreExt};
+
+/// How many waiting events one pass looks at.
+const PASS: usize = 500;
+
+/// How long a waiting event waits before its next try: the smallest
+/// `pending_retry_ms` configured, 30 s by default.
+pub fn retry_interval(mapping: &Mapping) -> jiff::SignedDuration {
+    let ms = [&mapping.hubspot, &mapping.pipedrive]
+        .iter()
+        .filter_map(|m| m.as_ref()?.pending_retry_ms)
+        .min()
+        .unwrap_or(30_000)
+        .max(1);
+    jiff::SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// Starts the retry loop when a CRM is mapped; the caller aborts the task
+/// at shutdown (a pass cut short leaves its rows waiting, nothing half
+/// done: each record's decision is one write job).
+pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
+    let mapping = &state.crm.mapping;
+    if mapping.hubspot.is_none() && mapping.pipedrive.is_none() {
+        return None;
+    }
+    let every =
+        Duration::from_millis(u64::try_from(retry_interval(mapping).as_millis()).unwrap_or(30_000));
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match retry_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(decided = n, "decided events that waited for the CRM"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot retry the events waiting for the CRM")
+                }
+            }
+        }
+    }))
+}
+
+/// One pass: tries every record with a due waiting event; returns how many
+/// events were decided.
+pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
+    let store = state.store.clone();
+    let now = jiff::Timestamp::now();
+    let rows = tokio::task::spawn_blocking(move || store.crm_due_pending(now, PASS))
+        .await
+        .map_err(|e| StoreError::Backend {
+            doing: "listing pending CRM events",
+            reason: e.to_string(),
+        })??;
+    let mut groups: BTreeMap<(String, String), Vec<PendingRow>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for row in rows {
+        let key = (row.object.clone(), row.record_id.clone());
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(row);
+    }
+    let mut decided = 0;
+    for key in order {
+        let Some(rows) = groups.remove(&key) else {
+            continue;
+        };
+        decided += retry_record(state, rows).await?;
+    }
+    Ok(decided)
+}
+
+/// Tries one record's waiting events (in `seq` order).
+async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<usize, StoreError> {
+    let next = jiff::Timestamp::now() + retry_interval(&state.crm.mapping);
+    let crm = match rows.first().map(|r| r.source.as_str()) {
+        Some("hubspot") => Crm::HubSpot,
+        Some("pipedrive") => Crm::Pipedrive,
+        _ => return Ok(0),
+    };
+    let set = state.workflows.active().set.clone();
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match serde_json::from_str::<CrmEvent>(&row.event) {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                return failed(
+                    state,
+                    &rows,
+                    next,
+                    format!("the stored event is unreadable: {e}"),
+                )
+                .await
+            }
+        }
+    }
+    let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
+    if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
+        return failed(state, &rows, next, why).await;
+    }
+    let mut decoded = Vec::with_capacity(rows.len());
+    for (row, e) in rows.iter().zip(&events) {
+        match Event::decode_lenient(&set, e.to_generic().to_string().as_bytes()) {
+            Ok(ev) => decoded.push((
+                row.seq,
+                row.source.clone(),
+                row.raw_body.clone(),
+                row.received_at,
+                ev,
+            )),
+            // The object left the workflows since: it waits for a version
+            // that has it again, and says why.
+            Err(err) => return failed(state, &rows, next, err.to_string()).await,
+        }
+    }
+    let results = state
+        .store
+        .write(move |tx| {
+            let mut out = Vec::with_capacity(decoded.len());
+            for (seq, source, raw_body, received_at, event) in &decoded {
+                let normalized = ingest::normalized(&set, event);
+                let hash = ingest::content_hash(event, &normalized);
+                let key = EventKey {
+                    source,
+                    event_id: Some(event.id.as_str()),
+                    content_hash: &hash,
+                };
+                let done = if let Some(audit_id) = tx.processed(&key)? {
+                    Ingested::Duplicate { audit_id }
+                } else {
+                    let request = Request {
+                        source: source.clone(),
+                        raw_body: raw_body.clone(),
+                        received_at: *received_at,
+                        events: Vec::new(),
+                    };
+                    ingest::ingest_one(tx, &set, &request, event).map_err(|e| match e {
+                        ingest::IngestError::Store(s) => s,
+                        other => StoreError::abort(other),
+                    })?
+                };
+                // Decided and deleted in the same transaction.
+                tx.crm_remove_pending(*seq)?;
+                out.push(done);
+            }
+            Ok(out)
+        })
+        .await?;
+    for r in &results {
+        let outcome = match r {
+            Ingested::Applied { .. } => "applied",
+            Ingested::Duplicate { .. } => "duplicate",
+        };
+        state.metrics.events.inc(&[crm.as_str(), outcome]);
+    }
+    Ok(results.len())
+}
+
+async fn failed(
+    state: &Arc<AppState>,
+    rows: &[PendingRow],
+    next: jiff::Timestamp,
+    why: String,
+) -> Result<usize, StoreError> {
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    state
+        .store
+        .write(move |tx| {
+            for seq in &seqs {
+                tx.crm_pending_failed(*seq, next, &why)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(0)
+}

@@ -1,0 +1,240 @@
+//! Pipedrive: `POST /hooks/pipedrive` receives webhooks v2 (`meta` with
+//! `action`, `entity`, `entity_id`, `id`, `timestamp`; `data` the whole
+//! object; `previous` only the changed fields) and v1 (`event` such as
+//! `updated.deal`, `meta`, `current`, `previous`). Pipedrive signs nothing:
+//! the webhook is registered with HTTP basic auth credentials, which this
+//! hook requires (`HANDOFF_PIPEDRIVE_USER`, `HANDOFF_PIPEDRIVE_PASSWORD`).
+//! Hydration reads `GET /api/v1/deals/{id}`.
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+use super::mapping::CrmMapping;
+use super::{apply_properties, CrmEvent, Normalized};
+use crate::check::ObjectSchema;
+use crate::runtime::secret::Secret;
+
+/// The Pipedrive API's base URL when `[pipedrive] api_base` is not set
+/// (the company domain's `https://COMPANY.pipedrive.com` works too).
+pub const DEFAULT_API_BASE: &str = "https://api.pipedrive.com";
+
+/// Checks HTTP basic auth against the configured user and password, in
+/// constant time. `None` credentials (not configured) refuse everything.
+pub fn authorize(
+    headers: &HeaderMap,
+    credentials: Option<(&Secret, &Secret)>,
+) -> Result<(), String> {
+    let Some((user, password)) = credentials else {
+        return Err("the Pipedrive hook needs credentials: set HANDOFF_PIPEDRIVE_USER and HANDOFF_PIPEDRIVE_PASSWORD, and the same in the webhook's HTTP auth fields in Pipedrive".into());
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .ok_or("HTTP basic auth is missing: set the webhook's HTTP auth user and password in Pipedrive")?;
+    let (u, p) = match given.iter().position(|b| *b == b':') {
+        Some(at) => (&given[..at], &given[at + 1..]),
+        None => (&given[..], &b""[..]),
+    };
+    // Both compared, always, so the time says nothing about which failed.
+    let ok = user.expose().as_bytes().ct_eq(u) & password.expose().as_bytes().ct_eq(p);
+    if bool::from(ok) {
+        Ok(())
+    } else {
+        Err("the HTTP basic auth user or password is wrong: compare the webhook's HTTP auth in Pipedrive with HANDOFF_PIPEDRIVE_USER and HANDOFF_PIPEDRIVE_PASSWORD".into())
+    }
+}
+
+/// The entity name of a webhook (`deal`) as an API object type (`deals`).
+fn object_type(entity: &str) -> String {
+    match entity {
+        "person" => "persons".into(),
+        "activity" => "activities".into(),
+        other => format!("{other}s"),
+    }
+}
+
+/// Normalizes one webhook body (v2 or v1).
+pub fn normalize(
+    body: &[u8],
+    mapping: &CrmMapping,
+    objects: &[ObjectSchema],
+) -> Result<Normalized, String> {
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "the body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let meta = json
+        .get("meta")
+        .and_then(|m| m.as_object())
+        .ok_or("a Pipedrive webhook has a `meta` object: is this hook registered as a Pipedrive webhook (v1 or v2)?")?;
+    let text = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    let v2 = meta.contains_key("entity") || json.get("data").is_some();
+    let (action, entity, current, previous) = if v2 {
+        (
+            text(meta.get("action")).unwrap_or_default(),
+            text(meta.get("entity")).unwrap_or_default(),
+            json.get("data"),
+            json.get("previous"),
+        )
+    } else {
+        // v1: `event` is `updated.deal`; meta has `action` and `object`.
+        let event = text(json.get("event")).unwrap_or_default();
+        let (a, o) = event.split_once('.').unwrap_or(("", ""));
+        (
+            text(meta.get("action")).unwrap_or_else(|| a.to_string()),
+            text(meta.get("object")).unwrap_or_else(|| o.to_string()),
+            json.get("current"),
+            json.get("previous"),
+        )
+    };
+    let mut out = Normalized::default();
+    let created = matches!(action.as_str(), "create" | "added");
+    if !(created || matches!(action.as_str(), "change" | "updated")) {
+        out.skipped.push(format!("{action}.{entity}"));
+        return Ok(out);
+    }
+    let Some((object, om)) = mapping.object_for_type(&object_type(&entity)) else {
+        out.skipped.push(format!("{action}.{entity}"));
+        return Ok(out);
+    };
+    let Some(schema) = objects.iter().find(|o| o.name == object) else {
+        out.skipped.push(format!("{action}.{entity}"));
+        return Ok(out);
+    };
+    let current = current
+        .and_then(|c| c.as_object())
+        .ok_or("the webhook has no record: `data` (v2) or `current` (v1) is missing")?;
+    let record_id = text(meta.get("entity_id"))
+        .or_else(|| text(current.get("id")))
+        .or_else(|| text(meta.get("id")).filter(|_| !v2))
+        .ok_or("the webhook names no record: `meta.entity_id` or `data.id` is missing")?;
+    let occurred_at = match meta.get("timestamp") {
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok()),
+        Some(serde_json::Value::String(s)) => crate::compile::parse_datetime(s).or_else(|| {
+            s.parse::<i64>()
+                .ok()
+                .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        }),
+        _ => None,
+    };
+    // v1 carries the microseconds too: the finer order wins.
+    let occurred_at = meta
+        .get("timestamp_micro")
+        .and_then(|v| v.as_i64())
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+        .or(occurred_at);
+    // The identity a retry repeats: v2's `meta.id`; v1 has none of its own,
+    // so the object, the record and the change's time stand for it.
+    let id = if v2 {
+        text(meta.get("id")).map(|i| format!("pd2-{i}"))
+    } else {
+        text(meta.get("request_id"))
+            .map(|r| format!("pd1-{r}"))
+            .or_else(|| {
+                let at =
+                    text(meta.get("timestamp_micro")).or_else(|| text(meta.get("timestamp")))?;
+                Some(format!("pd1-{entity}-{record_id}-{at}"))
+            })
+    }
+    .ok_or("the webhook has no `meta.id`: handoff needs it to recognise Pipedrive's retries")?;
+    let mut event = CrmEvent {
+        id,
+        object: object.to_string(),
+        object_type: om.object_type.get_ref().clone(),
+        record_id,
+        occurred_at,
+        record: serde_json::Map::new(),
+        previous: serde_json::Map::new(),
+        created,
+    };
+    let unmapped = apply_properties(&mut event.record, mapping, om, schema, flatten(current));
+    if let Some(prev) = previous.and_then(|p| p.as_object()) {
+        apply_properties(&mut event.previous, mapping, om, schema, flatten(prev));
+        // v1's `previous` is the whole record before: keep only what
+        // changed, so unchanged fields do not read as "before" values.
+        if !v2 {
+            let same: Vec<String> = event
+                .previous
+                .iter()
+                .filter(|(k, v)| event.record.get(*k) == Some(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in same {
+                event.previous.remove(&k);
+            }
+        }
+    }
+    for p in unmapped {
+        out.unmapped.push((object.to_string(), p));
+    }
+    out.events.push(event);
+    Ok(out)
+}
+
+/// A Pipedrive object's properties, with v2's `custom_fields` lifted to
+/// the top (custom fields are keyed by their 40-character key either way).
+pub fn flatten(
+    record: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::with_capacity(record.len());
+    for (k, v) in record {
+        match (k.as_str(), v) {
+            ("custom_fields", serde_json::Value::Object(custom)) => {
+                out.extend(custom.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
+/// The record read from `GET /api/v1/deals/{id}`: `{"success": true,
+/// "data": {…}}`.
+pub fn record_properties(
+    body: &serde_json::Value,
+) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    body.get("data")?.as_object()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> (Secret, Secret) {
+        (Secret::new("pd-user"), Secret::new("pd-pass"))
+    }
+
+    fn basic(user: &str, pass: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        h.insert("authorization", format!("Basic {token}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_auth_is_required_and_checked() {
+        let (u, p) = creds();
+        assert_eq!(
+            authorize(&basic("pd-user", "pd-pass"), Some((&u, &p))),
+            Ok(())
+        );
+        assert!(authorize(&basic("pd-user", "nope"), Some((&u, &p))).is_err());
+        assert!(authorize(&basic("someone", "pd-pass"), Some((&u, &p))).is_err());
+        assert!(authorize(&HeaderMap::new(), Some((&u, &p))).is_err());
+        // Not configured: refused, and the message says what to set.
+        let err = authorize(&basic("pd-user", "pd-pass"), None).unwrap_err();
+        assert!(err.contains("HANDOFF_PIPEDRIVE_USER"), "{err}");
+    }
+}

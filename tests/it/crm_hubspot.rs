@@ -1,0 +1,493 @@
+//! `POST /hooks/hubspot` over real HTTP with HubSpot's payloads: signed
+//! batches of one-property events for deals and contacts, retries, events
+//! out of order, stage ids and owner ids through the mapping, custom and
+//! unmapped properties, a value of the wrong type; HubSpot's documented
+//! signature example; every refused signature leaves nothing stored.
+
+use handoff::runtime::secret::Secret;
+use serde_json::{json, Value as J};
+
+use crate::fake_crm::{
+    events_stored, handoffs_of, hs_event, json_of, mapping, send_hubspot, FakeCrm,
+};
+use crate::helpers::{spawn_app_with, TestApp};
+
+const SECRET: &str = "hs-client-secret-0f9e";
+const TOKEN: &str = "pat-na1-test-token";
+
+async fn app_with(fake: &FakeCrm) -> TestApp {
+    let base = fake.base();
+    spawn_app_with(|s| {
+        s.crm = mapping(&base);
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Epoch ms of midnight UTC of `date`, as HubSpot sends date properties.
+fn date_ms(date: &str) -> String {
+    let d: jiff::civil::Date = date.parse().unwrap();
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_millisecond()
+        .to_string()
+}
+
+/// Every property a won deal needs, as one-property events from `first_id`.
+fn won_deal_batch(deal: u64, first_id: u64, at: i64) -> Vec<J> {
+    let start = date_ms("2026-12-07");
+    let props: Vec<(&str, &str)> = vec![
+        ("dealname", "Acme Co"),
+        ("hubspot_owner_id", "101"),
+        ("amount", "12000"),
+        ("deal_segment", "mid"),
+        ("buyer_goals", "Cut onboarding time in half"),
+        ("main_contact_email", "jo@acme.example"),
+        ("signed_scope_url", "https://docs.example/acme-sow"),
+        ("start_date", &start),
+        (
+            "promised_deliverables",
+            "Onboarding playbook;Two training sessions",
+        ),
+        ("pricing_exceptions", "None"),
+        ("delivery_risk_notes", "Busy December"),
+        ("kickoff_preference", "Tuesday mornings"),
+        ("custom_scope", "false"),
+        // Not in the mapping: ignored and counted.
+        ("hs_lastmodifieddate", "1764000000000"),
+    ];
+    let mut events: Vec<J> = props
+        .iter()
+        .enumerate()
+        .map(|(i, (p, v))| {
+            hs_event(
+                first_id + i as u64,
+                deal,
+                at + i as i64,
+                "deal.propertyChange",
+                Some((p, v)),
+            )
+        })
+        .collect();
+    events.push(hs_event(
+        first_id + 100,
+        deal,
+        at + 1000,
+        "deal.propertyChange",
+        Some(("dealstage", "closedwon")),
+    ));
+    events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_for_a_won_deal_and_a_qualified_contact_hands_off_once() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "1001", json!({}));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let mut batch = won_deal_batch(1001, 1, at);
+    // A contact in the same batch: Marketing to Sales.
+    let contact = [
+        ("firstname", "Dana"),
+        ("hs_analytics_source", "PAID_SEARCH"),
+        ("campaign", "Q4 webinar"),
+        ("offer", "Free audit"),
+        ("pain_point", "Slow onboarding"),
+        ("qualification_answer", "Yes, this quarter"),
+        ("budget_signal", "Approved"),
+        ("notes_last_contacted", "1763600000000"),
+        ("hubspot_owner_id", "102"),
+        ("lifecyclestage", "salesqualifiedlead"),
+    ];
+    for (i, (p, v)) in contact.iter().enumerate() {
+        batch.push(hs_event(
+            500 + i as u64,
+            77,
+            at + 2000 + i as i64,
+            "contact.propertyChange",
+            Some((p, v)),
+        ));
+    }
+    let body = J::Array(batch.clone()).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"].as_array().unwrap().len(), batch.len());
+
+    let deals = handoffs_of(&app, "1001").await;
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    assert_eq!(deals[0]["status"], "proceeded");
+    assert_eq!(deals[0]["workflow"], "Sales to Delivery");
+    let id = deals[0]["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    // Stage id and owner id went through the mapping; the date came as ms.
+    assert_eq!(detail["record"]["stage"], "Closed Won");
+    assert_eq!(detail["record"]["owner"], "sam@example.com");
+    assert_eq!(detail["record"]["start_date"], "2026-12-07");
+    assert_eq!(
+        detail["record"]["promised_deliverables"],
+        json!(["Onboarding playbook", "Two training sessions"])
+    );
+    let actions = detail["actions"].as_array().unwrap().len();
+    assert_eq!(actions, 4, "{detail}");
+
+    let leads = handoffs_of(&app, "77").await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0]["workflow"], "Marketing to Sales");
+    assert_eq!(leads[0]["status"], "proceeded");
+
+    // HubSpot retries the whole batch (attemptNumber 1): nothing changes.
+    let retried: Vec<J> = batch
+        .into_iter()
+        .map(|mut e| {
+            e["attemptNumber"] = json!(1);
+            e
+        })
+        .collect();
+    let stored = events_stored(&app, "hubspot");
+    let r = send_hubspot(&app, SECRET, &J::Array(retried).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert!(answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["duplicate"] == true));
+    assert_eq!(events_stored(&app, "hubspot"), stored);
+    let again = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(again["actions"].as_array().unwrap().len(), actions);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"handoff_crm_unmapped_properties_total{crm="hubspot",object="deal"} 2"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_change_never_overwrites_a_newer_one_and_a_bad_value_is_a_field_error() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    // The newer amount arrives first, the older one after it.
+    let newer = hs_event(
+        1,
+        4001,
+        at + 5000,
+        "deal.propertyChange",
+        Some(("amount", "5000")),
+    );
+    let older = hs_event(2, 4001, at, "deal.propertyChange", Some(("amount", "3000")));
+    for e in [newer, older] {
+        let r = send_hubspot(&app, SECRET, &J::Array(vec![e]).to_string(), now_ms()).await;
+        assert_eq!(r.status(), 200);
+    }
+    let row = app.state.store.crm_record("deal", "4001").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(state["snapshot"]["amount"], "5000.00");
+
+    // Money with a thousands separator: that field is an error, the event
+    // (and its other values) still applies.
+    let bad = hs_event(
+        3,
+        4001,
+        at + 6000,
+        "deal.propertyChange",
+        Some(("amount", "12,000")),
+    );
+    let name = hs_event(
+        4,
+        4001,
+        at + 6001,
+        "deal.propertyChange",
+        Some(("dealname", "Zeta")),
+    );
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &J::Array(vec![bad, name]).to_string(),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let row = app.state.store.crm_record("deal", "4001").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(state["snapshot"]["amount"], "5000.00");
+    assert_eq!(state["snapshot"]["name"], "Zeta");
+    assert_eq!(events_stored(&app, "hubspot"), 4);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"handoff_field_errors_total{object="deal",field="record.amount"} 1"#),
+        "{metrics}"
+    );
+    // Property changes that cannot trigger anything read nothing from the CRM.
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+/// HubSpot's documented v1 example, sent as HubSpot sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn hubspots_documented_v1_example_is_accepted_over_http() {
+    let secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+    let app = spawn_app_with(|s| {
+        s.crm = mapping("http://127.0.0.1:9");
+        s.secrets.hubspot_client_secret = Some(Secret::new(secret));
+    })
+    .await;
+    let body = r#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
+    let r = app
+        .client
+        .post(app.url("/hooks/hubspot"))
+        .header("x-hubspot-signature-version", "v1")
+        .header(
+            "x-hubspot-signature",
+            "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de",
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(events_stored(&app, "hubspot"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_signature_is_401_and_stores_nothing() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = app_with(&fake).await;
+    let body = J::Array(won_deal_batch(5001, 1, now_ms() - 1000)).to_string();
+    let url = app.url("/hooks/hubspot");
+    let post = |sig: Option<String>, ts: Option<i64>, body: String| {
+        let mut req = app.client.post(url.clone()).body(body);
+        if let Some(s) = sig {
+            req = req.header("x-hubspot-signature-v3", s);
+        }
+        if let Some(t) = ts {
+            req = req.header("x-hubspot-request-timestamp", t.to_string());
+        }
+        req.send()
+    };
+    let now = now_ms();
+    let sign = |secret: &str, ts: i64, body: &str| {
+        handoff::runtime::adapters::hubspot::sign_v3(
+            secret.as_bytes(),
+            "POST",
+            &url,
+            body.as_bytes(),
+            ts,
+        )
+    };
+    // A wrong secret.
+    let r = post(
+        Some(sign("another-secret", now, &body)),
+        Some(now),
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("HANDOFF_HUBSPOT_CLIENT_SECRET"));
+    // A timestamp 6 minutes old (correctly signed: a replay).
+    let stale = now - 6 * 60 * 1000;
+    let r = post(Some(sign(SECRET, stale, &body)), Some(stale), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("5 minutes"));
+    // A modified body.
+    let tampered = body.replace("closedwon", "closedlost");
+    let r = post(Some(sign(SECRET, now, &body)), Some(now), tampered)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // No signature header at all.
+    let r = post(None, None, body.clone()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    // A signature without its timestamp.
+    let r = post(Some(sign(SECRET, now, &body)), None, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    assert_eq!(events_stored(&app, "hubspot"), 0);
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 0);
+    assert!(handoffs_of(&app, "5001").await.is_empty());
+    assert!(fake.calls().is_empty());
+    // The same request, signed right, goes through.
+    let r = post(Some(sign(SECRET, now, &body)), Some(now), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "5001").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hook_refuses_everything_until_a_client_secret_is_set() {
+    let app = spawn_app_with(|s| s.crm = mapping("http://127.0.0.1:9")).await;
+    let body = J::Array(won_deal_batch(6001, 1, now_ms())).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 401);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("HANDOFF_HUBSPOT_CLIENT_SECRET"));
+    assert_eq!(events_stored(&app, "hubspot"), 0);
+}
+
+/// A deal in HubSpot's API (all text, as HubSpot returns properties).
+fn deal(name: &str, amount: &str, segment: &str, custom_scope: &str) -> J {
+    json!({
+        "dealname": name, "hubspot_owner_id": "102", "amount": amount,
+        "deal_segment": segment, "buyer_goals": "Custom integration",
+        "main_contact_email": "ray@gamma.example",
+        "signed_scope_url": "https://docs.example/sow", "start_date": date_ms("2027-01-11"),
+        "promised_deliverables": "Custom connector", "pricing_exceptions": "None",
+        "delivery_risk_notes": "New API", "kickoff_preference": "On site",
+        "custom_scope": custom_scope, "review_approved": "false"
+    })
+}
+
+/// The bundled scenarios as HubSpot drives them: only the stage (and the
+/// later edits) arrive by webhook; the rest is read from the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_deal_scenarios_through_hubspot() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "11", deal("Gamma Inc", "30000", "mid", "true"));
+    fake.put(
+        "deals",
+        "12",
+        deal("Delta Corp", "80000", "enterprise", "false"),
+    );
+    fake.put("deals", "13", deal("Zero Ltd", "0", "smb", "false"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let one = |id: u64, deal: u64, dt: i64, p: &str, v: &str| {
+        J::Array(vec![hs_event(
+            id,
+            deal,
+            at + dt,
+            "deal.propertyChange",
+            Some((p, v)),
+        )])
+        .to_string()
+    };
+    for (i, d) in [11, 12, 13].into_iter().enumerate() {
+        let r = send_hubspot(
+            &app,
+            SECRET,
+            &one(100 + i as u64, d, 0, "dealstage", "closedwon"),
+            now_ms(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    // Custom scope: founder review; approved in HubSpot (a property).
+    let h = &handoffs_of(&app, "11").await[0];
+    assert_eq!(h["status"], "review");
+    assert_eq!(h["exceptions"], json!(["Custom Scope"]));
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &one(110, 11, 10, "review_approved", "true"),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "11").await[0]["status"], "proceeded");
+    // The kickoff lands on the calendar: done.
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &one(111, 11, 20, "kickoff_scheduled_at", "1795000000000"),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "11").await[0]["status"], "done");
+
+    // A big enterprise deal: review, approved by hand through the API.
+    let h = &handoffs_of(&app, "12").await[0];
+    assert_eq!(h["status"], "review");
+    assert_eq!(h["exceptions"], json!(["Needs Founder Review"]));
+    let id = h["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com", "note": "checked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "12").await[0]["status"], "proceeded");
+
+    // A deal worth nothing does not start a handoff.
+    assert!(handoffs_of(&app, "13").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_lead_scenarios_through_hubspot() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let full = |name: &str, campaign: Option<&str>| {
+        let mut c = json!({
+            "firstname": name, "hubspot_owner_id": "201", "hs_analytics_source": "PAID_SEARCH",
+            "offer": "Free audit", "pain_point": "Slow onboarding",
+            "qualification_answer": "Yes", "budget_signal": "Approved",
+            "notes_last_contacted": "1763600000000"
+        });
+        if let Some(c2) = campaign {
+            c["campaign"] = json!(c2);
+        }
+        c
+    };
+    fake.put("contacts", "21", full("Ann", Some("Q4 webinar")));
+    fake.put("contacts", "22", full("Bo", Some("Q4 webinar")));
+    fake.put("contacts", "23", full("Cy", None));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    for (i, c) in [21, 22, 23].into_iter().enumerate() {
+        let body = J::Array(vec![hs_event(
+            300 + i as u64,
+            c,
+            at,
+            "contact.propertyChange",
+            Some(("lifecyclestage", "salesqualifiedlead")),
+        )])
+        .to_string();
+        assert_eq!(
+            send_hubspot(&app, SECRET, &body, now_ms()).await.status(),
+            200
+        );
+    }
+    // Least loaded: the two leads go to different people.
+    let mut owners = Vec::new();
+    for c in ["21", "22"] {
+        let h = &handoffs_of(&app, c).await[0];
+        assert_eq!(h["status"], "proceeded");
+        let id = h["id"].as_str().unwrap();
+        let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+        let assign = detail["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "assign")
+            .cloned()
+            .unwrap();
+        owners.push(assign["action"]["person"].clone());
+    }
+    assert_ne!(owners[0], owners[1], "{owners:?}");
+    // No campaign in the CRM: paused, asking for exactly that.
+    let h = &handoffs_of(&app, "23").await[0];
+    assert_eq!(h["status"], "paused");
+    assert_eq!(h["missing"], json!(["campaign"]));
+}

@@ -1,0 +1,197 @@
+//! `POST /hooks/pipedrive` over real HTTP with Pipedrive's payloads:
+//! webhooks v2 (`meta`/`data`/`previous`, custom fields by key, a won deal
+//! by `status`) and v1 (`current`/`previous`/`event`); retries; HTTP basic
+//! auth required.
+
+use handoff::runtime::secret::Secret;
+use serde_json::{json, Value as J};
+
+use crate::fake_crm::{events_stored, handoffs_of, json_of, mapping, send_pipedrive, FakeCrm};
+use crate::helpers::{spawn_app_with, TestApp};
+
+const USER: &str = "pd-hook";
+const PASSWORD: &str = "pd-hook-password-1";
+
+async fn app(fake: &FakeCrm) -> TestApp {
+    let base = fake.base();
+    spawn_app_with(|s| {
+        s.crm = mapping(&base);
+        s.secrets.pipedrive_user = Some(Secret::new(USER));
+        s.secrets.pipedrive_password = Some(Secret::new(PASSWORD));
+        s.secrets.pipedrive_api_token = Some(Secret::new("pd-api-token"));
+    })
+    .await
+}
+
+/// The custom fields of the example mapping, v2 style (`{"type", "value"}`).
+fn custom_fields(risk: Option<&str>) -> J {
+    let mut c = json!({
+        "8f3b1c0a9e2d4f6b8a1c3e5d7f9b0a2c4e6d8f10": {"type": "enum", "value": "mid"},
+        "a1b2c3d4e5f60718293a4b5c6d7e8f9011223344": {"type": "text", "value": "Cut onboarding time in half"},
+        "b2c3d4e5f60718293a4b5c6d7e8f901122334455": {"type": "varchar", "value": "jo@acme.example"},
+        "c3d4e5f60718293a4b5c6d7e8f90112233445566": {"type": "varchar", "value": "https://docs.example/sow"},
+        "d4e5f60718293a4b5c6d7e8f9011223344556677": {"type": "date", "value": "2026-12-07"},
+        "e5f60718293a4b5c6d7e8f901122334455667788": {"type": "set", "value": "Onboarding playbook;Two training sessions"},
+        "f60718293a4b5c6d7e8f90112233445566778899": {"type": "varchar", "value": "None"},
+        "18293a4b5c6d7e8f90112233445566778899aabb": {"type": "varchar", "value": "Tuesday mornings"},
+        "293a4b5c6d7e8f90112233445566778899aabbcc": null,
+        "3a4b5c6d7e8f90112233445566778899aabbccdd": null,
+        "4b5c6d7e8f90112233445566778899aabbccddee": null
+    });
+    c["0718293a4b5c6d7e8f90112233445566778899aa"] = match risk {
+        Some(r) => json!({"type": "text", "value": r}),
+        None => J::Null,
+    };
+    c
+}
+
+/// A v2 `change` of deal `id` to won.
+fn v2_won(meta_id: &str, id: u64, attempt: u32) -> J {
+    json!({
+        "meta": {
+            "action": "change", "entity": "deal", "entity_id": id.to_string(),
+            "id": meta_id, "version": "2.0", "company_id": "12882925",
+            "correlation_id": "0b5a8f4e-1c7d-4e6e-9a51-6c3c1f0c8d2e",
+            "timestamp": "2026-11-20T15:04:05.000Z", "attempt": attempt,
+            "host": "acme.pipedrive.com", "change_source": "app"
+        },
+        "data": {
+            "id": id, "title": "Acme Co", "value": 12000, "currency": "USD",
+            "status": "won", "stage_id": 3, "pipeline_id": 1, "owner_id": 7,
+            "add_time": "2026-11-01T10:00:00Z", "update_time": "2026-11-20T15:04:05Z",
+            "custom_fields": custom_fields(Some("Busy December"))
+        },
+        "previous": {"status": "open"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v2_won_deal_hands_off_once_and_a_retry_changes_nothing() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    let r = send_pipedrive(&app, auth, &v2_won("a3f1c2d4-0001", 55, 1)).await;
+    assert_eq!(r.status(), 200);
+    let hs = handoffs_of(&app, "55").await;
+    assert_eq!(hs.len(), 1);
+    assert_eq!(hs[0]["status"], "proceeded", "{hs:?}");
+    let id = hs[0]["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    // `status: won` wins over `stage_id: 3`; the user id maps to an email.
+    assert_eq!(detail["record"]["stage"], "Closed Won");
+    assert_eq!(detail["record"]["owner"], "sam@example.com");
+    assert_eq!(detail["record"]["segment"], "mid");
+    assert_eq!(detail["record"]["start_date"], "2026-12-07");
+    let actions = detail["actions"].as_array().unwrap().len();
+
+    // Pipedrive retries (same meta.id, next attempt): a duplicate.
+    let answer = json_of(send_pipedrive(&app, auth, &v2_won("a3f1c2d4-0001", 55, 2)).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], true);
+    assert_eq!(events_stored(&app, "pipedrive"), 1);
+    let again = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(again["actions"].as_array().unwrap().len(), actions);
+    // The whole record came with the webhook: nothing to read from the API.
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v1_update_missing_a_field_pauses_and_the_next_update_resumes() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    let flat = |risk: Option<&str>, status: &str, stage: u64| {
+        let mut d = json!({"id": 56, "title": "Beta LLC", "value": 8000, "currency": "USD",
+            "status": status, "stage_id": stage, "user_id": 8});
+        for (k, v) in custom_fields(risk).as_object().unwrap() {
+            d[k] = v.get("value").cloned().unwrap_or(J::Null);
+        }
+        d
+    };
+    let v1 = |ts: i64, current: J, previous: J| {
+        json!({
+            "v": 1,
+            "event": "updated.deal",
+            "meta": {"v": 1, "action": "updated", "object": "deal", "id": 56,
+                     "company_id": 12882925, "user_id": 8, "host": "acme.pipedrive.com",
+                     "timestamp": ts, "timestamp_micro": ts * 1_000_000,
+                     "permitted_user_ids": [8], "is_bulk_update": false, "webhook_id": "99"},
+            "current": current,
+            "previous": previous,
+            "retry": 0
+        })
+    };
+    let won = v1(1_795_705_445, flat(None, "won", 3), flat(None, "open", 3));
+    let r = send_pipedrive(&app, auth, &won).await;
+    assert_eq!(r.status(), 200);
+    let hs = handoffs_of(&app, "56").await;
+    assert_eq!(hs[0]["status"], "paused");
+    assert_eq!(hs[0]["missing"], json!(["risk_notes"]));
+    // A retry of the same v1 delivery (`retry: 1`): a duplicate.
+    let mut again = won.clone();
+    again["retry"] = json!(1);
+    let answer = json_of(send_pipedrive(&app, auth, &again).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], true);
+
+    let filled = v1(
+        1_795_705_500,
+        flat(Some("Holiday freeze"), "won", 3),
+        flat(None, "won", 3),
+    );
+    let r = send_pipedrive(&app, auth, &filled).await;
+    assert_eq!(r.status(), 200);
+    let hs = handoffs_of(&app, "56").await;
+    assert_eq!(hs[0]["status"], "proceeded");
+    assert_eq!(events_stored(&app, "pipedrive"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_right_basic_auth_the_hook_is_401_and_stores_nothing() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let body = v2_won("a3f1c2d4-0002", 57, 1);
+    for auth in [None, Some((USER, "wrong")), Some(("someone", PASSWORD))] {
+        let r = send_pipedrive(&app, auth, &body).await;
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(r.headers().contains_key("www-authenticate"));
+    }
+    assert_eq!(events_stored(&app, "pipedrive"), 0);
+    assert!(handoffs_of(&app, "57").await.is_empty());
+
+    // A server with no Pipedrive credentials configured refuses all.
+    let open = spawn_app_with(|s| s.crm = mapping("http://127.0.0.1:9")).await;
+    let r = send_pipedrive(&open, Some((USER, PASSWORD)), &body).await;
+    assert_eq!(r.status(), 401);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("HANDOFF_PIPEDRIVE_USER"));
+    assert_eq!(events_stored(&open, "pipedrive"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_without_the_custom_fields_reads_the_deal_from_the_api() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    // API v1 gives custom fields flat, by key, and the user as an object.
+    let mut deal = json!({"id": 58, "title": "Theta SA", "value": 9000, "status": "won",
+        "stage_id": 3, "user_id": {"id": 9, "name": "Maya", "email": "maya@example.com", "value": 9}});
+    for (k, v) in custom_fields(Some("None")).as_object().unwrap() {
+        deal[k] = v.get("value").cloned().unwrap_or(J::Null);
+    }
+    fake.put("deals", "58", deal);
+    let app = app(&fake).await;
+    let body = json!({
+        "meta": {"action": "change", "entity": "deal", "entity_id": "58", "id": "b7e1-58",
+                 "version": "2.0", "timestamp": "2026-11-20T15:04:05Z"},
+        "data": {"id": 58, "title": "Theta SA", "value": 9000, "status": "won", "stage_id": 3},
+        "previous": {"status": "open"}
+    });
+    let r = send_pipedrive(&app, Some((USER, PASSWORD)), &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(fake.calls(), ["/api/v1/deals/58"]);
+    let hs = handoffs_of(&app, "58").await;
+    assert_eq!(hs[0]["status"], "proceeded", "{hs:?}");
+    let id = hs[0]["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["record"]["owner"], "maya@example.com");
+    assert_eq!(detail["record"]["risk_notes"], "None");
+}

@@ -1,0 +1,223 @@
+//! Hydration: a HubSpot stage change for a deal whose other fields never
+//! came by webhook is decided on the record read from the (fake) CRM API;
+//! it pauses naming exactly the fields the CRM lacks; with the API down the
+//! event is stored, acknowledged, and decided once the API is back.
+
+use handoff::runtime::secret::Secret;
+use serde_json::{json, Value as J};
+
+use crate::fake_crm::{
+    events_stored, handoffs_of, hs_event, json_of, mapping, send_hubspot, wait_for, FakeCrm,
+};
+use crate::helpers::{spawn_app_with, TestApp};
+
+const SECRET: &str = "hs-client-secret-hydrate";
+const TOKEN: &str = "pat-na1-hydrate";
+
+async fn app_with(fake: &FakeCrm) -> TestApp {
+    let base = fake.base();
+    spawn_app_with(|s| {
+        s.crm = mapping(&base);
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// A deal as HubSpot's API holds it (every property text, dates in ms).
+fn full_deal(name: &str) -> J {
+    json!({
+        "dealname": name,
+        "dealstage": "closedwon",
+        "hubspot_owner_id": "101",
+        "amount": "12000",
+        "deal_segment": "mid",
+        "buyer_goals": "Cut onboarding time in half",
+        "main_contact_email": "jo@acme.example",
+        "signed_scope_url": "https://docs.example/sow",
+        "start_date": "1796601600000",
+        "promised_deliverables": "Onboarding playbook;Two training sessions",
+        "pricing_exceptions": "None",
+        "delivery_risk_notes": "Busy December",
+        "kickoff_preference": "Tuesday mornings",
+        "custom_scope": "false"
+    })
+}
+
+fn stage_change(event_id: u64, deal: u64, at: i64) -> String {
+    J::Array(vec![hs_event(
+        event_id,
+        deal,
+        at,
+        "deal.propertyChange",
+        Some(("dealstage", "closedwon")),
+    )])
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_change_alone_is_decided_on_the_record_read_from_the_crm() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "2001", full_deal("Acme Co"));
+    let mut lacking = full_deal("Beta LLC");
+    // HubSpot really lacks these two: absent, and cleared (empty text).
+    lacking
+        .as_object_mut()
+        .unwrap()
+        .remove("delivery_risk_notes");
+    lacking["pricing_exceptions"] = json!("");
+    fake.put("deals", "2002", lacking);
+    let app = app_with(&fake).await;
+    let at = now_ms() - 1000;
+
+    // Never seen before: only the stage arrives by webhook.
+    let r = send_hubspot(&app, SECRET, &stage_change(1, 2001, at), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(
+        answer["events"][0]["outcome"]["handoffs"][0]["status"], "proceeded",
+        "{answer}"
+    );
+    let h = &handoffs_of(&app, "2001").await[0];
+    assert_eq!(h["status"], "proceeded");
+    assert_eq!(h["missing"], json!([]));
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].starts_with("/crm/v3/objects/deals/2001?properties="));
+    assert!(calls[0].contains("delivery_risk_notes") && !calls[0].contains("dealstage"));
+
+    // The CRM lacks two fields: paused, naming exactly those.
+    let r = send_hubspot(&app, SECRET, &stage_change(2, 2002, at), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let h = &handoffs_of(&app, "2002").await[0];
+    assert_eq!(h["status"], "paused");
+    assert_eq!(h["missing"], json!(["pricing_exceptions", "risk_notes"]));
+
+    // Filled in later, by webhook: resumes without reading the CRM again.
+    let fill = J::Array(vec![
+        hs_event(
+            3,
+            2002,
+            at + 10,
+            "deal.propertyChange",
+            Some(("pricing_exceptions", "None")),
+        ),
+        hs_event(
+            4,
+            2002,
+            at + 11,
+            "deal.propertyChange",
+            Some(("delivery_risk_notes", "Tight start")),
+        ),
+    ])
+    .to_string();
+    let r = send_hubspot(&app, SECRET, &fill, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "2002").await[0]["status"], "proceeded");
+    assert_eq!(fake.calls().len(), 2, "{:?}", fake.calls());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_crm_down_the_event_is_stored_and_decided_when_it_is_back() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3001", full_deal("Gamma Inc"));
+    fake.set_down(true);
+    let app = app_with(&fake).await;
+    let at = now_ms() - 1000;
+
+    let r = send_hubspot(&app, SECRET, &stage_change(10, 3001, at), now_ms()).await;
+    assert_eq!(r.status(), 200, "stored, so acknowledged");
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"][0]["pending"], true);
+    // A later change of the same record waits behind it, even though it
+    // alone would not need the CRM.
+    let later = J::Array(vec![hs_event(
+        11,
+        3001,
+        at + 5,
+        "deal.propertyChange",
+        Some(("kickoff_preference", "Async first")),
+    )])
+    .to_string();
+    let answer = json_of(send_hubspot(&app, SECRET, &later, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["pending"], true);
+    // HubSpot delivers the first one again: still one waiting copy.
+    let answer =
+        json_of(send_hubspot(&app, SECRET, &stage_change(10, 3001, at), now_ms()).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], true);
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 2);
+    assert!(
+        handoffs_of(&app, "3001").await.is_empty(),
+        "not decided on an incomplete record"
+    );
+    assert_eq!(events_stored(&app, "hubspot"), 0);
+    // The retry loop keeps trying while the API is down.
+    wait_for("a retry against the API that is down", || {
+        let n = fake.calls().len();
+        async move { (n >= 4).then_some(()) }
+    })
+    .await;
+    assert!(handoffs_of(&app, "3001").await.is_empty());
+
+    fake.set_down(false);
+    let h = wait_for("the waiting event to be decided", || {
+        let app = &app;
+        async move { handoffs_of(app, "3001").await.into_iter().next() }
+    })
+    .await;
+    assert_eq!(h["status"], "proceeded");
+    assert_eq!(h["missing"], json!([]));
+    wait_for("both waiting events to be decided", || {
+        let app = &app;
+        async move { (events_stored(app, "hubspot") == 2).then_some(()) }
+    })
+    .await;
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 0);
+    let id = h["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["record"]["kickoff_preference"], "Async first");
+    assert_eq!(detail["record"]["name"], "Gamma Inc");
+    // Decided once: one set of actions.
+    assert_eq!(detail["actions"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_event_survives_a_restart_and_is_decided_by_the_next_server() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3101", full_deal("Kappa AG"));
+    fake.set_down(true);
+    let keep = tempfile::tempdir().unwrap();
+    let db = keep.path().join("handoff.db");
+    let base = fake.base();
+    let start = |db: std::path::PathBuf, base: String| {
+        spawn_app_with(move |s| {
+            s.db = db;
+            s.crm = mapping(&base);
+            s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+            s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+        })
+    };
+    let first = start(db.clone(), base.clone()).await;
+    let body = stage_change(20, 3101, now_ms() - 1000);
+    let answer = json_of(send_hubspot(&first, SECRET, &body, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["pending"], true);
+    first.shutdown().await.expect("a clean stop");
+
+    fake.set_down(false);
+    let second = start(db, base).await;
+    let h = wait_for("the event stored before the restart to be decided", || {
+        let app = &second;
+        async move { handoffs_of(app, "3101").await.into_iter().next() }
+    })
+    .await;
+    assert_eq!(h["status"], "proceeded");
+    assert_eq!(second.state.store.crm_pending_count().unwrap(), 0);
+    // HubSpot's late retry of the same event after the restart: a duplicate.
+    let answer = json_of(send_hubspot(&second, SECRET, &body, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], true);
+    assert_eq!(events_stored(&second, "hubspot"), 1);
+}
