@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod check;
 mod fmt;
 mod graph;
+#[cfg(feature = "serve")]
+mod outbox;
 mod report;
 mod run;
 #[cfg(feature = "serve")]
@@ -56,6 +58,10 @@ pub enum Command {
     /// Run the webhook server: hot-reloaded workflows, the API, metrics.
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// List the outbox's dead letters and re-drive them, in a server's
+    /// database.
+    #[cfg(feature = "serve")]
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Arguments of `handoff test`.
@@ -206,5 +212,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Approve(args) => run::approve(&args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "serve")]
+        Command::Outbox(args) => outbox::run(&args),
     }
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub watch: bool,
     /// Tokens, signing secrets and passwords (environment only).
     pub secrets: Secrets,
+    /// Where the outbox's actions go (`[delivery]` in handoff.toml).
+    pub delivery: super::delivery::DeliverySettings,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             public_url: None,
             watch: true,
             secrets: Secrets::default(),
+            delivery: Default::default(),
         }
     }
 }
@@ -110,15 +113,31 @@ pub struct Secrets {
     pub pipedrive_user: Option<Secret>,
     /// `HANDOFF_PIPEDRIVE_PASSWORD`: basic-auth password of Pipedrive's webhooks.
     pub pipedrive_password: Option<Secret>,
+    // --- delivery ---
+    /// `HANDOFF_HUBSPOT_TOKEN`: the private app's access token (tasks, deals).
+    pub hubspot_token: Option<Secret>,
+    /// `HANDOFF_PIPEDRIVE_API_TOKEN`: the API token (activities, deals).
+    pub pipedrive_api_token: Option<Secret>,
+    /// `HANDOFF_OUTBOUND_SECRET`: the `whsec_…` key outbound webhooks are
+    /// signed with.
+    pub outbound_secret: Option<Secret>,
+    /// `HANDOFF_SLACK_WEBHOOK_URL`: the incoming webhook's URL (it carries
+    /// its own secret, so it is not written in handoff.toml).
+    pub slack_webhook_url: Option<Secret>,
 }
 
 /// Every secret variable, with the config file key people might try.
-const SECRET_VARS: [(&str, &str); 5] = [
+const SECRET_VARS: [(&str, &str); 9] = [
     ("HANDOFF_API_TOKEN", "api_token"),
     ("HANDOFF_GENERIC_SECRET", "generic_secret"),
     ("HANDOFF_HUBSPOT_CLIENT_SECRET", "hubspot_client_secret"),
     ("HANDOFF_PIPEDRIVE_USER", "pipedrive_user"),
     ("HANDOFF_PIPEDRIVE_PASSWORD", "pipedrive_password"),
+    // --- delivery ---
+    ("HANDOFF_HUBSPOT_TOKEN", "hubspot_token"),
+    ("HANDOFF_PIPEDRIVE_API_TOKEN", "pipedrive_api_token"),
+    ("HANDOFF_OUTBOUND_SECRET", "outbound_secret"),
+    ("HANDOFF_SLACK_WEBHOOK_URL", "slack_webhook_url"),
 ];
 
 impl Secrets {
@@ -180,7 +199,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url and watch (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch and the [delivery] section (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -269,6 +288,8 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
+    /// Read by `delivery::DeliverySettings::from_file`.
+    delivery: Option<toml::Table>,
 }
 
 impl Settings {
@@ -360,6 +381,9 @@ impl Settings {
         if let Some(v) = file.watch {
             self.watch = v;
         }
+        if let Some(t) = file.delivery {
+            self.delivery = super::delivery::DeliverySettings::from_file(t, &shown)?;
+        }
         Ok(())
     }
 
@@ -427,6 +451,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listener(self.listen)?;
         self.secrets.generic_signing_key()?;
+        self.delivery.validate(&self.secrets)?;
         Ok(())
     }
 
@@ -486,6 +511,10 @@ fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, Config
         hubspot_client_secret: read(SECRET_VARS[2].0)?,
         pipedrive_user: read(SECRET_VARS[3].0)?,
         pipedrive_password: read(SECRET_VARS[4].0)?,
+        hubspot_token: read(SECRET_VARS[5].0)?,
+        pipedrive_api_token: read(SECRET_VARS[6].0)?,
+        outbound_secret: read(SECRET_VARS[7].0)?,
+        slack_webhook_url: read(SECRET_VARS[8].0)?,
     })
 }
 

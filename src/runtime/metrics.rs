@@ -49,6 +49,13 @@ pub struct Metrics {
     /// `handoff_unknown_values_total{object, field}`: values outside a field's
     /// `one of` list (a stage renamed in the CRM).
     pub unknown_values: CounterVec,
+    // --- delivery ---
+    /// `handoff_deliveries_total{sink, result}`: calls to a sink, by result
+    /// (`delivered`, `found_existing`, `failed`, `refused`).
+    pub deliveries: CounterVec,
+    /// `handoff_dead_letters_total`: actions that ran out of tries or were
+    /// refused.
+    pub dead_letters: Counter,
 }
 
 /// Latency buckets in seconds: 100 µs to 10 s.
@@ -115,6 +122,15 @@ impl Metrics {
                 "Values outside a field's `one of` list, by object and field.",
                 &["object", "field"],
             ),
+            deliveries: CounterVec::new(
+                "handoff_deliveries_total",
+                "Calls to a delivery sink, by sink and result.",
+                &["sink", "result"],
+            ),
+            dead_letters: Counter::new(
+                "handoff_dead_letters_total",
+                "Actions dead-lettered (out of tries, or refused by the sink).",
+            ),
         }
     }
 
@@ -131,6 +147,8 @@ impl Metrics {
         self.outbox_depth.render(&mut out);
         self.field_errors.render(&mut out);
         self.unknown_values.render(&mut out);
+        self.deliveries.render(&mut out);
+        self.dead_letters.render(&mut out);
         out
     }
 }
@@ -353,6 +371,8 @@ mod tests {
             "handoff_outbox_depth",
             "handoff_field_errors_total",
             "handoff_unknown_values_total",
+            "handoff_deliveries_total",
+            "handoff_dead_letters_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

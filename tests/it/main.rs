@@ -7,6 +7,8 @@ mod helpers;
 mod auth;
 mod binary;
 mod config;
+mod delivery;
+mod fake_sinks;
 mod health;
 mod ingest;
 mod limits;

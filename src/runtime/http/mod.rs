@@ -10,6 +10,7 @@ pub mod handoffs;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
+pub mod outbox;
 pub mod workflows;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(workflows::router())
         .merge(hooks::router())
         .merge(handoffs::router())
+        .merge(outbox::router())
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an

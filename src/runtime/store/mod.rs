@@ -357,6 +357,17 @@ pub struct ActionRow {
     pub delivered_at: Option<Timestamp>,
 }
 
+/// One sink that took an action: kept so a retry skips it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkDelivery {
+    pub action_id: String,
+    /// `hubspot`, `pipedrive`, `slack`, `webhook`.
+    pub sink: String,
+    pub delivered_at: Timestamp,
+    /// What the sink answered, e.g. the CRM task's id.
+    pub remote_ref: Option<String>,
+}
+
 /// One file of a workflow version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowFile {
@@ -530,6 +541,12 @@ pub trait WriteTx {
     /// Leases that ended before `now` go back to pending (a worker died
     /// holding them); how many. Run at start-up.
     fn release_expired_leases(&mut self, now: Timestamp) -> Result<u64, StoreError>;
+
+    // --- delivery ---
+    /// The sinks that already took action `action_id`.
+    fn sink_deliveries(&mut self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError>;
+    /// Records that a sink took an action; `false` if it was recorded before.
+    fn sink_delivered(&mut self, delivery: &SinkDelivery) -> Result<bool, StoreError>;
 }
 
 /// A durable store. Writes go through [`Store::submit`] (use
@@ -566,6 +583,12 @@ pub trait Store: Send + Sync {
     fn workflow_version(&self, id: &str) -> Result<Option<WorkflowVersion>, StoreError>;
     /// Counts for /metrics.
     fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // --- delivery ---
+    /// One outbox row by its id.
+    fn action(&self, id: &str) -> Result<Option<ActionRow>, StoreError>;
+    /// The sinks that already took action `action_id`, in the order they did.
+    fn sink_deliveries(&self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError>;
 
     /// See [`WriteTx::claim_due`]. Blocking: goes through the writer.
     fn claim_due(

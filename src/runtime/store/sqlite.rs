@@ -25,10 +25,12 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NoteRow, Page,
-    PageRequest, Receipt, RecordRow, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
-    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+    PageRequest, Receipt, RecordRow, SinkDelivery, StatusChange, Store, StoreCounts, StoreError,
+    WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
+
+mod delivery;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -39,6 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0003_delivery_sinks.sql")),
 ];
 
 /// The schema version this build writes.
@@ -1055,6 +1058,15 @@ impl WriteTx for WriteConn {
             .map(|n| n as u64)
             .map_err(db("releasing expired leases"))
     }
+
+    // --- delivery ---
+    fn sink_deliveries(&mut self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError> {
+        delivery::sink_deliveries(&self.conn, action_id).map_err(db("reading an action's sinks"))
+    }
+
+    fn sink_delivered(&mut self, d: &SinkDelivery) -> Result<bool, StoreError> {
+        delivery::sink_delivered(&self.conn, d).map_err(db("recording a sink's delivery"))
+    }
 }
 
 // ---- reads ----
@@ -1308,6 +1320,17 @@ impl Store for SqliteStore {
             outbox: by_state,
             events_by_source,
             handoffs_by_status,
+        })
+    }
+
+    // --- delivery ---
+    fn action(&self, id: &str) -> Result<Option<ActionRow>, StoreError> {
+        self.read("reading an action", |conn| delivery::action(conn, id))
+    }
+
+    fn sink_deliveries(&self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError> {
+        self.read("reading an action's sinks", |conn| {
+            delivery::sink_deliveries(conn, action_id)
         })
     }
 }
