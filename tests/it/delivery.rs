@@ -310,7 +310,9 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
         .unwrap();
     assert_eq!(r.status(), 200);
     let redriven = json_of(r).await;
-    assert_eq!(redriven["attempts"], 0);
+    assert_eq!(redriven["id"], task["id"]);
+    // The worker may have claimed it already.
+    assert_ne!(redriven["state"], "dead");
     let actions = wait_actions(&app, &h1, |a| state_of(a, "task") == ["delivered"]).await;
     let task = of_kind(&actions, "task")[0].clone();
     let sinks: Vec<&str> = task["sinks"]
@@ -378,6 +380,9 @@ fn crash_holding_leases(db: &Path) -> usize {
 async fn a_restart_in_the_middle_resumes_without_a_second_task() {
     let fake = FakeSinks::start().await;
     fake.set("hubspot.create", Behaviour::HangAfterWorkFirst(1));
+    // Until the restart, the search that would find the task fails too,
+    // so the first server cannot finish the delivery before it stops.
+    fake.set("hubspot.search", Behaviour::AlwaysFail(503));
     let (_keep, db) = shared_db();
     let routes: &[(ActionKind, &[SinkKind])] = &[(ActionKind::Task, &[SinkKind::Hubspot])];
     let app = spawn_app_with_users(
@@ -398,11 +403,12 @@ async fn a_restart_in_the_middle_resumes_without_a_second_task() {
         .await
         .unwrap();
     assert_eq!(held, 1);
+    fake.set("hubspot.search", Behaviour::Works);
 
-    post_event_after_restart(&fake, routes, &db).await;
+    restart_resumes_and_delivers(&fake, routes, &db).await;
 }
 
-async fn post_event_after_restart(
+async fn restart_resumes_and_delivers(
     fake: &FakeSinks,
     routes: &[(ActionKind, &[SinkKind])],
     db: &Path,
