@@ -396,6 +396,17 @@ async fn a_restart_in_the_middle_resumes_without_a_second_task() {
         r.hubspot_tasks.len() == 1
     })
     .await;
+    // The action waits in the outbox, and the gauge says so.
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("\nhandoff_outbox_depth 1\n") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+    }
     app.shutdown().await.unwrap();
     // And a crash: the action is left leased for an hour.
     let file = db.clone();
