@@ -11,6 +11,7 @@ mod fmt;
 mod graph;
 #[cfg(feature = "serve")]
 mod health;
+mod outbox;
 mod report;
 mod run;
 #[cfg(feature = "serve")]
@@ -68,6 +69,10 @@ pub enum Command {
     /// sent through the real ingest path.
     #[cfg(feature = "serve")]
     Demo(demo::DemoArgs),
+    /// List the outbox's dead letters and re-drive them, in a server's
+    /// database.
+    #[cfg(feature = "serve")]
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Arguments of `handoff test`.
@@ -226,5 +231,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Health(args) => health::run(&args),
         #[cfg(feature = "serve")]
         Command::Demo(args) => demo::run(&args),
+        Command::Outbox(args) => outbox::run(&args),
     }
 }

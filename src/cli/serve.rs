@@ -35,6 +35,10 @@ Secrets (environment only; NAME_FILE reads the secret from a file instead):
   HANDOFF_HUBSPOT_CLIENT_SECRET    verifies HubSpot's signatures
   HANDOFF_PIPEDRIVE_USER           basic-auth user of Pipedrive's webhooks
   HANDOFF_PIPEDRIVE_PASSWORD       basic-auth password of Pipedrive's webhooks
+  HANDOFF_HUBSPOT_TOKEN            private app token: tasks and properties ([delivery])
+  HANDOFF_PIPEDRIVE_API_TOKEN      API token: activities and deal fields ([delivery])
+  HANDOFF_SLACK_WEBHOOK_URL        the Slack incoming webhook notify goes to
+  HANDOFF_OUTBOUND_SECRET          whsec_… secret the outbound webhook signs with
 
 Send SIGHUP to reload the workflows; SIGTERM or ctrl-c to stop (requests in
 flight finish first).";

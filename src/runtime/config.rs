@@ -52,6 +52,8 @@ pub struct Settings {
     pub health: crate::health::Targets,
     /// The CRM mapping: `[hubspot]` and `[pipedrive]` in `handoff.toml`.
     pub crm: crate::runtime::adapters::mapping::Mapping,
+    /// Where the outbox's actions go (`[delivery]` in handoff.toml).
+    pub delivery: super::delivery::DeliverySettings,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             secrets: Secrets::default(),
             health: crate::health::Targets::default(),
             crm: Default::default(),
+            delivery: Default::default(),
         }
     }
 }
@@ -116,16 +119,22 @@ pub struct Secrets {
     pub pipedrive_user: Option<Secret>,
     /// `HANDOFF_PIPEDRIVE_PASSWORD`: basic-auth password of Pipedrive's webhooks.
     pub pipedrive_password: Option<Secret>,
-    /// `HANDOFF_HUBSPOT_TOKEN`: the private app token that reads records
-    /// from HubSpot's API (hydration).
+    /// `HANDOFF_HUBSPOT_TOKEN`: the private app's access token: reads records
+    /// before deciding (hydration), creates tasks and updates deals (delivery).
     pub hubspot_token: Option<Secret>,
-    /// `HANDOFF_PIPEDRIVE_API_TOKEN`: the API token that reads records from
-    /// Pipedrive's API (hydration).
+    /// `HANDOFF_PIPEDRIVE_API_TOKEN`: the API token: reads deals before
+    /// deciding (hydration), adds activities and updates deals (delivery).
     pub pipedrive_api_token: Option<Secret>,
+    /// `HANDOFF_OUTBOUND_SECRET`: the `whsec_…` key outbound webhooks are
+    /// signed with.
+    pub outbound_secret: Option<Secret>,
+    /// `HANDOFF_SLACK_WEBHOOK_URL`: the incoming webhook's URL (it carries
+    /// its own secret, so it is not written in handoff.toml).
+    pub slack_webhook_url: Option<Secret>,
 }
 
 /// Every secret variable, with the config file key people might try.
-const SECRET_VARS: [(&str, &str); 7] = [
+const SECRET_VARS: [(&str, &str); 9] = [
     ("HANDOFF_API_TOKEN", "api_token"),
     ("HANDOFF_GENERIC_SECRET", "generic_secret"),
     ("HANDOFF_HUBSPOT_CLIENT_SECRET", "hubspot_client_secret"),
@@ -133,6 +142,8 @@ const SECRET_VARS: [(&str, &str); 7] = [
     ("HANDOFF_PIPEDRIVE_PASSWORD", "pipedrive_password"),
     ("HANDOFF_HUBSPOT_TOKEN", "hubspot_token"),
     ("HANDOFF_PIPEDRIVE_API_TOKEN", "pipedrive_api_token"),
+    ("HANDOFF_OUTBOUND_SECRET", "outbound_secret"),
+    ("HANDOFF_SLACK_WEBHOOK_URL", "slack_webhook_url"),
 ];
 
 impl Secrets {
@@ -194,7 +205,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, and the CRM mappings [hubspot] and [pipedrive] (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery] and [health] (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -289,6 +300,8 @@ struct FileSettings {
     hubspot: Option<toml::Table>,
     #[allow(dead_code)]
     pipedrive: Option<toml::Table>,
+    /// Read by `delivery::DeliverySettings::from_file`.
+    delivery: Option<toml::Table>,
 }
 
 impl Settings {
@@ -389,6 +402,9 @@ impl Settings {
         if let Some(t) = file.health {
             self.health = t;
         }
+        if let Some(t) = file.delivery {
+            self.delivery = super::delivery::DeliverySettings::from_file(t, &shown)?;
+        }
         Ok(())
     }
 
@@ -456,6 +472,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listener(self.listen)?;
         self.secrets.generic_signing_key()?;
+        self.delivery.validate(&self.secrets)?;
         Ok(())
     }
 
@@ -517,6 +534,8 @@ fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, Config
         pipedrive_password: read(SECRET_VARS[4].0)?,
         hubspot_token: read(SECRET_VARS[5].0)?,
         pipedrive_api_token: read(SECRET_VARS[6].0)?,
+        outbound_secret: read(SECRET_VARS[7].0)?,
+        slack_webhook_url: read(SECRET_VARS[8].0)?,
     })
 }
 

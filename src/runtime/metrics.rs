@@ -56,6 +56,13 @@ pub struct Metrics {
     /// CRM's API before deciding (`fetched`, `failed`, `not_found`,
     /// `no_token`).
     pub crm_hydrations: CounterVec,
+    // --- delivery ---
+    /// `handoff_deliveries_total{sink, result}`: calls to a sink, by result
+    /// (`delivered`, `found_existing`, `failed`, `refused`).
+    pub deliveries: CounterVec,
+    /// `handoff_dead_letters_total`: actions that ran out of tries or were
+    /// refused.
+    pub dead_letters: Counter,
 }
 
 /// Latency buckets in seconds: 100 µs to 10 s.
@@ -132,6 +139,15 @@ impl Metrics {
                 "Records read from a CRM's API before deciding, by CRM and outcome.",
                 &["crm", "outcome"],
             ),
+            deliveries: CounterVec::new(
+                "handoff_deliveries_total",
+                "Calls to a delivery sink, by sink and result.",
+                &["sink", "result"],
+            ),
+            dead_letters: Counter::new(
+                "handoff_dead_letters_total",
+                "Actions dead-lettered (out of tries, or refused by the sink).",
+            ),
         }
     }
 
@@ -150,6 +166,8 @@ impl Metrics {
         self.unknown_values.render(&mut out);
         self.crm_unmapped.render(&mut out);
         self.crm_hydrations.render(&mut out);
+        self.deliveries.render(&mut out);
+        self.dead_letters.render(&mut out);
         out
     }
 }
@@ -372,6 +390,8 @@ mod tests {
             "handoff_outbox_depth",
             "handoff_field_errors_total",
             "handoff_unknown_values_total",
+            "handoff_deliveries_total",
+            "handoff_dead_letters_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

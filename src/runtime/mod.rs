@@ -21,6 +21,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod delivery;
 pub mod escalations;
 pub mod http;
 pub mod ingest;

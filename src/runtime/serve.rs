@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::config::{ConfigError, Settings};
+use super::delivery::{self, NoUserIds, UserIds, Worker};
 use super::http;
 use super::metrics::Metrics;
 use super::reload::{self, InitialLoadError, Watcher, Workflows};
@@ -73,6 +74,7 @@ pub struct Server {
     addr: SocketAddr,
     watcher: Option<Watcher>,
     sighup: Option<Hangups>,
+    users: Arc<dyn UserIds>,
 }
 
 impl Server {
@@ -156,7 +158,15 @@ impl Server {
             addr,
             watcher,
             sighup,
+            users: Arc::new(NoUserIds),
         })
+    }
+
+    /// Gives the outbox worker the people's CRM and Slack ids (the CRM
+    /// mapping); without it, tasks go unassigned with the person named.
+    pub fn with_user_ids(mut self, users: Arc<dyn UserIds>) -> Server {
+        self.users = users;
+        self
     }
 
     /// The address the server listens on (with the real port when bound to
@@ -203,6 +213,25 @@ impl Server {
 
         // Events that wait for the CRM's API are decided once it answers.
         let pending = super::adapters::pending::spawn(state.clone());
+        // The outbox worker, when [delivery] routes anything somewhere.
+        let (stop_worker, worker) = if state.settings.delivery.enabled() {
+            let sinks = delivery::build_sinks(&state.settings, self.users.clone())?;
+            let worker = Arc::new(Worker::new(
+                state.store.clone(),
+                sinks,
+                &state.settings.delivery,
+                state.settings.public_url(),
+                state.metrics.clone(),
+            ));
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tracing::info!(sinks = ?state.settings.delivery.sinks(), "delivering the outbox");
+            (Some(tx), Some(tokio::spawn(worker.run(rx))))
+        } else {
+            (None, None)
+        };
+        let worker_bound =
+            state.settings.delivery.timeout.saturating_mul(4) + std::time::Duration::from_secs(5);
+
         let draining = state.clone();
         let app = http::router(state);
         let served = axum::serve(self.listener, app)
@@ -218,6 +247,16 @@ impl Server {
         }
         if let Some(task) = pending {
             task.abort();
+        }
+        // The worker finishes the deliveries in flight (each bounded by the
+        // sink timeout); what it cannot finish stays leased and resumes at
+        // the next start.
+        if let (Some(stop), Some(mut task)) = (stop_worker, worker) {
+            let _ = stop.send(true);
+            if tokio::time::timeout(worker_bound, &mut task).await.is_err() {
+                tracing::warn!("deliveries still in flight at shutdown resume at the next start");
+                task.abort();
+            }
         }
         if let Some(w) = watcher {
             w.stop().await;

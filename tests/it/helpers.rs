@@ -93,6 +93,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after `configure` has adjusted the test settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_users(configure, None).await
+}
+
+/// [`spawn_app_with`], giving the outbox worker people's CRM ids.
+pub async fn spawn_app_with_users(
+    configure: impl FnOnce(&mut Settings),
+    users: Option<Arc<dyn handoff::runtime::delivery::UserIds>>,
+) -> TestApp {
     init_logs();
     let dir = workspace();
     let mut settings = Settings {
@@ -110,9 +118,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .expect("bind 127.0.0.1:0");
-    let server = Server::build(settings, listener)
+    let mut server = Server::build(settings, listener)
         .await
         .expect("the server starts");
+    if let Some(users) = users {
+        server = server.with_user_ids(users);
+    }
     let addr = server.local_addr();
     let state = server.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -233,6 +244,10 @@ const SERVER_VARS: &[&str] = &[
     "HANDOFF_HUBSPOT_CLIENT_SECRET",
     "HANDOFF_PIPEDRIVE_USER",
     "HANDOFF_PIPEDRIVE_PASSWORD",
+    "HANDOFF_HUBSPOT_TOKEN",
+    "HANDOFF_PIPEDRIVE_API_TOKEN",
+    "HANDOFF_OUTBOUND_SECRET",
+    "HANDOFF_SLACK_WEBHOOK_URL",
     "RUST_LOG",
 ];
 

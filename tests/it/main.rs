@@ -12,6 +12,8 @@ mod crash;
 mod crm_hubspot;
 mod crm_mapping;
 mod crm_pipedrive;
+mod delivery;
+mod fake_sinks;
 mod health;
 mod health_report;
 mod hydration;

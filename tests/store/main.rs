@@ -40,6 +40,7 @@ each_check!(
     a_handoff_reads_back_with_everything_that_touched_it,
     workflow_versions_are_kept_once,
     orphans_are_marked_and_cleared,
+    a_sink_delivery_is_kept_once_per_sink,
 );
 
 #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use handoff::runtime::store::{
     ActionKind, Appended, Cause, DeliveryState, EventKey, HandoffFilter, HandoffRow, NewAction,
-    NewEvent, NewNote, PageRequest, Receipt, RecordRow, StatusChange, Store, StoreError, StoreExt,
-    WorkflowFile, WorkflowVersion, WriteTx,
+    NewEvent, NewNote, PageRequest, Receipt, RecordRow, SinkDelivery, StatusChange, Store,
+    StoreError, StoreExt, WorkflowFile, WorkflowVersion, WriteTx,
 };
 use jiff::Timestamp;
 
@@ -34,6 +34,8 @@ pub fn run(store: &dyn Store) {
     a_handoff_reads_back_with_everything_that_touched_it(store);
     workflow_versions_are_kept_once(store);
     orphans_are_marked_and_cleared(store);
+    // --- delivery ---
+    a_sink_delivery_is_kept_once_per_sink(store);
 }
 
 pub fn at(s: &str) -> Timestamp {
@@ -784,4 +786,62 @@ pub fn orphans_are_marked_and_cleared(store: &dyn Store) {
         .unwrap()
         .items
         .is_empty());
+}
+
+// --- delivery ---
+
+/// Each sink's success is kept once, read back in order, and survives the
+/// action's own state changes; `action` reads one row by id.
+pub fn a_sink_delivery_is_kept_once_per_sink(store: &dyn Store) {
+    let t0 = at("2003-01-01T00:00:00Z");
+    let later = t0 + jiff::SignedDuration::from_secs(5);
+    store
+        .write_blocking(move |tx| {
+            tx.upsert_instance(&handoff("sd-h", "proceeded", "SD-1"))?;
+            tx.enqueue_action(&action("sd-a", "sd-h", ActionKind::Task, t0))?;
+            Ok(())
+        })
+        .unwrap();
+    let took = |sink: &str, at: Timestamp, r: Option<&str>| SinkDelivery {
+        action_id: "sd-a".into(),
+        sink: sink.into(),
+        delivered_at: at,
+        remote_ref: r.map(str::to_string),
+    };
+    let (first, again, other) = (
+        took("hubspot", t0, Some("1001")),
+        took("hubspot", later, Some("1002")),
+        took("webhook", later, None),
+    );
+    let written = store
+        .write_blocking(move |tx| {
+            Ok((
+                tx.sink_delivered(&first)?,
+                tx.sink_delivered(&again)?,
+                tx.sink_delivered(&other)?,
+                tx.sink_deliveries("sd-a")?.len(),
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        written,
+        (true, false, true, 2),
+        "a second hubspot success is not kept"
+    );
+    let kept = store.sink_deliveries("sd-a").unwrap();
+    assert_eq!(
+        kept,
+        [
+            took("hubspot", t0, Some("1001")),
+            took("webhook", later, None)
+        ]
+    );
+    assert!(store.sink_deliveries("sd-none").unwrap().is_empty());
+
+    let row = store.action("sd-a").unwrap().expect("the row");
+    assert_eq!(
+        (row.handoff_id.as_str(), row.state),
+        ("sd-h", DeliveryState::Pending)
+    );
+    assert_eq!(store.action("sd-none").unwrap(), None);
 }

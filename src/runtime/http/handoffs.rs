@@ -79,7 +79,20 @@ async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) ->
 }
 
 async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let detail = match read(&state, move |s| s.handoff(&id)).await {
+    // With each action, the sinks that took it (delivery state per sink).
+    let found = read(&state, move |s| {
+        let Some(d) = s.handoff(&id)? else {
+            return Ok(None);
+        };
+        let sinks = d
+            .actions
+            .iter()
+            .map(|a| s.sink_deliveries(&a.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((d, sinks)))
+    })
+    .await;
+    let (detail, sinks) = match found {
         Ok(Some(d)) => d,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no handoff with that id"),
         Err(r) => return r,
@@ -113,7 +126,17 @@ async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Resp
     body["brief"] = latest.as_ref().map_or(J::Null, |h| h["brief"].clone());
     body["answers"] = latest.as_ref().map_or(J::Null, |h| h["answers"].clone());
     body["decisions"] = J::Array(decisions);
-    body["actions"] = detail.actions.iter().map(action_json).collect();
+    body["actions"] = detail
+        .actions
+        .iter()
+        .zip(&sinks)
+        .map(|(a, d)| {
+            let mut j = action_json(a);
+            j["idempotency_key"] = J::from(a.idempotency_key.as_str());
+            j["sinks"] = super::outbox::sinks_json(d);
+            j
+        })
+        .collect();
     body["notes"] = detail
         .notes
         .iter()

@@ -12,6 +12,7 @@ pub mod health;
 pub mod health_report;
 pub mod hooks;
 pub mod metrics;
+pub mod outbox;
 pub mod workflows;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(handoffs::router())
         .merge(escalations::router())
         .merge(health_report::router())
+        .merge(outbox::router())
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an

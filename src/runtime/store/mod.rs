@@ -357,6 +357,17 @@ pub struct ActionRow {
     pub delivered_at: Option<Timestamp>,
 }
 
+/// One sink that took an action: kept so a retry skips it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkDelivery {
+    pub action_id: String,
+    /// `hubspot`, `pipedrive`, `slack`, `webhook`.
+    pub sink: String,
+    pub delivered_at: Timestamp,
+    /// What the sink answered, e.g. the CRM task's id.
+    pub remote_ref: Option<String>,
+}
+
 /// One file of a workflow version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowFile {
@@ -554,6 +565,11 @@ pub trait WriteTx {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<bool, StoreError>;
+    // --- delivery ---
+    /// The sinks that already took action `action_id`.
+    fn sink_deliveries(&mut self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError>;
+    /// Records that a sink took an action; `false` if it was recorded before.
+    fn sink_delivered(&mut self, delivery: &SinkDelivery) -> Result<bool, StoreError>;
 }
 
 /// A durable store. Writes go through [`Store::submit`] (use
@@ -590,6 +606,12 @@ pub trait Store: Send + Sync {
     fn workflow_version(&self, id: &str) -> Result<Option<WorkflowVersion>, StoreError>;
     /// Counts for /metrics.
     fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    // --- delivery ---
+    /// One outbox row by its id.
+    fn action(&self, id: &str) -> Result<Option<ActionRow>, StoreError>;
+    /// The sinks that already took action `action_id`, in the order they did.
+    fn sink_deliveries(&self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError>;
 
     /// See [`WriteTx::claim_due`]. Blocking: goes through the writer.
     fn claim_due(

@@ -25,15 +25,18 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
-    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, StatusChange, Store, StoreCounts,
-    StoreError, WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters,
-    MAX_PAGE,
+    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, SinkDelivery, StatusChange, Store,
+    StoreCounts, StoreError, WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx,
+    WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
-mod health;
 // The CRM adapters' pending decisions (issue 11).
 mod crm;
+// The outbox worker's per-sink delivery records (issue 11).
+mod delivery;
+// The health report's reads and escalations (issue 12).
+mod health;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -44,6 +47,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0003_delivery_sinks.sql")),
     M::up(include_str!("migrations/0004_crm_pending_decisions.sql")),
     M::up(include_str!("migrations/0005_escalations_health.sql")),
 ];
@@ -1088,6 +1092,14 @@ impl WriteTx for WriteConn {
     ) -> Result<bool, StoreError> {
         crm::pending_failed(&self.conn, seq, next_attempt_at, error)
     }
+    // --- delivery ---
+    fn sink_deliveries(&mut self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError> {
+        delivery::sink_deliveries(&self.conn, action_id).map_err(db("reading an action's sinks"))
+    }
+
+    fn sink_delivered(&mut self, d: &SinkDelivery) -> Result<bool, StoreError> {
+        delivery::sink_delivered(&self.conn, d).map_err(db("recording a sink's delivery"))
+    }
 }
 
 // ---- reads ----
@@ -1363,6 +1375,16 @@ impl Store for SqliteStore {
     }
     fn crm_pending_count(&self) -> Result<u64, StoreError> {
         self.read("counting pending CRM events", crm::count)
+    }
+    // --- delivery ---
+    fn action(&self, id: &str) -> Result<Option<ActionRow>, StoreError> {
+        self.read("reading an action", |conn| delivery::action(conn, id))
+    }
+
+    fn sink_deliveries(&self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError> {
+        self.read("reading an action's sinks", |conn| {
+            delivery::sink_deliveries(conn, action_id)
+        })
     }
 }
 

@@ -1,0 +1,579 @@
+//! The outbox worker against fake sinks on local ports (acceptance 4 of
+//! issue 11): a sink failing its first calls, one that times out after
+//! doing the work, one that always fails. Every action arrives, no CRM
+//! task exists twice, the always-failing one ends in the dead letters and
+//! is re-driven after the sink recovers, and a restart in the middle
+//! resumes. Nothing sleeps: every wait polls the API with a bound.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use handoff::runtime::delivery::{DeliverySettings, MapUserIds, SinkKind, UserIds};
+use handoff::runtime::secret::Secret;
+use handoff::runtime::store::{ActionKind, SqliteOptions, SqliteStore, Store};
+use handoff::runtime::Settings;
+use serde_json::{json, Value as J};
+
+use crate::fake_sinks::{Behaviour, FakeSinks, HUBSPOT_TOKEN, OUTBOUND_SECRET, PIPEDRIVE_TOKEN};
+use crate::helpers::{spawn_app_with_users, TestApp, BOUND};
+
+fn won(id: &str, record: &str, risk: Option<&str>) -> J {
+    let mut fields = json!({"name": format!("Deal {record}"), "stage": "Closed Won",
+        "owner": "sam@example.com", "amount": 8000, "segment": "smb",
+        "buyer_goals": "Launch by January", "main_contact": "li@beta.example",
+        "signed_scope": "https://docs.example/sow", "start_date": "2026-12-14",
+        "promised_deliverables": ["Setup"], "pricing_exceptions": "None",
+        "kickoff_preference": "Async first"});
+    if let Some(r) = risk {
+        fields["risk_notes"] = json!(r);
+    }
+    json!({"id": id, "object": "deal", "record_id": record,
+           "occurred_at": "2026-11-20T15:04:05Z", "record": fields,
+           "previous": {"stage": "Proposal"}})
+}
+
+/// The ids the CRMs and Slack know the people by.
+fn users() -> Arc<dyn UserIds> {
+    Arc::new(
+        MapUserIds::default()
+            .with("hubspot", "ana@example.com", "201")
+            .with("hubspot", "raj@example.com", "202")
+            .with("hubspot", "lee@example.com", "203")
+            .with("pipedrive", "ana@example.com", "71")
+            .with("pipedrive", "raj@example.com", "72")
+            .with("pipedrive", "lee@example.com", "73")
+            .with("slack", "sam@example.com", "U0SAM"),
+    )
+}
+
+/// Delivery to the fakes, fast: 20 ms backoff, 500 ms timeout.
+fn deliver_to(
+    fake: &FakeSinks,
+    routes: &[(ActionKind, &[SinkKind])],
+    max_attempts: u32,
+    db: Option<PathBuf>,
+) -> impl FnOnce(&mut Settings) {
+    let fake = fake.clone();
+    let routes: Vec<(ActionKind, Vec<SinkKind>)> =
+        routes.iter().map(|(k, s)| (*k, s.to_vec())).collect();
+    move |s: &mut Settings| {
+        if let Some(db) = db {
+            s.db = db;
+        }
+        s.public_url = Some("https://handoff.example".into());
+        s.secrets.hubspot_token = Some(Secret::new(HUBSPOT_TOKEN));
+        s.secrets.pipedrive_api_token = Some(Secret::new(PIPEDRIVE_TOKEN));
+        s.secrets.slack_webhook_url = Some(Secret::new(fake.slack_url()));
+        s.secrets.outbound_secret = Some(Secret::new(OUTBOUND_SECRET));
+        s.delivery = DeliverySettings {
+            routes: routes.into_iter().collect(),
+            max_attempts,
+            backoff: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            timeout: Duration::from_millis(500),
+            concurrency: 4,
+            poll: Duration::from_millis(20),
+            hubspot_api_url: fake.url(),
+            pipedrive_api_url: fake.url(),
+            pipedrive_activity_type: "task".into(),
+            webhook_url: Some(fake.webhook_url()),
+        };
+    }
+}
+
+async fn post_event(app: &TestApp, body: &J) {
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn json_of(r: reqwest::Response) -> J {
+    r.json().await.expect("a JSON body")
+}
+
+async fn handoff_of(app: &TestApp, record: &str) -> String {
+    let list = json_of(app.get(&format!("/handoffs?record={record}")).await).await;
+    list["handoffs"][0]["id"]
+        .as_str()
+        .expect("a handoff for the record")
+        .to_string()
+}
+
+/// Polls the handoff's actions every 20 ms until `done` holds, failing
+/// after [`BOUND`]; returns them.
+async fn wait_actions(app: &TestApp, handoff: &str, done: impl Fn(&[J]) -> bool) -> Vec<J> {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let detail = json_of(app.get(&format!("/handoffs/{handoff}")).await).await;
+        let actions = detail["actions"].as_array().cloned().unwrap_or_default();
+        if done(&actions) {
+            return actions;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered within {BOUND:?}: {actions:#?}"
+        );
+    }
+}
+
+/// Polls the fakes until `done` holds, failing after [`BOUND`].
+async fn wait_fake(
+    fake: &FakeSinks,
+    what: &str,
+    done: impl Fn(&crate::fake_sinks::Received) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        if fake.received(&done) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {BOUND:?}"
+        );
+    }
+}
+
+fn of_kind<'a>(actions: &'a [J], kind: &str) -> Vec<&'a J> {
+    actions.iter().filter(|a| a["kind"] == kind).collect()
+}
+
+fn state_of(actions: &[J], kind: &str) -> Vec<String> {
+    of_kind(actions, kind)
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery() {
+    let fake = FakeSinks::start().await;
+    // HubSpot creates the task, then never answers (the client times out).
+    fake.set("hubspot.create", Behaviour::HangAfterWorkFirst(1));
+    // Slack is rate limited twice.
+    fake.set(
+        "slack",
+        Behaviour::FailFirst {
+            n: 2,
+            status: 429,
+            retry_after: Some(0),
+        },
+    );
+    // The outbound webhook's receiver is down.
+    fake.set("webhook", Behaviour::AlwaysFail(503));
+    let app = spawn_app_with_users(
+        deliver_to(
+            &fake,
+            &[
+                (ActionKind::Task, &[SinkKind::Hubspot, SinkKind::Webhook]),
+                (ActionKind::Notify, &[SinkKind::Slack]),
+            ],
+            4,
+            None,
+        ),
+        Some(users()),
+    )
+    .await;
+
+    post_event(&app, &won("e1", "D-1", Some("None"))).await;
+    // A paused handoff notifies its owner, a person, through Slack.
+    post_event(&app, &won("e2", "D-2", None)).await;
+    let h1 = handoff_of(&app, "D-1").await;
+    let h2 = handoff_of(&app, "D-2").await;
+
+    let actions = wait_actions(&app, &h1, |a| {
+        state_of(a, "task") == ["dead"] && state_of(a, "notify") == ["delivered"]
+    })
+    .await;
+    // The task went to HubSpot exactly once, although the first try timed
+    // out after HubSpot had made it: the retry found it by its marker.
+    let task = of_kind(&actions, "task")[0].clone();
+    let key = task["idempotency_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!key.is_empty());
+    let (tasks, creates, searches) = fake.received(|r| {
+        (
+            r.hubspot_tasks.clone(),
+            r.calls.get("hubspot.create").copied(),
+            r.calls.get("hubspot.search").copied(),
+        )
+    });
+    assert_eq!(tasks.len(), 1, "{tasks:#?}");
+    assert_eq!(creates, Some(1));
+    assert!(searches >= Some(1));
+    let props = &tasks[0]["properties"];
+    assert_eq!(props["hs_task_subject"], "Kickoff: Deal D-1");
+    let body = props["hs_task_body"].as_str().unwrap();
+    assert!(body.contains(&format!("handoff-action:{key}")), "{body}");
+    assert!(
+        body.contains(&format!("https://handoff.example/handoffs/{h1}")),
+        "{body}"
+    );
+    assert!(
+        body.contains("<li>Schedule the kickoff call</li>"),
+        "{body}"
+    );
+    assert!(["201", "202", "203"].contains(&props["hubspot_owner_id"].as_str().unwrap()));
+    assert!(props["hs_timestamp"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .is_ok());
+    assert_eq!(tasks[0]["associations"][0]["to"]["id"], "D-1");
+    assert_eq!(
+        tasks[0]["associations"][0]["types"][0]["associationTypeId"],
+        216
+    );
+    // HubSpot took it; the webhook is what failed, four times.
+    assert_eq!(task["sinks"][0]["sink"], "hubspot");
+    assert_eq!(task["sinks"][0]["ref"], "1001");
+    assert_eq!(task["attempts"], 4);
+    let error = task["last_error"].as_str().unwrap();
+    assert!(error.contains("webhook: HTTP 503"), "{error}");
+    assert!(error.contains("gave up after 4 tries"), "{error}");
+
+    // Email drafts wait for review: never claimed, never sent.
+    assert_eq!(state_of(&actions, "email_draft"), ["draft"]);
+    // Assign is routed nowhere here: delivered to no sink.
+    let assign = &of_kind(&actions, "assign")[0];
+    assert_eq!(assign["state"], "delivered");
+    assert_eq!(assign["sinks"], json!([]));
+
+    // The person notify reached Slack addressed to Sam.
+    wait_actions(&app, &h2, |a| state_of(a, "notify") == ["delivered"]).await;
+    let slack = fake.received(|r| r.slack.clone());
+    let channel_msg = slack
+        .iter()
+        .find(|m| m["channel"] == "#delivery")
+        .unwrap_or_else(|| panic!("the channel notify in {slack:#?}"));
+    assert!(channel_msg["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("New client Deal D-1 starts"));
+    let person = slack
+        .iter()
+        .find(|m| m["channel"] == "@U0SAM")
+        .expect("the notify to the owner");
+    assert!(person["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("<@U0SAM> Handoff for Deal D-2 is paused"));
+    assert_eq!(slack.len(), 2, "one message per notify: {slack:#?}");
+
+    // The dead letter is listed with why.
+    let dead = json_of(app.get("/outbox/dead-letters").await).await;
+    let listed = dead["dead_letters"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], task["id"]);
+    assert!(listed[0]["last_error"].as_str().unwrap().contains("503"));
+
+    // Not re-drivable: unknown, or not dead.
+    let notify_id = of_kind(&actions, "notify")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .client
+        .post(app.url(&format!("/outbox/{notify_id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = app
+        .client
+        .post(app.url("/outbox/no-such-action/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // The receiver recovers; re-driving delivers to the webhook only.
+    fake.set("webhook", Behaviour::Works);
+    let task_id = task["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/outbox/{task_id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let redriven = json_of(r).await;
+    assert_eq!(redriven["id"], task["id"]);
+    // The worker may have claimed it already.
+    assert_ne!(redriven["state"], "dead");
+    let actions = wait_actions(&app, &h1, |a| state_of(a, "task") == ["delivered"]).await;
+    let task = of_kind(&actions, "task")[0].clone();
+    let sinks: Vec<&str> = task["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sink"].as_str().unwrap())
+        .collect();
+    assert_eq!(sinks, ["hubspot", "webhook"]);
+    let (tasks, creates, hooks) = fake.received(|r| {
+        (
+            r.hubspot_tasks.len(),
+            r.calls.get("hubspot.create").copied(),
+            r.webhooks.clone(),
+        )
+    });
+    assert_eq!((tasks, creates), (1, Some(1)), "no second HubSpot task");
+    assert_eq!(hooks.len(), 1);
+    let (hook, verified) = &hooks[0];
+    assert!(verified, "the Standard Webhooks signature verifies");
+    assert_eq!(hook["type"], "handoff.action.task");
+    assert_eq!(hook["webhook-id"], key.as_str());
+    assert_eq!(hook["data"]["handoff"]["record_id"], "D-1");
+    assert_eq!(hook["data"]["action"]["title"], "Kickoff: Deal D-1");
+    assert!(
+        json_of(app.get("/outbox/dead-letters").await).await["dead_letters"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        r#"handoff_deliveries_total{sink="hubspot",result="found_existing"} 1"#,
+        r#"handoff_deliveries_total{sink="webhook",result="failed"} 4"#,
+        r#"handoff_deliveries_total{sink="webhook",result="delivered"} 1"#,
+        r#"handoff_deliveries_total{sink="slack",result="failed"} 2"#,
+        "handoff_dead_letters_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+    app.shutdown().await.unwrap();
+}
+
+fn shared_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("handoff.db");
+    (dir, db)
+}
+
+/// Claims every due action with an hour-long lease and walks away, as a
+/// worker that crashed mid-delivery would; how many.
+fn crash_holding_leases(db: &Path) -> usize {
+    let store = SqliteStore::open(db, SqliteOptions::default()).unwrap();
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    let n = store
+        .claim_due(later, Duration::from_secs(3600), 100)
+        .unwrap()
+        .len();
+    store.close();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_in_the_middle_resumes_without_a_second_task() {
+    let fake = FakeSinks::start().await;
+    fake.set("hubspot.create", Behaviour::HangAfterWorkFirst(1));
+    // Until the restart, the search that would find the task fails too,
+    // so the first server cannot finish the delivery before it stops.
+    fake.set("hubspot.search", Behaviour::AlwaysFail(503));
+    let (_keep, db) = shared_db();
+    let routes: &[(ActionKind, &[SinkKind])] = &[(ActionKind::Task, &[SinkKind::Hubspot])];
+    let app = spawn_app_with_users(
+        deliver_to(&fake, routes, 50, Some(db.clone())),
+        Some(users()),
+    )
+    .await;
+    post_event(&app, &won("e1", "D-1", Some("None"))).await;
+    // Stop while HubSpot holds the request it already acted on.
+    wait_fake(&fake, "HubSpot made the task", |r| {
+        r.hubspot_tasks.len() == 1
+    })
+    .await;
+    // The action waits in the outbox, and the gauge says so.
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("\nhandoff_outbox_depth 1\n") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+    }
+    app.shutdown().await.unwrap();
+    // And a crash: the action is left leased for an hour.
+    let file = db.clone();
+    let held = tokio::task::spawn_blocking(move || crash_holding_leases(&file))
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    fake.set("hubspot.search", Behaviour::Works);
+
+    restart_resumes_and_delivers(&fake, routes, &db).await;
+}
+
+async fn restart_resumes_and_delivers(
+    fake: &FakeSinks,
+    routes: &[(ActionKind, &[SinkKind])],
+    db: &Path,
+) {
+    let app = spawn_app_with_users(
+        deliver_to(fake, routes, 50, Some(db.to_path_buf())),
+        Some(users()),
+    )
+    .await;
+    let h1 = handoff_of(&app, "D-1").await;
+    // The restart resumed at once, searched, and found the task.
+    let actions = wait_actions(&app, &h1, |a| state_of(a, "task") == ["delivered"]).await;
+    let task = of_kind(&actions, "task")[0];
+    assert_eq!(task["sinks"][0]["ref"], "1001");
+    // New work after the restart is delivered as usual.
+    post_event(&app, &won("e2", "D-2", Some("None"))).await;
+    let h2 = handoff_of(&app, "D-2").await;
+    wait_actions(&app, &h2, |a| state_of(a, "task") == ["delivered"]).await;
+    let (tasks, creates) = fake.received(|r| {
+        (
+            r.hubspot_tasks
+                .iter()
+                .map(|t| {
+                    t["associations"][0]["to"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>(),
+            r.calls.get("hubspot.create").copied(),
+        )
+    });
+    assert_eq!(tasks, ["D-1", "D-2"], "one task per deal");
+    assert_eq!(creates, Some(2));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipedrive_activities_set_fields_and_a_refusal_dead_letters_at_once() {
+    let fake = FakeSinks::start().await;
+    fake.set("pipedrive.create", Behaviour::HangAfterWorkFirst(1));
+    let (_keep, db) = shared_db();
+    let routes: &[(ActionKind, &[SinkKind])] = &[
+        (ActionKind::Task, &[SinkKind::Pipedrive]),
+        (ActionKind::Set, &[SinkKind::Pipedrive]),
+    ];
+    let app = spawn_app_with_users(
+        deliver_to(&fake, routes, 5, Some(db.clone())),
+        Some(users()),
+    )
+    .await;
+    // The workflow also writes a field back to the CRM.
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "    notify channel delivery_feed",
+        "    set deal.kickoff_preference = \"Video call\"\n    notify channel delivery_feed",
+    );
+    std::fs::write(&file, text).unwrap();
+    app.state.workflows.reload().await;
+
+    post_event(&app, &won("e1", "42", Some("None"))).await;
+    // Not a Pipedrive deal id: refused, dead at the first try.
+    post_event(&app, &won("e2", "D-9", Some("None"))).await;
+    let h42 = handoff_of(&app, "42").await;
+    let h9 = handoff_of(&app, "D-9").await;
+    let actions = wait_actions(&app, &h42, |a| {
+        state_of(a, "task") == ["delivered"] && state_of(a, "set") == ["delivered"]
+    })
+    .await;
+    let key = of_kind(&actions, "task")[0]["idempotency_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (activities, patches) =
+        fake.received(|r| (r.pipedrive_activities.clone(), r.pipedrive_patches.clone()));
+    assert_eq!(
+        activities.len(),
+        1,
+        "the timed-out create was found, not repeated"
+    );
+    let a = &activities[0];
+    assert_eq!(a["deal_id"], 42);
+    assert_eq!(a["subject"], "Kickoff: Deal 42");
+    assert_eq!(a["type"], "task");
+    assert!(["71", "72", "73"].contains(&a["owner_id"].to_string().as_str()));
+    assert!(a["due_date"].as_str().unwrap().len() == 10);
+    assert!(a["note"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("handoff-action:{key}")));
+    assert_eq!(
+        patches,
+        [(
+            "42".to_string(),
+            json!({"kickoff_preference": "Video call"})
+        )]
+    );
+
+    let dead = wait_actions(&app, &h9, |a| state_of(a, "task") == ["dead"]).await;
+    let task = of_kind(&dead, "task")[0];
+    assert_eq!(task["attempts"], 1, "a refusal is not retried");
+    assert!(task["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("not a Pipedrive deal id"));
+    let dead_id = task["id"].as_str().unwrap().to_string();
+    app.shutdown().await.unwrap();
+
+    // The CLI lists the dead letter and re-drives it in the database file.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .arg("outbox")
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["list"]);
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains(&dead_id) && listed.contains("not a Pipedrive deal id"),
+        "{listed}"
+    );
+    let out = cli(&["list", "--format", "json"]);
+    let json: J = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = json["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    // The task, and the `set` of the same record (also not a deal id).
+    assert_eq!(ids.len(), 2, "{json:#}");
+    assert!(ids.contains(&dead_id.as_str()));
+    let out = cli(&["retry", &dead_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-driven"));
+    let out = cli(&["retry", &dead_id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is pending, not dead"));
+    let out = cli(&["retry", "--all"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("re-driven")
+            .count(),
+        1
+    );
+    let out = cli(&["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"));
+}
