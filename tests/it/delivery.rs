@@ -577,3 +577,41 @@ async fn pipedrive_activities_set_fields_and_a_refusal_dead_letters_at_once() {
     let out = cli(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"));
 }
+
+/// A routed sink without its secret stops `serve` before it listens, with
+/// a message naming the variable; with the secret it starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_a_routed_sink_without_its_secret() {
+    let dir = crate::helpers::workspace();
+    std::fs::write(
+        dir.path().join("handoff.toml"),
+        "[delivery]\ntask = \"hubspot\"\nbackoff = \"2s\"\n",
+    )
+    .unwrap();
+    let stopped = match crate::helpers::start_binary_in(dir, &[], &[]).await {
+        Err(stopped) => stopped,
+        Ok(app) => panic!("started without a token: {}", app.base),
+    };
+    assert_eq!(stopped.status.code(), Some(2));
+    assert!(
+        stopped.stderr.contains("HANDOFF_HUBSPOT_TOKEN"),
+        "{}",
+        stopped.stderr
+    );
+
+    let dir = crate::helpers::workspace();
+    std::fs::write(
+        dir.path().join("handoff.toml"),
+        "[delivery]\ntask = \"hubspot\"\n",
+    )
+    .unwrap();
+    let app = crate::helpers::start_binary_in(dir, &[], &[("HANDOFF_HUBSPOT_TOKEN", "pat-x")])
+        .await
+        .unwrap_or_else(|s| panic!("did not start: {}", s.stderr));
+    let stopped = app.stop().await;
+    assert_eq!(stopped.status.code(), Some(0));
+    assert!(
+        !stopped.stderr.contains("pat-x"),
+        "the token is never logged"
+    );
+}
