@@ -340,17 +340,23 @@ impl reload::OnActivate for KeepVersions {
                     })
                     .collect(),
             };
-            let live: Vec<String> = active
+            // A workflow is the same one across versions when its name and
+            // its object stay (its instances migrate); by name alone, one
+            // moved to another object would keep the old object's
+            // instances listed as live although the engine orphans them.
+            let objects = &active.set.schema().objects;
+            let live: Vec<(String, String)> = active
                 .set
                 .handoffs()
                 .iter()
-                .map(|h| h.name.clone())
+                .map(|h| (h.name.clone(), objects[h.object].name.clone()))
                 .collect();
             let result = self
                 .0
                 .write(move |tx| {
                     tx.save_workflow_version(&version)?;
-                    let live: Vec<&str> = live.iter().map(String::as_str).collect();
+                    let live: Vec<(&str, &str)> =
+                        live.iter().map(|(w, o)| (w.as_str(), o.as_str())).collect();
                     tx.mark_orphans(&live)
                 })
                 .await;

@@ -236,7 +236,14 @@ impl Client {
 
     /// Sends requests until told to stop.
     async fn run(mut self, shared: Arc<Shared>) -> Log {
-        let client = reqwest::Client::new();
+        // A fresh connection per request: a pooled one to a killed server
+        // (whose restart may get the same port) would fail without the
+        // server being down, and the client would wait for a restart that
+        // is not coming.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         while !shared.stop.load(Ordering::Relaxed) {
             let n = if self.rng.percent(30) {
                 2 + self.rng.below(3) as usize

@@ -204,3 +204,115 @@ async fn save_to_active_latency() {
     );
     assert_eq!(app.status().reloads, 20);
 }
+
+/// A deal won with every field but `risk_notes`: its handoff pauses.
+fn won_paused(id: &str, record: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "object": "deal", "record_id": record,
+        "record": {"name": format!("Deal {record}"), "stage": "Closed Won",
+            "owner": "sam@example.com", "amount": 8000, "segment": "smb",
+            "buyer_goals": "Launch by January", "main_contact": "li@beta.example",
+            "signed_scope": "https://docs.example/sow", "start_date": "2026-12-14",
+            "promised_deliverables": ["Setup"], "pricing_exceptions": "None",
+            "kickoff_preference": "Async first"},
+        "previous": {"stage": "Proposal"}})
+}
+
+async fn post(app: &crate::helpers::TestApp, body: serde_json::Value) -> serde_json::Value {
+    let res = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn orphans(app: &crate::helpers::TestApp) -> Vec<(String, String)> {
+    let list: serde_json::Value = app
+        .get("/handoffs?orphaned=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["record_id"].as_str().unwrap().to_string(),
+                h["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_workflow_migrates_its_instances_and_a_removed_one_orphans_them() {
+    let app = spawn_app().await;
+    let first = app.status().version;
+    post(&app, won_paused("p1", "D-1")).await;
+    // D-3 runs to done: a finished handoff has nothing to settle.
+    let mut done = won_paused("d1", "D-3");
+    done["record"]["risk_notes"] = serde_json::json!("None");
+    post(&app, done).await;
+    let body = post(
+        &app,
+        serde_json::json!({"id": "d2", "object": "deal", "record_id": "D-3",
+            "record": {"kickoff_scheduled_at": "2026-12-02T15:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(
+        body["events"][0]["outcome"]["handoffs"][0]["status"],
+        "done"
+    );
+
+    // A new version keeps "Sales to Delivery" (same name, same object).
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_by_rename(
+        &file,
+        &text.replace("due in 2 business days", "due in 3 business days"),
+    );
+    let second = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.version == second).await;
+    assert!(orphans(&app).await.is_empty(), "{:?}", orphans(&app).await);
+    // Its paused instance continues under the new version, and says so.
+    let body = post(
+        &app,
+        serde_json::json!({"id": "p2", "object": "deal", "record_id": "D-1",
+            "record": {"risk_notes": "None"}}),
+    )
+    .await;
+    let h = &body["events"][0]["outcome"]["handoffs"][0];
+    assert_eq!(h["status"], "resumed");
+    assert_eq!(h["migrated_from"], first.as_str());
+    assert!(
+        h["trace"][0].as_str().unwrap().starts_with("migrated:"),
+        "{h}"
+    );
+
+    // The workflow is renamed away: the in-flight instances are orphaned
+    // and keep their status; the finished one is not listed.
+    post(&app, won_paused("p3", "D-2")).await;
+    save_in_place(
+        &file,
+        &text.replace(
+            "handoff \"Sales to Delivery\"",
+            "handoff \"Sales to Onboarding\"",
+        ),
+    );
+    let third = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.version == third).await;
+    let mut got = orphans(&app).await;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("D-1".to_string(), "proceeded".to_string()),
+            ("D-2".to_string(), "paused".to_string())
+        ]
+    );
+}

@@ -743,11 +743,15 @@ pub fn workflow_versions_are_kept_once(store: &dyn Store) {
 }
 
 pub fn orphans_are_marked_and_cleared(store: &dyn Store) {
+    // A paused instance and a finished one of "Orphan Check" on deals.
     store
         .write_blocking(|tx| {
             let mut h = handoff("or-h", "paused", "OR-1");
             h.workflow = "Orphan Check".into();
-            tx.upsert_instance(&h)
+            tx.upsert_instance(&h)?;
+            let mut done = handoff("or-done", "done", "OR-2");
+            done.workflow = "Orphan Check".into();
+            tx.upsert_instance(&done)
         })
         .unwrap();
     let orphaned = HandoffFilter {
@@ -755,37 +759,33 @@ pub fn orphans_are_marked_and_cleared(store: &dyn Store) {
         workflow: Some("Orphan Check".into()),
         ..HandoffFilter::default()
     };
-    let live: Vec<String> = ["Kickoff", "Paging", "Orphan Check"]
-        .map(String::from)
-        .to_vec();
-    store
-        .write_blocking(move |tx| {
-            let live: Vec<&str> = live.iter().map(String::as_str).collect();
-            tx.mark_orphans(&live)
-        })
-        .unwrap();
-    assert!(store
-        .list_handoffs(&orphaned, &PageRequest::first(10))
-        .unwrap()
-        .items
-        .is_empty());
-    store
-        .write_blocking(|tx| tx.mark_orphans(&["Kickoff", "Paging"]))
-        .unwrap();
-    let got = store
-        .list_handoffs(&orphaned, &PageRequest::first(10))
-        .unwrap();
-    assert_eq!(got.items.len(), 1);
-    assert!(got.items[0].orphaned);
-    assert_eq!(got.items[0].status, "paused", "an orphan keeps its status");
-    store
-        .write_blocking(|tx| tx.mark_orphans(&["Orphan Check"]))
-        .unwrap();
-    assert!(store
-        .list_handoffs(&orphaned, &PageRequest::first(10))
-        .unwrap()
-        .items
-        .is_empty());
+    let mark = |live: &'static [(&'static str, &'static str)]| {
+        store
+            .write_blocking(move |tx| tx.mark_orphans(live))
+            .unwrap();
+        store
+            .list_handoffs(&orphaned, &PageRequest::first(10))
+            .unwrap()
+            .items
+    };
+    // A new version that keeps the workflow (same name, same object): its
+    // instances are live and will migrate.
+    assert!(mark(&[("Kickoff", "deal"), ("Orphan Check", "deal")]).is_empty());
+    // The workflow is gone: the unfinished instance is orphaned and keeps
+    // its status; the finished one has nothing left to settle.
+    let got = mark(&[("Kickoff", "deal"), ("Paging", "deal")]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].id, "or-h");
+    assert!(got[0].orphaned);
+    assert_eq!(got[0].status, "paused", "an orphan keeps its status");
+    // Back again: the mark is cleared.
+    assert!(mark(&[("Orphan Check", "deal")]).is_empty());
+    // The name now runs on another object: the deal's instance is orphaned,
+    // as the engine decides it.
+    let got = mark(&[("Orphan Check", "lead")]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].id, "or-h");
+    assert!(mark(&[("Orphan Check", "deal")]).is_empty());
 }
 
 // --- delivery ---

@@ -500,9 +500,14 @@ pub trait WriteTx {
     /// Appends to a handoff's status history (the instance must exist; the
     /// instance's own `status` is set by `upsert_instance`).
     fn status_change(&mut self, change: &StatusChange) -> Result<(), StoreError>;
-    /// Marks handoffs whose workflow is not in `live` as orphaned and clears
-    /// the mark on those whose workflow is; returns how many are orphaned.
-    fn mark_orphans(&mut self, live: &[&str]) -> Result<u64, StoreError>;
+    /// Marks the unfinished handoffs whose (workflow, object) is not in
+    /// `live` as orphaned and clears the mark on the rest; returns how many
+    /// are orphaned. A workflow that keeps its name and object across
+    /// versions is live: its instances migrate on their next decision. One
+    /// whose name now runs on another object is gone for the old object's
+    /// instances, as the engine decides. Done and withdrawn handoffs are
+    /// never orphaned (nothing is left to settle).
+    fn mark_orphans(&mut self, live: &[(&str, &str)]) -> Result<u64, StoreError>;
     /// Adds an action to the outbox; `false` when its id was there already
     /// (the row is left as it was). Email drafts start as `draft`, the rest
     /// as `pending`, due at `created_at`.

@@ -853,7 +853,7 @@ impl WriteTx for WriteConn {
             .map_err(db("recording a status change"))
     }
 
-    fn mark_orphans(&mut self, live: &[&str]) -> Result<u64, StoreError> {
+    fn mark_orphans(&mut self, live: &[(&str, &str)]) -> Result<u64, StoreError> {
         let err = db("marking orphaned handoffs");
         let live = serde_json::to_string(live).map_err(|e| StoreError::Backend {
             doing: "marking orphaned handoffs",
@@ -862,7 +862,10 @@ impl WriteTx for WriteConn {
         self.conn
             .execute(
                 "UPDATE handoffs SET orphaned = \
-                 (workflow NOT IN (SELECT value FROM json_each(?1)))",
+                 (status NOT IN ('done', 'withdrawn') AND NOT EXISTS \
+                   (SELECT 1 FROM json_each(?1) \
+                    WHERE json_extract(value, '$[0]') = workflow \
+                      AND json_extract(value, '$[1]') = object))",
                 [&live],
             )
             .map_err(&err)?;
