@@ -85,3 +85,82 @@ pub fn apply_properties(
     }
     unmapped
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value as J};
+
+    use super::*;
+    use crate::runtime::adapters::mapping::Mapping;
+
+    fn fixture() -> (Mapping, crate::compile::WorkflowSet) {
+        let text = r#"
+[pipedrive.objects.deal]
+object_type = "deals"
+[pipedrive.objects.deal.properties]
+stage_id = "stage"
+status = "stage"
+user_id = "owner"
+value = "amount"
+start = "start_date"
+[pipedrive.objects.deal.stages]
+"3" = "Proposal"
+won = "Closed Won"
+[pipedrive.users]
+"7" = "sam@example.com"
+"#;
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let mapping = Mapping::from_table(&table, "handoff.toml").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        (mapping, set)
+    }
+
+    fn apply(props: &[(&str, J)]) -> serde_json::Map<String, J> {
+        let (mapping, set) = fixture();
+        let crm = mapping.pipedrive.as_ref().unwrap();
+        let om = crm.object("deal").unwrap();
+        let schema = set.object("deal").unwrap();
+        let mut out = serde_json::Map::new();
+        let unmapped = apply_properties(
+            &mut out,
+            crm,
+            om,
+            schema,
+            props.iter().map(|(k, v)| (k.to_string(), v.clone())),
+        );
+        assert_eq!(unmapped, Vec::<String>::new());
+        out
+    }
+
+    #[test]
+    fn ids_become_labels_and_emails_and_dates_read_from_milliseconds() {
+        let out = apply(&[
+            ("stage_id", json!(3)),
+            ("user_id", json!({"id": 7, "name": "Sam", "value": 7})),
+            ("value", json!({"value": 12000, "currency": "EUR"})),
+            ("start", json!("1796601600000")),
+        ]);
+        assert_eq!(out["stage"], "Proposal");
+        assert_eq!(out["owner"], "sam@example.com");
+        assert_eq!(out["amount"], 12000);
+        assert_eq!(out["start_date"], 1796601600000_i64);
+        // An owner nobody mapped stays as sent (the engine shows it).
+        assert_eq!(apply(&[("user_id", json!(99))])["owner"], "99");
+        // Cleared in the CRM: null, not the empty text.
+        assert_eq!(apply(&[("value", json!(""))])["amount"], J::Null);
+    }
+
+    #[test]
+    fn a_won_status_wins_over_the_stage_id_in_either_order() {
+        let won = [("stage_id", json!(3)), ("status", json!("won"))];
+        assert_eq!(apply(&won)["stage"], "Closed Won");
+        let reversed = [("status", json!("won")), ("stage_id", json!(3))];
+        assert_eq!(apply(&reversed)["stage"], "Closed Won");
+        // An open deal reads its stage.
+        let open = [("status", json!("open")), ("stage_id", json!(3))];
+        assert_eq!(apply(&open)["stage"], "Proposal");
+        let open = [("stage_id", json!(3)), ("status", json!("open"))];
+        assert_eq!(apply(&open)["stage"], "Proposal");
+    }
+}
