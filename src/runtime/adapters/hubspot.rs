@@ -398,5 +398,48 @@ mod tests {
             .contains("Timestamp"));
     }
 
+    #[test]
+    fn normalize_maps_properties_and_skips_what_it_does_not_act_on() {
+        let table: toml::Table = toml::from_str(
+            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.objects.deal.stages]\nclosedwon = \"Closed Won\"\n",
+        )
+        .unwrap();
+        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let body = br#"[
+          {"eventId": 9, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon", "attemptNumber": 3},
+          {"eventId": 10, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "hs_next_step", "propertyValue": "call"},
+          {"eventId": 11, "portalId": 1, "occurredAt": 1764000000002, "subscriptionType": "deal.deletion", "objectId": 6},
+          {"eventId": 12, "portalId": 1, "occurredAt": 1764000000003, "subscriptionType": "company.propertyChange", "objectId": 7, "propertyName": "name", "propertyValue": "X"}
+        ]"#;
+        let n = normalize(
+            body,
+            mapping.hubspot.as_ref().unwrap(),
+            &set.schema().objects,
+        )
+        .unwrap();
+        assert_eq!(n.events.len(), 2);
+        assert_eq!(n.events[0].id, "hs-1-9-5");
+        assert_eq!(n.events[0].record["stage"], "Closed Won");
+        assert_eq!(
+            n.events[0].occurred_at.unwrap().as_millisecond(),
+            1764000000000
+        );
+        assert!(n.events[1].record.is_empty());
+        assert_eq!(
+            n.unmapped,
+            [("deal".to_string(), "hs_next_step".to_string())]
+        );
+        assert_eq!(n.skipped, ["deal.deletion", "company.propertyChange"]);
+        let err = normalize(
+            b"{\"eventId\": 1}",
+            mapping.hubspot.as_ref().unwrap(),
+            &set.schema().objects,
+        )
+        .unwrap_err();
+        assert!(err.contains("event 1 of the batch"), "{err}");
+    }
+
     const V3_KNOWN: &str = "vnX5Als0n2OhEZQxOS/1ftERzeabHuxE8jEarlPWRdE=";
 }

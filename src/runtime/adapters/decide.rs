@@ -1,0 +1,340 @@
+//! The path every CRM event takes after its adapter: hydrate the records
+//! a handoff would see incomplete, decode with the per-field typing of the
+//! generic hook, then one write job that dedupes, stores as pending (the
+//! CRM could not be read, or an earlier event of the record waits) or
+//! decides (`ingest::ingest_one`). The answer comes after the commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::hydrate::HydrateError;
+use super::mapping::{Crm, ObjectMapping};
+use super::{apply_properties, pending, CrmEvent, Normalized};
+use crate::check::ObjectSchema;
+use crate::compile::WorkflowSet;
+use crate::eval::{Event, RecordState, StoredRecord};
+use crate::runtime::http::hooks::problem;
+use crate::runtime::ingest::{self, Ingested, Request};
+use crate::runtime::state::AppState;
+use crate::runtime::store::{EventKey, NewPending, StoreError, StoreExt};
+
+/// What became of one event, for the answer.
+enum Fate {
+    Done(Ingested),
+    /// Stored; decided once the CRM's API answers. `false` when it was
+    /// already waiting (a retry).
+    Pending(bool),
+}
+
+/// Hydrates, decodes, stores and decides a request's events; answers only
+/// after the batch holding them has committed.
+pub(super) async fn accept(
+    state: &Arc<AppState>,
+    crm: Crm,
+    set: WorkflowSet,
+    body: Bytes,
+    received_at: jiff::Timestamp,
+    normalized: Normalized,
+) -> Response {
+    let source = crm.as_str();
+    for (object, _) in &normalized.unmapped {
+        state.metrics.crm_unmapped.inc(&[source, object]);
+    }
+    for _ in &normalized.skipped {
+        state.metrics.events.inc(&[source, "skipped"]);
+    }
+    let mut events = normalized.events;
+    // Records in order of first appearance; each hydrated once.
+    let mut records: Vec<(String, String)> = Vec::new();
+    for e in &events {
+        let key = (e.object.clone(), e.record_id.clone());
+        if !records.contains(&key) {
+            records.push(key);
+        }
+    }
+    let mut waiting: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (object, record_id) in &records {
+        let mut group: Vec<&mut CrmEvent> = events
+            .iter_mut()
+            .filter(|e| &e.object == object && &e.record_id == record_id)
+            .collect();
+        if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
+            waiting.insert((object.clone(), record_id.clone()), why);
+        }
+    }
+    let mut decoded = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let bytes = e.to_generic().to_string();
+        match Event::decode_lenient(&set, bytes.as_bytes()) {
+            Ok(ev) => {
+                for f in &ev.field_errors {
+                    state.metrics.field_errors.inc(&[&ev.object, &f.field]);
+                }
+                for f in &ev.unknown_values {
+                    state.metrics.unknown_values.inc(&[&ev.object, &f.field]);
+                }
+                let wait = waiting
+                    .get(&(e.object.clone(), e.record_id.clone()))
+                    .cloned();
+                decoded.push((ev, serde_json::to_string(e).unwrap_or_default(), wait));
+            }
+            Err(err) => {
+                state.metrics.events.inc(&[source, "rejected"]);
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("event {} of the batch: {err}", i + 1),
+                );
+            }
+        }
+    }
+    let request = Request {
+        source: source.to_string(),
+        raw_body: body.to_vec(),
+        received_at,
+        events: Vec::new(),
+    };
+    let retry_at = received_at + pending::retry_interval(&state.crm.mapping);
+    let started = std::time::Instant::now();
+    let job = state.store.write(move |tx| {
+        let mut out = Vec::with_capacity(decoded.len());
+        for (event, stored, wait) in &decoded {
+            let normalized = ingest::normalized(&set, event);
+            let hash = ingest::content_hash(event, &normalized);
+            let key = EventKey {
+                source: &request.source,
+                event_id: Some(event.id.as_str()),
+                content_hash: &hash,
+            };
+            if let Some(audit_id) = tx.processed(&key)? {
+                out.push(Fate::Done(Ingested::Duplicate { audit_id }));
+                continue;
+            }
+            // Behind an event already waiting, a record's later events wait
+            // too: they are decided in order once the CRM answers.
+            if wait.is_some() || tx.crm_has_pending(&event.object, &event.record_id)? {
+                let added = tx.crm_add_pending(&NewPending {
+                    source: request.source.clone(),
+                    event_id: event.id.clone(),
+                    object: event.object.clone(),
+                    record_id: event.record_id.clone(),
+                    event: stored.clone(),
+                    raw_body: request.raw_body.clone(),
+                    received_at: request.received_at,
+                    next_attempt_at: retry_at,
+                    error: wait
+                        .clone()
+                        .unwrap_or_else(|| "an earlier event of the record is waiting".into()),
+                })?;
+                out.push(Fate::Pending(added));
+                continue;
+            }
+            let done = ingest::ingest_one(tx, &set, &request, event).map_err(|e| match e {
+                ingest::IngestError::Store(s) => s,
+                other => StoreError::abort(other),
+            })?;
+            out.push(Fate::Done(done));
+        }
+        Ok(out)
+    });
+    match job.await {
+        Ok(fates) => {
+            state
+                .metrics
+                .ingest_commit_seconds
+                .observe_duration(started.elapsed());
+            let body: Vec<serde_json::Value> = fates
+                .into_iter()
+                .map(|f| match f {
+                    Fate::Done(Ingested::Applied { audit_id, outcome }) => {
+                        state.metrics.events.inc(&[source, "applied"]);
+                        json!({"audit_id": audit_id, "duplicate": false, "outcome": outcome})
+                    }
+                    Fate::Done(Ingested::Duplicate { audit_id }) => {
+                        state.metrics.events.inc(&[source, "duplicate"]);
+                        json!({"audit_id": audit_id, "duplicate": true})
+                    }
+                    Fate::Pending(new) => {
+                        state.metrics.events.inc(&[source, "pending"]);
+                        json!({"pending": true, "duplicate": !new})
+                    }
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                Json(json!({ "events": body, "skipped": normalized.skipped.len() })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ingest failed; nothing of the request was stored");
+            state.metrics.events.inc(&[source, "failed"]);
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event could not be stored; nothing was applied: send it again",
+            )
+        }
+    }
+}
+
+/// Reads the record of `group` (events of one record, in order) from the
+/// CRM when a handoff they may trigger would read fields never heard of,
+/// and adds the values to the first event (fields the events carry win).
+/// `Err` names why the CRM could not be read: the events must wait.
+pub(crate) async fn hydrate_record(
+    state: &Arc<AppState>,
+    crm: Crm,
+    set: &WorkflowSet,
+    group: &mut [&mut CrmEvent],
+) -> Result<(), String> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let (object, record_id, object_type) = (
+        first.object.clone(),
+        first.record_id.clone(),
+        first.object_type.clone(),
+    );
+    let Some(mapping) = state.crm.mapping.crm(crm) else {
+        return Ok(());
+    };
+    let (Some(om), Some(schema)) = (mapping.object(&object), set.object(&object)) else {
+        return Ok(());
+    };
+    let store = state.store.clone();
+    let (o, r) = (object.clone(), record_id.clone());
+    let row = tokio::task::spawn_blocking(move || store.crm_record(&o, &r))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let stored = match row {
+        Some(row) => match serde_json::from_str::<StoredRecord>(&row.state) {
+            Ok(s) => Some(RecordState::from_stored(schema, &s)),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    // Any event of the group may trigger; the record is read for the
+    // first one, so later events (newer) keep their own values.
+    let any: Vec<&str> = group
+        .iter()
+        .flat_map(|e| e.record.keys().map(String::as_str))
+        .collect();
+    let carried: Vec<String> = first.record.keys().cloned().collect();
+    let created = group.iter().any(|e| e.created);
+    let needs = needs(set, om, schema, stored.as_ref(), &any, &carried, created);
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let Some(client) = state.crm.client(crm) else {
+        // No token: the operator chose not to read the CRM.
+        state
+            .metrics
+            .crm_hydrations
+            .inc(&[crm.as_str(), "no_token"]);
+        return Ok(());
+    };
+    let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
+    match client.fetch(&object_type, &record_id, &properties).await {
+        Ok(fetched) => {
+            state.metrics.crm_hydrations.inc(&[crm.as_str(), "fetched"]);
+            let mut fields = serde_json::Map::new();
+            // Asked for and not returned: the CRM has no value.
+            let returned: Vec<(String, serde_json::Value)> = properties
+                .iter()
+                .map(|p| {
+                    let v = fetched.get(*p).cloned().unwrap_or(serde_json::Value::Null);
+                    (p.to_string(), v)
+                })
+                .collect();
+            apply_properties(&mut fields, mapping, om, schema, returned);
+            if let Some(first) = group.first_mut() {
+                for (field, value) in fields {
+                    if !carried.contains(&field) {
+                        first.record.insert(field, value);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(HydrateError::NotFound) => {
+            // Deleted in the CRM since: decide on what the webhook said.
+            state
+                .metrics
+                .crm_hydrations
+                .inc(&[crm.as_str(), "not_found"]);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.crm_hydrations.inc(&[crm.as_str(), "failed"]);
+            tracing::warn!(crm = crm.as_str(), object, record_id, error = %e, "cannot read the record from the CRM: the event waits");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The CRM properties to read: every mapped field never heard of (not in
+/// the stored record, not carried by the events), when a handoff on the
+/// object may be triggered or is in flight on the record. Empty when no
+/// read is needed.
+fn needs(
+    set: &WorkflowSet,
+    om: &ObjectMapping,
+    schema: &ObjectSchema,
+    stored: Option<&RecordState>,
+    any: &[&str],
+    carried: &[String],
+    created: bool,
+) -> Vec<(String, usize)> {
+    use crate::compile::TriggerKind;
+    let Some(object_index) = set
+        .schema()
+        .objects
+        .iter()
+        .position(|o| o.name == schema.name)
+    else {
+        return Vec::new();
+    };
+    let touches = |slot: usize| any.contains(&schema.fields[slot].name.as_str());
+    let carries = |slot: usize| carried.contains(&schema.fields[slot].name);
+    let relevant = set
+        .handoffs()
+        .iter()
+        .filter(|h| h.object == object_index)
+        .any(|h| {
+            let in_flight = stored
+                .and_then(|r| r.handoffs.get(&h.name))
+                .is_some_and(|i| !i.finished());
+            in_flight
+                || match &h.trigger.event {
+                    TriggerKind::Created => stored.is_none() || created,
+                    TriggerKind::Becomes { slot, .. } | TriggerKind::Changes { slot, .. } => {
+                        touches(*slot)
+                    }
+                }
+        });
+    if !relevant {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (property, field) in om.mapped_properties() {
+        let Some(slot) = schema.slot(field) else {
+            continue;
+        };
+        let heard = stored.is_some_and(|r| {
+            r.set_at.get(slot).is_some_and(Option::is_some)
+                || r.values
+                    .get(slot)
+                    .is_some_and(|v| *v != crate::value::Value::Null)
+        });
+        if !heard && !carries(slot) {
+            out.push((property.to_string(), slot));
+        }
+    }
+    out
+}
