@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::config::{ConfigError, Settings};
-use super::delivery::{self, NoUserIds, UserIds, Worker};
+use super::delivery::{self, UserIds, Worker};
 use super::http;
 use super::metrics::Metrics;
 use super::reload::{self, InitialLoadError, Watcher, Workflows};
@@ -152,13 +152,15 @@ impl Server {
             generic_key,
             crm,
         });
+        // The CRM mapping knows the people's CRM ids and property names.
+        let users: Arc<dyn UserIds> = Arc::new(state.crm.mapping.clone());
         Ok(Server {
             state,
             listener,
             addr,
             watcher,
             sighup,
-            users: Arc::new(NoUserIds),
+            users,
         })
     }
 

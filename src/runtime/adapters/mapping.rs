@@ -34,6 +34,15 @@ pub enum Crm {
 }
 
 impl Crm {
+    /// The CRM named `name` in `handoff.toml` (`hubspot`, `pipedrive`).
+    pub fn parse(name: &str) -> Option<Crm> {
+        match name {
+            "hubspot" => Some(Crm::HubSpot),
+            "pipedrive" => Some(Crm::Pipedrive),
+            _ => None,
+        }
+    }
+
     /// The name used in `handoff.toml`, metrics and the event log.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -396,6 +405,25 @@ closedwon = "Closed Won"
 [hubspot.owners]
 "123" = "Ana@example.com"
 "#;
+
+    #[test]
+    fn the_delivery_worker_reads_owner_ids_and_property_names_from_it() {
+        use crate::runtime::delivery::UserIds;
+        let table: toml::Table = toml::from_str(TOML).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        let users: &dyn UserIds = &m;
+        assert_eq!(
+            users.crm_user_id("hubspot", "ana@example.com").as_deref(),
+            Some("123")
+        );
+        assert_eq!(users.crm_user_id("slack", "ana@example.com"), None);
+        assert_eq!(
+            users.crm_property("hubspot", "deal", "stage").as_deref(),
+            Some("dealstage")
+        );
+        assert_eq!(users.crm_property("hubspot", "deal", "risk_notes"), None);
+        assert_eq!(users.crm_property("pipedrive", "deal", "stage"), None);
+    }
 
     #[test]
     fn lookups_both_ways() {

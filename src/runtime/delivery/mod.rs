@@ -42,6 +42,27 @@ pub trait UserIds: Send + Sync {
     /// The id of the person with `email` in `system` (`hubspot`,
     /// `pipedrive`, `slack`), if known.
     fn crm_user_id(&self, system: &str, email: &str) -> Option<String>;
+
+    /// The CRM property a `set` of `object.field` writes, when the mapping
+    /// renames it; `None` writes the field's own name.
+    fn crm_property(&self, _system: &str, _object: &str, _field: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The CRM mapping of `handoff.toml` answers both: owner ids read
+/// backwards, and the property a field came from.
+impl UserIds for crate::runtime::adapters::mapping::Mapping {
+    fn crm_user_id(&self, system: &str, email: &str) -> Option<String> {
+        let crm = crate::runtime::adapters::mapping::Crm::parse(system)?;
+        crate::runtime::adapters::mapping::Mapping::crm_user_id(self, crm, email)
+            .map(str::to_string)
+    }
+
+    fn crm_property(&self, system: &str, object: &str, field: &str) -> Option<String> {
+        let crm = crate::runtime::adapters::mapping::Crm::parse(system)?;
+        self.property_for(crm, object, field).map(str::to_string)
+    }
 }
 
 /// No ids known: tasks go unassigned, with the person named in the body.

@@ -161,9 +161,13 @@ impl HubSpot {
         let record = d.record_id()?;
         let object = d.handoff.map_or("deal", |h| h.object.as_str());
         let (plural, _) = object_type(object);
-        // The field's name is the property's internal name (custom
-        // properties included); the CRM mapping renames it when it differs.
-        let body = json!({"properties": {field: super::property_text(value)}});
+        // The CRM mapping names the property the field came from (custom
+        // properties included); an unmapped field is written by its name.
+        let property = self
+            .users
+            .crm_property("hubspot", object, field)
+            .unwrap_or_else(|| field.to_string());
+        let body = json!({"properties": {property: super::property_text(value)}});
         let res = self
             .client
             .patch(format!("{}/crm/v3/objects/{plural}/{record}", self.base))

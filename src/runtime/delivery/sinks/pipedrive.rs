@@ -152,6 +152,11 @@ impl Pipedrive {
     ) -> Result<Delivered, SendError> {
         let deal = Self::deal_id(d)?;
         let text = super::property_text(value);
+        // The CRM mapping names the deal field (or custom field hash) the
+        // handoff field came from; an unmapped field is written by its name.
+        let object = d.handoff.map_or("deal", |h| h.object.as_str());
+        let mapped = self.users.crm_property("pipedrive", object, field);
+        let field = mapped.as_deref().unwrap_or(field);
         // Custom fields are keyed by a 40-hex-digit hash and go under
         // `custom_fields` in API v2.
         let custom = field.len() == 40 && field.bytes().all(|b| b.is_ascii_hexdigit());
