@@ -121,7 +121,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let set = match compile::load(&[workflows.clone()]) {
+    let set = match compile::load(std::slice::from_ref(&workflows)) {
         Ok((set, _warnings)) => set,
         Err(e) => {
             eprintln!(
