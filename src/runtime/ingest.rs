@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -66,13 +67,45 @@ pub struct Request {
 pub async fn ingest(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
+    request: Request,
+) -> Result<Vec<Ingested>, IngestError> {
+    ingest_observed(store, set, request, |_| {}).await
+}
+
+/// [`ingest`], telling `decided` how long each event's `eval::step` took
+/// (for the decision latency histogram). It is called on the writer thread
+/// inside the batch, so it must be cheap and must not block.
+pub async fn ingest_observed(
+    store: &Arc<dyn Store>,
+    set: WorkflowSet,
     mut request: Request,
+    decided: impl Fn(Duration) + Send + 'static,
 ) -> Result<Vec<Ingested>, IngestError> {
     request.received_at = stored_precision(request.received_at);
+    // Everything that depends on the event alone is encoded here, on the
+    // request's task, before the job is queued: the one writer thread
+    // serializes every request, so each microsecond it spends per event is
+    // a microsecond of everyone's latency and caps the events per second.
+    let encoded: Vec<Encoded> = request
+        .events
+        .iter()
+        .map(|e| Encoded::of(&set, e))
+        .collect();
     let job = store.write(move |tx| {
-        let mut out = Vec::with_capacity(request.events.len());
-        for event in &request.events {
-            out.push(ingest_one(tx, &set, &request, event).map_err(|e| match e {
+        let mut request = request;
+        let events = std::mem::take(&mut request.events);
+        let last = events.len().saturating_sub(1);
+        let mut out = Vec::with_capacity(events.len());
+        for (i, (event, encoded)) in events.iter().zip(encoded).enumerate() {
+            // The audit row keeps the body with each event of the request;
+            // the last one takes it instead of a copy.
+            let raw_body = if i == last {
+                std::mem::take(&mut request.raw_body)
+            } else {
+                request.raw_body.clone()
+            };
+            let stored = ingest_event(tx, &set, &request, event, encoded, raw_body, &decided);
+            out.push(stored.map_err(|e| match e {
                 IngestError::Store(s) => s,
                 other => StoreError::abort(other),
             })?);
@@ -136,6 +169,31 @@ pub fn normalized(set: &WorkflowSet, event: &Event) -> String {
     .to_string()
 }
 
+/// The parts of an event's audit row that depend on the event alone.
+pub struct Encoded {
+    normalized: String,
+    hash: String,
+    field_errors: String,
+}
+
+impl Encoded {
+    /// Encodes `event` (decoded by `set`) for its audit row.
+    pub fn of(set: &WorkflowSet, event: &Event) -> Encoded {
+        let normalized = normalized(set, event);
+        let hash = content_hash(event, &normalized);
+        let field_errors = serde_json::to_string(&serde_json::json!({
+            "errors": event.field_errors,
+            "unknown_values": event.unknown_values,
+        }))
+        .unwrap_or_default();
+        Encoded {
+            normalized,
+            hash,
+            field_errors,
+        }
+    }
+}
+
 /// Decides and stores one event inside a write job (the CRM adapters
 /// call it in their own jobs, beside their pending rows).
 pub fn ingest_one(
@@ -144,11 +202,36 @@ pub fn ingest_one(
     request: &Request,
     event: &Event,
 ) -> Result<Ingested, IngestError> {
-    let normalized = normalized(set, event);
-    let hash = content_hash(event, &normalized);
+    let encoded = Encoded::of(set, event);
+    ingest_event(
+        tx,
+        set,
+        request,
+        event,
+        encoded,
+        request.raw_body.clone(),
+        &|_| {},
+    )
+}
+
+fn ingest_event(
+    tx: &mut dyn WriteTx,
+    set: &WorkflowSet,
+    request: &Request,
+    event: &Event,
+    encoded: Encoded,
+    raw_body: Vec<u8>,
+    decided: &dyn Fn(Duration),
+) -> Result<Ingested, IngestError> {
+    let Encoded {
+        normalized,
+        hash,
+        field_errors,
+    } = encoded;
+    let event_id = (!event.id.is_empty()).then_some(event.id.as_str());
     let key = EventKey {
         source: &request.source,
-        event_id: (!event.id.is_empty()).then_some(event.id.as_str()),
+        event_id,
         content_hash: &hash,
     };
     if let Some(audit_id) = tx.processed(&key)? {
@@ -160,14 +243,18 @@ pub fn ingest_one(
         .as_ref()
         .map(|r| r.handoffs.clone())
         .unwrap_or_default();
-    let now = request.received_at;
+    // Cut to what the store keeps, whoever built the request (see
+    // `stored_precision`).
+    let now = stored_precision(request.received_at);
     // `escalate when` compares the record before and after the event; the
     // copy is made only for objects that declare one.
     let watched = crate::runtime::escalations::declared_for(set, event.object_index)
         .then(|| record.clone())
         .flatten();
     let mut assign = TxAssignments { tx, error: None };
+    let started = Instant::now();
     let stepped = eval::step(set, record, event, now, &mut assign);
+    decided(started.elapsed());
     if let Some(e) = assign.error {
         return Err(e.into());
     }
@@ -182,22 +269,20 @@ pub fn ingest_one(
         now,
     )?;
     let touched = project(tx, &before, &record, &event.object, &event.record_id)?;
+    // Named in the error below when another writer stored it first.
+    let raced_key = key.event_id.unwrap_or(&hash).to_string();
     let appended = tx.append_event(&NewEvent {
         source: request.source.clone(),
-        event_id: key.event_id.map(str::to_string),
+        event_id: event_id.map(str::to_string),
         content_hash: hash.clone(),
         received_at: now,
         object: Some(event.object.clone()),
         record_id: Some(event.record_id.clone()),
-        raw_body: request.raw_body.clone(),
+        raw_body,
         normalized,
         workflow_version: Some(set.version().to_string()),
         outcome: serde_json::to_string(&outcome).unwrap_or_default(),
-        field_errors: serde_json::to_string(&serde_json::json!({
-            "errors": event.field_errors,
-            "unknown_values": event.unknown_values,
-        }))
-        .unwrap_or_default(),
+        field_errors,
         handoff_ids: touched.iter().map(|(id, _, _)| id.clone()).collect(),
     })?;
     let audit_id = match appended {
@@ -206,11 +291,7 @@ pub fn ingest_one(
         // record, its handoffs and the assignment memory were already
         // written above, so the job must fail (its savepoint rolls all of it
         // back) rather than answer `Duplicate` and keep them.
-        Appended::Duplicate(_) => {
-            return Err(IngestError::Raced {
-                key: key.event_id.unwrap_or(&hash).to_string(),
-            })
-        }
+        Appended::Duplicate(_) => return Err(IngestError::Raced { key: raced_key }),
     };
     for (id, from, to) in &touched {
         if from.as_deref() != Some(to.as_str()) {

@@ -83,7 +83,9 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         received_at: now,
         events,
     };
-    match ingest::ingest(&state.store, active.set.clone(), request).await {
+    let metrics = state.metrics.clone();
+    let decided = move |d| metrics.decision_seconds.observe_duration(d);
+    match ingest::ingest_observed(&state.store, active.set.clone(), request, decided).await {
         Ok(results) => {
             state
                 .metrics

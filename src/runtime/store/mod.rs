@@ -668,6 +668,16 @@ pub trait Store: Send + Sync {
     fn crm_due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<PendingRow>, StoreError>;
     /// How many CRM events wait for their decision.
     fn crm_pending_count(&self) -> Result<u64, StoreError>;
+    // --- load ---
+    /// Actions waiting for delivery (pending or leased, not drafts waiting
+    /// for a person): the `handoff_outbox_depth` gauge, read on every
+    /// scrape. Backends should answer from an index over the state, so the
+    /// cost follows the depth, not the table; this default counts them all.
+    fn outbox_depth(&self) -> Result<u64, StoreError> {
+        let counts = self.counts()?;
+        let n = |s| counts.outbox.get(&s).copied().unwrap_or(0);
+        Ok(n(DeliveryState::Pending) + n(DeliveryState::Leased))
+    }
 }
 
 /// Typed writes on any [`Store`]: the job's return type is boxed on the way
