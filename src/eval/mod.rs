@@ -15,6 +15,10 @@ mod plan;
 mod run;
 mod script;
 mod state;
+mod trace;
+
+#[cfg(test)]
+mod tests;
 
 pub use event::{typed, Event, EventError, FieldError};
 pub use expr::{equal, Ctx, Record};
@@ -24,3 +28,4 @@ pub use state::{
     Assignments, Instance, MemoryAssignments, RecordState, SeenIds, State, Status, StoredRecord,
     TeamState, STATE_FORMAT,
 };
+pub use trace::Trace;
