@@ -75,7 +75,8 @@ fn the_other_trigger_and_gate_lines_read_as_written() {
     let set = bench_set();
     let now = at("2026-11-20T15:04:05Z");
     let mut assign = MemoryAssignments::default();
-    let cases: [(&str, fn(&mut serde_json::Value), &[&str]); 3] = [
+    type Change = fn(&mut serde_json::Value);
+    let cases: [(&str, Change, &[&str]); 3] = [
         (
             "already",
             |j| j["previous"]["stage"] = "Closed Won".into(),

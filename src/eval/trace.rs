@@ -152,7 +152,8 @@ impl Trace {
         self.lines.push(line);
     }
 
-    /// The index the next value kept will have.
+    /// Keeps copies of `values` for a data line; returns where the first
+    /// one is.
     pub(super) fn keep<'v>(&mut self, values: impl IntoIterator<Item = &'v Value>) -> u32 {
         let at = self.values.len() as u32;
         self.values.extend(values.into_iter().cloned());
