@@ -9,7 +9,7 @@
 //! The `script_exception` group measures the cost of keeping it.
 //!
 //! Contenders, each given the same event in its own pre-parsed form:
-//! - `ours_full`: [`eval::step`] on the decoded [`Event`] with a fresh state;
+//! - `ours_full`: [`eval::step_owned`] on the decoded [`Event`] with a fresh state;
 //!   the whole outcome: lifecycle, explain trace, action plan, brief. The
 //!   event is given by value, as a server that decoded it does (its values
 //!   move into the record's new state); each timed event gets its own copy,
@@ -150,7 +150,7 @@ fn full_step(
     now: jiff::Timestamp,
 ) -> (eval::RecordState, eval::Outcome) {
     let mut assign = eval::MemoryAssignments::default();
-    eval::step(set, None, ev, now, &mut assign).expect("same version")
+    eval::step_owned(set, None, ev, now, &mut assign).expect("same version")
 }
 
 /// The same with the event borrowed (as `runtime::ingest` gives it, which

@@ -42,19 +42,6 @@ pub struct Event {
     pub unknown_values: Vec<FieldError>,
 }
 
-/// [`crate::eval::step`] takes an event by reference or by value.
-impl<'a> From<&'a Event> for std::borrow::Cow<'a, Event> {
-    fn from(event: &'a Event) -> Self {
-        std::borrow::Cow::Borrowed(event)
-    }
-}
-
-impl From<Event> for std::borrow::Cow<'_, Event> {
-    fn from(event: Event) -> Self {
-        std::borrow::Cow::Owned(event)
-    }
-}
-
 /// Why an event could not be decoded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum EventError {

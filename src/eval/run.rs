@@ -63,18 +63,27 @@ pub fn short(version: &str) -> &str {
 /// seen before). Pure: the same version, record state, event, `now` and
 /// assignment memory always give the same result; nothing else is read or
 /// written. Deduplication by event id is the caller's (see [`State::step`]).
-///
-/// The event is taken by reference (`&event`) or by value (`event`): by
-/// value, its values move into the record's new state instead of being
-/// copied, which is a good part of a step's cost.
-pub fn step<'e>(
+/// A caller done with the event after the step gives it to [`step_owned`].
+pub fn step(
     set: &WorkflowSet,
     record: Option<RecordState>,
-    event: impl Into<Cow<'e, Event>>,
+    event: &Event,
     now: jiff::Timestamp,
     assign: &mut dyn Assignments,
 ) -> Result<(RecordState, Outcome), StepError> {
-    step_event(set, record, event.into(), now, assign)
+    step_event(set, record, Cow::Borrowed(event), now, assign)
+}
+
+/// [`step`], taking the event by value: its values move into the record's
+/// new state instead of being copied, a good part of a step's cost.
+pub fn step_owned(
+    set: &WorkflowSet,
+    record: Option<RecordState>,
+    event: Event,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, Outcome), StepError> {
+    step_event(set, record, Cow::Owned(event), now, assign)
 }
 
 fn step_event(
@@ -1031,18 +1040,6 @@ fn explain(run: &Run<'_>, ctx: &Ctx<'_>, cond: &Cond, which: CondRef, trace: &mu
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::StableHash;
-
-    #[test]
-    fn hex_is_the_prefix_and_32_lowercase_hex_digits() {
-        for n in [0, 1, 0xabc, u128::MAX, StableHash::OFFSET] {
-            assert_eq!(StableHash(n).hex("a"), format!("a-{n:032x}"));
-        }
-    }
-}
-
 /// The record's new state and the outcome.
 fn finish_step(
     set: &WorkflowSet,
@@ -1065,4 +1062,16 @@ fn finish_step(
             handoffs: outcomes,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StableHash;
+
+    #[test]
+    fn hex_is_the_prefix_and_32_lowercase_hex_digits() {
+        for n in [0, 1, 0xabc, u128::MAX, StableHash::OFFSET] {
+            assert_eq!(StableHash(n).hex("a"), format!("a-{n:032x}"));
+        }
+    }
 }

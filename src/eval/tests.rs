@@ -44,7 +44,7 @@ fn serialized_trace(out: &Outcome) -> Vec<String> {
 fn a_proceeded_trace_reads_its_lines_and_serializes_the_same() {
     let set = bench_set();
     let ev = event(&set, |_| {});
-    let (_, out) = step(
+    let (_, out) = step_owned(
         &set,
         None,
         ev,
@@ -106,7 +106,7 @@ fn the_other_trigger_and_gate_lines_read_as_written() {
         ),
     ];
     for (name, change, expected) in cases {
-        let (_, out) = step(&set, None, &event(&set, change), now, &mut assign).unwrap();
+        let (_, out) = step_owned(&set, None, event(&set, change), now, &mut assign).unwrap();
         assert_eq!(out.handoffs[0].trace.lines(), expected, "{name}");
         assert_eq!(serialized_trace(&out), expected, "{name}");
     }
@@ -137,7 +137,8 @@ fn by_value_and_by_reference(
         (MemoryAssignments::default(), MemoryAssignments::default());
     let mut outcomes = Vec::new();
     for (ev, now) in events {
-        let (rv, ov) = step(set, by_value.take(), ev.clone(), at(now), &mut assign_value).unwrap();
+        let (rv, ov) =
+            step_owned(set, by_value.take(), ev.clone(), at(now), &mut assign_value).unwrap();
         let (rr, or) = step(set, by_ref.take(), ev, at(now), &mut assign_ref).unwrap();
         assert_eq!(rv, rr, "state after {}", ev.id);
         assert_eq!(ov, or, "outcome of {}", ev.id);
@@ -227,7 +228,7 @@ fn a_new_records_state_is_the_events_values_stamped_with_its_time() {
         .map(|v| v.clone().unwrap_or(crate::value::Value::Null))
         .collect();
     let given: Vec<bool> = ev.record.iter().map(Option::is_some).collect();
-    let (state, _) = step(
+    let (state, _) = step_owned(
         &set,
         None,
         ev,
