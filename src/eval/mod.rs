@@ -15,12 +15,17 @@ mod plan;
 mod run;
 mod script;
 mod state;
+mod trace;
+
+#[cfg(test)]
+mod tests;
 
 pub use event::{typed, Event, EventError, FieldError};
 pub use expr::{equal, Ctx, Record};
 pub use outcome::*;
-pub use run::{approve, orphan, short, step, ApproveError, StepError};
+pub use run::{approve, orphan, short, step, step_owned, ApproveError, StepError};
 pub use state::{
     Assignments, Instance, MemoryAssignments, RecordState, SeenIds, State, Status, StoredRecord,
     TeamState, STATE_FORMAT,
 };
+pub use trace::Trace;

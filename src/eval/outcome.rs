@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::trace::Trace;
 use crate::value::Value;
 
 /// What one event did.
@@ -56,7 +57,7 @@ pub struct HandoffOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<Answers>,
     /// Every step evaluated, in plain words.
-    pub trace: Vec<String>,
+    pub trace: Trace,
 }
 
 impl HandoffOutcome {

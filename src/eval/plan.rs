@@ -1,33 +1,52 @@
 //! Turning compiled actions into a plan: people picked, templates rendered,
 //! due dates computed, the brief rendered.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::expr::{push_value, Ctx};
 use super::outcome::{Action, Answers, BriefLine, PlannedAction, RenderedBrief};
 use super::run::{Run, StableHash};
 use super::state::{Assignments, Instance};
+use super::trace::{strategy_words, ActionList, Line, Trace};
 use crate::compile::{AssignFrom, Brief, CAction, NotifyTo};
 use crate::syntax::Strategy;
 use crate::value::Value;
 
-/// Plans `actions` for instance `inst`, updating the assignment memory.
+/// Plans the handoff's action list `list` for instance `inst`, updating the assignment memory.
 /// Returns the planned actions, each with its stable id, and the positions
 /// of the tasks that attach the brief (the caller renders it once, with the
 /// roles the whole plan assigned, and hands it to [`attach_brief`]).
 pub(super) fn plan(
     run: &Run<'_>,
-    actions: &[CAction],
+    list: ActionList,
     base: &Ctx<'_>,
     inst: &mut Instance,
     assign: &mut dyn Assignments,
-    trace: &mut Vec<String>,
+    trace: &mut Trace,
 ) -> (Vec<Action>, Vec<usize>) {
+    let actions = list.of(run.h);
     let set = run.set;
     let object = run.object;
-    let mut out = Vec::with_capacity(actions.len());
+    // Ids: the instance (record, workflow, trigger), the version, which
+    // plan of the instance this is, and the position in it.
+    let mut base_hash = StableHash::new();
+    base_hash.add(&inst.id);
+    base_hash.add(set.version());
+    base_hash.add_u64(u64::from(inst.plans));
+    inst.plans += 1;
+    let mut out: Vec<Action> = Vec::with_capacity(actions.len());
+    // Each action with its id, built in place rather than in a second vector.
+    let push = |out: &mut Vec<Action>, plan: PlannedAction| {
+        let mut h = StableHash(base_hash.0);
+        h.add_u64(out.len() as u64);
+        out.push(Action {
+            id: h.hex("a"),
+            plan,
+        });
+    };
     let mut wants_brief = Vec::new();
-    for action in actions {
+    for (position, action) in actions.iter().enumerate() {
         // Roles assigned by earlier actions are visible to later ones.
         let ctx = Ctx {
             roles: &inst.roles,
@@ -42,17 +61,24 @@ pub(super) fn plan(
                         strategy,
                     } => {
                         let picked = pick(assign, team, members, *strategy);
-                        let how = match strategy {
-                            Strategy::RoundRobin => "round robin",
-                            Strategy::LeastLoaded => "least loaded",
-                        };
-                        trace.push(match &picked {
-                            Some(p) => format!("assign: {role} = {p} (team {team}, {how})"),
-                            None => format!(
+                        let how = strategy_words(*strategy);
+                        match picked {
+                            // Kept as data: written as text only if read.
+                            Some(member) => trace.push_line(Line::AssignTeam {
+                                handoff: run.index,
+                                list,
+                                action: position as u32,
+                                member: member as u32,
+                            }),
+                            None => trace.push(format!(
                                 "assign: team {team} has no members; {role} stays unassigned"
-                            ),
-                        });
-                        (picked, Some(team.clone()), Some(how.to_string()))
+                            )),
+                        }
+                        (
+                            picked.map(|m| members[m].clone()),
+                            Some(team.clone()),
+                            Some(how.to_string()),
+                        )
                     }
                     AssignFrom::Person(p) => {
                         let person = ctx.person(p);
@@ -66,12 +92,15 @@ pub(super) fn plan(
                 if let Some(p) = &person {
                     inst.roles.insert(role.clone(), p.clone());
                 }
-                out.push(PlannedAction::Assign {
-                    role: role.clone(),
-                    person,
-                    team,
-                    strategy,
-                });
+                push(
+                    &mut out,
+                    PlannedAction::Assign {
+                        role: role.clone(),
+                        person,
+                        team,
+                        strategy,
+                    },
+                );
             }
             CAction::Task {
                 title,
@@ -100,18 +129,24 @@ pub(super) fn plan(
                     at
                 });
                 let due = due.map(|t| {
-                    strip_zone_name(t.to_zoned(set.calendar().timezone().clone()).to_string())
+                    // Sized once: `to_string` grew it four times.
+                    let mut s = String::with_capacity(64);
+                    let _ = write!(s, "{}", t.to_zoned(set.calendar().timezone().clone()));
+                    strip_zone_name(s)
                 });
                 if *attach_brief {
                     wants_brief.push(out.len());
                 }
-                out.push(PlannedAction::Task {
-                    title,
-                    assignee,
-                    due,
-                    checklist: checklist.iter().map(|c| ctx.render(c)).collect(),
-                    brief: None,
-                });
+                push(
+                    &mut out,
+                    PlannedAction::Task {
+                        title,
+                        assignee,
+                        due,
+                        checklist: checklist.iter().map(|c| ctx.render(c)).collect(),
+                        brief: None,
+                    },
+                );
             }
             CAction::Notify { to, message } => {
                 let (channel, to) = match to {
@@ -120,48 +155,38 @@ pub(super) fn plan(
                     }
                     NotifyTo::Person(p) => (None, ctx.person(p)),
                 };
-                out.push(PlannedAction::Notify {
-                    channel,
-                    to,
-                    message: ctx.render(message),
-                });
+                push(
+                    &mut out,
+                    PlannedAction::Notify {
+                        channel,
+                        to,
+                        message: ctx.render(message),
+                    },
+                );
             }
-            CAction::EmailDraft { to, subject, body } => out.push(PlannedAction::EmailDraft {
-                to: ctx.person(to),
-                subject: ctx.render(subject),
-                body: ctx.render(body),
-                status: "needs_review".into(),
-            }),
-            CAction::Set { slot, value } => out.push(PlannedAction::Set {
-                field: object
-                    .fields
-                    .get(*slot)
-                    .map_or_else(String::new, |f| f.name.clone()),
-                value: ctx.eval(value),
-            }),
+            CAction::EmailDraft { to, subject, body } => push(
+                &mut out,
+                PlannedAction::EmailDraft {
+                    to: ctx.person(to),
+                    subject: ctx.render(subject),
+                    body: ctx.render(body),
+                    status: "needs_review".into(),
+                },
+            ),
+            CAction::Set { slot, value } => push(
+                &mut out,
+                PlannedAction::Set {
+                    field: object
+                        .fields
+                        .get(*slot)
+                        .map_or_else(String::new, |f| f.name.clone()),
+                    value: ctx.eval(value),
+                },
+            ),
             CAction::Pause => {}
         }
     }
-    // Ids: the instance (record, workflow, trigger), the version, which
-    // plan of the instance this is, and the position in it.
-    let mut base_hash = StableHash::new();
-    base_hash.add(&inst.id);
-    base_hash.add(set.version());
-    base_hash.add_u64(u64::from(inst.plans));
-    inst.plans += 1;
-    let actions = out
-        .into_iter()
-        .enumerate()
-        .map(|(i, plan)| {
-            let mut h = StableHash(base_hash.0);
-            h.add_u64(i as u64);
-            Action {
-                id: h.hex("a"),
-                plan,
-            }
-        })
-        .collect();
-    (actions, wants_brief)
+    (out, wants_brief)
 }
 
 /// Gives the tasks at `positions` the rendered brief.
@@ -190,7 +215,7 @@ fn strip_zone_name(mut s: String) -> String {
     s
 }
 
-/// Picks a team member. Round robin walks the team in order; least loaded
+/// Picks a team member (its index in `members`). Round robin walks the team in order; least loaded
 /// takes the member with the fewest open tasks, breaking ties in round-robin
 /// order so equal loads still rotate.
 fn pick(
@@ -198,23 +223,29 @@ fn pick(
     team: &str,
     members: &[String],
     strategy: Strategy,
-) -> Option<String> {
+) -> Option<usize> {
     if members.is_empty() {
         return None;
     }
     let start = (assign.next_cursor(team) % members.len() as u64) as usize;
-    let rotated = (0..members.len()).map(|i| &members[(start + i) % members.len()]);
-    let picked = match strategy {
-        Strategy::RoundRobin => &members[start],
+    let rotated = (0..members.len()).map(|i| (start + i) % members.len());
+    Some(match strategy {
+        Strategy::RoundRobin => start,
         Strategy::LeastLoaded => rotated
-            .min_by_key(|m| assign.open_tasks(m))
-            .unwrap_or(&members[start]),
-    };
-    Some(picked.clone())
+            .min_by_key(|&m| assign.open_tasks(&members[m]))
+            .unwrap_or(start),
+    })
 }
 
-/// Renders the brief.
-pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
+/// Renders the brief, and when `promised` is asked, the brief's lines as
+/// the answer "what was promised" lists them (`{label}: {value}`), copied
+/// from the Markdown as it is written rather than formatting each value
+/// again.
+pub(super) fn render_brief(
+    brief: &Brief,
+    ctx: &Ctx<'_>,
+    promised: bool,
+) -> (RenderedBrief, Vec<String>) {
     let fields: Vec<BriefLine> = brief
         .fields
         .iter()
@@ -227,13 +258,27 @@ pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
     // Written in place: `- **{label}:** {value}` lines, then the questions.
     let mut markdown = String::with_capacity(64 + 48 * fields.len() + 48 * questions.len());
     markdown.push_str("## Handoff brief\n\n");
+    let mut lines = Vec::with_capacity(if promised { fields.len() } else { 0 });
     for f in &fields {
         markdown.push_str("- **");
         markdown.push_str(&f.label);
         markdown.push_str(":** ");
+        let start = markdown.len();
         match &f.value {
             Value::Null => markdown.push_str("_(empty)_"),
             v => push_value(&mut markdown, v),
+        }
+        if promised {
+            // An empty value is listed as nothing, not `_(empty)_`.
+            let value = match f.value {
+                Value::Null => "",
+                _ => &markdown[start..],
+            };
+            let mut line = String::with_capacity(f.label.len() + 2 + value.len());
+            line.push_str(&f.label);
+            line.push_str(": ");
+            line.push_str(value);
+            lines.push(line);
         }
         markdown.push('\n');
     }
@@ -245,15 +290,19 @@ pub(super) fn render_brief(brief: &Brief, ctx: &Ctx<'_>) -> RenderedBrief {
             markdown.push('\n');
         }
     }
-    RenderedBrief {
-        fields,
-        questions,
-        markdown,
-    }
+    (
+        RenderedBrief {
+            fields,
+            questions,
+            markdown,
+        },
+        lines,
+    )
 }
 
-/// The four answers, from the plan.
-pub(super) fn answers(actions: &[Action], brief: Option<&RenderedBrief>) -> Answers {
+/// The four answers, from the plan and the brief's lines (`promised`, from
+/// [`render_brief`]).
+pub(super) fn answers(actions: &[Action], promised: Vec<String>) -> Answers {
     let first_task = actions.iter().find_map(|a| match &a.plan {
         PlannedAction::Task {
             title,
@@ -274,21 +323,7 @@ pub(super) fn answers(actions: &[Action], brief: Option<&RenderedBrief>) -> Answ
     });
     Answers {
         next_owner,
-        promised: brief
-            .map(|b| {
-                b.fields
-                    .iter()
-                    .map(|f| {
-                        // `{label}: {value}`, sized once (format! grew it).
-                        let mut line = String::with_capacity(f.label.len() + 34);
-                        line.push_str(&f.label);
-                        line.push_str(": ");
-                        push_value(&mut line, &f.value);
-                        line
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        promised,
         client_expects: actions.iter().find_map(|a| match &a.plan {
             PlannedAction::EmailDraft { body, .. } => Some(body.clone()),
             _ => None,

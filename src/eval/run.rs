@@ -7,14 +7,16 @@
 //! (none/done) ──trigger──▶ proceeded ──done when──▶ done
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
 use super::event::Event;
 use super::expr::{equal, Ctx, Record};
 use super::outcome::*;
 use super::plan::{answers, attach_brief, plan, render_brief};
 use super::state::{Assignments, Instance, RecordState, State, Status, StoredRecord};
+use super::trace::{show, ActionList, Becomes, CondRef, FieldName, Line, Trace};
 use crate::check::ObjectSchema;
 use crate::compile::{CompiledHandoff, Cond, ExceptionKind, TriggerKind, WorkflowSet};
 use crate::value::Value;
@@ -61,10 +63,33 @@ pub fn short(version: &str) -> &str {
 /// seen before). Pure: the same version, record state, event, `now` and
 /// assignment memory always give the same result; nothing else is read or
 /// written. Deduplication by event id is the caller's (see [`State::step`]).
+/// A caller done with the event after the step gives it to [`step_owned`].
 pub fn step(
     set: &WorkflowSet,
     record: Option<RecordState>,
     event: &Event,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, Outcome), StepError> {
+    step_event(set, record, Cow::Borrowed(event), now, assign)
+}
+
+/// [`step`], taking the event by value: its values move into the record's
+/// new state instead of being copied, a good part of a step's cost.
+pub fn step_owned(
+    set: &WorkflowSet,
+    record: Option<RecordState>,
+    event: Event,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, Outcome), StepError> {
+    step_event(set, record, Cow::Owned(event), now, assign)
+}
+
+fn step_event(
+    set: &WorkflowSet,
+    record: Option<RecordState>,
+    event: Cow<'_, Event>,
     now: jiff::Timestamp,
     assign: &mut dyn Assignments,
 ) -> Result<(RecordState, Outcome), StepError> {
@@ -78,17 +103,16 @@ pub fn step(
     let n = object.fields.len();
     // A record is new the first time the engine hears of it (even with no
     // fields), unless the event itself says what it was before.
-    let created = record.is_none() && event.previous.iter().all(Option::is_none);
+    let fresh = record.is_none();
+    let created = fresh && event.previous.iter().all(Option::is_none);
+    // A new record's values are the event's alone: its state is built from
+    // them at the end, and until then it reads as empty (no slots).
     let RecordState {
         mut values,
         mut set_at,
         handoffs: mut instances,
-    } = record.unwrap_or_else(|| RecordState {
-        values: vec![Value::Null; n],
-        set_at: vec![None; n],
-        handoffs: BTreeMap::new(),
-    });
-    if values.len() != n || set_at.len() != n {
+    } = record.unwrap_or_default();
+    if !fresh && (values.len() != n || set_at.len() != n) {
         return Err(StepError::RecordShape {
             record_id: event.record_id.clone(),
             object: object.name.clone(),
@@ -100,7 +124,7 @@ pub fn step(
     // Out of order: a value older than the one held is left out, so the
     // record reads as the newest values whatever order events came in.
     let mut notes = Vec::new();
-    let stale = event.occurred_at.and_then(|t| {
+    let stale = event.occurred_at.filter(|_| !fresh).and_then(|t| {
         let older = |slot: usize| set_at[slot].is_some_and(|held| held > t);
         if !(0..n).any(|s| event.record[s].is_some() && older(s)) {
             return None;
@@ -126,6 +150,7 @@ pub fn step(
         )
     });
     let overlay: &[Option<Value>] = stale.as_deref().unwrap_or(&event.record);
+    let occurred_at = event.occurred_at;
 
     let mut outcomes = Vec::new();
     {
@@ -140,14 +165,16 @@ pub fn step(
             base: &values,
         };
         outcomes.extend(orphan(set, &mut instances, event.object_index, now, assign));
-        for h in set
+        for (index, h) in set
             .handoffs()
             .iter()
-            .filter(|h| h.object == event.object_index)
+            .enumerate()
+            .filter(|(_, h)| h.object == event.object_index)
         {
             let run = Run {
                 set,
                 h,
+                index: index as u32,
                 object,
                 after,
                 now,
@@ -159,18 +186,15 @@ pub fn step(
             let migrated_from = instance.as_mut().and_then(|i| migrate(set, i));
             let (instance, mut outcome) = run_handoff(&run, instance, before, created, assign);
             if let Some(from) = migrated_from {
-                outcome.trace.insert(
-                    0,
-                    format!(
-                        "migrated: decided under version {} before, version {} now",
-                        short(&from),
-                        short(set.version())
-                    ),
-                );
+                outcome.trace.prepend([format!(
+                    "migrated: decided under version {} before, version {} now",
+                    short(&from),
+                    short(set.version())
+                )]);
                 outcome.migrated_from = Some(from);
             }
             if !notes.is_empty() {
-                outcome.trace.splice(0..0, notes.iter().cloned());
+                outcome.trace.prepend(notes.iter().cloned());
             }
             if let Some(i) = instance {
                 instances.insert(h.name.clone(), i);
@@ -179,24 +203,58 @@ pub fn step(
         }
     }
 
-    for (slot, v) in overlay.iter().enumerate() {
-        if let Some(v) = v {
-            values[slot] = v.clone();
-            set_at[slot] = event.occurred_at.or(set_at[slot]);
+    // The record's new state: the event's values move in when the event
+    // was given by value, and are copied otherwise.
+    let (event_id, given) = match event {
+        Cow::Owned(e) => (e.id, Cow::Owned(e.record)),
+        Cow::Borrowed(e) => (e.id.clone(), Cow::Borrowed(e.record.as_slice())),
+    };
+    let overlay = stale.map_or(given, Cow::Owned);
+    if fresh {
+        set_at = overlay
+            .iter()
+            .map(|v| occurred_at.filter(|_| v.is_some()))
+            .collect();
+        values = match overlay {
+            // In place: the event's vector becomes the state's.
+            Cow::Owned(overlay) => overlay
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::Null))
+                .collect(),
+            Cow::Borrowed(overlay) => overlay
+                .iter()
+                .map(|v| v.clone().unwrap_or(Value::Null))
+                .collect(),
+        };
+        // A hand-made event may carry more or fewer slots than declared.
+        values.resize(n, Value::Null);
+        set_at.resize(n, None);
+        return Ok(finish_step(
+            set, event_id, values, set_at, instances, outcomes,
+        ));
+    }
+    let mut apply = |slot: usize, v: Value| {
+        values[slot] = v;
+        set_at[slot] = occurred_at.or(set_at[slot]);
+    };
+    match overlay {
+        Cow::Owned(overlay) => {
+            for (slot, v) in overlay.into_iter().enumerate() {
+                if let Some(v) = v {
+                    apply(slot, v);
+                }
+            }
+        }
+        Cow::Borrowed(overlay) => {
+            for (slot, v) in overlay.iter().enumerate() {
+                if let Some(v) = v {
+                    apply(slot, v.clone());
+                }
+            }
         }
     }
-    Ok((
-        RecordState {
-            values,
-            set_at,
-            handoffs: instances,
-        },
-        Outcome {
-            event: event.id.clone(),
-            version: set.version().to_string(),
-            duplicate: false,
-            handoffs: outcomes,
-        },
+    Ok(finish_step(
+        set, event_id, values, set_at, instances, outcomes,
     ))
 }
 
@@ -253,7 +311,8 @@ pub fn orphan(
                 inst.status.as_str(),
                 short(&inst.version),
                 inst.status.as_str(),
-            )],
+            )]
+            .into(),
         });
     }
     out
@@ -270,8 +329,11 @@ pub fn approve(
     now: jiff::Timestamp,
     assign: &mut dyn Assignments,
 ) -> Result<(RecordState, HandoffOutcome), ApproveError> {
-    let h = set
-        .handoff(workflow)
+    let (index, h) = set
+        .handoffs()
+        .iter()
+        .enumerate()
+        .find(|(_, h)| h.name == workflow)
         .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
     let object = &set.schema().objects[h.object];
     let not_in_review = || ApproveError::NotInReview {
@@ -290,10 +352,12 @@ pub fn approve(
         return Err(not_in_review());
     };
     let migrated_from = migrate(set, &mut inst);
-    let mut trace = vec!["review: approved by hand → resumed on the normal path".to_string()];
+    let mut trace = Trace::new(set);
+    trace.push_static("review: approved by hand → resumed on the normal path");
     let run = Run {
         set,
         h,
+        index: index as u32,
         object,
         after: Record::from_slice(&rec.values),
         now,
@@ -391,7 +455,8 @@ impl State {
                     vec![format!(
                         "event {} was already processed: nothing new",
                         event.id
-                    )],
+                    )]
+                    .into(),
                 );
                 o.instance = inst.map(|i| i.id.clone());
                 o
@@ -420,7 +485,7 @@ fn empty_outcome(
     h: &CompiledHandoff,
     record_id: &str,
     status: OutcomeStatus,
-    trace: Vec<String>,
+    trace: Trace,
 ) -> HandoffOutcome {
     HandoffOutcome {
         workflow: h.name.clone(),
@@ -443,6 +508,8 @@ fn empty_outcome(
 pub(super) struct Run<'a> {
     pub(super) set: &'a WorkflowSet,
     pub(super) h: &'a CompiledHandoff,
+    /// `h`'s index in the set's handoffs (trace lines name it by index).
+    pub(super) index: u32,
     pub(super) object: &'a ObjectSchema,
     pub(super) after: Record<'a>,
     pub(super) now: jiff::Timestamp,
@@ -457,7 +524,7 @@ impl Run<'_> {
     }
 
     fn outcome(&self, inst: Option<&Instance>, status: OutcomeStatus) -> HandoffOutcome {
-        let mut o = empty_outcome(self.h, self.record_id, status, Vec::new());
+        let mut o = empty_outcome(self.h, self.record_id, status, Trace::default());
         o.instance = inst.map(|i| i.id.clone());
         o
     }
@@ -483,7 +550,7 @@ fn run_handoff(
     // Trigger values compare as conditions do: a date with a date-time by
     // the day in the calendar's timezone.
     let tz = set.calendar().timezone();
-    let mut trace = Vec::new();
+    let mut trace = Trace::new(set);
 
     // An instance in flight continues where it stands. A finished one (done,
     // withdrawn, or proceeded with no `done when` to wait for) stays on
@@ -519,12 +586,12 @@ fn run_handoff(
             Status::Review => {
                 let ctx = run.ctx(&inst.roles);
                 match &h.resume_when {
-                    Some(cond) if explain(&ctx, cond, object, &mut trace, "resume when") => {
+                    Some(cond) if explain(run, &ctx, cond, CondRef::ResumeWhen, &mut trace) => {
                         proceed(run, &mut inst, assign, &mut trace, OutcomeStatus::Resumed)
                     }
                     other => {
                         if other.is_none() {
-                            trace.push("in review: waits for approval (no `resume when`)".into());
+                            trace.push_static("in review: waits for approval (no `resume when`)");
                         }
                         let mut o = run.outcome(Some(&inst), OutcomeStatus::Review);
                         o.exceptions = inst.exceptions.clone();
@@ -535,7 +602,7 @@ fn run_handoff(
             _ => {
                 let ctx = run.ctx(&inst.roles);
                 match &h.done_when {
-                    Some(cond) if explain(&ctx, cond, object, &mut trace, "done when") => {
+                    Some(cond) if explain(run, &ctx, cond, CondRef::DoneWhen, &mut trace) => {
                         finish(&mut inst, now, assign, &mut trace);
                         run.outcome(Some(&inst), OutcomeStatus::Done)
                     }
@@ -565,26 +632,18 @@ fn run_handoff(
         TriggerKind::Becomes { slot, value } => {
             let (b, a) = (before.get(*slot), after.get(*slot));
             let fired = !equal(tz, b, value) && equal(tz, a, value);
-            trace.push(if fired {
-                format!(
-                    "trigger: {} was {}, is {} → fired",
-                    name(*slot),
-                    show(b),
-                    show(a)
-                )
+            // Kept as data: written as text only if the trace is read.
+            let (result, at) = if fired {
+                (Becomes::Fired, trace.keep([b, a]))
             } else if equal(tz, b, value) && equal(tz, a, value) {
-                format!(
-                    "trigger: {} was already {} → not fired (it fires on the change only)",
-                    name(*slot),
-                    show(a)
-                )
+                (Becomes::Already, trace.keep([a]))
             } else {
-                format!(
-                    "trigger: {} is {}, not {} → not fired",
-                    name(*slot),
-                    show(a),
-                    show(value)
-                )
+                (Becomes::Not, trace.keep([a]))
+            };
+            trace.push_line(Line::Becomes {
+                handoff: run.index,
+                result,
+                at,
             });
             fired
         }
@@ -610,8 +669,8 @@ fn run_handoff(
     }
     let roles = BTreeMap::new();
     if let Some(filter) = &h.trigger.filter {
-        if !explain(&run.ctx(&roles), filter, object, &mut trace, "where") {
-            trace.push("the `where` filter is false → not fired".into());
+        if !explain(run, &run.ctx(&roles), filter, CondRef::Filter, &mut trace) {
+            trace.push_static("the `where` filter is false → not fired");
             let mut out = empty_outcome(h, record_id, OutcomeStatus::NotTriggered, trace);
             out.instance = finished.as_ref().map(|i| i.id.clone());
             return (finished, out);
@@ -644,10 +703,46 @@ fn instance_id(run: &Run<'_>, previous: Option<&Instance>) -> String {
     h.add(run.object_name);
     h.add(run.record_id);
     h.add(&run.h.name);
-    h.add(&run.now.to_string());
+    // The time as text (as ids always hashed it), written on the stack
+    // rather than into a String grown four times.
+    let mut at = StackText::new();
+    match write!(at, "{}", run.now) {
+        Ok(()) => h.add(at.as_str()),
+        Err(_) => h.add(&run.now.to_string()),
+    }
     h.add(run.event_id);
     h.add(previous.map_or("", |p| p.id.as_str()));
     h.hex("h")
+}
+
+/// Short text written on the stack; writing more than fits is an error.
+struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        StackText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are copied in, so this is always UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dest = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// FNV-1a over length-prefixed parts, 128 bits: a stable id (the same parts
@@ -704,7 +799,7 @@ fn gate_and_go(
     run: &Run<'_>,
     inst: &mut Instance,
     assign: &mut dyn Assignments,
-    trace: &mut Vec<String>,
+    trace: &mut Trace,
     resuming: bool,
 ) -> HandoffOutcome {
     let Run {
@@ -741,34 +836,26 @@ fn gate_and_go(
                 missing: &labels,
                 ..run.ctx(&no_roles)
             };
-            out.actions = plan_with_brief(run, &h.if_missing, &ctx, inst, assign, trace, None);
+            out.actions =
+                plan_with_brief(run, ActionList::IfMissing, &ctx, inst, assign, trace, None);
         } else {
-            trace.push("still the same fields missing: nothing new to send".into());
+            trace.push_static("still the same fields missing: nothing new to send");
         }
-        out.answers = Some(answers(&out.actions, None));
+        out.answers = Some(answers(&out.actions, Vec::new()));
         return out;
     }
     if !h.require.is_empty() {
-        trace.push(format!(
-            "gate: all {} required fields present",
-            h.require.len()
-        ));
+        trace.push_line(Line::GateAll { handoff: run.index });
     }
     inst.missing.clear();
 
     let ctx0 = run.ctx(&no_roles);
     let mut flagged = Vec::new();
     let mut errors = Vec::new();
-    for e in &h.exceptions {
+    for (i, e) in h.exceptions.iter().enumerate() {
         match &e.test {
             ExceptionKind::Expr(cond) => {
-                if explain(
-                    &ctx0,
-                    cond,
-                    object,
-                    trace,
-                    &format!("exception \"{}\"", e.name),
-                ) {
+                if explain(run, &ctx0, cond, CondRef::Exception(i as u32), trace) {
                     flagged.push(e.name.clone());
                 }
             }
@@ -797,10 +884,18 @@ fn gate_and_go(
             ..run.ctx(&no_roles)
         };
         let mut out = run.outcome(Some(inst), OutcomeStatus::Review);
-        out.actions = plan_with_brief(run, &h.on_exception, &ctx, inst, assign, trace, None);
+        out.actions = plan_with_brief(
+            run,
+            ActionList::OnException,
+            &ctx,
+            inst,
+            assign,
+            trace,
+            None,
+        );
         out.exceptions = flagged;
         out.exception_errors = errors;
-        out.answers = Some(answers(&out.actions, None));
+        out.answers = Some(answers(&out.actions, Vec::new()));
         return out;
     }
     let status = if resuming {
@@ -813,17 +908,18 @@ fn gate_and_go(
 
 /// Plans `actions` and gives the tasks that attach the brief the one
 /// brief, rendered once with the roles the plan assigned. Returns the
-/// actions; `brief` receives the rendered brief when one was rendered.
+/// actions; `brief` receives the rendered brief, with its lines as the
+/// answer "what was promised" lists them, when one was rendered.
 fn plan_with_brief(
     run: &Run<'_>,
-    actions: &[crate::compile::CAction],
+    list: ActionList,
     base: &Ctx<'_>,
     inst: &mut Instance,
     assign: &mut dyn Assignments,
-    trace: &mut Vec<String>,
-    brief: Option<&mut Option<std::sync::Arc<RenderedBrief>>>,
+    trace: &mut Trace,
+    brief: Option<&mut Option<(std::sync::Arc<RenderedBrief>, Vec<String>)>>,
 ) -> Vec<Action> {
-    let (mut planned, wants_brief) = plan(run, actions, base, inst, assign, trace);
+    let (mut planned, wants_brief) = plan(run, list, base, inst, assign, trace);
     let has_brief = !run.h.brief.fields.is_empty() || !run.h.brief.asks.is_empty();
     if (wants_brief.is_empty() && brief.is_none()) || !has_brief {
         return planned;
@@ -832,10 +928,11 @@ fn plan_with_brief(
         roles: &inst.roles,
         ..*base
     };
-    let rendered = std::sync::Arc::new(render_brief(&run.h.brief, &ctx));
+    let (rendered, promised) = render_brief(&run.h.brief, &ctx, brief.is_some());
+    let rendered = std::sync::Arc::new(rendered);
     attach_brief(&mut planned, &wants_brief, &rendered);
     if let Some(b) = brief {
-        *b = Some(rendered);
+        *b = Some((rendered, promised));
     }
     planned
 }
@@ -845,28 +942,37 @@ fn proceed(
     run: &Run<'_>,
     inst: &mut Instance,
     assign: &mut dyn Assignments,
-    trace: &mut Vec<String>,
+    trace: &mut Trace,
     status: OutcomeStatus,
 ) -> HandoffOutcome {
-    let Run { h, object, now, .. } = *run;
+    let Run { h, now, .. } = *run;
     inst.status = Status::Proceeded;
     inst.exceptions.clear();
     inst.updated_at = now;
-    trace.push(if status == OutcomeStatus::Resumed {
-        "normal path: resumed".to_string()
+    trace.push_static(if status == OutcomeStatus::Resumed {
+        "normal path: resumed"
     } else {
-        "normal path: proceeding".to_string()
+        "normal path: proceeding"
     });
     let roles = inst.roles.clone();
     let base = run.ctx(&roles);
     let mut brief = None;
-    let actions = plan_with_brief(run, &h.then, &base, inst, assign, trace, Some(&mut brief));
+    let actions = plan_with_brief(
+        run,
+        ActionList::Then,
+        &base,
+        inst,
+        assign,
+        trace,
+        Some(&mut brief),
+    );
     let mut out = run.outcome(Some(inst), status);
-    out.answers = Some(answers(&actions, brief.as_deref()));
+    let (brief, promised) = brief.map_or((None, Vec::new()), |(b, p)| (Some(b), p));
+    out.answers = Some(answers(&actions, promised));
     out.actions = actions;
     out.brief = brief;
     if let Some(cond) = &h.done_when {
-        if explain(&run.ctx(&inst.roles), cond, object, trace, "done when") {
+        if explain(run, &run.ctx(&inst.roles), cond, CondRef::DoneWhen, trace) {
             finish(inst, now, assign, trace);
         }
     }
@@ -877,7 +983,7 @@ fn finish(
     inst: &mut Instance,
     now: jiff::Timestamp,
     assign: &mut dyn Assignments,
-    trace: &mut Vec<String>,
+    trace: &mut Trace,
 ) {
     inst.status = Status::Done;
     inst.done_at = Some(now);
@@ -920,72 +1026,42 @@ fn ctx<'a>(
     }
 }
 
-/// Evaluates a condition and writes a trace line with the values it read.
-fn explain(
-    ctx: &Ctx<'_>,
-    cond: &Cond,
-    object: &crate::check::ObjectSchema,
-    trace: &mut Vec<String>,
-    what: &str,
-) -> bool {
+/// Evaluates a condition and keeps a trace line with the values it read
+/// (written as text only when the trace is read).
+fn explain(run: &Run<'_>, ctx: &Ctx<'_>, cond: &Cond, which: CondRef, trace: &mut Trace) -> bool {
     let result = ctx.truth(&cond.expr);
-    // `{what}: {text} ({object}.{field} = {value}, …) → {result}`, written
-    // into one string.
-    let mut line = String::with_capacity(what.len() + cond.text.len() + 48 * cond.reads.len() + 12);
-    line.push_str(what);
-    line.push_str(": ");
-    line.push_str(&cond.text);
-    for (i, &s) in cond.reads.iter().enumerate() {
-        line.push_str(if i == 0 { " (" } else { ", " });
-        // Writing to a String cannot fail.
-        let _ = write!(line, "{} = {}", FieldName(object, s), show(ctx.field(s)));
-    }
-    if !cond.reads.is_empty() {
-        line.push(')');
-    }
-    line.push_str(if result { " → true" } else { " → false" });
-    trace.push(line);
+    let at = trace.keep(cond.reads.iter().map(|&s| ctx.field(s)));
+    trace.push_line(Line::Cond {
+        handoff: run.index,
+        cond: which,
+        at,
+        result,
+    });
     result
 }
 
-/// `object.field` as a trace names a field.
-struct FieldName<'a>(&'a crate::check::ObjectSchema, usize);
-
-impl fmt::Display for FieldName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let FieldName(object, slot) = self;
-        f.write_str(&object.name)?;
-        f.write_str(".")?;
-        f.write_str(object.fields.get(*slot).map_or("?", |f| f.name.as_str()))
-    }
-}
-
-/// A value as a trace shows it.
-pub(super) fn show(v: &Value) -> Show<'_> {
-    Show(v)
-}
-
-/// A value as a trace shows it: text quoted, lists bracketed, null `empty`.
-pub(super) struct Show<'a>(&'a Value);
-
-impl fmt::Display for Show<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Value::Null => f.write_str("empty"),
-            Value::Text(s) => write!(f, "\"{s}\""),
-            Value::List(items) => {
-                f.write_str("[")?;
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", Show(v))?;
-                }
-                f.write_str("]")
-            }
-            other => write!(f, "{other}"),
-        }
-    }
+/// The record's new state and the outcome.
+fn finish_step(
+    set: &WorkflowSet,
+    event_id: String,
+    values: Vec<Value>,
+    set_at: Vec<Option<jiff::Timestamp>>,
+    handoffs: BTreeMap<String, Instance>,
+    outcomes: Vec<HandoffOutcome>,
+) -> (RecordState, Outcome) {
+    (
+        RecordState {
+            values,
+            set_at,
+            handoffs,
+        },
+        Outcome {
+            event: event_id,
+            version: set.version().to_string(),
+            duplicate: false,
+            handoffs: outcomes,
+        },
+    )
 }
 
 #[cfg(test)]

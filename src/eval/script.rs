@@ -69,7 +69,7 @@ pub(super) fn decide(
                     "{}.{} = {}",
                     object.name,
                     field_name(object, s),
-                    super::run::show(record.get(s))
+                    super::trace::show(record.get(s))
                 );
             }
             if !reads.is_empty() {
