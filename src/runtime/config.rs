@@ -20,6 +20,9 @@ use base64::Engine as _;
 
 use super::secret::Secret;
 
+pub mod people;
+pub use people::Person;
+
 /// The config file read when neither `--config` nor `HANDOFF_CONFIG` names
 /// one; a missing default file is not an error.
 pub const DEFAULT_CONFIG_FILE: &str = "handoff.toml";
@@ -48,6 +51,9 @@ pub struct Settings {
     pub watch: bool,
     /// Tokens, signing secrets and passwords (environment only).
     pub secrets: Secrets,
+    /// People who sign in to the web pages with their own token
+    /// (`[people."…"]` and `HANDOFF_TOKEN_<NAME>`, see [`people`]).
+    pub people: Vec<Person>,
 }
 
 impl Default for Settings {
@@ -62,6 +68,7 @@ impl Default for Settings {
             public_url: None,
             watch: true,
             secrets: Secrets::default(),
+            people: Vec::new(),
         }
     }
 }
@@ -180,7 +187,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url and watch (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch and [people.NAME] with token_file (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -269,13 +276,14 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
+    people: Option<std::collections::BTreeMap<String, people::PersonFile>>,
 }
 
 impl Settings {
     /// Reads the settings from the config file, the process environment
     /// and `flags`.
     pub fn load(flags: &Overrides) -> Result<Settings, ConfigError> {
-        Settings::load_with(flags, |name| std::env::var(name).ok())
+        Settings::load_with_vars(flags, |name| std::env::var(name).ok(), std::env::vars())
     }
 
     /// Reads the settings with `env` standing for the environment (tests
@@ -284,7 +292,18 @@ impl Settings {
         flags: &Overrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
+        Settings::load_with_vars(flags, env, std::iter::empty())
+    }
+
+    /// [`Settings::load_with`], with `vars` listing the environment's
+    /// variables (people's `HANDOFF_TOKEN_<NAME>` are found by listing).
+    pub fn load_with_vars(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
+        let mut declared = Vec::new();
 
         // The file: --config, else HANDOFF_CONFIG, else ./handoff.toml if
         // it exists. Paths in it are relative to the file's folder, so the
@@ -298,16 +317,18 @@ impl Settings {
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         if let Some(path) = file {
-            s.apply_file(&path)?;
+            declared = s.apply_file(&path)?;
         }
 
         s.apply_env(&env)?;
         s.apply_flags(flags)?;
         s.secrets = read_secrets(&env)?;
+        s.people = people::resolve(declared, vars, &env)?;
         Ok(s)
     }
 
-    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+    /// Applies the file; returns the people it declares.
+    fn apply_file(&mut self, path: &Path) -> Result<Vec<(String, Option<Secret>)>, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
             path: shown.clone(),
@@ -323,6 +344,18 @@ impl Settings {
                 key: key.to_string(),
                 var: var.to_string(),
             });
+        }
+        // A person's token itself in the file: refused like any secret.
+        if let Some(people) = table.get("people").and_then(|p| p.as_table()) {
+            for (name, person) in people {
+                if person.as_table().is_some_and(|t| t.contains_key("token")) {
+                    return Err(ConfigError::SecretInFile {
+                        path: shown,
+                        key: format!("people.\"{name}\".token"),
+                        var: people::var_name(name),
+                    });
+                }
+            }
         }
         let file: FileSettings =
             table
@@ -360,7 +393,7 @@ impl Settings {
         if let Some(v) = file.watch {
             self.watch = v;
         }
-        Ok(())
+        people::from_file(file.people.unwrap_or_default(), base, &shown)
     }
 
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -450,43 +483,48 @@ impl Settings {
 
 /// Reads every secret from `NAME` or the file named by `NAME_FILE`.
 fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
-    let read = |var: &str| -> Result<Option<Secret>, ConfigError> {
-        let direct = env(var);
-        let file_var = format!("{var}_FILE");
-        let from_file = env(&file_var);
-        let value = match (direct, from_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::SecretTwice {
-                    var: var.to_string(),
-                })
-            }
-            (Some(v), None) => v,
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
-                    var: var.to_string(),
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                // Files written by `echo` end in a newline that is not
-                // part of the secret.
-                text.trim_end_matches(['\n', '\r']).to_string()
-            }
-            (None, None) => return Ok(None),
-        };
-        if value.is_empty() {
-            return Err(ConfigError::EmptySecret {
-                var: var.to_string(),
-            });
-        }
-        Ok(Some(Secret::new(value)))
-    };
     Ok(Secrets {
-        api_token: read(SECRET_VARS[0].0)?,
-        generic_secret: read(SECRET_VARS[1].0)?,
-        hubspot_client_secret: read(SECRET_VARS[2].0)?,
-        pipedrive_user: read(SECRET_VARS[3].0)?,
-        pipedrive_password: read(SECRET_VARS[4].0)?,
+        api_token: read_secret(env, SECRET_VARS[0].0)?,
+        generic_secret: read_secret(env, SECRET_VARS[1].0)?,
+        hubspot_client_secret: read_secret(env, SECRET_VARS[2].0)?,
+        pipedrive_user: read_secret(env, SECRET_VARS[3].0)?,
+        pipedrive_password: read_secret(env, SECRET_VARS[4].0)?,
     })
+}
+
+/// One secret from `var` or the file named by `var_FILE`.
+fn read_secret(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    let direct = env(var);
+    let file_var = format!("{var}_FILE");
+    let from_file = env(&file_var);
+    let value = match (direct, from_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::SecretTwice {
+                var: var.to_string(),
+            })
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+                var: var.to_string(),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            // Files written by `echo` end in a newline that is not
+            // part of the secret.
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    if value.is_empty() {
+        return Err(ConfigError::EmptySecret {
+            var: var.to_string(),
+        });
+    }
+    Ok(Some(Secret::new(value)))
 }
 
 fn parse_listen(value: &str, origin: Origin) -> Result<SocketAddr, ConfigError> {

@@ -136,6 +136,7 @@ impl Server {
         let workflows = Workflows::load(settings.workflows.clone(), metrics.clone(), hooks).await?;
 
         let state = Arc::new(AppState {
+            web: super::web::WebState::new(&settings.public_url()),
             settings,
             workflows,
             metrics,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The generic hook's signing key (decoded `whsec_` secret), when set.
     pub generic_key: Option<Vec<u8>>,
+    /// The web pages' sessions.
+    pub web: super::web::WebState,
 }
 
 impl AppState {

@@ -11,3 +11,4 @@ mod health;
 mod ingest;
 mod limits;
 mod reload;
+mod web;

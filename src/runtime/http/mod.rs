@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(workflows::router())
         .merge(hooks::router())
         .merge(handoffs::router())
+        .merge(crate::runtime::web::router())
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an

@@ -451,6 +451,20 @@ pub struct HandoffDetail {
     pub notes: Vec<NoteRow>,
 }
 
+/// What the dashboard needs of one handoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffFact {
+    pub workflow: String,
+    pub status: String,
+    pub triggered_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub done_at: Option<Timestamp>,
+    /// Missing fields now (while paused).
+    pub missing: Vec<String>,
+    /// The status it started in (`paused` when fields were missing).
+    pub first_status: Option<String>,
+}
+
 /// Counts for /metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
@@ -600,6 +614,12 @@ pub trait Store: Send + Sync {
     fn release_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.write_blocking(move |tx| tx.release_expired_leases(now))
     }
+
+    // --- web ---
+    /// Email drafts waiting for a person, newest first.
+    fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError>;
+    /// One line of facts per handoff, oldest first, for the dashboard.
+    fn handoff_facts(&self) -> Result<Vec<HandoffFact>, StoreError>;
 }
 
 /// Typed writes on any [`Store`]: the job's return type is boxed on the way

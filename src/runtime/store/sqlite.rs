@@ -30,6 +30,8 @@ use super::{
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
+mod web;
+
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
 const MIGRATIONS: &[M<'static>] = &[
@@ -1309,6 +1311,15 @@ impl Store for SqliteStore {
             events_by_source,
             handoffs_by_status,
         })
+    }
+
+    // --- web ---
+    fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError> {
+        web::drafts(self, page)
+    }
+
+    fn handoff_facts(&self) -> Result<Vec<super::HandoffFact>, StoreError> {
+        web::handoff_facts(self)
     }
 }
 
