@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod binary;
+mod browser;
 mod config;
 mod health;
 mod ingest;
