@@ -650,6 +650,50 @@ mod tests {
     }
 
     #[test]
+    fn people_tokens_come_from_their_files_or_variables_never_the_file_itself() {
+        let (dir, path) = config_file(
+            "[people.\"ana@example.com\"]\ntoken_file = \"ana.token\"\n[people.\"sam@example.com\"]\n",
+        );
+        std::fs::write(dir.path().join("ana.token"), "tok-ana\n").unwrap();
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let vars = [("HANDOFF_TOKEN_SAM", "tok-sam")];
+        let s = Settings::load_with_vars(
+            &flags,
+            env(&vars),
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let people: Vec<(&str, &str)> = s
+            .people
+            .iter()
+            .map(|p| (p.name.as_str(), p.token.expose()))
+            .collect();
+        assert_eq!(
+            people,
+            [
+                ("ana@example.com", "tok-ana"),
+                ("sam@example.com", "tok-sam")
+            ]
+        );
+        assert!(!format!("{s:?}").contains("tok-"));
+
+        let (_dir, path) = config_file("[people.\"ana@example.com\"]\ntoken = \"tok-in-file\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::SecretInFile { var, .. } if var == "HANDOFF_TOKEN_ANA"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("tok-in-file"));
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_named() {
         let (_dir, path) = config_file("listn = \"0.0.0.0:1\"\n");
         let flags = Overrides {

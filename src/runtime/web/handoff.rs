@@ -61,6 +61,14 @@ pub fn text(v: &J) -> String {
     }
 }
 
+/// A stored time as a person reads it: `2026-11-24 18:57 UTC`.
+pub fn when(v: &J) -> String {
+    match v.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()) {
+        Some(t) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        None => text(v),
+    }
+}
+
 fn strings(v: &J) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().map(text).collect())
@@ -78,7 +86,7 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
     html! {
         h1 { (text(&j["workflow"])) " for " (text(&j["object"])) " " (text(&j["record_id"])) " " (status(&st)) }
         p.muted {
-            "Triggered " (text(&j["triggered_at"])) " · updated " (text(&j["updated_at"]))
+            "Triggered " (when(&j["triggered_at"])) " · updated " (when(&j["updated_at"]))
             " · rules " (text(&j["version"]).chars().take(12).collect::<String>())
             @if j["orphaned"] == true { " · " strong { "orphaned: its workflow is gone from the rules now serving" } }
         }
@@ -142,7 +150,7 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
                     h3 { (q) }
                     @if let Some(a) = answer {
                         p.answer { (text(&a["answer"])) }
-                        p.muted { "Answered by " (text(&a["who"])) " at " (text(&a["at"])) }
+                        p.muted { "Answered by " (text(&a["who"])) " at " (when(&a["at"])) }
                     } @else {
                         p.muted { "Not answered yet." }
                     }
@@ -163,7 +171,7 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
             ol.timeline {
                 @for c in j["history"].as_array().into_iter().flatten() {
                     li {
-                        (text(&c["at"])) ": "
+                        (when(&c["at"])) ": "
                         @if c["from"].is_null() { "started as " } @else { (text(&c["from"])) " → " }
                         strong { (text(&c["to"])) }
                         @if let Some(p) = c["by"]["person"].as_str() { " by " (p) }
@@ -178,13 +186,13 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
             @for d in j["decisions"].as_array().into_iter().flatten() {
                 @for h in d["outcome"]["handoffs"].as_array().into_iter().flatten().filter(|h| h["instance"] == j["id"]) {
                     details {
-                        summary { "Event " (text(&d["event_id"])) " at " (text(&d["received_at"])) ": " (text(&h["status"])) }
+                        summary { "Event " (text(&d["event_id"])) " at " (when(&d["received_at"])) ": " (text(&h["status"])) }
                         ul.trace { @for line in strings(&h["trace"]) { li { (line) } } }
                     }
                 }
             }
             @for n in j["notes"].as_array().into_iter().flatten() {
-                p { (text(&n["at"])) ": " strong { (text(&n["who"])) } " " (text(&n["kind"]))
+                p { (when(&n["at"])) ": " strong { (text(&n["who"])) } " " (text(&n["kind"]))
                     @if let Some(t) = n["text"].as_str().filter(|t| !t.is_empty()) { " — “" (t) "”" } }
             }
         }
