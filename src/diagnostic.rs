@@ -98,6 +98,8 @@ pub enum Code {
     H207,
     /// A handoff that creates tasks but has no `done when` (warning).
     H208,
+    /// An `escalate when` that is constant or true at the trigger (warning).
+    H209,
 }
 
 impl Code {
@@ -141,6 +143,7 @@ impl Code {
             Code::H206 => "H206",
             Code::H207 => "H207",
             Code::H208 => "H208",
+            Code::H209 => "H209",
         }
     }
 }

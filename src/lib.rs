@@ -78,6 +78,7 @@ pub mod check;
 pub mod compile;
 pub mod diagnostic;
 pub mod eval;
+pub mod health;
 pub mod project;
 pub mod report;
 #[cfg(feature = "serve")]

@@ -82,7 +82,7 @@ impl Checker<'_> {
                 HandoffItem::OnException(o) => self.on_exception_block(o, &base, &shape, &mut info),
                 HandoffItem::Brief(b) => self.brief_block(b, &base, &shape),
                 HandoffItem::Then(b) => self.then_block(b, &base, &shape, &mut info),
-                HandoffItem::DoneWhen(_) => {}
+                HandoffItem::DoneWhen(_) | HandoffItem::EscalateWhen(_) => {}
             }
         }
         // After the loop: `done when` needs the whole `require` list, which
@@ -90,6 +90,9 @@ impl Checker<'_> {
         for item in &h.items {
             if let HandoffItem::DoneWhen(c) = item {
                 self.done_when_block(c, trigger, &required, &base);
+            }
+            if let HandoffItem::EscalateWhen(c) = item {
+                self.escalate_when_block(c, trigger, &base);
             }
         }
         self.review_missing(fi, object, &shape);
@@ -295,6 +298,63 @@ impl Checker<'_> {
         self.done_when(c, trigger, required, &scope);
     }
 
+    /// `escalate when`: a condition on the record (H109 when it is not
+    /// yes/no) that should become true only when delivery comes back for
+    /// missing context (H209 when it is constant or true at the trigger).
+    fn escalate_when_block(&mut self, c: &Condition, trigger: &Trigger, base: &Scope) {
+        let scope = Scope {
+            block: "escalate when",
+            ..base.clone()
+        };
+        self.condition(&c.expr, &scope, "`escalate when`");
+        let fi = scope.file;
+        let help = "test a field delivery sets when they had to come back for context, such as `deal.delivery_blocked is yes`";
+        match is_constant(&c.expr) {
+            Some(true) => {
+                self.warn(
+                    Code::H209,
+                    Loc::new(fi, c.expr.span),
+                    "`escalate when` is always true: every handoff would count as escalated".into(),
+                    "always true",
+                    help,
+                );
+                return;
+            }
+            Some(false) => {
+                self.warn(
+                    Code::H209,
+                    Loc::new(fi, c.expr.span),
+                    "`escalate when` can never be true: no escalation is ever recorded".into(),
+                    "always false",
+                    help,
+                );
+                return;
+            }
+            None => {}
+        }
+        let trigger_value = match &trigger.event {
+            TriggerEvent::Becomes { field, value } => Some((field, value)),
+            TriggerEvent::Changes {
+                field,
+                to: Some(value),
+                ..
+            } => Some((field, value)),
+            _ => None,
+        };
+        if let (Some((field, value)), Some((tf, tv))) = (is_value_test(&c.expr), trigger_value) {
+            if field == format!("{}.{}", tf.object.name, tf.field.name) && value == literal_key(tv)
+            {
+                self.warn(
+                    Code::H209,
+                    Loc::new(fi, c.expr.span),
+                    "`escalate when` is true as soon as the handoff starts: it tests the trigger's own value, so every handoff would count as escalated".into(),
+                    "true at the trigger",
+                    help,
+                );
+            }
+        }
+    }
+
     /// Exceptions without an `on exception` block: a flagged handoff would
     /// wait with nobody asked to review it (H206).
     fn review_missing(&mut self, fi: usize, object: Option<usize>, shape: &Shape) {
@@ -380,6 +440,7 @@ impl Checker<'_> {
                 HandoffItem::Brief(_) => "brief",
                 HandoffItem::Then(_) => "then",
                 HandoffItem::DoneWhen(_) => "done when",
+                HandoffItem::EscalateWhen(_) => "escalate when",
                 HandoffItem::Exception(_) => continue,
             };
             let span = head(item.span(), kind);

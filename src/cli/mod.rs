@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
+#[cfg(feature = "serve")]
+mod demo;
 mod fmt;
 mod graph;
+#[cfg(feature = "serve")]
+mod health;
 mod report;
 mod run;
 #[cfg(feature = "serve")]
@@ -56,6 +60,14 @@ pub enum Command {
     /// Run the webhook server: hot-reloaded workflows, the API, metrics.
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// The weekly health report of the handoffs in a database: findings
+    /// first, then the signals per workflow and week.
+    #[cfg(feature = "serve")]
+    Health(health::HealthArgs),
+    /// Fill a fresh database with a generated quarter of deals and leads,
+    /// sent through the real ingest path.
+    #[cfg(feature = "serve")]
+    Demo(demo::DemoArgs),
 }
 
 /// Arguments of `handoff test`.
@@ -206,5 +218,9 @@ pub fn run(cli: Cli) -> Exit {
         Command::Approve(args) => run::approve(&args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(&args),
+        #[cfg(feature = "serve")]
+        Command::Health(args) => health::run(&args),
+        #[cfg(feature = "serve")]
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -137,6 +137,42 @@ impl Calendar {
         }
     }
 
+    /// The working time between `from` and `to`, in seconds: the parts of
+    /// each working day's hours that fall between them (0 when `to` is not
+    /// after `from`). The health report's business lead times use it, so a
+    /// weekend or a holiday inside a lead time does not count.
+    pub fn working_seconds(&self, from: Timestamp, to: Timestamp) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let mut date = from.to_zoned(self.tz.clone()).date();
+        let last = to.to_zoned(self.tz.clone()).date();
+        let mut total = 0i64;
+        while date <= last {
+            if self.is_workday(date) {
+                if let (Some(open), Some(close)) =
+                    (self.at(date, self.day_start), self.at(date, self.day_end))
+                {
+                    let start = from.max(open.timestamp());
+                    let end = to.min(close.timestamp());
+                    if start < end {
+                        total += start.duration_until(end).as_secs();
+                    }
+                }
+            }
+            match date.tomorrow() {
+                Ok(d) => date = d,
+                Err(_) => break,
+            }
+        }
+        total
+    }
+
+    /// The length of one working day, in seconds (8 hours for 9:00 to 17:00).
+    pub fn working_day_seconds(&self) -> i64 {
+        i64::from(self.day_end.saturating_sub(self.day_start)) * 60
+    }
+
     /// [`Self::add`] for a negative business duration.
     fn back(&self, local: &Zoned, d: &Duration) -> Option<Timestamp> {
         match d.unit {

@@ -113,6 +113,9 @@ pub struct CompiledHandoff {
     pub brief: Brief,
     pub then: Vec<CAction>,
     pub done_when: Option<Cond>,
+    /// `escalate when`: once the handoff went down the normal path, the
+    /// condition becoming true records an escalation.
+    pub escalate_when: Option<Cond>,
     pub graph: WorkflowGraph,
     /// The file the handoff is declared in.
     pub file: String,
@@ -248,6 +251,7 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
             brief: Brief::default(),
             then: Vec::new(),
             done_when: None,
+            escalate_when: None,
             graph: WorkflowGraph::default(),
             file: unit.source.name.clone(),
         };
@@ -336,6 +340,7 @@ pub fn compile(checked: &Checked) -> Result<WorkflowSet, CompileError> {
                 }
                 HandoffItem::Then(b) => h.then = actions(&lower, &b.actions),
                 HandoffItem::DoneWhen(c) => h.done_when = Some(lower.cond(&c.expr)),
+                HandoffItem::EscalateWhen(c) => h.escalate_when = Some(lower.cond(&c.expr)),
             }
         }
         h.graph = graph::build(&h, object);

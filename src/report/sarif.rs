@@ -303,6 +303,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H206 => "Exceptions without an `on exception` block (warning).",
         Code::H207 => "A field required twice (warning).",
         Code::H208 => "A handoff that creates tasks but has no `done when` (warning).",
+        Code::H209 => "An `escalate when` that is always true, never true, or true at the trigger (warning).",
     }
 }
 
@@ -351,7 +352,7 @@ mod tests {
     }
 
     /// Every code, for the test above.
-    const ALL: [Code; 37] = [
+    const ALL: [Code; 38] = [
         Code::H001,
         Code::H002,
         Code::H003,
@@ -389,6 +390,7 @@ mod tests {
         Code::H206,
         Code::H207,
         Code::H208,
+        Code::H209,
     ];
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Settings {
     /// People who sign in to the web pages with their own token
     /// (`[people."…"]` and `HANDOFF_TOKEN_<NAME>`, see [`people`]).
     pub people: Vec<Person>,
+    /// The health report's targets (`[health]` in the file).
+    pub health: crate::health::Targets,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             watch: true,
             secrets: Secrets::default(),
             people: Vec::new(),
+            health: crate::health::Targets::default(),
         }
     }
 }
@@ -187,7 +190,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch and [people.NAME] with token_file (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, [health] and [people.NAME] with token_file (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -277,6 +280,7 @@ struct FileSettings {
     public_url: Option<String>,
     watch: Option<bool>,
     people: Option<std::collections::BTreeMap<String, people::PersonFile>>,
+    health: Option<crate::health::Targets>,
 }
 
 impl Settings {
@@ -392,6 +396,9 @@ impl Settings {
         }
         if let Some(v) = file.watch {
             self.watch = v;
+        }
+        if let Some(t) = file.health {
+            self.health = t;
         }
         people::from_file(file.people.unwrap_or_default(), base, &shown)
     }

@@ -142,6 +142,11 @@ fn ingest_one(
         .map(|r| r.handoffs.clone())
         .unwrap_or_default();
     let now = request.received_at;
+    // `escalate when` compares the record before and after the event; the
+    // copy is made only for objects that declare one.
+    let watched = crate::runtime::escalations::declared_for(set, event.object_index)
+        .then(|| record.clone())
+        .flatten();
     let mut assign = TxAssignments { tx, error: None };
     let stepped = eval::step(set, record, event, now, &mut assign);
     if let Some(e) = assign.error {
@@ -194,6 +199,16 @@ fn ingest_one(
         }
     }
     enqueue(tx, &outcome.handoffs, now)?;
+    if crate::runtime::escalations::declared_for(set, event.object_index) {
+        crate::runtime::escalations::by_rule(
+            tx,
+            set,
+            event.object_index,
+            watched.as_ref(),
+            &record,
+            now,
+        )?;
+    }
     Ok(Ingested::Applied { audit_id, outcome })
 }
 

@@ -20,6 +20,7 @@
 //! into [`state::AppState`], [`serve::Server::build`] and [`http::router`].
 
 pub mod config;
+pub mod escalations;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

@@ -298,6 +298,8 @@ pub enum HandoffItem {
     Brief(Brief),
     Then(ActionBlock),
     DoneWhen(Condition),
+    /// `escalate when CONDITION`: delivery came back for missing context.
+    EscalateWhen(Condition),
 }
 
 impl HandoffItem {
@@ -310,7 +312,7 @@ impl HandoffItem {
             HandoffItem::Exception(e) => e.span,
             HandoffItem::OnException(o) => o.span,
             HandoffItem::Brief(b) => b.span,
-            HandoffItem::DoneWhen(c) => c.span,
+            HandoffItem::DoneWhen(c) | HandoffItem::EscalateWhen(c) => c.span,
         }
     }
 }

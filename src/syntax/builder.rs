@@ -291,6 +291,7 @@ impl<'s> Builder<'s> {
                     .collect();
                 HandoffItem::Brief(Brief { items, span })
             }
+            Rule::escalate_when => HandoffItem::EscalateWhen(self.condition(p)),
             _ => HandoffItem::DoneWhen(self.condition(p)),
         }
     }

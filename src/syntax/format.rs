@@ -206,6 +206,10 @@ fn handoff_item(p: &mut Printer, item: &HandoffItem, indent: usize) {
             let line = format!("done when {}", expr(&c.expr));
             p.line(indent, &line, c.span.start, c.span.end);
         }
+        HandoffItem::EscalateWhen(c) => {
+            let line = format!("escalate when {}", expr(&c.expr));
+            p.line(indent, &line, c.span.start, c.span.end);
+        }
     }
 }
 

@@ -390,6 +390,7 @@ fn statement_rule(kind: &str, src: &str, p: usize) -> Option<Rule> {
         ("handoff", "brief") => Rule::brief,
         ("handoff", "then") => Rule::then_block,
         ("handoff", "done") => Rule::done_when,
+        ("handoff", "escalate") => Rule::escalate_when,
         ("then" | "if missing" | "on exception", w) => match w {
             "assign" => Rule::assign,
             "task" => Rule::task,

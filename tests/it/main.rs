@@ -9,6 +9,7 @@ mod binary;
 mod browser;
 mod config;
 mod health;
+mod health_report;
 mod ingest;
 mod limits;
 mod reload;

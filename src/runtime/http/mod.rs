@@ -6,8 +6,10 @@
 //! `events`); a route added to [`router`] gets the layers for free.
 
 pub mod auth;
+pub mod escalations;
 pub mod handoffs;
 pub mod health;
+pub mod health_report;
 pub mod hooks;
 pub mod metrics;
 pub mod workflows;
@@ -35,6 +37,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(hooks::router())
         .merge(handoffs::router())
         .merge(crate::runtime::web::router())
+        .merge(escalations::router())
+        .merge(health_report::router())
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an

@@ -544,6 +544,14 @@ pub trait WriteTx {
     /// Leases that ended before `now` go back to pending (a worker died
     /// holding them); how many. Run at start-up.
     fn release_expired_leases(&mut self, now: Timestamp) -> Result<u64, StoreError>;
+
+    // --- health ---
+    /// Records that delivery escalated a handoff (the handoff must exist):
+    /// by a rule (`escalate when`) or by a person (the API); its seq.
+    fn record_escalation(
+        &mut self,
+        escalation: &crate::health::EscalationFact,
+    ) -> Result<i64, StoreError>;
 }
 
 /// A durable store. Writes go through [`Store::submit`] (use
@@ -620,6 +628,14 @@ pub trait Store: Send + Sync {
     fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError>;
     /// One line of facts per handoff, oldest first, for the dashboard.
     fn handoff_facts(&self) -> Result<Vec<HandoffFact>, StoreError>;
+    // --- health ---
+    /// What the health report reads, in one snapshot: the handoffs
+    /// triggered at or after `since` and every handoff still open, with
+    /// their status changes (a change into `paused` or `review` carries the
+    /// missing fields or exceptions of the event that caused it), notes,
+    /// escalations and next owner; the field errors of events received
+    /// since `since`; and the workflow versions.
+    fn health_rows(&self, since: Timestamp) -> Result<crate::health::HealthRows, StoreError>;
 }
 
 /// Typed writes on any [`Store`]: the job's return type is boxed on the way

@@ -30,6 +30,7 @@ use super::{
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
+mod health;
 mod web;
 
 /// The schema, one migration per file, applied in order. Never edit a
@@ -41,6 +42,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "migrations/0002_assignment_versions_notes.sql"
     )),
+    M::up(include_str!("migrations/0005_escalations_health.sql")),
 ];
 
 /// The schema version this build writes.
@@ -1057,6 +1059,14 @@ impl WriteTx for WriteConn {
             .map(|n| n as u64)
             .map_err(db("releasing expired leases"))
     }
+
+    // --- health ---
+    fn record_escalation(
+        &mut self,
+        escalation: &crate::health::EscalationFact,
+    ) -> Result<i64, StoreError> {
+        health::record_escalation(&self.conn, escalation)
+    }
 }
 
 // ---- reads ----
@@ -1320,6 +1330,13 @@ impl Store for SqliteStore {
 
     fn handoff_facts(&self) -> Result<Vec<super::HandoffFact>, StoreError> {
         web::handoff_facts(self)
+    }
+
+    // --- health ---
+    fn health_rows(&self, since: Timestamp) -> Result<crate::health::HealthRows, StoreError> {
+        self.read_snapshot("reading the health report's rows", |conn| {
+            health::rows(conn, since)
+        })
     }
 }
 

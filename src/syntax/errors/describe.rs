@@ -25,6 +25,7 @@ pub(crate) fn keyword_text(rule: Rule) -> Option<&'static str> {
         k_draft => "draft",
         k_due => "due",
         k_email => "email",
+        k_escalate => "escalate",
         k_empty => "empty",
         k_exception => "exception",
         k_for => "for",
@@ -203,7 +204,7 @@ pub(super) fn describe(rule: Rule, statement: Option<&str>) -> Desc {
         path => Desc::new("a field such as `deal.stage`", "a field", &[]),
         expr | not_expr | comparison | sum | unary | paren | list_lit | duration | name => {
             match statement {
-                Some("done" | "resume" | "where" | "when" | "exception") => Desc::new(
+                Some("done" | "escalate" | "resume" | "where" | "when" | "exception") => Desc::new(
                     "a condition such as `deal.amount > 0`",
                     "a condition",
                     &["not", "today", "now", "yes", "no"],
@@ -244,7 +245,7 @@ pub(super) fn describe(rule: Rule, statement: Option<&str>) -> Desc {
     }
 }
 
-pub(super) const HANDOFF_STATEMENTS: [Rule; 8] = [
+pub(super) const HANDOFF_STATEMENTS: [Rule; 9] = [
     Rule::k_when,
     Rule::k_require,
     Rule::k_if,
@@ -253,6 +254,7 @@ pub(super) const HANDOFF_STATEMENTS: [Rule; 8] = [
     Rule::k_brief,
     Rule::k_then,
     Rule::k_done,
+    Rule::k_escalate,
 ];
 pub(super) const DECLARATIONS: [Rule; 6] = [
     Rule::k_object,
@@ -312,6 +314,7 @@ pub(super) fn lead_keyword(rule: Rule) -> Rule {
         brief => k_brief,
         then_block => k_then,
         done_when => k_done,
+        escalate_when => k_escalate,
         assign => k_assign,
         task => k_task,
         notify => k_notify,

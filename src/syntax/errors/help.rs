@@ -214,6 +214,7 @@ pub(super) fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -
     if is_expr {
         return Some(match statement {
             Some("done") => "`done when` needs a condition, for example `done when deal.kickoff_scheduled_at is set`".to_string(),
+            Some("escalate") => "`escalate when` needs a condition, for example `escalate when deal.delivery_blocked is yes`".to_string(),
             Some("resume") => "`resume when` needs a condition, for example `resume when deal.review_approved is yes`".to_string(),
             Some("where") | Some("when") => "`where` needs a condition, for example `where deal.amount > 0`".to_string(),
             Some("exception") => "an exception needs a condition, for example `when deal.custom_scope is yes`".to_string(),

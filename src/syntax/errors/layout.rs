@@ -9,7 +9,7 @@ use super::*;
 /// Words that start a statement or declaration. When one of them ends up
 /// somewhere the parser takes a name, it was almost always meant to start
 /// the next statement.
-pub(super) const STATEMENT_WORDS: [&str; 31] = [
+pub(super) const STATEMENT_WORDS: [&str; 32] = [
     "object",
     "user",
     "team",
@@ -27,6 +27,7 @@ pub(super) const STATEMENT_WORDS: [&str; 31] = [
     "ask",
     "then",
     "done",
+    "escalate",
     "assign",
     "task",
     "checklist",
@@ -44,7 +45,7 @@ pub(super) const STATEMENT_WORDS: [&str; 31] = [
 ];
 
 pub(super) const ACTION_WORDS: [&str; 6] = ["assign", "task", "notify", "draft", "set", "pause"];
-pub(super) const HANDOFF_WORDS: [&str; 8] = [
+pub(super) const HANDOFF_WORDS: [&str; 9] = [
     "when",
     "require",
     "if",
@@ -53,6 +54,7 @@ pub(super) const HANDOFF_WORDS: [&str; 8] = [
     "brief",
     "then",
     "done",
+    "escalate",
 ];
 
 /// A statement keyword as the author writes it.
@@ -61,6 +63,7 @@ pub(super) fn statement_name(word: &str) -> &str {
         "if" => "if missing",
         "on" => "on exception",
         "done" => "done when",
+        "escalate" => "escalate when",
         "resume" => "resume when",
         "draft" => "draft email",
         "attach" => "attach brief",
