@@ -1,6 +1,6 @@
 //! Acceptance 1 of the web pages: a real headless Chromium, driven through
 //! WebDriver (Debian's `chromium-driver`), against the real `handoff serve`
-//! on a db holding a quarter of handoffs. It signs in, checks that the
+//! on a `handoff demo` db (a quarter of handoffs). It signs in, checks that the
 //! dashboard's charts were drawn with data points, opens a handoff in
 //! review, approves it, answers a brief question, and sees both on the page
 //! and in the JSON API. Screenshots go to `docs/screenshots/`.
@@ -10,16 +10,11 @@
 //! Without chromedriver the test fails under `CI=true` and says how to
 //! install it otherwise.
 
-#[path = "../../benches/support/quarter.rs"]
-mod quarter;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use handoff::runtime::store::{SqliteOptions, SqliteStore, Store};
 use serde_json::{json, Value as J};
 
 use crate::helpers::{start_binary_in, workspace, BOUND};
@@ -151,26 +146,17 @@ async fn a_person_signs_in_sees_the_charts_approves_and_answers_in_a_real_browse
         return;
     };
 
-    // A quarter of handoffs, through the real ingest path, in a db file.
+    // A quarter of handoffs from `handoff demo` (the real ingest path).
     let ws = workspace();
     let db = ws.path().join("handoff.db");
-    let (set, _) = handoff::compile::load(&[ws.path().join("workflows")]).expect("workflows");
-    {
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                &db,
-                SqliteOptions {
-                    synchronous: handoff::runtime::store::Synchronous::Normal,
-                    ..SqliteOptions::default()
-                },
-            )
-            .unwrap(),
-        );
-        let filled = quarter::fill(&store, &set, 13, 10, jiff::Timestamp::now())
-            .await
-            .expect("the quarter is stored");
-        assert!(filled.deals >= 120, "{filled:?}");
-    }
+    let demo = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["demo", "--db"])
+        .arg(&db)
+        .current_dir(ws.path())
+        .env_remove("HANDOFF_CONFIG")
+        .output()
+        .expect("handoff demo runs");
+    assert!(demo.status.success(), "{demo:?}");
     let db_arg = db.display().to_string();
     let app = start_binary_in(
         ws,
