@@ -336,3 +336,27 @@ fn the_report_names_a_workflow_with_no_handoffs() {
     assert!(report.findings.is_empty() && report.workflows.is_empty());
     assert_eq!(report.timezone, "UTC");
 }
+
+#[test]
+fn health_targets_come_from_the_config_file() {
+    use handoff::runtime::{Overrides, Settings};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("handoff.toml");
+    std::fs::write(
+        &file,
+        "db = \"h.db\"\n[health]\nlead_time_business_days = 1.5\nstuck_after_days = 3\n",
+    )
+    .unwrap();
+    let flags = Overrides {
+        config: Some(file.clone()),
+        ..Overrides::default()
+    };
+    let s = Settings::load_with(&flags, |_| None).unwrap();
+    assert_eq!(s.health.lead_time_business_days, 1.5);
+    assert_eq!(s.health.stuck_after_days, 3.0);
+    assert_eq!(s.health.completeness, Targets::default().completeness);
+    // A misspelled target is named, not ignored.
+    std::fs::write(&file, "[health]\nlead_time = 1\n").unwrap();
+    let err = Settings::load_with(&flags, |_| None).unwrap_err();
+    assert!(err.to_string().contains("lead_time"), "{err}");
+}

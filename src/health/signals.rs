@@ -251,16 +251,13 @@ pub fn compute(
 
     // The newest version in the window that changed this workflow.
     let rule_change_of = |workflow: &str| {
-        rows.versions
-            .iter()
-            .skip(1)
-            .filter(|v| v.first_loaded_at > window.since && v.first_loaded_at <= now)
-            .filter(|v| {
-                v.changed
+        rows.versions.iter().skip(1).rfind(|v| {
+            v.first_loaded_at > window.since
+                && v.first_loaded_at <= now
+                && v.changed
                     .as_ref()
                     .is_none_or(|c| c.iter().any(|n| n == workflow))
-            })
-            .next_back()
+        })
     };
 
     let mut workflows = Vec::new();

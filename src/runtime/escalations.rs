@@ -90,7 +90,7 @@ pub fn by_rule(
             }
             .truth(&cond.expr)
         };
-        if holds(after) && !before.is_some_and(|b| holds(b)) {
+        if holds(after) && !before.is_some_and(holds) {
             tx.record_escalation(&EscalationFact {
                 handoff_id: inst.id.clone(),
                 at: now,
