@@ -98,7 +98,7 @@ pub enum Code {
     H207,
     /// A handoff that creates tasks but has no `done when` (warning).
     H208,
-    /// An `escalate when` that is constant or true at the trigger (warning).
+    /// An `escalate when` that is always true, never true, or true at the trigger (warning).
     H209,
 }
 
