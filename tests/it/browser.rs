@@ -96,6 +96,24 @@ impl Driver {
             .unwrap()
             .to_string()
     }
+    /// The page source once it contains `needle`: a click on a form's
+    /// button returns before the browser has loaded the answer, so the
+    /// new page is waited for (every 50 ms, at most [`BOUND`]).
+    async fn wait_for(&self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + BOUND;
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            let src = self.source().await;
+            if src.contains(needle) {
+                return src;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page never showed {needle:?}: {src}"
+            );
+        }
+    }
     async fn current_url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
@@ -234,6 +252,7 @@ async fn a_person_signs_in_sees_the_charts_approves_and_answers_in_a_real_browse
     d.type_in("#who", "whoever").await;
     d.type_in("#token", ANA).await;
     d.click("form[action='/signin'] button[type=submit]").await;
+    d.wait_for("Signed in as ana").await;
     assert_eq!(d.current_url().await, app.url("/"));
 
     // The charts were drawn with data points.
@@ -259,6 +278,7 @@ async fn a_person_signs_in_sees_the_charts_approves_and_answers_in_a_real_browse
     assert!(d.source().await.contains("Approve"));
     d.type_in("#note", "Scope matches the SOW").await;
     d.click("button[value=approve]").await;
+    d.wait_for("status proceeded").await;
     assert_eq!(d.current_url().await, page_url);
     let src = d.source().await;
     assert!(
@@ -272,7 +292,9 @@ async fn a_person_signs_in_sees_the_charts_approves_and_answers_in_a_real_browse
         .await;
     d.click("form[action$='/answers'] button[type=submit]")
         .await;
-    let src = d.source().await;
+    let src = d
+        .wait_for("They care about launching before the holidays")
+        .await;
     assert!(src.contains("They care about launching before the holidays"));
     assert!(src.contains("Answered by ana"));
     d.screenshot(&shots.join("handoff.png")).await;
