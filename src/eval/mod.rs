@@ -23,7 +23,7 @@ mod tests;
 pub use event::{typed, Event, EventError, FieldError};
 pub use expr::{equal, Ctx, Record};
 pub use outcome::*;
-pub use run::{approve, orphan, short, step, step_owned, ApproveError, StepError};
+pub use run::{approve, orphan, reject, short, step, step_owned, ApproveError, StepError};
 pub use state::{
     Assignments, Instance, MemoryAssignments, RecordState, SeenIds, State, Status, StoredRecord,
     TeamState, STATE_FORMAT,

@@ -83,6 +83,8 @@ pub enum OutcomeStatus {
     Done,
     /// Was paused, and the trigger value was undone: the handoff is off.
     Withdrawn,
+    /// A person rejected it in review: it ends without its normal path.
+    Rejected,
     /// The instance's workflow is gone from the rules now serving: it keeps
     /// its status, its open tasks are released, and a person decides.
     Orphaned,
@@ -100,6 +102,7 @@ impl OutcomeStatus {
             OutcomeStatus::Resumed => "resumed",
             OutcomeStatus::Done => "done",
             OutcomeStatus::Withdrawn => "withdrawn",
+            OutcomeStatus::Rejected => "rejected",
             OutcomeStatus::Orphaned => "orphaned",
             OutcomeStatus::NotTriggered => "not_triggered",
         }

@@ -372,6 +372,50 @@ pub fn approve(
     Ok((rec, out))
 }
 
+/// Rejects a handoff in review by hand (the human override): it ends as
+/// `rejected`, no action of its normal path runs, and the tasks its review
+/// opened are released. Returns the new record state; on refusal the given
+/// state stands.
+pub fn reject(
+    set: &WorkflowSet,
+    record: &RecordState,
+    workflow: &str,
+    record_id: &str,
+    now: jiff::Timestamp,
+    assign: &mut dyn Assignments,
+) -> Result<(RecordState, HandoffOutcome), ApproveError> {
+    let h = set
+        .handoff(workflow)
+        .ok_or_else(|| ApproveError::UnknownWorkflow(workflow.to_string()))?;
+    let not_in_review = || ApproveError::NotInReview {
+        workflow: workflow.to_string(),
+        record_id: record_id.to_string(),
+    };
+    let mut rec = record.clone();
+    let Some(mut inst) = rec
+        .handoffs
+        .remove(&h.name)
+        .filter(|i| i.status == Status::Review)
+    else {
+        return Err(not_in_review());
+    };
+    release_tasks(&mut inst, assign);
+    inst.status = Status::Rejected;
+    inst.updated_at = now;
+    let mut out = empty_outcome(
+        h,
+        record_id,
+        OutcomeStatus::Rejected,
+        Trace::from(vec![
+            "review: rejected by hand → the handoff ends; its normal path does not run".to_string(),
+        ]),
+    );
+    out.instance = Some(inst.id.clone());
+    out.exceptions = inst.exceptions.clone();
+    rec.handoffs.insert(h.name.clone(), inst);
+    Ok((rec, out))
+}
+
 /// Why an approval was refused.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApproveError {
@@ -478,6 +522,7 @@ fn current(s: Status) -> OutcomeStatus {
         Status::Proceeded => OutcomeStatus::Proceeded,
         Status::Done => OutcomeStatus::Done,
         Status::Withdrawn => OutcomeStatus::Withdrawn,
+        Status::Rejected => OutcomeStatus::Rejected,
     }
 }
 

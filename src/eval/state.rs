@@ -136,7 +136,10 @@ pub struct Instance {
 impl Instance {
     /// Whether the instance finished (a new trigger starts a new run).
     pub fn finished(&self) -> bool {
-        matches!(self.status, Status::Done | Status::Withdrawn)
+        matches!(
+            self.status,
+            Status::Done | Status::Withdrawn | Status::Rejected
+        )
     }
 }
 
@@ -154,6 +157,9 @@ pub enum Status {
     Done,
     /// Was paused, and the trigger value was undone before it resumed.
     Withdrawn,
+    /// A person rejected it in review (the human override): no action of
+    /// the normal path runs; a new trigger starts a new run.
+    Rejected,
 }
 
 impl Status {
@@ -165,6 +171,7 @@ impl Status {
             Status::Proceeded => "proceeded",
             Status::Done => "done",
             Status::Withdrawn => "withdrawn",
+            Status::Rejected => "rejected",
         }
     }
 }

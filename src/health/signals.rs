@@ -425,6 +425,8 @@ fn signals<'a, 'b: 'a>(ones: impl Iterator<Item = &'a One<'b>>) -> Signals {
         match o.h.status.as_str() {
             "done" => s.done += 1,
             "withdrawn" => s.withdrawn += 1,
+            // Rejected by a person: finished, counted by `rejected` below.
+            "rejected" => {}
             _ => s.open += 1,
         }
         if let Some((wall, business)) = o.lead {

@@ -20,6 +20,9 @@ use base64::Engine as _;
 
 use super::secret::Secret;
 
+pub mod people;
+pub use people::Person;
+
 /// The config file read when neither `--config` nor `HANDOFF_CONFIG` names
 /// one; a missing default file is not an error.
 pub const DEFAULT_CONFIG_FILE: &str = "handoff.toml";
@@ -48,6 +51,9 @@ pub struct Settings {
     pub watch: bool,
     /// Tokens, signing secrets and passwords (environment only).
     pub secrets: Secrets,
+    /// People who sign in to the web pages with their own token
+    /// (`[people."…"]` and `HANDOFF_TOKEN_<NAME>`, see [`people`]).
+    pub people: Vec<Person>,
     /// The health report's targets (`[health]` in the file).
     pub health: crate::health::Targets,
     /// The CRM mapping: `[hubspot]` and `[pipedrive]` in `handoff.toml`.
@@ -68,6 +74,7 @@ impl Default for Settings {
             public_url: None,
             watch: true,
             secrets: Secrets::default(),
+            people: Vec::new(),
             health: crate::health::Targets::default(),
             crm: Default::default(),
             delivery: Default::default(),
@@ -205,7 +212,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery] and [health] (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery], [health] and [people.NAME] with token_file (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -294,6 +301,7 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
+    people: Option<std::collections::BTreeMap<String, people::PersonFile>>,
     health: Option<crate::health::Targets>,
     // Read by `Mapping::from_table` (the CRM mapping).
     #[allow(dead_code)]
@@ -308,7 +316,7 @@ impl Settings {
     /// Reads the settings from the config file, the process environment
     /// and `flags`.
     pub fn load(flags: &Overrides) -> Result<Settings, ConfigError> {
-        Settings::load_with(flags, |name| std::env::var(name).ok())
+        Settings::load_with_vars(flags, |name| std::env::var(name).ok(), std::env::vars())
     }
 
     /// Reads the settings with `env` standing for the environment (tests
@@ -317,7 +325,18 @@ impl Settings {
         flags: &Overrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
+        Settings::load_with_vars(flags, env, std::iter::empty())
+    }
+
+    /// [`Settings::load_with`], with `vars` listing the environment's
+    /// variables (people's `HANDOFF_TOKEN_<NAME>` are found by listing).
+    pub fn load_with_vars(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
+        let mut declared = Vec::new();
 
         // The file: --config, else HANDOFF_CONFIG, else ./handoff.toml if
         // it exists. Paths in it are relative to the file's folder, so the
@@ -331,16 +350,18 @@ impl Settings {
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         if let Some(path) = file {
-            s.apply_file(&path)?;
+            declared = s.apply_file(&path)?;
         }
 
         s.apply_env(&env)?;
         s.apply_flags(flags)?;
         s.secrets = read_secrets(&env)?;
+        s.people = people::resolve(declared, vars, &env)?;
         Ok(s)
     }
 
-    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+    /// Applies the file; returns the people it declares.
+    fn apply_file(&mut self, path: &Path) -> Result<Vec<(String, Option<Secret>)>, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
             path: shown.clone(),
@@ -363,6 +384,18 @@ impl Settings {
                 reason: e.to_string(),
             },
         )?;
+        // A person's token itself in the file: refused like any secret.
+        if let Some(people) = table.get("people").and_then(|p| p.as_table()) {
+            for (name, person) in people {
+                if person.as_table().is_some_and(|t| t.contains_key("token")) {
+                    return Err(ConfigError::SecretInFile {
+                        path: shown,
+                        key: format!("people.\"{name}\".token"),
+                        var: people::var_name(name),
+                    });
+                }
+            }
+        }
         let file: FileSettings =
             table
                 .try_into()
@@ -405,7 +438,7 @@ impl Settings {
         if let Some(t) = file.delivery {
             self.delivery = super::delivery::DeliverySettings::from_file(t, &shown)?;
         }
-        Ok(())
+        people::from_file(file.people.unwrap_or_default(), base, &shown)
     }
 
     fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -496,47 +529,52 @@ impl Settings {
 
 /// Reads every secret from `NAME` or the file named by `NAME_FILE`.
 fn read_secrets(env: &impl Fn(&str) -> Option<String>) -> Result<Secrets, ConfigError> {
-    let read = |var: &str| -> Result<Option<Secret>, ConfigError> {
-        let direct = env(var);
-        let file_var = format!("{var}_FILE");
-        let from_file = env(&file_var);
-        let value = match (direct, from_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::SecretTwice {
-                    var: var.to_string(),
-                })
-            }
-            (Some(v), None) => v,
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
-                    var: var.to_string(),
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                // Files written by `echo` end in a newline that is not
-                // part of the secret.
-                text.trim_end_matches(['\n', '\r']).to_string()
-            }
-            (None, None) => return Ok(None),
-        };
-        if value.is_empty() {
-            return Err(ConfigError::EmptySecret {
-                var: var.to_string(),
-            });
-        }
-        Ok(Some(Secret::new(value)))
-    };
     Ok(Secrets {
-        api_token: read(SECRET_VARS[0].0)?,
-        generic_secret: read(SECRET_VARS[1].0)?,
-        hubspot_client_secret: read(SECRET_VARS[2].0)?,
-        pipedrive_user: read(SECRET_VARS[3].0)?,
-        pipedrive_password: read(SECRET_VARS[4].0)?,
-        hubspot_token: read(SECRET_VARS[5].0)?,
-        pipedrive_api_token: read(SECRET_VARS[6].0)?,
-        outbound_secret: read(SECRET_VARS[7].0)?,
-        slack_webhook_url: read(SECRET_VARS[8].0)?,
+        api_token: read_secret(env, SECRET_VARS[0].0)?,
+        generic_secret: read_secret(env, SECRET_VARS[1].0)?,
+        hubspot_client_secret: read_secret(env, SECRET_VARS[2].0)?,
+        pipedrive_user: read_secret(env, SECRET_VARS[3].0)?,
+        pipedrive_password: read_secret(env, SECRET_VARS[4].0)?,
+        hubspot_token: read_secret(env, SECRET_VARS[5].0)?,
+        pipedrive_api_token: read_secret(env, SECRET_VARS[6].0)?,
+        outbound_secret: read_secret(env, SECRET_VARS[7].0)?,
+        slack_webhook_url: read_secret(env, SECRET_VARS[8].0)?,
     })
+}
+
+/// One secret from `var` or the file named by `var_FILE`.
+fn read_secret(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    let direct = env(var);
+    let file_var = format!("{var}_FILE");
+    let from_file = env(&file_var);
+    let value = match (direct, from_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::SecretTwice {
+                var: var.to_string(),
+            })
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::SecretFile {
+                var: var.to_string(),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            // Files written by `echo` end in a newline that is not
+            // part of the secret.
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    if value.is_empty() {
+        return Err(ConfigError::EmptySecret {
+            var: var.to_string(),
+        });
+    }
+    Ok(Some(Secret::new(value)))
 }
 
 fn parse_listen(value: &str, origin: Origin) -> Result<SocketAddr, ConfigError> {
@@ -690,6 +728,50 @@ mod tests {
         let err = Settings::load_with(&flags, env(&[])).unwrap_err();
         assert!(err.to_string().contains("client_secret"), "{err}");
         assert!(!err.to_string().contains("shh-do-not-echo"), "{err}");
+    }
+
+    #[test]
+    fn people_tokens_come_from_their_files_or_variables_never_the_file_itself() {
+        let (dir, path) = config_file(
+            "[people.\"ana@example.com\"]\ntoken_file = \"ana.token\"\n[people.\"sam@example.com\"]\n",
+        );
+        std::fs::write(dir.path().join("ana.token"), "tok-ana\n").unwrap();
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let vars = [("HANDOFF_TOKEN_SAM", "tok-sam")];
+        let s = Settings::load_with_vars(
+            &flags,
+            env(&vars),
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let people: Vec<(&str, &str)> = s
+            .people
+            .iter()
+            .map(|p| (p.name.as_str(), p.token.expose()))
+            .collect();
+        assert_eq!(
+            people,
+            [
+                ("ana@example.com", "tok-ana"),
+                ("sam@example.com", "tok-sam")
+            ]
+        );
+        assert!(!format!("{s:?}").contains("tok-"));
+
+        let (_dir, path) = config_file("[people.\"ana@example.com\"]\ntoken = \"tok-in-file\"\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with(&flags, env(&[])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::SecretInFile { var, .. } if var == "HANDOFF_TOKEN_ANA"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("tok-in-file"));
     }
 
     #[test]

@@ -444,6 +444,44 @@ pub async fn approve(
     note: String,
     now: Timestamp,
 ) -> Result<Option<eval::HandoffOutcome>, IngestError> {
+    by_hand(store, set, Verdict::Approve, id, who, note, now).await
+}
+
+/// The human override's other side: rejects the handoff `id` in review, as
+/// `who`, with a note; it ends as `rejected` and no action of its normal
+/// path is queued. `None` when it is not in review (or does not exist).
+pub async fn reject(
+    store: &Arc<dyn Store>,
+    set: WorkflowSet,
+    id: String,
+    who: String,
+    note: String,
+    now: Timestamp,
+) -> Result<Option<eval::HandoffOutcome>, IngestError> {
+    by_hand(store, set, Verdict::Reject, id, who, note, now).await
+}
+
+/// What a person decided about a handoff in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// One write job for a person's verdict: the record's new state, the
+/// status change naming the person and the note, the note in the handoff's
+/// log, and the actions the verdict planned, committed together.
+async fn by_hand(
+    store: &Arc<dyn Store>,
+    set: WorkflowSet,
+    verdict: Verdict,
+    id: String,
+    who: String,
+    note: String,
+    now: Timestamp,
+) -> Result<Option<eval::HandoffOutcome>, IngestError> {
+    // Cut to what the store keeps, so a replay of the audit log decides
+    // with the same `now` (see `stored_precision`).
     let now = stored_precision(now);
     let job = store.write(move |tx| {
         let Some(row) = tx.load_instance(&id)? else {
@@ -458,7 +496,11 @@ pub async fn approve(
             };
             let before = record.handoffs.clone();
             let mut assign = TxAssignments { tx, error: None };
-            let approved = eval::approve(
+            let decide = match verdict {
+                Verdict::Approve => eval::approve,
+                Verdict::Reject => eval::reject,
+            };
+            let decided = decide(
                 &set,
                 &record,
                 &row.workflow,
@@ -469,7 +511,7 @@ pub async fn approve(
             if let Some(e) = assign.error {
                 return Err(e.into());
             }
-            let Ok((record, outcome)) = approved else {
+            let Ok((record, outcome)) = decided else {
                 return Ok(None);
             };
             save(tx, &set, object, &row.object, &row.record_id, &record, now)?;
@@ -485,7 +527,11 @@ pub async fn approve(
             }
             tx.add_note(&NewNote {
                 handoff_id: id.clone(),
-                kind: "approve".into(),
+                kind: match verdict {
+                    Verdict::Approve => "approve",
+                    Verdict::Reject => "reject",
+                }
+                .into(),
                 who: who.clone(),
                 at: now,
                 text: note.clone(),

@@ -31,6 +31,7 @@ pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod web;
 pub mod writer;
 
 pub use config::{Overrides, Settings};

@@ -144,6 +144,7 @@ impl Server {
             })?,
         );
         let state = Arc::new(AppState {
+            web: super::web::WebState::new(&settings.public_url()),
             settings,
             workflows,
             metrics,

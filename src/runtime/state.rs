@@ -27,6 +27,8 @@ pub struct AppState {
     pub generic_key: Option<Vec<u8>>,
     /// The CRM mapping and API clients (`/hooks/hubspot`, `/hooks/pipedrive`).
     pub crm: Arc<super::adapters::Crms>,
+    /// The web pages' sessions.
+    pub web: super::web::WebState,
 }
 
 impl AppState {

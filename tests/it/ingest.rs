@@ -1,6 +1,6 @@
 //! The generic hook over real HTTP: signed and unsigned, batched, retried,
 //! malformed, a bad field value and an unknown stage, read back through the
-//! handoffs API; approval by a person; a restart keeps paused handoffs.
+//! handoffs API; approval and rejection by a person; a restart keeps paused handoffs.
 
 use base64::Engine as _;
 use handoff::runtime::http::hooks::sign;
@@ -208,6 +208,82 @@ async fn a_review_is_approved_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_is_rejected_over_http_with_who_and_a_note() {
+    let app = spawn_app().await;
+    let mut ev = won("x1", "D-6", Some("None"));
+    ev["record"]["custom_scope"] = json!(true);
+    post(&app, &ev).await;
+    let list = json_of(app.get("/handoffs?status=review").await).await;
+    let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
+    let reject = |body: J| {
+        app.client
+            .post(app.url(&format!("/handoffs/{id}/reject")))
+            .json(&body)
+            .send()
+    };
+    // Without a person, nothing changes.
+    let r = reject(json!({"who": " ", "note": "no"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        json_of(app.get(&format!("/handoffs/{id}")).await).await["status"],
+        "review"
+    );
+
+    let r = reject(json!({"who": "maya@example.com", "note": "scope too wide"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = json_of(r).await;
+    assert_eq!(body["outcome"]["status"], "rejected");
+    assert_eq!(body["outcome"]["actions"], json!([]));
+
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["status"], "rejected");
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["from"], "review");
+    assert_eq!(last["to"], "rejected");
+    assert_eq!(last["by"]["person"], "maya@example.com");
+    assert_eq!(last["note"], "scope too wide");
+    assert_eq!(detail["notes"][0]["kind"], "reject");
+    assert_eq!(detail["notes"][0]["who"], "maya@example.com");
+    assert_eq!(detail["notes"][0]["text"], "scope too wide");
+    // The normal path's kickoff task was never queued.
+    let tasks: Vec<J> = detail["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["action"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Kickoff"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(tasks, Vec::<J>::new());
+
+    // A rejected handoff can be neither rejected nor approved again.
+    let r = reject(json!({"who": "maya@example.com"})).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        json_of(app.get("/handoffs?status=rejected").await).await["handoffs"][0]["id"],
+        id.as_str()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod binary;
+mod browser;
 mod config;
 mod crash;
 mod crm_hubspot;
@@ -23,3 +24,4 @@ mod limits;
 mod metrics;
 mod reload;
 mod reload_load;
+mod web;

@@ -4,50 +4,89 @@
 //!
 //! With no token configured the API is open; `Settings::validate` allows
 //! that only on a loopback address, and the server says so when it starts.
+//!
+//! The web pages sign people in to a session instead (`/signin`, open);
+//! see [`require_token`] for how the two meet.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::runtime::state::AppState;
+use crate::runtime::web;
 
 /// True for the paths that need no token.
 pub fn is_public(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/hooks/")
+    path == "/healthz" || path.starts_with("/hooks/") || path == "/signin"
 }
 
-/// The middleware: lets a request through, or answers 401.
+/// The middleware: lets a request through, or answers 401 (a script), a
+/// redirect to `/signin` (a browser asking for a page) or 403 (a form
+/// without a session).
+///
+/// A web session (cookie) counts for pages and forms; each form checks its
+/// CSRF token. A write the session sends without a form (a JSON POST) is
+/// refused: a cookie is sent by the browser on its own, so only a form
+/// with the session's CSRF token proves the person meant it; scripts use
+/// the bearer token.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = state.settings.secrets.api_token.as_ref() else {
-        return next.run(request).await;
-    };
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    match bearer(request.headers()) {
-        Some(given) if token.matches(given) => next.run(request).await,
-        given => {
-            let reason = if given.is_some() {
-                "the bearer token is not the API token"
-            } else {
-                "this endpoint needs `Authorization: Bearer <token>` (the value of HANDOFF_API_TOKEN)"
-            };
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(serde_json::json!({ "error": reason })),
-            )
-                .into_response()
+    let now = jiff::Timestamp::now();
+    if let Some(viewer) = state.web.sessions.viewer(request.headers(), now) {
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+        if !safe && !web::is_form(&request) {
+            return web::forbidden(Some(&viewer));
         }
+        request.extensions_mut().insert(viewer);
+        return next.run(request).await;
     }
+    let token = state.settings.secrets.api_token.as_ref();
+    let given = bearer(request.headers());
+    let passes = match token {
+        Some(t) => given.is_some_and(|g| t.matches(g)),
+        // No token set (loopback only): scripts pass, browsers still sign
+        // in, since their forms need a session's CSRF token.
+        None => !web::wants_html(request.headers()) && !web::is_form(&request),
+    };
+    if passes {
+        request.extensions_mut().insert(web::Viewer {
+            who: "API token".to_string(),
+            csrf: None,
+        });
+        return next.run(request).await;
+    }
+    if web::is_form(&request) {
+        return web::forbidden(None);
+    }
+    if web::wants_html(request.headers()) && *request.method() == Method::GET {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        return web::to_signin(&target);
+    }
+    let reason = if given.is_some() {
+        "the bearer token is not the API token"
+    } else {
+        "this endpoint needs `Authorization: Bearer <token>` (the value of HANDOFF_API_TOKEN)"
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(serde_json::json!({ "error": reason })),
+    )
+        .into_response()
 }
 
 /// The token of an `Authorization: Bearer …` header (the scheme in any case).

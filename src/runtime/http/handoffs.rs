@@ -1,17 +1,17 @@
 //! The handoffs API: `GET /handoffs?status=&workflow=&record=&cursor=&limit=`,
 //! `GET /handoffs/{id}` (record, status history, missing fields,
 //! exceptions, the events with their outcomes and traces, actions with
-//! their delivery state, notes), `POST /handoffs/{id}/approve` (the human
-//! override: who and a note, recorded), `GET /tasks`, `GET /events/{id}`.
+//! their delivery state, notes), `POST /handoffs/{id}/approve` and
+//! `/reject` (the human override: who and a note, recorded), `GET /tasks`, `GET /events/{id}`.
 //! Store reads block, so they run on the blocking pool.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value as J};
 
@@ -19,8 +19,10 @@ use super::hooks::problem;
 use crate::runtime::ingest;
 use crate::runtime::state::AppState;
 use crate::runtime::store::{
-    ActionRow, Cause, EventRow, HandoffFilter, HandoffRow, PageRequest, Store, StoreError,
+    ActionRow, Cause, EventRow, HandoffDetail, HandoffFilter, HandoffRow, PageRequest,
+    SinkDelivery, Store, StoreError,
 };
+use crate::runtime::web;
 
 /// The handoffs routes.
 pub fn router() -> Router<Arc<AppState>> {
@@ -28,6 +30,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/handoffs", get(list))
         .route("/handoffs/{id}", get(one))
         .route("/handoffs/{id}/approve", post(approve))
+        .route("/handoffs/{id}/reject", post(reject))
         .route("/tasks", get(tasks))
         .route("/events/{id}", get(event))
 }
@@ -40,6 +43,9 @@ struct ListQuery {
     orphaned: Option<bool>,
     cursor: Option<String>,
     limit: Option<usize>,
+    /// The page's filters (the JSON list ignores them).
+    owner: Option<String>,
+    stuck: Option<String>,
 }
 
 async fn read<T: Send + 'static>(
@@ -57,7 +63,24 @@ async fn read<T: Send + 'static>(
     }
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    viewer: Option<Extension<web::Viewer>>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if web::wants_html(&headers) {
+        let filters = web::handoffs::Filters {
+            status: q.status,
+            workflow: q.workflow,
+            owner: q.owner,
+            stuck: q
+                .stuck
+                .is_some_and(|s| s == "on" || s == "true" || s == "1"),
+            cursor: q.cursor,
+        };
+        return web::handoffs::page(state, filters, viewer.map(|v| v.0)).await;
+    }
     let filter = HandoffFilter {
         status: q.status,
         workflow: q.workflow,
@@ -78,7 +101,16 @@ async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) ->
     }
 }
 
-async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+async fn one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    viewer: Option<Extension<web::Viewer>>,
+) -> Response {
+    // One URL for people and scripts: a browser gets the page.
+    if web::wants_html(&headers) {
+        return web::handoff::page(state, id, viewer.map(|v| v.0)).await;
+    }
     // With each action, the sinks that took it (delivery state per sink).
     let found = read(&state, move |s| {
         let Some(d) = s.handoff(&id)? else {
@@ -97,15 +129,34 @@ async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Resp
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no handoff with that id"),
         Err(r) => return r,
     };
-    // The brief and the four answers of the latest decision that has them.
+    Json(detail_json(&detail, &sinks)).into_response()
+}
+
+/// Everything about one handoff, as the API answers it (the page renders
+/// the same value, so the two never disagree). `sinks` holds, per action in
+/// order, the sinks that took it; an action without an entry shows none.
+pub fn detail_json(detail: &HandoffDetail, sinks: &[Vec<SinkDelivery>]) -> J {
+    // The brief and the four answers of the latest decision that has them:
+    // an event's, or a person's approval (its outcome is kept in the note).
     let decisions: Vec<J> = detail.events.iter().map(event_json).collect();
-    let latest = decisions.iter().rev().find_map(|e| {
-        e["outcome"]["handoffs"]
+    let by_event = detail.events.iter().zip(&decisions).filter_map(|(e, j)| {
+        let h = j["outcome"]["handoffs"]
             .as_array()?
             .iter()
-            .find(|h| h["instance"] == detail.handoff.id.as_str() && !h["brief"].is_null())
-            .cloned()
+            .find(|h| h["instance"] == detail.handoff.id.as_str() && !h["brief"].is_null())?;
+        Some((e.event.received_at, h.clone()))
     });
+    let by_person = detail.notes.iter().filter_map(|n| {
+        let h: J = serde_json::from_str(n.note.data.as_deref()?).ok()?;
+        (n.note.kind == "approve" && !h["brief"].is_null()).then_some((n.note.at, h))
+    });
+    let latest = by_event
+        .chain(by_person)
+        .fold(None::<(jiff::Timestamp, J)>, |best, (at, h)| match best {
+            Some((b, _)) if b > at => best,
+            _ => Some((at, h)),
+        })
+        .map(|(_, h)| h);
     let mut body = handoff_json(&detail.handoff);
     body["record"] = detail
         .record
@@ -129,11 +180,11 @@ async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Resp
     body["actions"] = detail
         .actions
         .iter()
-        .zip(&sinks)
-        .map(|(a, d)| {
+        .enumerate()
+        .map(|(i, a)| {
             let mut j = action_json(a);
             j["idempotency_key"] = J::from(a.idempotency_key.as_str());
-            j["sinks"] = super::outbox::sinks_json(d);
+            j["sinks"] = super::outbox::sinks_json(sinks.get(i).map_or(&[][..], Vec::as_slice));
             j
         })
         .collect();
@@ -142,12 +193,40 @@ async fn one(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Resp
         .iter()
         .map(|n| json!({"kind": n.note.kind, "who": n.note.who, "at": n.note.at.to_string(), "text": n.note.text}))
         .collect();
-    Json(body).into_response()
+    body["brief_answers"] = brief_answers(detail);
+    body
+}
+
+/// The answers people gave to the brief's questions (`answer` notes): the
+/// latest per question, in the order the questions were first answered.
+pub fn brief_answers(detail: &HandoffDetail) -> J {
+    let mut out: Vec<J> = Vec::new();
+    for n in detail.notes.iter().filter(|n| n.note.kind == "answer") {
+        let Some(data) = n
+            .note
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<J>(d).ok())
+        else {
+            continue;
+        };
+        let entry = json!({
+            "question": data["question"],
+            "answer": n.note.text,
+            "who": n.note.who,
+            "at": n.note.at.to_string(),
+        });
+        match out.iter_mut().find(|e| e["question"] == data["question"]) {
+            Some(e) => *e = entry,
+            None => out.push(entry),
+        }
+    }
+    J::Array(out)
 }
 
 #[derive(Debug, Deserialize)]
-struct ApproveBody {
-    /// Who approves (an email or a name).
+struct VerdictBody {
+    /// Who decides (an email or a name).
     who: String,
     #[serde(default)]
     note: String,
@@ -156,7 +235,58 @@ struct ApproveBody {
 async fn approve(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Option<Json<ApproveBody>>,
+    body: Option<Json<VerdictBody>>,
+) -> Response {
+    verdict(state, id, body, Verdict::Approve).await
+}
+
+async fn reject(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Option<Json<VerdictBody>>,
+) -> Response {
+    verdict(state, id, body, Verdict::Reject).await
+}
+
+/// Which way a person decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Verdict {
+    /// The verb, as the messages use it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+        }
+    }
+}
+
+/// Runs a person's verdict on a handoff in review: the outcome, or `None`
+/// when it is not in review (or does not exist).
+pub async fn decide(
+    state: &Arc<AppState>,
+    id: String,
+    who: String,
+    note: String,
+    verdict: Verdict,
+) -> Result<Option<crate::eval::HandoffOutcome>, ingest::IngestError> {
+    let set = state.workflows.active().set.clone();
+    let now = jiff::Timestamp::now();
+    match verdict {
+        Verdict::Approve => ingest::approve(&state.store, set, id, who, note, now).await,
+        Verdict::Reject => ingest::reject(&state.store, set, id, who, note, now).await,
+    }
+}
+
+async fn verdict(
+    state: Arc<AppState>,
+    id: String,
+    body: Option<Json<VerdictBody>>,
+    verdict: Verdict,
 ) -> Response {
     let Some(Json(body)) = body else {
         return problem(
@@ -165,15 +295,19 @@ async fn approve(
         );
     };
     if body.who.trim().is_empty() {
-        return problem(StatusCode::BAD_REQUEST, "say `who` approves");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!("say `who` {} it", verdict.verb()),
+        );
     }
-    let set = state.workflows.active().set.clone();
-    let now = jiff::Timestamp::now();
-    match ingest::approve(&state.store, set, id, body.who, body.note, now).await {
+    match decide(&state, id, body.who, body.note, verdict).await {
         Ok(Some(outcome)) => Json(json!({ "outcome": outcome })).into_response(),
         Ok(None) => problem(
             StatusCode::CONFLICT,
-            "that handoff is not waiting in review (or does not exist): only a handoff in review can be approved",
+            &format!(
+                "that handoff is not waiting in review (or does not exist): only a handoff in review can be {}",
+                verdict.verb()
+            ),
         ),
         Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
@@ -208,7 +342,8 @@ async fn event(State(state): State<Arc<AppState>>, Path(id): Path<i64>) -> Respo
     }
 }
 
-fn handoff_json(h: &HandoffRow) -> J {
+/// One handoff of a list, as the API answers it.
+pub fn handoff_json(h: &HandoffRow) -> J {
     json!({
         "id": h.id,
         "workflow": h.workflow,
@@ -225,7 +360,8 @@ fn handoff_json(h: &HandoffRow) -> J {
     })
 }
 
-fn action_json(a: &ActionRow) -> J {
+/// One action with its delivery state, as the API answers it.
+pub fn action_json(a: &ActionRow) -> J {
     json!({
         "id": a.id,
         "handoff": a.handoff_id,
@@ -239,7 +375,8 @@ fn action_json(a: &ActionRow) -> J {
     })
 }
 
-fn event_json(e: &EventRow) -> J {
+/// One stored event with its outcome, as the API answers it.
+pub fn event_json(e: &EventRow) -> J {
     let ev = &e.event;
     json!({
         "audit_id": e.audit_id,

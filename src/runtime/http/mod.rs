@@ -38,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(hooks::router())
         .merge(crate::runtime::adapters::router())
         .merge(handoffs::router())
+        .merge(crate::runtime::web::router())
         .merge(escalations::router())
         .merge(health_report::router())
         .merge(outbox::router())

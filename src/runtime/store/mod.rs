@@ -462,6 +462,20 @@ pub struct HandoffDetail {
     pub notes: Vec<NoteRow>,
 }
 
+/// What the dashboard needs of one handoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffFact {
+    pub workflow: String,
+    pub status: String,
+    pub triggered_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub done_at: Option<Timestamp>,
+    /// Missing fields now (while paused).
+    pub missing: Vec<String>,
+    /// The status it started in (`paused` when fields were missing).
+    pub first_status: Option<String>,
+}
+
 /// Counts for /metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
@@ -652,6 +666,11 @@ pub trait Store: Send + Sync {
         self.write_blocking(move |tx| tx.release_expired_leases(now))
     }
 
+    // --- web ---
+    /// Email drafts waiting for a person, newest first.
+    fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError>;
+    /// One line of facts per handoff, oldest first, for the dashboard.
+    fn handoff_facts(&self) -> Result<Vec<HandoffFact>, StoreError>;
     // --- health ---
     /// What the health report reads, in one snapshot: the handoffs
     /// triggered at or after `since` and every handoff still open, with

@@ -39,6 +39,7 @@ mod delivery;
 mod checkpoint;
 mod health;
 use checkpoint::Checkpointer;
+mod web;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -1404,6 +1405,15 @@ impl Store for SqliteStore {
             events_by_source,
             handoffs_by_status,
         })
+    }
+
+    // --- web ---
+    fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError> {
+        web::drafts(self, page)
+    }
+
+    fn handoff_facts(&self) -> Result<Vec<super::HandoffFact>, StoreError> {
+        web::handoff_facts(self)
     }
 
     // --- health ---

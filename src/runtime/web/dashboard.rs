@@ -1,0 +1,273 @@
+//! `/`: the founder's weekly look at where work gets stuck. Findings first,
+//! then per workflow: open / paused / in review / stuck counts, lead time
+//! per week (median and p90) and completeness per week as SVG charts, the
+//! top missing fields, and data-quality warnings.
+//!
+//! The figures come from one function, [`data`], over the health report
+//! (`crate::health`); the page only draws them.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use jiff::{Timestamp, ToSpan};
+use maud::{html, Markup};
+
+use super::chart::{bars, lines, Series};
+use super::handoffs::STUCK_AFTER_DAYS;
+use super::layout::page as shell;
+use super::{html_page, Viewer};
+use crate::health::{self, HealthError, HealthReport, Severity, Targets, Window};
+use crate::runtime::state::AppState;
+use crate::runtime::store::{HandoffFact, Store};
+
+/// How many weeks the charts cover (a quarter).
+pub const WEEKS: usize = 13;
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dashboard {
+    /// Sentences for the top of the page: where work gets stuck.
+    pub findings: Vec<String>,
+    /// Data-quality warnings.
+    pub warnings: Vec<String>,
+    /// Week labels (the Monday, `MM-DD`), oldest first.
+    pub weeks: Vec<String>,
+    pub workflows: Vec<WorkflowFigures>,
+}
+
+/// One workflow's figures.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowFigures {
+    pub name: String,
+    /// Proceeded and waiting for `done when`.
+    pub open: u64,
+    pub paused: u64,
+    pub review: u64,
+    /// Paused or in review, untouched for [`STUCK_AFTER_DAYS`] days.
+    pub stuck: u64,
+    /// Per week: median and p90 hours from trigger to done.
+    pub lead_median: Vec<Option<f64>>,
+    pub lead_p90: Vec<Option<f64>>,
+    /// Per week: the share that started with every required field.
+    pub completeness: Vec<Option<f64>>,
+    /// Missing fields of paused handoffs, most frequent first.
+    pub top_missing: Vec<(String, u64)>,
+}
+
+/// The Monday (UTC) starting `t`'s week.
+fn week_of(t: Timestamp) -> jiff::civil::Date {
+    let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let back = i64::from(d.weekday().to_monday_zero_offset());
+    d.checked_sub(back.days()).unwrap_or(d)
+}
+
+/// The dashboard's figures as of `now`: the health report of the last
+/// [`WEEKS`] weeks (`crate::health::report`, the same numbers as
+/// `handoff health` and `GET /health`) for the charts, findings, missing
+/// fields and data quality, and the store's handoffs for the counts by
+/// status now. Blocking.
+pub fn data(
+    store: &dyn Store,
+    targets: &Targets,
+    now: Timestamp,
+) -> Result<Dashboard, HealthError> {
+    let window = Window {
+        since: now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 7 * WEEKS as i64))
+            .unwrap_or(now),
+        now,
+        workflow: None,
+    };
+    let report = health::report(store, &window, targets)?;
+    let facts = store.handoff_facts()?;
+    Ok(assemble(&report, &facts, now))
+}
+
+/// The page's figures from a health report and the handoffs' statuses now.
+pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) -> Dashboard {
+    let this_week = week_of(now);
+    let mondays: Vec<jiff::civil::Date> = (0..WEEKS)
+        .rev()
+        .filter_map(|k| this_week.checked_sub((7 * k as i64).days()).ok())
+        .collect();
+    let stuck_before = now
+        .checked_sub(jiff::SignedDuration::from_hours(24 * STUCK_AFTER_DAYS))
+        .unwrap_or(now);
+    let mut workflows = Vec::new();
+    for wh in &report.workflows {
+        let mut w = WorkflowFigures {
+            name: wh.workflow.clone(),
+            lead_median: vec![None; mondays.len()],
+            lead_p90: vec![None; mondays.len()],
+            completeness: vec![None; mondays.len()],
+            top_missing: wh
+                .missing_fields
+                .iter()
+                .take(5)
+                .map(|r| (r.name.clone(), u64::from(r.count)))
+                .collect(),
+            ..WorkflowFigures::default()
+        };
+        for row in &wh.weeks {
+            // Weeks start on Monday in the report's timezone: the same date.
+            let Some(i) = mondays.iter().position(|m| *m == row.monday) else {
+                continue;
+            };
+            w.lead_median[i] = row.signals.lead_time_hours.map(|s| s.median);
+            w.lead_p90[i] = row.signals.lead_time_hours.map(|s| s.p90);
+            w.completeness[i] = row.signals.completeness;
+        }
+        for f in facts.iter().filter(|f| f.workflow == wh.workflow) {
+            match f.status.as_str() {
+                "proceeded" => w.open += 1,
+                "paused" => w.paused += 1,
+                "review" => w.review += 1,
+                _ => {}
+            }
+            if matches!(f.status.as_str(), "paused" | "review") && f.updated_at < stuck_before {
+                w.stuck += 1;
+            }
+        }
+        workflows.push(w);
+    }
+    Dashboard {
+        findings: report
+            .findings
+            .iter()
+            .map(|f| {
+                let mark = match f.severity {
+                    Severity::Problem => "Problem",
+                    Severity::Warning => "Warning",
+                    Severity::Improvement => "Better",
+                };
+                format!(
+                    "{mark}: {}. {}.",
+                    f.text.trim_end_matches('.'),
+                    f.advice.trim_end_matches('.')
+                )
+            })
+            .collect(),
+        warnings: report
+            .data_quality
+            .iter()
+            .map(|q| {
+                format!(
+                    "{}.{}: `{}` is not {} ({} time(s), last {})",
+                    q.object,
+                    q.field,
+                    q.value,
+                    q.expected,
+                    q.count,
+                    q.last_seen.strftime("%Y-%m-%d")
+                )
+            })
+            .collect(),
+        weeks: mondays
+            .iter()
+            .map(|d| d.strftime("%m-%d").to_string())
+            .collect(),
+        workflows,
+    }
+}
+
+/// `GET /`.
+pub async fn page(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+) -> Response {
+    let viewer = viewer.map(|v| v.0);
+    let now = Timestamp::now();
+    let (store, targets) = (state.store.clone(), state.settings.health.clone());
+    let d = match tokio::task::spawn_blocking(move || data(store.as_ref(), &targets, now)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            return super::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                viewer.as_ref(),
+                "The figures could not be read",
+                &e.to_string(),
+            )
+        }
+        Err(_) => {
+            return super::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                viewer.as_ref(),
+                "The figures were interrupted",
+                "Reload the page.",
+            )
+        }
+    };
+    html_page(
+        StatusCode::OK,
+        shell("Dashboard", viewer.as_ref(), render(&d)),
+    )
+}
+
+/// The dashboard's body.
+pub fn render(d: &Dashboard) -> Markup {
+    html! {
+        h1 { "Where work gets stuck" }
+        section aria-labelledby="findings-h" {
+            h2 #findings-h { "Findings" }
+            @if d.findings.is_empty() { p { "Nothing stands out: no handoff is stuck and none waits for a field." } }
+            ul { @for f in &d.findings { li { (f) } } }
+            @if !d.warnings.is_empty() {
+                h3 { "Data quality" }
+                ul { @for w in &d.warnings { li.notice { (w) } } }
+            }
+        }
+        @if d.workflows.is_empty() {
+            p.muted { "No handoff yet: the charts fill in as the CRM sends events." }
+        }
+        @for w in &d.workflows {
+            section aria-label=(w.name) {
+                h2 { (w.name) }
+                div.cards {
+                    div.card { strong { (w.open) } "open" }
+                    div.card { strong { (w.paused) } "paused" }
+                    div.card { strong { (w.review) } "in review" }
+                    div.card { strong { (w.stuck) } "stuck" }
+                }
+                (lines(
+                    &format!("{}: lead time from trigger to done, per week", w.name),
+                    &d.weeks,
+                    &[
+                        Series { name: "median".into(), colour: "#0b4f9c", values: w.lead_median.clone() },
+                        Series { name: "p90".into(), colour: "#a4450a", values: w.lead_p90.clone() },
+                    ],
+                    "hours",
+                ))
+                (bars(
+                    &format!("{}: share of handoffs complete at trigger, per week", w.name),
+                    &d.weeks,
+                    &w.completeness,
+                    "#14612b",
+                ))
+                h3 { "Top missing fields" }
+                @if w.top_missing.is_empty() { p.muted { "None: every handoff started complete." } }
+                @else {
+                    table {
+                        thead { tr { th scope="col" { "Field" } th scope="col" { "Handoffs that started without it" } } }
+                        tbody { @for (f, n) in &w.top_missing { tr { td { (f) } td { (n) } } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let thursday: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+        assert_eq!(week_of(thursday).to_string(), "2026-11-23");
+        let monday: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+        assert_eq!(week_of(monday).to_string(), "2026-11-23");
+    }
+}

@@ -1,0 +1,177 @@
+//! The web pages people use, server-rendered with maud (every value is
+//! HTML-escaped unless marked otherwise; nothing here marks a CRM value),
+//! working without JavaScript: one file per page, [`layout`] around them.
+//!
+//! - `/` the dashboard, `/handoffs` the list with filters, and
+//!   `/handoffs/{id}` a handoff (the same URLs answer scripts with JSON:
+//!   [`wants_html`] picks the page by the `Accept` header);
+//! - `/drafts` email drafts to edit and approve, `/dead-letters` deliveries
+//!   out of attempts with a re-drive button;
+//! - `/signin` with the API token or a person's own token.
+//!
+//! Every form is a POST carrying the session's CSRF token; a form without
+//! a session or with a wrong token gets 403 and changes nothing. Every
+//! write names the signed-in person.
+
+pub mod chart;
+pub mod dashboard;
+pub mod dead_letters;
+pub mod drafts;
+pub mod handoff;
+pub mod handoffs;
+pub mod layout;
+pub mod session;
+pub mod signin;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{html, Markup};
+
+use crate::runtime::state::AppState;
+use crate::runtime::store::{Store, StoreError};
+pub use session::{Sessions, Viewer};
+
+/// What the pages keep while the server runs.
+#[derive(Debug, Default)]
+pub struct WebState {
+    pub sessions: Sessions,
+    /// Cookies get `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl WebState {
+    /// The pages' state for a server reached at `public_url`.
+    pub fn new(public_url: &str) -> WebState {
+        WebState {
+            sessions: Sessions::default(),
+            secure_cookies: public_url.starts_with("https://"),
+        }
+    }
+}
+
+/// The pages' routes (the handoff pages themselves hang off the API's
+/// `/handoffs` routes, see [`wants_html`]).
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/signin", get(signin::form).post(signin::submit))
+        .route("/signout", post(signin::signout))
+        .route("/handoffs/{id}/review", post(handoff::review))
+        .route("/handoffs/{id}/answers", post(handoff::answer))
+        .route("/drafts", get(drafts::page))
+        .route("/drafts/{id}", post(drafts::edit))
+        .route("/drafts/{id}/approve", post(drafts::approve))
+        .route("/dead-letters", get(dead_letters::page))
+        .route("/dead-letters/{id}/redrive", post(dead_letters::redrive))
+}
+
+/// True when the client asked for a page (a browser's `Accept` names
+/// `text/html`); scripts, curl and the API's clients get JSON.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// True for a form post (`application/x-www-form-urlencoded`).
+pub fn is_form(request: &Request) -> bool {
+    request.method() == Method::POST
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Where a browser without a session goes: the sign-in page, then back.
+pub fn to_signin(path_and_query: &str) -> Response {
+    let next = encode(path_and_query);
+    Redirect::to(&format!("/signin?next={next}")).into_response()
+}
+
+/// Percent-encodes `s` for a query string value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A page answer with `status`.
+pub fn html_page(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// A short page saying what went wrong and what to do.
+pub fn message(status: StatusCode, viewer: Option<&Viewer>, title: &str, text: &str) -> Response {
+    html_page(
+        status,
+        layout::page(
+            title,
+            viewer,
+            html! { h1 { (title) } p.error role="alert" { (text) } },
+        ),
+    )
+}
+
+/// The answer to a form without a session or with a wrong CSRF token.
+pub fn forbidden(viewer: Option<&Viewer>) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        viewer,
+        "This form has expired",
+        "Nothing was changed. Reload the page (sign in again if asked) and send the form again.",
+    )
+}
+
+/// The signed-in person behind a form, if its CSRF token is theirs; else
+/// the 403 page to answer with.
+// The error is the response itself, made once on a path that ends the
+// request: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+pub fn check_form(viewer: Option<&Viewer>, csrf: &str) -> Result<Viewer, Response> {
+    match viewer {
+        Some(v) if v.csrf_ok(csrf) => Ok(v.clone()),
+        v => Err(forbidden(v)),
+    }
+}
+
+/// Runs a blocking store read on the blocking pool.
+pub async fn read<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "The database could not be read",
+            &e.to_string(),
+        )),
+        Err(_) => Err(message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "The read was interrupted",
+            "Reload the page.",
+        )),
+    }
+}
+
+/// After a form: back to `to` (303, so a reload does not send it again).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}

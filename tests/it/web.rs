@@ -1,0 +1,619 @@
+//! The web pages over real HTTP: sign-in (API token, a person's token, a
+//! sign-in form from elsewhere), a browser without a session sent to sign
+//! in, content negotiation on `/handoffs/{id}`, every form refused with 403
+//! without a session or with a wrong CSRF token (and nothing changed), and
+//! a CRM value with HTML in it escaped on every page.
+
+use handoff::runtime::config::Person;
+use handoff::runtime::secret::Secret;
+use handoff::runtime::store::StoreExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value as J};
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+const TOKEN: &str = "api-token-7c1d93";
+const ANA_TOKEN: &str = "ana-token-41b2e8";
+const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+const EVIL: &str = "<script>alert(\"pwned\")</script> & Co";
+
+async fn app() -> (TestApp, reqwest::Client) {
+    let app = spawn_app_with(|s| {
+        s.secrets.api_token = Some(Secret::new(TOKEN));
+        s.people = vec![Person {
+            name: "ana@example.com".into(),
+            token: Secret::new(ANA_TOKEN),
+        }];
+    })
+    .await;
+    // A browser-like client that shows redirects instead of following them.
+    let browser = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    (app, browser)
+}
+
+/// A deal won with custom scope (so it waits in review), named `name`.
+async fn plant_review(app: &TestApp, record: &str, name: &str) -> String {
+    let ev = json!({"id": format!("ev-{record}"), "object": "deal", "record_id": record,
+        "occurred_at": "2026-11-20T15:04:05Z",
+        "record": {"name": name, "stage": "Closed Won", "custom_scope": true,
+            "owner": "sam@example.com", "amount": 8000, "segment": "smb",
+            "buyer_goals": name, "main_contact": "li@beta.example",
+            "signed_scope": "https://docs.example/sow", "start_date": "2026-12-14",
+            "promised_deliverables": [name], "pricing_exceptions": "None",
+            "risk_notes": "None", "kickoff_preference": "Async first"},
+        "previous": {"stage": "Proposal"}});
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(ev.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let list: J = app
+        .get(&format!("/handoffs?status=review&record={record}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["handoffs"][0]["id"]
+        .as_str()
+        .expect("in review")
+        .to_string()
+}
+
+/// The value of `name="<field>" value="…"` in a page.
+fn hidden(page: &str, field: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{field}\" value=\""))
+        .unwrap_or_else(|| panic!("no {field} field in {page}"));
+    let rest = &page[at + field.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+/// Signs in through the form; the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> reqwest::Response {
+    let form = b.get(app.url("/signin")).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let nonce_cookie = cookie_of(&form, "handoff_signin").expect("a sign-in cookie");
+    let page = form.text().await.unwrap();
+    let nonce = hidden(&page, "nonce");
+    b.post(app.url("/signin"))
+        .header(COOKIE, nonce_cookie)
+        .form(&[
+            ("who", who),
+            ("token", token),
+            ("nonce", &nonce),
+            ("next", "/handoffs"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn session(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> String {
+    let r = sign_in(app, b, who, token).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/handoffs");
+    let set = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("handoff_session="))
+        .expect("a session cookie");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    cookie_of(&r, "handoff_session").unwrap()
+}
+
+async fn page(app: &TestApp, b: &reqwest::Client, cookie: &str, path: &str) -> (u16, String) {
+    let r = b
+        .get(app.url(path))
+        .header(ACCEPT, HTML)
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn detail(app: &TestApp, id: &str) -> J {
+    app.get(&format!("/handoffs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_without_a_session_is_sent_to_sign_in_and_scripts_keep_json() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-1", "Acme").await;
+    for path in [
+        "/",
+        "/handoffs?status=review",
+        &format!("/handoffs/{id}"),
+        "/drafts",
+    ] {
+        let r = b
+            .get(app.url(path))
+            .header(ACCEPT, HTML)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+        assert!(to.starts_with("/signin?next=%2F"), "{path} → {to}");
+    }
+    // A script still gets 401 without the token, and JSON with it.
+    assert_eq!(
+        app.get_anonymous(&format!("/handoffs/{id}")).await.status(),
+        401
+    );
+    let r = app.get(&format!("/handoffs/{id}")).await;
+    assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+    let j: J = r.json().await.unwrap();
+    assert_eq!(j["status"], "review");
+    assert_eq!(j["brief_answers"], json!([]));
+    // The bearer token opens the page too (for checks and scripts).
+    let r = b
+        .get(app.url(&format!("/handoffs/{id}")))
+        .header(ACCEPT, HTML)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("The four answers"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_takes_a_person_token_or_the_api_token_with_a_name() {
+    let (app, b) = app().await;
+    // A wrong token: 401 and no session.
+    let r = sign_in(&app, &b, "ana@example.com", "nope").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(cookie_of(&r, "handoff_session"), None);
+    // The API token needs a name to record.
+    let r = sign_in(&app, &b, " ", TOKEN).await;
+    assert_eq!(r.status(), 400);
+    // A form posted without the cookie its page set (from another site): 403.
+    let r = b
+        .post(app.url("/signin"))
+        .form(&[("who", "x"), ("token", ANA_TOKEN), ("nonce", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(cookie_of(&r, "handoff_session"), None);
+
+    // A person's token: the name comes with it, whatever was typed.
+    let cookie = session(&app, &b, "someone else", ANA_TOKEN).await;
+    let (status, html) = page(&app, &b, &cookie, "/handoffs").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Signed in as ana@example.com"), "{html}");
+    let cookie = session(&app, &b, "maya@example.com", TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, "/").await;
+    assert!(html.contains("Signed in as maya@example.com"));
+
+    // Signing out ends the session (with its CSRF token only).
+    let csrf = hidden(&html, "csrf");
+    let r = b
+        .post(app.url("/signout"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = b
+        .post(app.url("/signout"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (status, _) = page(&app, &b, &cookie, "/").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forms_without_a_session_or_a_valid_csrf_token_get_403_and_change_nothing() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-2", "Acme").await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    let csrf = hidden(&html, "csrf");
+    let question = "What was promised verbally?";
+
+    let review = app.url(&format!("/handoffs/{id}/review"));
+    let answers = app.url(&format!("/handoffs/{id}/answers"));
+    // (cookie, csrf) pairs that must all be refused.
+    let other = session(&app, &b, "maya@example.com", TOKEN).await;
+    let (_, other_html) = page(&app, &b, &other, "/").await;
+    let other_csrf = hidden(&other_html, "csrf");
+    let attempts: Vec<(Option<&str>, Option<&str>)> = vec![
+        (None, None),
+        (None, Some(csrf.as_str())),
+        (Some(cookie.as_str()), None),
+        (Some(cookie.as_str()), Some("")),
+        (Some(cookie.as_str()), Some(&csrf[..csrf.len() - 1])),
+        // Another session's token does not fit this session.
+        (Some(cookie.as_str()), Some(other_csrf.as_str())),
+        (Some("handoff_session=not-a-session"), Some(csrf.as_str())),
+    ];
+    let refused = |url: String, fields: Vec<(&'static str, &'static str)>| {
+        let (b, attempts, csrf) = (b.clone(), attempts.clone(), csrf.clone());
+        async move {
+            for (c, t) in &attempts {
+                let mut form = fields.clone();
+                if let Some(t) = t {
+                    form.push(("csrf", t));
+                }
+                let mut req = b.post(&url).form(&form);
+                if let Some(c) = c {
+                    req = req.header(COOKIE, *c);
+                }
+                let r = req.send().await.unwrap();
+                assert_eq!(r.status(), 403, "{url} with {c:?} {t:?}");
+            }
+            // The bearer token alone does not send forms either.
+            let mut form = fields.clone();
+            form.push(("csrf", &csrf));
+            let r = b
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{url} with the bearer token");
+        }
+    };
+    refused(
+        review.clone(),
+        vec![("verdict", "approve"), ("note", "forged")],
+    )
+    .await;
+    // A session cannot call the JSON API's writes (no CSRF token there).
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .header(COOKIE, &cookie)
+        .json(&json!({"who": "ana@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let still = detail(&app, &id).await;
+    assert_eq!(still["status"], "review");
+    assert_eq!(still["notes"], json!([]));
+
+    // With the session and its token it goes through, as the person.
+    let r = b
+        .post(&review)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("verdict", "approve"),
+            ("note", "scope checked"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let done = detail(&app, &id).await;
+    assert_eq!(done["status"], "proceeded");
+    let last = done["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["by"]["person"], "ana@example.com");
+    assert_eq!(last["note"], "scope checked");
+    // The approval planned the brief: its questions can be answered now.
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    assert!(html.contains(question), "{html}");
+    refused(
+        answers.clone(),
+        vec![("question", question), ("answer", "forged")],
+    )
+    .await;
+    assert_eq!(detail(&app, &id).await["brief_answers"], json!([]));
+    let r = b
+        .post(&answers)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("question", question),
+            ("answer", "Launch before the holidays"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let done = detail(&app, &id).await;
+    assert_eq!(done["brief_answers"][0]["question"], question);
+    assert_eq!(
+        done["brief_answers"][0]["answer"],
+        "Launch before the holidays"
+    );
+    assert_eq!(done["brief_answers"][0]["who"], "ana@example.com");
+    let kinds: Vec<&str> = done["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["approve", "answer"]);
+    // A question the brief does not ask is refused.
+    let r = b
+        .post(&answers)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("question", "Anything?"),
+            ("answer", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    assert!(html.contains("Launch before the holidays"));
+    assert!(html.contains("Answered by ana@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_in_crm_values_is_escaped_on_every_page() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-<b>3</b>", EVIL).await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    let csrf = hidden(&html, "csrf");
+    // Approve it so the kickoff task and the client's email draft exist.
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/review")))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("verdict", "approve"),
+            ("note", EVIL),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let question = "What does the client actually care about?";
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/answers")))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("question", question),
+            ("answer", EVIL),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // Dead-letter its kickoff task so the dead letters page shows it too.
+    let store = app.state.store.clone();
+    let dead = tokio::task::spawn_blocking(move || {
+        let now = jiff::Timestamp::now();
+        let claimed = store.claim_due(now, std::time::Duration::from_secs(60), 100)?;
+        let task = claimed.iter().find(|a| a.kind.as_str() == "task").cloned();
+        if let Some(t) = &task {
+            store.write_blocking({
+                let id = t.id.clone();
+                move |tx| tx.dead_letter(&id, "CRM said <img src=x onerror=alert(1)>")
+            })?;
+        }
+        Ok::<_, handoff::runtime::store::StoreError>(task)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .expect("a kickoff task");
+
+    let detail_path = format!("/handoffs/{id}");
+    let pages = [
+        "/",
+        "/handoffs",
+        "/handoffs?status=proceeded&owner=%3Cscript%3E",
+        detail_path.as_str(),
+        "/drafts",
+        "/dead-letters",
+    ];
+    let mut seen_escaped = 0;
+    for path in pages {
+        let (status, html) = page(&app, &b, &cookie, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !html.contains("<script"),
+            "{path} has a raw <script: {html}"
+        );
+        assert!(!html.contains("<img"), "{path} has a raw <img");
+        assert!(!html.contains("<b>3"), "{path} has a raw <b>");
+        if html.contains("&lt;script&gt;") {
+            seen_escaped += 1;
+        }
+    }
+    // The name shows (escaped) on the list, the handoff, drafts and dead letters.
+    assert!(
+        seen_escaped >= 4,
+        "the planted name showed on {seen_escaped} pages"
+    );
+    let (_, dl) = page(&app, &b, &cookie, "/dead-letters").await;
+    assert!(dl.contains("CRM said &lt;img"), "{dl}");
+    assert!(dl.contains(&dead.id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drafts_are_edited_and_approved_and_dead_letters_re_driven_by_a_person() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-4", "Acme").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"who": "maya@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, "/drafts").await;
+    let csrf = hidden(&html, "csrf");
+    let draft = detail(&app, &id).await["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "email_draft")
+        .expect("a draft")
+        .clone();
+    let draft_id = draft["id"].as_str().unwrap().to_string();
+    assert_eq!(draft["state"], "draft");
+    assert!(html.contains(&format!("/drafts/{draft_id}")));
+
+    // An edit without the token changes nothing; with it, the text changes.
+    let edit = app.url(&format!("/drafts/{draft_id}"));
+    let r = b
+        .post(&edit)
+        .header(COOKIE, &cookie)
+        .form(&[("subject", "Forged"), ("body", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = b
+        .post(&edit)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("subject", "Welcome, Acme"),
+            ("body", "Hi Li, Ana here."),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let after = detail(&app, &id).await;
+    let d = after["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == draft_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(d["action"]["subject"], "Welcome, Acme");
+    assert_eq!(d["state"], "draft");
+    let r = b
+        .post(app.url(&format!("/drafts/{draft_id}/approve")))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let after = detail(&app, &id).await;
+    let d = after["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == draft_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(d["state"], "pending");
+    let who: Vec<(&str, &str)> = after["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["who"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("approve", "maya@example.com"),
+            ("edit_draft", "ana@example.com"),
+            ("approve_draft", "ana@example.com")
+        ]
+    );
+    // Approving again: it is not a draft any more.
+    let r = b
+        .post(app.url(&format!("/drafts/{draft_id}/approve")))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // Dead-letter the kickoff task, then re-drive it from the page.
+    let store = app.state.store.clone();
+    let task_id = tokio::task::spawn_blocking(move || {
+        let claimed = store
+            .claim_due(
+                jiff::Timestamp::now(),
+                std::time::Duration::from_secs(60),
+                100,
+            )
+            .unwrap();
+        let t = claimed
+            .iter()
+            .find(|a| a.kind.as_str() == "task")
+            .unwrap()
+            .id
+            .clone();
+        assert!(store.dead_letter(&t, "503 from the CRM").unwrap());
+        t
+    })
+    .await
+    .unwrap();
+    let (_, html) = page(&app, &b, &cookie, "/dead-letters").await;
+    assert!(html.contains("503 from the CRM"));
+    let redrive = app.url(&format!("/dead-letters/{task_id}/redrive"));
+    let r = b
+        .post(&redrive)
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = b
+        .post(&redrive)
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&app, &b, &cookie, "/dead-letters").await;
+    assert!(html.contains("Nothing is dead-lettered."), "{html}");
+    let after = detail(&app, &id).await;
+    let t = after["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == task_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(t["state"], "pending");
+    assert_eq!(
+        after["notes"].as_array().unwrap().last().unwrap()["who"],
+        "ana@example.com"
+    );
+}
