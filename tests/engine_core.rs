@@ -297,6 +297,26 @@ fn a_renamed_handoff_orphans_its_paused_instance_and_releases_its_task() {
 }
 
 #[test]
+fn a_removed_handoff_restored_as_it_was_is_live_again() {
+    let before = load(&[("p.handoff", &project("Kickoff"))]);
+    let removed = load(&[("p.handoff", &project("Kick-off"))]);
+    let mut assign = MemoryAssignments::default();
+    let step = |set: &WorkflowSet, record, event, assign: &mut MemoryAssignments| {
+        eval::step(set, record, &decode(set, event), now(), assign).unwrap()
+    };
+    let (record, _) = step(&before, None, won("e1", "D-1", None), &mut assign);
+    let edit = |id: &str| json!({"id": id, "object": "deal", "record_id": "D-1", "record": {}});
+    let (record, _) = step(&removed, Some(record), edit("e2"), &mut assign);
+    assert!(record.handoffs["Kickoff"].orphaned_at.is_some());
+    // The very same text again: the same version the instance started under.
+    let restored = load(&[("p.handoff", &project("Kickoff"))]);
+    assert_eq!(restored.version(), before.version());
+    let (record, _) = step(&restored, Some(record), edit("e3"), &mut assign);
+    let inst = &record.handoffs["Kickoff"];
+    assert_eq!((inst.status, inst.orphaned_at), (Status::Paused, None));
+}
+
+#[test]
 fn a_paused_instance_migrates_to_an_edited_version_and_resumes_under_it() {
     let v1 = load(&[("p.handoff", &project("Kickoff"))]);
     let edited = kickoff("Kickoff").replace("Kick off {deal.name}", "Start {deal.name}");

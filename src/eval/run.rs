@@ -261,7 +261,14 @@ fn step_event(
 /// Moves an instance in flight onto the version now serving; returns the
 /// version it had, when that changed.
 fn migrate(set: &WorkflowSet, inst: &mut Instance) -> Option<String> {
-    if inst.version == set.version() || inst.finished() {
+    if inst.finished() {
+        return None;
+    }
+    if inst.version == set.version() {
+        // Its workflow was removed (the instance was orphaned) and then
+        // restored exactly as it was: it is live again under its own
+        // version, with nothing to migrate.
+        inst.orphaned_at = None;
         return None;
     }
     inst.orphaned_at = None;
