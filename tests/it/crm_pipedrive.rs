@@ -195,3 +195,100 @@ async fn a_webhook_without_the_custom_fields_reads_the_deal_from_the_api() {
     assert_eq!(detail["record"]["owner"], "maya@example.com");
     assert_eq!(detail["record"]["risk_notes"], "None");
 }
+
+/// A v2 `change` of deal `id` (`meta.id` = `meta_id`), won, worth `value`,
+/// in `segment`, with the custom fields of the example mapping and `extra`
+/// custom fields (by handoff field name) on top.
+fn v2_change(meta_id: &str, id: u64, value: u64, segment: &str, extra: &[(&str, &str)]) -> J {
+    let mut body = v2_won(meta_id, id, 1);
+    body["data"]["value"] = json!(value);
+    let keys = [
+        ("segment", "8f3b1c0a9e2d4f6b8a1c3e5d7f9b0a2c4e6d8f10"),
+        ("custom_scope", "293a4b5c6d7e8f90112233445566778899aabbcc"),
+        (
+            "review_approved",
+            "3a4b5c6d7e8f90112233445566778899aabbccdd",
+        ),
+        (
+            "kickoff_scheduled_at",
+            "4b5c6d7e8f90112233445566778899aabbccddee",
+        ),
+    ];
+    let key = |field: &str| keys.iter().find(|(f, _)| *f == field).unwrap().1;
+    body["data"]["custom_fields"][key("segment")] = json!({"type": "enum", "value": segment});
+    for (field, v) in extra {
+        body["data"]["custom_fields"][key(field)] = json!({"type": "varchar", "value": v});
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_deal_scenarios_through_pipedrive() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    let send = |body: J| {
+        let app = &app;
+        async move {
+            let r = send_pipedrive(app, auth, &body).await;
+            assert_eq!(r.status(), 200, "{body}");
+        }
+    };
+
+    // Custom scope: founder review, approved in Pipedrive (a custom field),
+    // then done once the kickoff is on the calendar.
+    send(v2_change(
+        "m-61-1",
+        61,
+        30000,
+        "mid",
+        &[("custom_scope", "true")],
+    ))
+    .await;
+    let h = &handoffs_of(&app, "61").await[0];
+    assert_eq!(h["status"], "review", "{h}");
+    assert_eq!(h["exceptions"], json!(["Custom Scope"]));
+    send(v2_change(
+        "m-61-2",
+        61,
+        30000,
+        "mid",
+        &[("custom_scope", "true"), ("review_approved", "true")],
+    ))
+    .await;
+    assert_eq!(handoffs_of(&app, "61").await[0]["status"], "proceeded");
+    send(v2_change(
+        "m-61-3",
+        61,
+        30000,
+        "mid",
+        &[
+            ("custom_scope", "true"),
+            ("review_approved", "true"),
+            ("kickoff_scheduled_at", "2026-12-08T10:00:00Z"),
+        ],
+    ))
+    .await;
+    assert_eq!(handoffs_of(&app, "61").await[0]["status"], "done");
+
+    // A big enterprise deal: review, approved by hand through the API.
+    send(v2_change("m-62-1", 62, 80000, "enterprise", &[])).await;
+    let h = &handoffs_of(&app, "62").await[0];
+    assert_eq!(h["status"], "review", "{h}");
+    assert_eq!(h["exceptions"], json!(["Needs Founder Review"]));
+    let id = h["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .json(&json!({"who": "maya@example.com", "note": "checked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(handoffs_of(&app, "62").await[0]["status"], "proceeded");
+
+    // A deal worth nothing does not start a handoff.
+    send(v2_change("m-63-1", 63, 0, "smb", &[])).await;
+    assert!(handoffs_of(&app, "63").await.is_empty());
+    assert_eq!(events_stored(&app, "pipedrive"), 5);
+}
