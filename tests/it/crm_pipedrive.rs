@@ -292,3 +292,74 @@ async fn the_bundled_deal_scenarios_through_pipedrive() {
     assert!(handoffs_of(&app, "63").await.is_empty());
     assert_eq!(events_stored(&app, "pipedrive"), 5);
 }
+
+/// A v2 `change` of person `id` (a lead in the example mapping) to the
+/// status option `status`, with its marketing context; `campaign` may be
+/// missing.
+fn v2_person(meta_id: &str, id: u64, owner: u64, status: u64, campaign: Option<&str>) -> J {
+    let mut custom = json!({
+        "5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7": {"type": "enum", "value": status},
+        "6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8": {"type": "varchar", "value": "Paid search"},
+        "8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a": {"type": "varchar", "value": "Free audit"},
+        "9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b": {"type": "varchar", "value": "Slow onboarding"},
+        "0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c": {"type": "varchar", "value": "Yes"},
+        "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d": {"type": "varchar", "value": "Approved"},
+        "2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e": {"type": "varchar", "value": "2026-11-19T10:00:00Z"}
+    });
+    custom["7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f809"] = match campaign {
+        Some(c) => json!({"type": "varchar", "value": c}),
+        None => J::Null,
+    };
+    json!({
+        "meta": {
+            "action": "change", "entity": "person", "entity_id": id.to_string(),
+            "id": meta_id, "version": "2.0", "company_id": "12882925",
+            "timestamp": "2026-11-20T15:04:05.000Z", "attempt": 1,
+            "host": "acme.pipedrive.com", "change_source": "app"
+        },
+        "data": {
+            "id": id, "name": format!("Person {id}"), "owner_id": owner,
+            "add_time": "2026-11-01T10:00:00Z", "update_time": "2026-11-20T15:04:05Z",
+            "custom_fields": custom
+        },
+        "previous": {"custom_fields": {"5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7": {"type": "enum", "value": 42}}}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_lead_scenarios_through_pipedrive() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    for (meta, id, campaign) in [
+        ("p-71", 71, Some("Q4 webinar")),
+        ("p-72", 72, Some("Q4 webinar")),
+        ("p-73", 73, None),
+    ] {
+        let r = send_pipedrive(&app, auth, &v2_person(meta, id, 9, 43, campaign)).await;
+        assert_eq!(r.status(), 200);
+    }
+    // Least loaded: the two complete leads go to different people.
+    let mut owners = Vec::new();
+    for p in ["71", "72"] {
+        let h = &handoffs_of(&app, p).await[0];
+        assert_eq!(h["status"], "proceeded", "{h}");
+        let id = h["id"].as_str().unwrap();
+        let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+        assert_eq!(detail["record"]["status"], "Sales Qualified");
+        assert_eq!(detail["record"]["owner"], "maya@example.com");
+        let assign = detail["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "assign")
+            .cloned()
+            .unwrap();
+        owners.push(assign["action"]["person"].clone());
+    }
+    assert_ne!(owners[0], owners[1], "{owners:?}");
+    // No campaign: paused, asking for exactly that.
+    let h = &handoffs_of(&app, "73").await[0];
+    assert_eq!(h["status"], "paused");
+    assert_eq!(h["missing"], json!(["campaign"]));
+}
