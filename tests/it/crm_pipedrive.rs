@@ -363,3 +363,27 @@ async fn the_bundled_lead_scenarios_through_pipedrive() {
     assert_eq!(h["status"], "paused");
     assert_eq!(h["missing"], json!(["campaign"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_pipedrive_change_never_overwrites_a_newer_one() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    let at = |meta_id: &str, ts: &str, risk: &str| {
+        let mut body = v2_won(meta_id, 64, 1);
+        body["meta"]["timestamp"] = json!(ts);
+        body["data"]["custom_fields"] = custom_fields(Some(risk));
+        body
+    };
+    // The newer change arrives first; the older one, delivered late, must
+    // not put its value back.
+    let newer = at("m-64-2", "2026-11-20T15:10:00.000Z", "Holiday freeze");
+    let older = at("m-64-1", "2026-11-20T15:00:00.000Z", "Busy December");
+    assert_eq!(send_pipedrive(&app, auth, &newer).await.status(), 200);
+    assert_eq!(send_pipedrive(&app, auth, &older).await.status(), 200);
+    assert_eq!(events_stored(&app, "pipedrive"), 2);
+    let h = &handoffs_of(&app, "64").await[0];
+    let id = h["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["record"]["risk_notes"], "Holiday freeze", "{detail}");
+}
