@@ -195,12 +195,14 @@ impl Encoded {
 }
 
 /// Decides and stores one event inside a write job (the CRM adapters
-/// call it in their own jobs, beside their pending rows).
+/// call it in their own jobs, beside their pending rows); `decided` is told
+/// how long the decision took, as in [`ingest_observed`].
 pub fn ingest_one(
     tx: &mut dyn WriteTx,
     set: &WorkflowSet,
     request: &Request,
     event: &Event,
+    decided: &dyn Fn(Duration),
 ) -> Result<Ingested, IngestError> {
     let encoded = Encoded::of(set, event);
     ingest_event(
@@ -210,7 +212,7 @@ pub fn ingest_one(
         event,
         encoded,
         request.raw_body.clone(),
-        &|_| {},
+        decided,
     )
 }
 

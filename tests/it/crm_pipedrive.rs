@@ -291,6 +291,13 @@ async fn the_bundled_deal_scenarios_through_pipedrive() {
     send(v2_change("m-63-1", 63, 0, "smb", &[])).await;
     assert!(handoffs_of(&app, "63").await.is_empty());
     assert_eq!(events_stored(&app, "pipedrive"), 5);
+    // Each CRM event's decision is timed like a generic event's.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("handoff_decision_seconds_count "))
+        .expect("the decision histogram");
+    assert_eq!(count, "5", "{metrics}");
 }
 
 /// A v2 `change` of person `id` (a lead in the example mapping) to the

@@ -101,6 +101,8 @@ pub(super) async fn accept(
     };
     let retry_at = received_at + pending::retry_interval(&state.crm.mapping);
     let started = std::time::Instant::now();
+    let metrics = state.metrics.clone();
+    let decided = move |d| metrics.decision_seconds.observe_duration(d);
     let job = state.store.write(move |tx| {
         let mut out = Vec::with_capacity(decoded.len());
         for (event, stored, wait) in &decoded {
@@ -134,10 +136,11 @@ pub(super) async fn accept(
                 out.push(Fate::Pending(added));
                 continue;
             }
-            let done = ingest::ingest_one(tx, &set, &request, event).map_err(|e| match e {
-                ingest::IngestError::Store(s) => s,
-                other => StoreError::abort(other),
-            })?;
+            let done =
+                ingest::ingest_one(tx, &set, &request, event, &decided).map_err(|e| match e {
+                    ingest::IngestError::Store(s) => s,
+                    other => StoreError::abort(other),
+                })?;
             out.push(Fate::Done(done));
         }
         Ok(out)

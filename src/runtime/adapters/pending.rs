@@ -99,6 +99,8 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
         _ => return Ok(0),
     };
     let set = state.workflows.active().set.clone();
+    let metrics = state.metrics.clone();
+    let decided = move |d| metrics.decision_seconds.observe_duration(d);
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         match serde_json::from_str::<CrmEvent>(&row.event) {
@@ -154,10 +156,12 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
                         received_at: *received_at,
                         events: Vec::new(),
                     };
-                    ingest::ingest_one(tx, &set, &request, event).map_err(|e| match e {
-                        ingest::IngestError::Store(s) => s,
-                        other => StoreError::abort(other),
-                    })?
+                    ingest::ingest_one(tx, &set, &request, event, &decided).map_err(
+                        |e| match e {
+                            ingest::IngestError::Store(s) => s,
+                            other => StoreError::abort(other),
+                        },
+                    )?
                 };
                 // Decided and deleted in the same transaction.
                 tx.crm_remove_pending(*seq)?;
