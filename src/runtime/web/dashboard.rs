@@ -134,22 +134,7 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
         workflows.push(w);
     }
     Dashboard {
-        findings: report
-            .findings
-            .iter()
-            .map(|f| {
-                let mark = match f.severity {
-                    Severity::Problem => "Problem",
-                    Severity::Warning => "Warning",
-                    Severity::Improvement => "Better",
-                };
-                format!(
-                    "{mark}: {}. {}.",
-                    f.text.trim_end_matches('.'),
-                    f.advice.trim_end_matches('.')
-                )
-            })
-            .collect(),
+        findings: report.findings.iter().map(finding_line).collect(),
         warnings: report
             .data_quality
             .iter()
@@ -174,6 +159,24 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
 }
 
 /// `GET /`.
+/// A finding as one line of the dashboard: the severity, what the numbers
+/// say, and the advice as a sentence of its own (it is written to follow
+/// an arrow in the terminal report, so it starts in lower case there).
+fn finding_line(f: &crate::health::Finding) -> String {
+    let mark = match f.severity {
+        Severity::Problem => "Problem",
+        Severity::Warning => "Warning",
+        Severity::Improvement => "Better",
+    };
+    let advice = f.advice.trim_end_matches('.');
+    let mut chars = advice.chars();
+    let advice = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default();
+    format!("{mark}: {}. {advice}.", f.text.trim_end_matches('.'))
+}
+
 pub async fn page(
     State(state): State<Arc<AppState>>,
     viewer: Option<Extension<Viewer>>,
@@ -262,6 +265,24 @@ pub fn render(d: &Dashboard) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_reads_as_two_sentences() {
+        let f = crate::health::Finding {
+            code: "unknown_value",
+            severity: Severity::Problem,
+            workflow: None,
+            text: "stage value `Closed-Won` arrived 10 times".into(),
+            advice: "add the value to the field's `one of` list.".into(),
+            figure: 10.0,
+            target: None,
+        };
+        assert_eq!(
+            finding_line(&f),
+            "Problem: stage value `Closed-Won` arrived 10 times. \
+             Add the value to the field's `one of` list."
+        );
+    }
 
     #[test]
     fn weeks_start_on_monday() {
