@@ -271,12 +271,10 @@ fn ingest_event(
         now,
     )?;
     let touched = project(tx, &before, &record, &event.object, &event.record_id)?;
-    // Named in the error below when another writer stored it first.
-    let raced_key = key.event_id.unwrap_or(&hash).to_string();
-    let appended = tx.append_event(&NewEvent {
+    let new_event = NewEvent {
         source: request.source.clone(),
         event_id: event_id.map(str::to_string),
-        content_hash: hash.clone(),
+        content_hash: hash,
         received_at: now,
         object: Some(event.object.clone()),
         record_id: Some(event.record_id.clone()),
@@ -286,14 +284,25 @@ fn ingest_event(
         outcome: serde_json::to_string(&outcome).unwrap_or_default(),
         field_errors,
         handoff_ids: touched.iter().map(|(id, _, _)| id.clone()).collect(),
-    })?;
+    };
+    let appended = tx.append_event(&new_event)?;
     let audit_id = match appended {
         Appended::New(id) => id,
         // Stored by someone else since `processed` said it was new: the
         // record, its handoffs and the assignment memory were already
         // written above, so the job must fail (its savepoint rolls all of it
         // back) rather than answer `Duplicate` and keep them.
-        Appended::Duplicate(_) => return Err(IngestError::Raced { key: raced_key }),
+        // (Named by its id, or its content hash when it has none.)
+        Appended::Duplicate(_) => {
+            let NewEvent {
+                event_id,
+                content_hash,
+                ..
+            } = new_event;
+            return Err(IngestError::Raced {
+                key: event_id.unwrap_or(content_hash),
+            });
+        }
     };
     for (id, from, to) in &touched {
         if from.as_deref() != Some(to.as_str()) {
