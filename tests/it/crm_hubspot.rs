@@ -8,7 +8,7 @@ use handoff::runtime::secret::Secret;
 use serde_json::{json, Value as J};
 
 use crate::fake_crm::{
-    events_stored, handoffs_of, hs_event, json_of, mapping, send_hubspot, FakeCrm,
+    assigned_to, events_stored, handoffs_of, hs_event, json_of, mapping, send_hubspot, FakeCrm,
 };
 use crate::helpers::{spawn_app_with, TestApp};
 
@@ -476,14 +476,7 @@ async fn the_bundled_lead_scenarios_through_hubspot() {
         assert_eq!(h["status"], "proceeded");
         let id = h["id"].as_str().unwrap();
         let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
-        let assign = detail["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "assign")
-            .cloned()
-            .unwrap();
-        owners.push(assign["action"]["person"].clone());
+        owners.push(assigned_to(&detail));
     }
     assert_ne!(owners[0], owners[1], "{owners:?}");
     // No campaign in the CRM: paused, asking for exactly that.

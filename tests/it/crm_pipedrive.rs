@@ -6,7 +6,9 @@
 use handoff::runtime::secret::Secret;
 use serde_json::{json, Value as J};
 
-use crate::fake_crm::{events_stored, handoffs_of, json_of, mapping, send_pipedrive, FakeCrm};
+use crate::fake_crm::{
+    assigned_to, events_stored, handoffs_of, json_of, mapping, send_pipedrive, FakeCrm,
+};
 use crate::helpers::{spawn_app_with, TestApp};
 
 const USER: &str = "pd-hook";
@@ -355,14 +357,7 @@ async fn the_bundled_lead_scenarios_through_pipedrive() {
         let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
         assert_eq!(detail["record"]["status"], "Sales Qualified");
         assert_eq!(detail["record"]["owner"], "maya@example.com");
-        let assign = detail["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "assign")
-            .cloned()
-            .unwrap();
-        owners.push(assign["action"]["person"].clone());
+        owners.push(assigned_to(&detail));
     }
     assert_ne!(owners[0], owners[1], "{owners:?}");
     // No campaign: paused, asking for exactly that.

@@ -293,6 +293,15 @@ pub async fn json_of(r: reqwest::Response) -> J {
     r.json().await.expect("a JSON body")
 }
 
+/// The person a handoff's `assign` action names, from its API view.
+pub fn assigned_to(detail: &J) -> J {
+    let assign = detail["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == "assign"))
+        .unwrap_or_else(|| panic!("no assign action in {detail}"));
+    assign["action"]["person"].clone()
+}
+
 /// The handoffs of record `record_id`, through the API.
 pub async fn handoffs_of(app: &TestApp, record_id: &str) -> Vec<J> {
     let list = json_of(app.get(&format!("/handoffs?record={record_id}")).await).await;
