@@ -35,13 +35,15 @@ pub(super) fn plan(
     base_hash.add(set.version());
     base_hash.add_u64(u64::from(inst.plans));
     inst.plans += 1;
+    let triggered_at = inst.triggered_at;
     let mut out: Vec<Action> = Vec::with_capacity(actions.len());
     // Each action with its id, built in place rather than in a second vector.
     let push = |out: &mut Vec<Action>, plan: PlannedAction| {
         let mut h = StableHash(base_hash.0);
         h.add_u64(out.len() as u64);
         out.push(Action {
-            id: h.hex("a"),
+            // Sorted by the instance's start, like the instance's own id.
+            id: h.hex_at("a", triggered_at),
             plan,
         });
     };

@@ -764,7 +764,7 @@ fn instance_id(run: &Run<'_>, previous: Option<&Instance>) -> String {
     }
     h.add(run.event_id);
     h.add(previous.map_or("", |p| p.id.as_str()));
-    h.hex("h")
+    h.hex_at("h", run.now)
 }
 
 /// Short text written on the stack; writing more than fits is an error.
@@ -826,14 +826,30 @@ impl StableHash {
         self.bytes(&n.to_le_bytes());
     }
 
-    /// The hash as `{prefix}-` and 32 hex digits (`{:032x}`), written by
-    /// hand into a buffer of the exact size: `format!` cost about 1,000
+    /// The id: `{prefix}-` and 32 hex digits, the first 11 of them `at`
+    /// in milliseconds since 1970 (enough until the year 2527) and the other
+    /// 21 are the hash's low 84 bits. Ids made later sort later, so a store
+    /// indexing them appends to the end of its indexes instead of touching
+    /// a random page per new id: under load that was most of what each
+    /// commit wrote (`benches/README.md`, "Server load"). Still a pure
+    /// function of the same inputs, so a replay names the same ids.
+    pub(super) fn hex_at(&self, prefix: &str, at: jiff::Timestamp) -> String {
+        const HASH_BITS: u32 = 84;
+        const TIME_MASK: u128 = (1 << (128 - HASH_BITS)) - 1;
+        // Before 1970 (never a real trigger time) counts as 0.
+        let millis = u128::try_from(at.as_millisecond()).unwrap_or(0) & TIME_MASK;
+        let low = self.0 & ((1u128 << HASH_BITS) - 1);
+        Self::spell(prefix, (millis << HASH_BITS) | low)
+    }
+
+    /// `{prefix}-` and `n` as 32 hex digits (`{:032x}`), written by hand
+    /// into a buffer of the exact size: `format!` cost about 1,000
     /// instructions per id (`String::push` per digit about 600), and a
     /// proceeded event makes five ids.
-    pub(super) fn hex(&self, prefix: &str) -> String {
+    fn spell(prefix: &str, n: u128) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 32];
-        for (pair, b) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+        for (pair, b) in digits.chunks_exact_mut(2).zip(n.to_be_bytes()) {
             pair[0] = DIGITS[usize::from(b >> 4)];
             pair[1] = DIGITS[usize::from(b & 0xf)];
         }
@@ -1123,7 +1139,31 @@ mod tests {
     #[test]
     fn hex_is_the_prefix_and_32_lowercase_hex_digits() {
         for n in [0, 1, 0xabc, u128::MAX, StableHash::OFFSET] {
-            assert_eq!(StableHash(n).hex("a"), format!("a-{n:032x}"));
+            assert_eq!(StableHash::spell("a", n), format!("a-{n:032x}"));
         }
+    }
+
+    #[test]
+    fn ids_made_later_sort_later_and_keep_the_hash() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().expect("a timestamp");
+        let early = at("2026-11-20T15:04:05.001Z");
+        let late = at("2026-11-20T15:04:05.002Z");
+        // A hash that would sort first, at a later time, still sorts later.
+        let (big, small) = (StableHash(u128::MAX), StableHash(0));
+        let first = big.hex_at("h", early);
+        let second = small.hex_at("h", late);
+        assert!(first < second, "{first} should sort before {second}");
+        assert_eq!(first.len(), 34);
+        // The time, in milliseconds, is the first 11 digits.
+        let millis = u64::from_str_radix(&first[2..13], 16).expect("hex");
+        assert_eq!(i64::try_from(millis).ok(), Some(early.as_millisecond()));
+        // The rest is the hash's low 84 bits.
+        assert_eq!(&first[13..], "f".repeat(21));
+        assert_eq!(&second[13..], "0".repeat(21));
+        // Same inputs, same id; before 1970 counts as 0.
+        assert_eq!(big.hex_at("h", early), first);
+        assert!(big
+            .hex_at("h", at("1969-12-31T23:59:59Z"))
+            .starts_with("h-00000000000"));
     }
 }
