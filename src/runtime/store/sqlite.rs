@@ -60,8 +60,13 @@ const MIGRATIONS: &[M<'static>] = &[
 const STATEMENT_CACHE: usize = 64;
 
 /// The write connection's page cache, in KiB (as `PRAGMA cache_size`
-/// takes it: negative means KiB).
-const WRITER_CACHE_KIB: i64 = -64 * 1024;
+/// takes it: negative means KiB). Bigger is not better here: at every
+/// commit SQLite walks the cache's whole hash table (`pcache1Truncate`,
+/// while the file is under 1 GiB), so under load 64 MiB served 2,800
+/// events/s, 16 MiB 2,700, 8 MiB 3,800 and SQLite's default 2 MiB 3,300
+/// (`benches/load.sh`, idle machine). New rows go to the right edge of
+/// every index (ids sort by time), so the hot pages are few.
+const WRITER_CACHE_KIB: i64 = -8 * 1024;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -176,11 +181,17 @@ impl SqliteStore {
         // by default, fewer than one event uses, so each batch evicted and
         // re-parsed some.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // The writer touches a few random index leaves per event (hashed ids):
-        // with SQLite's default 2 MiB page cache a busy file reads them back
-        // with a syscall each time; 64 MiB keeps the hot part in memory.
+        // A page cache sized for the hot right edges of the indexes (see
+        // WRITER_CACHE_KIB for why not larger).
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(db("setting the writer's page cache"))?;
+        // Each job runs in a savepoint, and SQLite copies every page a job
+        // first touches into a statement journal so the job can roll back
+        // alone. In a temp file those copies were a pwrite each, about a
+        // fifth of the writer's time under load; in memory they are a memcpy
+        // (a batch's journal is a few hundred pages at most).
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(db("keeping statement journals in memory"))?;
         // Checkpoints run on their own thread; the writer's automatic one
         // stays as a backstop (see `checkpoint`).
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
