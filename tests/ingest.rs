@@ -332,10 +332,23 @@ async fn decisions_use_the_time_the_audit_log_keeps() {
     )
     .await
     .unwrap();
-    let Ingested::Applied { audit_id, outcome } = &out[0] else {
+    let Ingested::Applied {
+        audit_id,
+        outcome,
+        outcome_json,
+    } = &out[0]
+    else {
         panic!("{out:?}");
     };
     let row = store.event(*audit_id).unwrap().unwrap();
+    assert_eq!(
+        outcome_json, &row.event.outcome,
+        "the answer's outcome is the audit log's text"
+    );
+    assert_eq!(
+        serde_json::from_str::<handoff::eval::Outcome>(outcome_json).unwrap(),
+        *outcome
+    );
     assert_eq!(
         row.event.received_at,
         common::ts("2026-11-20T15:05:00.123456Z")

@@ -26,7 +26,13 @@ use crate::runtime::store::{
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ingested {
     /// Decided and stored under this audit id.
-    Applied { audit_id: AuditId, outcome: Outcome },
+    Applied {
+        audit_id: AuditId,
+        outcome: Outcome,
+        /// `outcome` as JSON, exactly as the audit log stores it (an answer
+        /// can send it on without serializing the outcome a second time).
+        outcome_json: String,
+    },
     /// The same event was stored before: nothing changed.
     Duplicate { audit_id: AuditId },
 }
@@ -286,8 +292,8 @@ fn ingest_event(
         handoff_ids: touched.iter().map(|(id, _, _)| id.clone()).collect(),
     };
     let appended = tx.append_event(&new_event)?;
-    let audit_id = match appended {
-        Appended::New(id) => id,
+    let (audit_id, outcome_json) = match appended {
+        Appended::New(id) => (id, new_event.outcome),
         // Stored by someone else since `processed` said it was new: the
         // record, its handoffs and the assignment memory were already
         // written above, so the job must fail (its savepoint rolls all of it
@@ -327,7 +333,11 @@ fn ingest_event(
             now,
         )?;
     }
-    Ok(Ingested::Applied { audit_id, outcome })
+    Ok(Ingested::Applied {
+        audit_id,
+        outcome,
+        outcome_json,
+    })
 }
 
 fn load(

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde_json::json;
 
 use super::hydrate::HydrateError;
@@ -19,7 +18,7 @@ use super::{apply_properties, pending, CrmEvent, Normalized};
 use crate::check::ObjectSchema;
 use crate::compile::WorkflowSet;
 use crate::eval::{Event, RecordState, StoredRecord};
-use crate::runtime::http::hooks::problem;
+use crate::runtime::http::hooks::{answer_kind, problem, EventsBody};
 use crate::runtime::ingest::{self, Ingested, Request};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{EventKey, NewPending, StoreError, StoreExt};
@@ -151,28 +150,20 @@ pub(super) async fn accept(
                 .metrics
                 .ingest_commit_seconds
                 .observe_duration(started.elapsed());
-            let body: Vec<serde_json::Value> = fates
-                .into_iter()
-                .map(|f| match f {
-                    Fate::Done(Ingested::Applied { audit_id, outcome }) => {
-                        state.metrics.events.inc(&[source, "applied"]);
-                        json!({"audit_id": audit_id, "duplicate": false, "outcome": outcome})
-                    }
-                    Fate::Done(Ingested::Duplicate { audit_id }) => {
-                        state.metrics.events.inc(&[source, "duplicate"]);
-                        json!({"audit_id": audit_id, "duplicate": true})
+            let mut body = EventsBody::default();
+            for f in &fates {
+                match f {
+                    Fate::Done(r) => {
+                        state.metrics.events.inc(&[source, answer_kind(r)]);
+                        body.push_ingested(r);
                     }
                     Fate::Pending(new) => {
                         state.metrics.events.inc(&[source, "pending"]);
-                        json!({"pending": true, "duplicate": !new})
+                        body.push_value(&json!({"pending": true, "duplicate": !new}));
                     }
-                })
-                .collect();
-            (
-                StatusCode::OK,
-                Json(json!({ "events": body, "skipped": normalized.skipped.len() })),
-            )
-                .into_response()
+                }
+            }
+            body.finish(Some(normalized.skipped.len()))
         }
         Err(e) => {
             tracing::error!(error = %e, "ingest failed; nothing of the request was stored");
