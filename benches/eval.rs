@@ -41,6 +41,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+/// The allocator the `handoff` binary ships (feature `cli`, on by default),
+/// so every contender here allocates as it would there. Built with
+/// `--no-default-features` the bench uses the system allocator: the
+/// "Allocator" table in benches/README.md has both.
+#[cfg(feature = "cli")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use handoff::compile::{ExceptionKind, TriggerKind, WorkflowSet};
 use handoff::eval::{self, equal, Ctx, Event, OutcomeStatus, Record, State};
 use handoff::value::{Decimal, Value};

@@ -10,6 +10,11 @@ use clap::Parser;
 
 mod cli;
 
+/// mimalloc rather than the system allocator: see its entry in Cargo.toml
+/// and "Allocator" in benches/README.md for the measurements.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     ExitCode::from(cli::run(args) as u8)
