@@ -206,9 +206,12 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), nice $NICE, $(nproc) cores, load average $LOAD_BEFORE before, $LOAD_AFTER after; $FSYNC"
 echo
-echo "| target | requests/s | p50 ms | p99 ms | ÷ ceiling | server CPU | check |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+# Server CPU per request: what the work costs whatever the machine's load
+# (the CPU share of the measured window over the requests it answered).
+echo "| target | requests/s | p50 ms | p99 ms | ÷ ceiling | server CPU | server CPU per request | check |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for name in "${ORDER[@]}"; do
-  ratio=$(awk -v a="${RPS[$name]}" -v c="${RPS[ceiling]}" 'BEGIN { printf "%.2f", a / c }')
-  echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | $ratio | ${CPU[$name]} % | ${NOTE[$name]:-} |"
+  ratio=$(awk -v a="${RPS[$name]}" -v c="${RPS[ceiling]}" 'BEGIN { printf "%.3f", a / c }')
+  per=$(awk -v cpu="${CPU[$name]}" -v r="${RPS[$name]}" 'BEGIN { printf "%.0f µs", cpu / 100 / r * 1e6 }')
+  echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | $ratio | ${CPU[$name]} % | $per | ${NOTE[$name]:-} |"
 done
