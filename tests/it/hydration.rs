@@ -162,6 +162,28 @@ async fn with_the_crm_down_the_event_is_stored_and_decided_when_it_is_back() {
     })
     .await;
     assert!(handoffs_of(&app, "3001").await.is_empty());
+    // Each failed try is counted and says why, and the next one waits at
+    // most the doubled interval (100 ms, 200 ms, ...; never sooner than now).
+    wait_for("a failed retry recorded on the waiting rows", || {
+        let app = &app;
+        async move {
+            let far = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+            let rows = app.state.store.crm_due_pending(far, 10).ok()?;
+            (rows.len() == 2 && rows.iter().all(|r| r.attempts >= 1)).then_some(rows)
+        }
+    })
+    .await
+    .iter()
+    .for_each(|r| {
+        assert!(!r.last_error.is_empty(), "{r:?}");
+        let ceiling = jiff::SignedDuration::from_millis(100 << r.attempts.min(20));
+        assert!(
+            r.next_attempt_at <= jiff::Timestamp::now() + ceiling,
+            "attempt {} waits until {}",
+            r.attempts,
+            r.next_attempt_at
+        );
+    });
 
     fake.set_down(false);
     let h = wait_for("the waiting event to be decided", || {

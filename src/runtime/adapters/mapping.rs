@@ -75,8 +75,9 @@ pub struct CrmMapping {
     pub timeout_ms: Option<u64>,
     /// How many times a failed API call is tried again at once (default 2).
     pub retries: Option<u32>,
-    /// How often a decision waiting for the CRM's API is tried again, in
-    /// milliseconds (default 30000).
+    /// How long a decision waiting for the CRM's API waits before its first
+    /// retry, in milliseconds (default 30000); the wait doubles after each
+    /// failed retry, up to 30 minutes.
     pub pending_retry_ms: Option<u64>,
     /// `.handoff` object name -> its mapping.
     #[serde(default)]

@@ -1,7 +1,10 @@
 //! Decisions waiting for the CRM: an event whose record had to be read
 //! from the CRM's API, when the API could not be reached, is stored (and
 //! acknowledged) as a `crm_pending` row. This loop tries each waiting
-//! record again every `pending_retry_ms`: once the API answers, the
+//! record again after `pending_retry_ms`, doubling the wait after every
+//! failed try (with jitter, at most [`LONGEST_WAIT`]), so a CRM that is
+//! down for hours is asked a few times an hour, not twice a minute, and
+//! records that failed together spread out. Once the API answers, the
 //! record's waiting events are hydrated, decided in order and deleted from
 //! `crm_pending` in one write job, so none is lost or decided twice, and
 //! none is decided on a record known to be incomplete.
@@ -15,12 +18,34 @@ use tokio::task::JoinHandle;
 use super::mapping::{Crm, Mapping};
 use super::{hydrate_record, CrmEvent};
 use crate::eval::Event;
+use crate::runtime::delivery::backoff::{Backoff, Jitter};
 use crate::runtime::ingest::{self, Ingested, Request};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{EventKey, PendingRow, StoreError, StoreExt};
 
 /// How many waiting events one pass looks at.
 const PASS: usize = 500;
+
+/// The longest wait between two tries of a waiting record (unless
+/// `pending_retry_ms` itself is longer).
+pub const LONGEST_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// When to try a record again after its `failures`-th failed try (1 or
+/// more): `interval` doubled per failure, capped at [`LONGEST_WAIT`], and
+/// drawn from the upper half of that (the delivery worker's schedule).
+pub fn wait_after(
+    interval: jiff::SignedDuration,
+    failures: u32,
+    jitter: &mut Jitter,
+) -> jiff::SignedDuration {
+    let base = Duration::try_from(interval).unwrap_or(Duration::from_secs(30));
+    let backoff = Backoff {
+        base,
+        max: LONGEST_WAIT.max(base),
+    };
+    jiff::SignedDuration::try_from(backoff.delay(failures, jitter))
+        .unwrap_or(jiff::SignedDuration::from_secs(30 * 60))
+}
 
 /// How long a waiting event waits before its next try: the smallest
 /// `pending_retry_ms` configured, 30 s by default.
@@ -92,7 +117,15 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
 
 /// Tries one record's waiting events (in `seq` order).
 async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<usize, StoreError> {
-    let next = jiff::Timestamp::now() + retry_interval(&state.crm.mapping);
+    // The record's events failed together so far; the oldest has the most
+    // tries.
+    let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+    let next = jiff::Timestamp::now()
+        + wait_after(
+            retry_interval(&state.crm.mapping),
+            failures.saturating_add(1),
+            &mut Jitter::from_clock(),
+        );
     let crm = match rows.first().map(|r| r.source.as_str()) {
         Some("hubspot") => Crm::HubSpot,
         Some("pipedrive") => Crm::Pipedrive,
@@ -197,4 +230,32 @@ async fn failed(
         })
         .await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_per_failure_within_jitter_and_stop_at_the_longest() {
+        let interval = jiff::SignedDuration::from_secs(30);
+        let mut j = Jitter::seeded(3);
+        for failures in 1..=12u32 {
+            let ceiling = (30u64 << (failures - 1)).min(30 * 60);
+            for _ in 0..20 {
+                let w = wait_after(interval, failures, &mut j).as_secs_f64();
+                assert!(
+                    w >= ceiling as f64 / 2.0 && w <= ceiling as f64,
+                    "failure {failures}: waited {w} s, ceiling {ceiling} s"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_interval_longer_than_the_longest_wait_is_kept() {
+        let interval = jiff::SignedDuration::from_secs(2 * 3600);
+        let w = wait_after(interval, 5, &mut Jitter::seeded(1));
+        assert!(w >= jiff::SignedDuration::from_secs(3600) && w <= interval);
+    }
 }
