@@ -225,6 +225,20 @@ async fn demo_then_health_finds_what_was_planted() {
         .expect("the demo fills a fresh database");
     assert!(summary.deals >= 200 && summary.leads >= 300, "{summary:?}");
     assert!(summary.renamed_sent > 0 && summary.approvals > 0 && summary.rejections > 0);
+    // A deal's review is rejected through the real path: the handoff ends
+    // `rejected`, like one rejected on the review page.
+    let rejected = store
+        .list_handoffs(
+            &handoff::runtime::store::HandoffFilter {
+                status: Some("rejected".into()),
+                workflow: Some("Sales to Delivery".into()),
+                record_id: None,
+                orphaned: None,
+            },
+            &handoff::runtime::store::PageRequest::first(500),
+        )
+        .unwrap();
+    assert!(!rejected.items.is_empty(), "no deal review was rejected");
 
     let window = Window {
         since: summary.start,

@@ -444,6 +444,19 @@ pub async fn generate(
                 who,
                 reason,
             } => {
+                // A deal's review is rejected the way a person does it on the
+                // review page (status `rejected`, tasks released, the note
+                // in the audit log).
+                if workflow == DEALS {
+                    if let Some(id) = find(store, DEALS, &record, Some("review")).await? {
+                        let rejected =
+                            ingest::reject(store, set.clone(), id, who, reason, p.at).await?;
+                        summary.rejections += u32::from(rejected.is_some());
+                    }
+                    continue;
+                }
+                // A lead is turned down by sales after it was handed over:
+                // not a review, the receiving team's note on the handoff.
                 if let Some(id) = find(store, workflow, &record, None).await? {
                     let at = p.at;
                     store
