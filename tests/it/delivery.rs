@@ -47,6 +47,9 @@ fn users() -> Arc<dyn UserIds> {
     )
 }
 
+/// The API token of the test that also reads a handoff's page.
+const DELIVERY_TOKEN: &str = "delivery-api-token";
+
 /// Delivery to the fakes, fast: 20 ms backoff, 500 ms timeout.
 fn deliver_to(
     fake: &FakeSinks,
@@ -171,16 +174,21 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     );
     // The outbound webhook's receiver is down.
     fake.set("webhook", Behaviour::AlwaysFail(503));
+    let deliver = deliver_to(
+        &fake,
+        &[
+            (ActionKind::Task, &[SinkKind::Hubspot, SinkKind::Webhook]),
+            (ActionKind::Notify, &[SinkKind::Slack]),
+        ],
+        4,
+        None,
+    );
     let app = spawn_app_with_users(
-        deliver_to(
-            &fake,
-            &[
-                (ActionKind::Task, &[SinkKind::Hubspot, SinkKind::Webhook]),
-                (ActionKind::Notify, &[SinkKind::Slack]),
-            ],
-            4,
-            None,
-        ),
+        move |s: &mut Settings| {
+            deliver(s);
+            // A token, so a person can sign in to read the handoff's page.
+            s.secrets.api_token = Some(Secret::new(DELIVERY_TOKEN));
+        },
         Some(users()),
     )
     .await;
@@ -243,6 +251,19 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     let error = task["last_error"].as_str().unwrap();
     assert!(error.contains("webhook: HTTP 503"), "{error}");
     assert!(error.contains("gave up after 4 tries"), "{error}");
+    // The handoff's page says the same per sink: HubSpot took the task
+    // (with its task id), the webhook's error is beside it.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let token = app.token.clone().expect("the app has an API token");
+    let cookie = crate::web::session(&app, &browser, "maya@example.com", &token).await;
+    let (status, html) =
+        crate::web::page(&app, &browser, &cookie, &format!("/handoffs/{h1}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("HubSpot: 1001, "), "{html}");
+    assert!(html.contains("webhook: HTTP 503"), "{html}");
 
     // Email drafts wait for review: never claimed, never sent.
     assert_eq!(state_of(&actions, "email_draft"), ["draft"]);
@@ -287,6 +308,7 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     let r = app
         .client
         .post(app.url(&format!("/outbox/{notify_id}/retry")))
+        .bearer_auth(DELIVERY_TOKEN)
         .send()
         .await
         .unwrap();
@@ -294,6 +316,7 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     let r = app
         .client
         .post(app.url("/outbox/no-such-action/retry"))
+        .bearer_auth(DELIVERY_TOKEN)
         .send()
         .await
         .unwrap();
@@ -305,6 +328,7 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     let r = app
         .client
         .post(app.url(&format!("/outbox/{task_id}/retry")))
+        .bearer_auth(DELIVERY_TOKEN)
         .send()
         .await
         .unwrap();

@@ -104,7 +104,8 @@ async fn sign_in(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> 
         .unwrap()
 }
 
-async fn session(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> String {
+/// Signs `who` in with `token` and returns the session cookie (`name=value`).
+pub(crate) async fn session(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> String {
     let r = sign_in(app, b, who, token).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()[LOCATION], "/handoffs");
@@ -122,7 +123,13 @@ async fn session(app: &TestApp, b: &reqwest::Client, who: &str, token: &str) -> 
     cookie_of(&r, "handoff_session").unwrap()
 }
 
-async fn page(app: &TestApp, b: &reqwest::Client, cookie: &str, path: &str) -> (u16, String) {
+/// GETs `path` as a browser with the session cookie: (status, HTML).
+pub(crate) async fn page(
+    app: &TestApp,
+    b: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+) -> (u16, String) {
     let r = b
         .get(app.url(path))
         .header(ACCEPT, HTML)

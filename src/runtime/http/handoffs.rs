@@ -111,25 +111,30 @@ async fn one(
     if web::wants_html(&headers) {
         return web::handoff::page(state, id, viewer.map(|v| v.0)).await;
     }
-    // With each action, the sinks that took it (delivery state per sink).
-    let found = read(&state, move |s| {
-        let Some(d) = s.handoff(&id)? else {
-            return Ok(None);
-        };
-        let sinks = d
-            .actions
-            .iter()
-            .map(|a| s.sink_deliveries(&a.id))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some((d, sinks)))
-    })
-    .await;
+    let found = read(&state, move |s| with_sinks(s, &id)).await;
     let (detail, sinks) = match found {
         Ok(Some(d)) => d,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no handoff with that id"),
         Err(r) => return r,
     };
     Json(detail_json(&detail, &sinks)).into_response()
+}
+
+/// A handoff, and for each of its actions the sinks that took it.
+pub(crate) type WithSinks = (HandoffDetail, Vec<Vec<SinkDelivery>>);
+
+/// A handoff and, for each of its actions, the sinks that took it
+/// (delivery state per sink), as the API and the page show them.
+pub(crate) fn with_sinks(s: &dyn Store, id: &str) -> Result<Option<WithSinks>, StoreError> {
+    let Some(d) = s.handoff(id)? else {
+        return Ok(None);
+    };
+    let sinks = d
+        .actions
+        .iter()
+        .map(|a| s.sink_deliveries(&a.id))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((d, sinks)))
 }
 
 /// Everything about one handoff, as the API answers it (the page renders

@@ -21,14 +21,14 @@ use serde_json::Value as J;
 
 use super::layout::{csrf_field, page as shell, status};
 use super::{check_form, html_page, message, read, see_other, Viewer};
-use crate::runtime::http::handoffs::{decide, detail_json, Verdict};
+use crate::runtime::http::handoffs::{decide, detail_json, with_sinks, Verdict};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{NewNote, StoreExt};
 
 /// The page of handoff `id`.
 pub async fn page(state: Arc<AppState>, id: String, viewer: Option<Viewer>) -> Response {
     let wanted = id.clone();
-    let detail = match read(&state, move |s| s.handoff(&wanted)).await {
+    let (detail, sinks) = match read(&state, move |s| with_sinks(s, &wanted)).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             return message(
@@ -40,7 +40,7 @@ pub async fn page(state: Arc<AppState>, id: String, viewer: Option<Viewer>) -> R
         }
         Err(r) => return r,
     };
-    let j = detail_json(&detail, &[]);
+    let j = detail_json(&detail, &sinks);
     let title = format!("{} · {}", text(&j["workflow"]), text(&j["record_id"]));
     html_page(
         StatusCode::OK,
@@ -209,6 +209,9 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
                                 td { (text(&a["kind"])) }
                                 td { (summary(&a["action"])) }
                                 td { (status(&text(&a["state"])))
+                                    @for d in a["sinks"].as_array().into_iter().flatten() {
+                                        br; span.muted { (delivered(d)) }
+                                    }
                                     @if let Some(e) = a["last_error"].as_str() { br; span.muted { (e) } } }
                                 td { (text(&a["attempts"])) }
                             }
@@ -217,6 +220,22 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
                 } }
             }
         }
+    }
+}
+
+/// One sink that took an action: "HubSpot: T-123, 1 Dec 09:00".
+fn delivered(d: &J) -> String {
+    let sink = match d["sink"].as_str().unwrap_or("") {
+        "hubspot" => "HubSpot",
+        "pipedrive" => "Pipedrive",
+        "slack" => "Slack",
+        "webhook" => "webhook",
+        other => other,
+    };
+    let at = when(&d["delivered_at"]);
+    match d["ref"].as_str().filter(|r| !r.is_empty()) {
+        Some(r) => format!("{sink}: {r}, {at}"),
+        None => format!("{sink}, {at}"),
     }
 }
 
