@@ -58,7 +58,7 @@ pub struct Metrics {
     pub crm_hydrations: CounterVec,
     // --- delivery ---
     /// `handoff_deliveries_total{sink, result}`: calls to a sink, by result
-    /// (`delivered`, `found_existing`, `failed`, `refused`).
+    /// (`delivered`, `found_existing`, `failed`, `refused`, `throttled`).
     pub deliveries: CounterVec,
     /// `handoff_dead_letters_total`: actions that ran out of tries or were
     /// refused.

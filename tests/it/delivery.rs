@@ -373,7 +373,7 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
         r#"handoff_deliveries_total{sink="hubspot",result="found_existing"} 1"#,
         r#"handoff_deliveries_total{sink="webhook",result="failed"} 4"#,
         r#"handoff_deliveries_total{sink="webhook",result="delivered"} 1"#,
-        r#"handoff_deliveries_total{sink="slack",result="failed"} 2"#,
+        r#"handoff_deliveries_total{sink="slack",result="throttled"} 2"#,
         "handoff_dead_letters_total 1",
     ] {
         assert!(metrics.contains(line), "{line} missing in\n{metrics}");
@@ -398,6 +398,37 @@ fn crash_holding_leases(db: &Path) -> usize {
         .len();
     store.close();
     n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_is_waited_out_and_never_uses_up_the_attempts() {
+    let fake = FakeSinks::start().await;
+    // Slack throttles five times in a row; two failed tries would be a
+    // dead letter, but a 429 is not a failure.
+    fake.set(
+        "slack",
+        Behaviour::FailFirst {
+            n: 5,
+            status: 429,
+            retry_after: Some(0),
+        },
+    );
+    let app = spawn_app_with_users(
+        deliver_to(&fake, &[(ActionKind::Notify, &[SinkKind::Slack])], 2, None),
+        Some(users()),
+    )
+    .await;
+    post_event(&app, &won("e1", "D-1", Some("None"))).await;
+    let h1 = handoff_of(&app, "D-1").await;
+    let actions = wait_actions(&app, &h1, |a| state_of(a, "notify") == ["delivered"]).await;
+    let notify = of_kind(&actions, "notify")[0];
+    assert_eq!(notify["attempts"], 1, "only the try that worked counts");
+    assert_eq!(fake.received(|r| r.slack.len()), 1, "sent once");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("handoff_deliveries_total{sink=\"slack\",result=\"throttled\"} 5"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -423,6 +423,25 @@ pub fn outbox_claim_lease_retry_dead_redrive(store: &dyn Store) {
     assert_eq!(row("ob-b").last_error, None);
     assert_eq!(row("ob-later").state, DeliveryState::Pending);
 
+    // A rate limit puts it back without counting the try.
+    let again = store.claim_due(secs(60), lease, 10).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|a| (a.id.as_str(), a.attempts))
+            .collect::<Vec<_>>(),
+        [("ob-a", 2)]
+    );
+    assert!(store.throttled("ob-a", secs(60), "HTTP 429").unwrap());
+    assert!(
+        !store.throttled("ob-a", secs(60), "again").unwrap(),
+        "not leased any more"
+    );
+    let rows = store.handoff("ob-h").unwrap().unwrap().actions;
+    let a = rows.iter().find(|a| a.id == "ob-a").unwrap();
+    assert_eq!((a.state, a.attempts), (DeliveryState::Pending, 1));
+    assert_eq!(a.last_error.as_deref(), Some("HTTP 429"));
+
     // ob-b's worker died: its lease ends, and start-up returns it.
     assert_eq!(store.release_expired_leases(secs(30)).unwrap(), 0);
     assert_eq!(store.release_expired_leases(secs(31)).unwrap(), 1);

@@ -46,6 +46,18 @@ struct Claimed {
     done: Vec<SinkDelivery>,
 }
 
+/// Why a pass over an action did not deliver it.
+struct Failure {
+    /// A sink refused it as it is: dead-letter it now.
+    refused: bool,
+    /// Every failing sink only asked us to slow down (429).
+    throttled: bool,
+    /// What each failing sink said.
+    why: String,
+    /// The longest `Retry-After` a sink sent.
+    retry_after: Option<Duration>,
+}
+
 /// What became of one action.
 enum Verdict {
     Delivered,
@@ -241,7 +253,16 @@ impl Worker {
             Err(e) => {
                 let why = format!("the action's payload is unreadable: {e}");
                 return self
-                    .finish(&c.action, Vec::new(), Some((true, why, None)))
+                    .finish(
+                        &c.action,
+                        Vec::new(),
+                        Some(Failure {
+                            refused: true,
+                            throttled: false,
+                            why,
+                            retry_after: None,
+                        }),
+                    )
                     .await;
             }
         };
@@ -272,6 +293,7 @@ impl Worker {
                 Ok(_) => "delivered",
                 Err(SendError::Retry { .. }) => "failed",
                 Err(SendError::Refused { .. }) => "refused",
+                Err(SendError::Throttled { .. }) => "throttled",
             };
             self.metrics.deliveries.inc(&[kind.as_str(), label]);
             match result {
@@ -293,10 +315,15 @@ impl Worker {
             let refused = errors
                 .iter()
                 .any(|e| matches!(e, SendError::Refused { .. }));
+            // Only rate limits: the try does not count.
+            let throttled = errors
+                .iter()
+                .all(|e| matches!(e, SendError::Throttled { .. }));
             let retry_after = errors
                 .iter()
                 .filter_map(|e| match e {
-                    SendError::Retry { retry_after, .. } => *retry_after,
+                    SendError::Retry { retry_after, .. }
+                    | SendError::Throttled { retry_after, .. } => *retry_after,
                     SendError::Refused { .. } => None,
                 })
                 .max();
@@ -305,7 +332,12 @@ impl Worker {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            Some((refused, why, retry_after))
+            Some(Failure {
+                refused,
+                throttled,
+                why,
+                retry_after,
+            })
         };
         self.finish(&c.action, took, failure).await
     }
@@ -316,19 +348,20 @@ impl Worker {
         &self,
         action: &ActionRow,
         took: Vec<(SinkKind, Delivered)>,
-        failure: Option<(bool, String, Option<Duration>)>,
+        failure: Option<Failure>,
     ) -> Result<Verdict, StoreError> {
         let now = self.clock.now();
         let id = action.id.clone();
         let verdict = match &failure {
             None => Verdict::Delivered,
-            Some((refused, _, _)) if *refused || action.attempts >= self.max_attempts => {
+            Some(f) if f.refused || (!f.throttled && action.attempts >= self.max_attempts) => {
                 Verdict::Dead
             }
             Some(_) => Verdict::Retry,
         };
+        let throttled = failure.as_ref().is_some_and(|f| f.throttled);
         let retry_at = match (&verdict, &failure) {
-            (Verdict::Retry, Some((_, _, retry_after))) => {
+            (Verdict::Retry, Some(Failure { retry_after, .. })) => {
                 let mut jitter = self
                     .jitter
                     .lock()
@@ -340,7 +373,7 @@ impl Worker {
             }
             _ => now,
         };
-        let why = failure.map(|(_, w, _)| w).unwrap_or_default();
+        let why = failure.map(|f| f.why).unwrap_or_default();
         let dead = matches!(verdict, Verdict::Dead);
         let delivered = matches!(verdict, Verdict::Delivered);
         let attempts = action.attempts;
@@ -364,6 +397,8 @@ impl Worker {
                         why
                     };
                     tx.dead_letter(&id, &why)?;
+                } else if throttled {
+                    tx.throttled(&id, retry_at, &why)?;
                 } else {
                     tx.schedule_retry(&id, retry_at, &why)?;
                 }

@@ -552,6 +552,11 @@ pub trait WriteTx {
     fn mark_delivered(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// A leased action failed; try again at `at`. `false` if it was not leased.
     fn schedule_retry(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError>;
+    /// A leased action's sink asked us to slow down (HTTP 429): back to
+    /// pending, due at `at`, and this try does not count toward the
+    /// attempts (a rate limit is not a failure; it must not dead-letter an
+    /// action). `false` if it was not leased.
+    fn throttled(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError>;
     /// A leased action is out of attempts. `false` if it was not leased.
     fn dead_letter(&mut self, id: &str, error: &str) -> Result<bool, StoreError>;
     /// A dead action goes back to pending, due at `at`, attempts reset.
@@ -650,6 +655,11 @@ pub trait Store: Send + Sync {
     fn schedule_retry(&self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError> {
         let (id, error) = (id.to_owned(), error.to_owned());
         self.write_blocking(move |tx| tx.schedule_retry(&id, at, &error))
+    }
+    /// See [`WriteTx::throttled`].
+    fn throttled(&self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.write_blocking(move |tx| tx.throttled(&id, at, &error))
     }
     /// See [`WriteTx::dead_letter`].
     fn dead_letter(&self, id: &str, error: &str) -> Result<bool, StoreError> {

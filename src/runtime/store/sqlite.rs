@@ -1096,6 +1096,18 @@ impl WriteTx for WriteConn {
             .map_err(db("scheduling a retry"))
     }
 
+    fn throttled(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE actions SET state = 'pending', next_attempt_at = ?2, last_error = ?3, \
+                 lease_until = NULL, attempts = max(attempts - 1, 0) \
+                 WHERE id = ?1 AND state = 'leased'",
+            )
+            .and_then(|mut s| s.execute(params![id, us(at), error]))
+            .map(|n| n == 1)
+            .map_err(db("putting back a rate-limited action"))
+    }
+
     fn dead_letter(&mut self, id: &str, error: &str) -> Result<bool, StoreError> {
         self.conn
             .prepare_cached(

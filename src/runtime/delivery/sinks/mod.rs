@@ -83,6 +83,13 @@ pub enum SendError {
     /// The sink will not take it as it is: dead-letter it for a person.
     #[error("{reason}")]
     Refused { reason: String },
+    /// The sink asked us to slow down (HTTP 429): try again after its
+    /// `Retry-After`; the try does not count toward the attempts.
+    #[error("{reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 /// A place actions go.
@@ -124,9 +131,10 @@ pub fn transport(sink: &str, e: reqwest::Error) -> SendError {
     }
 }
 
-/// Sorts an answer: 2xx passes; 429, 408, 425 and 5xx are retried (with
-/// `Retry-After` when given); any other status is a refusal carrying the
-/// start of the body (the CRM's own explanation).
+/// Sorts an answer: 2xx passes; 429 is a rate limit (retried after its
+/// `Retry-After`, not counted as a failed try); 408, 425 and 5xx are
+/// retried (with `Retry-After` when given); any other status is a refusal
+/// carrying the start of the body (the CRM's own explanation).
 pub async fn check(sink: &str, res: reqwest::Response) -> Result<reqwest::Response, SendError> {
     let status = res.status();
     if status.is_success() {
@@ -140,7 +148,12 @@ pub async fn check(sink: &str, res: reqwest::Response) -> Result<reqwest::Respon
     let body = res.text().await.unwrap_or_default();
     let said = snippet(&body);
     let code = status.as_u16();
-    if code == 429 || code == 408 || code == 425 || status.is_server_error() {
+    if code == 429 {
+        Err(SendError::Throttled {
+            reason: format!("{sink}: HTTP 429 {said}").trim_end().to_string(),
+            retry_after,
+        })
+    } else if code == 408 || code == 425 || status.is_server_error() {
         Err(SendError::Retry {
             reason: format!("{sink}: HTTP {code} {said}").trim_end().to_string(),
             retry_after,
