@@ -19,6 +19,7 @@ use super::mapping::{Crm, Mapping};
 use super::{hydrate_record, CrmEvent};
 use crate::eval::Event;
 use crate::runtime::delivery::backoff::{Backoff, Jitter};
+use crate::runtime::http::hooks::answer_kind;
 use crate::runtime::ingest::{self, Ingested, Request};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{EventKey, PendingRow, StoreError, StoreExt};
@@ -204,11 +205,7 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
         })
         .await?;
     for r in &results {
-        let outcome = match r {
-            Ingested::Applied { .. } => "applied",
-            Ingested::Duplicate { .. } => "duplicate",
-        };
-        state.metrics.events.inc(&[crm.as_str(), outcome]);
+        state.metrics.events.inc(&[crm.as_str(), answer_kind(r)]);
     }
     Ok(results.len())
 }
