@@ -15,7 +15,8 @@
 //!   `Closed-Won`, a value nobody declared, so those handoffs never fire;
 //! - mid-quarter the rules change (a new workflow version with a stronger
 //!   kickoff task) and kickoffs get scheduled about three times sooner;
-//! - custom-scope deals go to review (most approved, some rejected),
+//! - custom-scope deals go to review (most approved, some rejected, some
+//!   still waiting for someone to look),
 //!   delivery escalates some handoffs, a few are never picked up (stuck);
 //! - leads: a few arrive without their campaign, some are rejected for
 //!   unclear qualification notes.
@@ -594,15 +595,18 @@ fn plan_deal(
     if custom || (enterprise && amount > 50_000) {
         let decided = plan.business_in(ready, 2, 14);
         let roll = plan.rng.range(0, 99);
-        if roll < 80 {
+        if roll < 70 {
             plan.add(
                 decided,
                 Act::Approve {
                     record: id.to_string(),
                 },
             );
-        } else if roll < 90 {
+        } else if roll < 80 {
             plan.event(decided, "deal", id, json!({"review_approved": true}), None);
+        } else if roll >= 90 {
+            // Nobody has looked yet: it waits in review.
+            return;
         } else {
             plan.add(
                 decided,
