@@ -46,6 +46,19 @@ struct Claimed {
     done: Vec<SinkDelivery>,
 }
 
+/// How long rate limits are waited out without counting: past this age an
+/// action's 429s count toward `max_attempts` like any failure, so a sink
+/// that answers 429 forever ends in a dead letter a person sees instead of
+/// an action pending forever.
+pub const THROTTLE_PATIENCE: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether a pass that only met rate limits still does not count: while
+/// the action is younger than [`THROTTLE_PATIENCE`].
+fn waits_out_throttle(created_at: jiff::Timestamp, now: jiff::Timestamp) -> bool {
+    let age = Duration::try_from(now.duration_since(created_at)).unwrap_or(Duration::ZERO);
+    age < THROTTLE_PATIENCE
+}
+
 /// Why a pass over an action did not deliver it.
 struct Failure {
     /// A sink refused it as it is: dead-letter it now.
@@ -352,6 +365,10 @@ impl Worker {
     ) -> Result<Verdict, StoreError> {
         let now = self.clock.now();
         let id = action.id.clone();
+        let mut failure = failure;
+        if let Some(f) = failure.as_mut() {
+            f.throttled = f.throttled && waits_out_throttle(action.created_at, now);
+        }
         let verdict = match &failure {
             None => Verdict::Delivered,
             Some(f) if f.refused || (!f.throttled && action.attempts >= self.max_attempts) => {
@@ -410,5 +427,22 @@ impl Worker {
             tracing::warn!(action = %action.id, "dead-lettered: re-drive it with `handoff outbox retry` once the cause is fixed");
         }
         Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_are_waited_out_for_a_day_then_count() {
+        let created: jiff::Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+        let at = |h: i64| created + jiff::SignedDuration::from_hours(h);
+        assert!(waits_out_throttle(created, at(0)));
+        assert!(waits_out_throttle(created, at(23)));
+        assert!(!waits_out_throttle(created, at(24)));
+        assert!(!waits_out_throttle(created, at(24 * 30)));
+        // A clock behind the action's creation (never expected) waits.
+        assert!(waits_out_throttle(created, at(-1)));
     }
 }
