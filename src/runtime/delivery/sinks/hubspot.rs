@@ -32,10 +32,11 @@ pub struct HubSpot {
 /// HubSpot's object type and the task-to-object association type id
 /// (HubSpot-defined) for an `object` of the workflows. Sources: 204
 /// (task to contact) is the example in HubSpot's tasks guide
-/// (developers.hubspot.com/docs/api/crm/tasks); 216 (deal), 192 (company)
-/// and 230 (ticket) are HubSpot's table of default association type ids
-/// in the associations v4 guide. A portal's own labels have other ids
-/// (`GET /crm/v4/associations/tasks/{type}/labels` lists them).
+/// (developers.hubspot.com/docs/api/crm/tasks); 216 (deal) and 192
+/// (company) are in the published tables of HubSpot's default association
+/// type ids; 230 (ticket) we have not checked against a source. A portal's
+/// own labels have other ids (`GET /crm/v4/associations/tasks/{type}/labels`
+/// lists them).
 fn object_type(object: &str) -> (String, Option<u32>) {
     match object {
         "deal" | "deals" => ("deals".into(), Some(216)),
