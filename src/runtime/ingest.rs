@@ -79,8 +79,7 @@ pub async fn ingest(
 }
 
 /// [`ingest`], telling `decided` how long each event's `eval::step` took
-/// (for the decision latency histogram). It is called on the writer thread
-/// inside the batch, so it must be cheap and must not block.
+/// (for the decision latency histogram), once the events are committed.
 pub async fn ingest_observed(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
@@ -97,30 +96,38 @@ pub async fn ingest_observed(
         .iter()
         .map(|e| Encoded::of(&set, e))
         .collect();
-    let job = store.write(move |tx| {
-        let mut request = request;
-        let events = std::mem::take(&mut request.events);
-        let last = events.len().saturating_sub(1);
-        let mut out = Vec::with_capacity(events.len());
-        for (i, (event, encoded)) in events.iter().zip(encoded).enumerate() {
-            // The audit row keeps the body with each event of the request;
-            // the last one takes it instead of a copy.
-            let raw_body = if i == last {
-                std::mem::take(&mut request.raw_body)
-            } else {
-                request.raw_body.clone()
-            };
-            let stored = ingest_event(tx, &set, &request, event, encoded, raw_body, &decided);
+    // Replayable: if another job of the batch fails, this one runs again
+    // (the writer then spares every job a savepoint). It only reads what
+    // it captured, and the decision times it measures are answered with
+    // its value, so a run that is rolled back leaves nothing behind.
+    let job = store.write_replayable(move |tx| {
+        let times = std::cell::RefCell::new(Vec::with_capacity(request.events.len()));
+        let took = |d: Duration| times.borrow_mut().push(d);
+        let mut out = Vec::with_capacity(request.events.len());
+        for (event, encoded) in request.events.iter().zip(&encoded) {
+            let stored = ingest_event(
+                tx,
+                &set,
+                &request,
+                event,
+                encoded.clone(),
+                request.raw_body.clone(),
+                &took,
+            );
             out.push(stored.map_err(|e| match e {
                 IngestError::Store(s) => s,
                 other => StoreError::abort(other),
             })?);
         }
-        Ok(out)
+        Ok((out, times.into_inner()))
     });
     // A job's own error (a step refused, a corrupt row) comes back as
     // `StoreError::Aborted` carrying it: `aborted_with` reads it.
-    Ok(job.await?)
+    let (out, times) = job.await?;
+    for d in times {
+        decided(d);
+    }
+    Ok(out)
 }
 
 /// `t` cut to the microseconds the store keeps. A decision reads `now`
@@ -176,6 +183,7 @@ pub fn normalized(set: &WorkflowSet, event: &Event) -> String {
 }
 
 /// The parts of an event's audit row that depend on the event alone.
+#[derive(Clone)]
 pub struct Encoded {
     normalized: String,
     hash: String,

@@ -7,6 +7,15 @@
 //! One fsync then covers a whole batch, which is what lets a single SQLite
 //! file keep up with many webhook requests at `synchronous=FULL`.
 //!
+//! A savepoint is not free: SQLite copies every page a job is the first in
+//! its savepoint to change, and the hot pages (the right edges of the
+//! indexes) are copied again for every job. So a batch whose jobs can all
+//! run twice ([`ReplayableJob`], what ingest submits), or a batch of one,
+//! first runs *bare*, without savepoints. Jobs almost never fail; when one
+//! does, the bare run is rolled back whole and the batch runs again the
+//! careful way, so the outcome is the same as if it had gone careful from
+//! the start.
+//!
 //! Jobs run in the order they were submitted (one queue, one thread), so two
 //! events for the same record apply in the order they arrived.
 //!
@@ -31,6 +40,29 @@ pub type JobResult = Result<Box<dyn Any + Send>, StoreError>;
 /// A write job: domain verbs in, a boxed value out.
 pub type Job = Box<dyn FnOnce(&mut dyn WriteTx) -> JobResult + Send>;
 
+/// A write job that may run more than once: when a job of a batch run
+/// without savepoints fails, the writer rolls the batch back and runs it
+/// again. Only the writes of the run that commits are kept, and only its
+/// value is answered, so such a job must have no effect outside the
+/// transaction (no counters, no channels); `Fn` keeps it from using up
+/// what it captured.
+pub type ReplayableJob = Box<dyn Fn(&mut dyn WriteTx) -> JobResult + Send>;
+
+/// A queued job of either kind.
+enum Work {
+    Once(Job),
+    Replayable(ReplayableJob),
+}
+
+impl Work {
+    fn run(self, tx: &mut dyn WriteTx) -> JobResult {
+        match self {
+            Work::Once(job) => job(tx),
+            Work::Replayable(job) => job(tx),
+        }
+    }
+}
+
 /// The backend side of a batch: one transaction, a savepoint per job.
 pub trait Transactor: Send + 'static {
     /// Starts the batch's transaction.
@@ -45,7 +77,7 @@ pub trait Transactor: Send + 'static {
     fn tx(&mut self) -> &mut dyn WriteTx;
     /// Commits the batch.
     fn commit(&mut self) -> Result<(), StoreError>;
-    /// Abandons the batch after a failed commit.
+    /// Abandons the batch: after a failed commit, or to run it again.
     fn rollback(&mut self);
 }
 
@@ -58,6 +90,9 @@ pub struct BatchReport {
     pub failed: usize,
     /// Whether the COMMIT succeeded (if not, every job got an error).
     pub committed: bool,
+    /// Whether a job failed in the batch's run without savepoints, so the
+    /// batch ran again with them.
+    pub replayed: bool,
     /// Time in COMMIT (the fsync).
     pub commit: Duration,
     /// Time from BEGIN to the last answer.
@@ -77,6 +112,8 @@ pub struct WriterCounters {
     pub largest_batch: u64,
     /// Sum of COMMIT times, microseconds.
     pub commit_micros: u64,
+    /// Batches that ran again with savepoints after a job failed without.
+    pub replayed_batches: u64,
 }
 
 #[derive(Default)]
@@ -87,6 +124,7 @@ struct Totals {
     failed_commits: AtomicU64,
     largest_batch: AtomicU64,
     commit_micros: AtomicU64,
+    replayed_batches: AtomicU64,
 }
 
 impl Totals {
@@ -97,6 +135,9 @@ impl Totals {
             .fetch_add(r.failed as u64, Ordering::Relaxed);
         if !r.committed {
             self.failed_commits.fetch_add(1, Ordering::Relaxed);
+        }
+        if r.replayed {
+            self.replayed_batches.fetch_add(1, Ordering::Relaxed);
         }
         self.largest_batch
             .fetch_max(r.jobs as u64, Ordering::Relaxed);
@@ -112,6 +153,7 @@ impl Totals {
             failed_commits: self.failed_commits.load(Ordering::Relaxed),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             commit_micros: self.commit_micros.load(Ordering::Relaxed),
+            replayed_batches: self.replayed_batches.load(Ordering::Relaxed),
         }
     }
 }
@@ -143,9 +185,11 @@ impl Receipt {
 }
 
 struct Envelope {
-    job: Job,
+    work: Work,
     reply: oneshot::Sender<JobResult>,
 }
+
+type Answers = Vec<(oneshot::Sender<JobResult>, JobResult)>;
 
 /// The handle on the writer thread. Dropping it (or [`Writer::shutdown`])
 /// lets the thread finish what is queued, then stop.
@@ -199,10 +243,19 @@ impl Writer {
 
     /// Queues a job.
     pub fn submit(&self, job: Job) -> Receipt {
+        self.queue_work(Work::Once(job))
+    }
+
+    /// Queues a job that may run twice (see [`ReplayableJob`]).
+    pub fn submit_replayable(&self, job: ReplayableJob) -> Receipt {
+        self.queue_work(Work::Replayable(job))
+    }
+
+    fn queue_work(&self, work: Work) -> Receipt {
         let (reply, rx) = oneshot::channel();
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         match queue.as_ref() {
-            Some(q) if q.send(Envelope { job, reply }).is_ok() => Receipt(Ok(rx)),
+            Some(q) if q.send(Envelope { work, reply }).is_ok() => Receipt(Ok(rx)),
             _ => Receipt::failed(StoreError::WriterStopped),
         }
     }
@@ -234,28 +287,129 @@ impl Drop for Writer {
 fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport {
     let started = Instant::now();
     let jobs = batch.len();
+    let report = |failed, committed, replayed, commit| BatchReport {
+        jobs,
+        failed,
+        committed,
+        replayed,
+        commit,
+        total: started.elapsed(),
+    };
     if let Err(e) = target.begin() {
-        for env in batch {
-            let _ = env.reply.send(Err(e.clone()));
-        }
-        return BatchReport {
-            jobs,
-            failed: jobs,
-            committed: false,
-            commit: Duration::ZERO,
-            total: started.elapsed(),
-        };
+        answer_all(batch, &e);
+        return report(jobs, false, false, Duration::ZERO);
     }
-    let mut answers = Vec::with_capacity(jobs);
+    let bare = jobs == 1 || batch.iter().all(|e| matches!(e.work, Work::Replayable(_)));
+    let mut replayed = false;
+    let (answers, failed, poisoned) = if bare {
+        match run_bare(target, batch) {
+            Bare::Ran(answers) => (answers, 0, None),
+            Bare::Alone(reply, e) => {
+                // A batch of one: its failure is the transaction's.
+                target.rollback();
+                let _ = reply.send(Err(e));
+                return report(1, true, false, Duration::ZERO);
+            }
+            Bare::Again(batch) => {
+                target.rollback();
+                replayed = true;
+                if let Err(e) = target.begin() {
+                    answer_all(batch, &e);
+                    return report(jobs, false, true, Duration::ZERO);
+                }
+                run_careful(target, batch)
+            }
+        }
+    } else {
+        run_careful(target, batch)
+    };
+    let commit_started = Instant::now();
+    let committed = match poisoned {
+        Some(e) => Err(e),
+        None => target.commit(),
+    };
+    let commit = commit_started.elapsed();
+    match committed {
+        Ok(()) => {
+            for (reply, result) in answers {
+                // The caller may have stopped waiting (a dropped request):
+                // its job is committed all the same.
+                let _ = reply.send(result);
+            }
+            report(failed, true, replayed, commit)
+        }
+        Err(e) => {
+            target.rollback();
+            for (reply, _) in answers {
+                let _ = reply.send(Err(e.clone()));
+            }
+            report(jobs, false, replayed, commit)
+        }
+    }
+}
+
+fn answer_all(batch: Vec<Envelope>, e: &StoreError) {
+    for env in batch {
+        let _ = env.reply.send(Err(e.clone()));
+    }
+}
+
+/// How a run without savepoints ended.
+enum Bare {
+    /// Every job succeeded: commit.
+    Ran(Answers),
+    /// The batch's only job failed: roll back, answer its error.
+    Alone(oneshot::Sender<JobResult>, StoreError),
+    /// A job of several failed: roll back, run them all with savepoints.
+    Again(Vec<Envelope>),
+}
+
+/// Runs the batch's jobs with no savepoint between them. Called only for a
+/// batch of one or of replayable jobs.
+fn run_bare<T: Transactor>(target: &mut T, mut batch: Vec<Envelope>) -> Bare {
+    if batch.len() == 1 {
+        if let Some(Envelope { work, reply }) = batch.pop() {
+            return match guarded(|| work.run(target.tx())) {
+                Ok(value) => Bare::Ran(vec![(reply, Ok(value))]),
+                Err(e) => Bare::Alone(reply, e),
+            };
+        }
+    }
+    let mut values = Vec::with_capacity(batch.len());
+    for env in &batch {
+        let Work::Replayable(job) = &env.work else {
+            // Not replayable: only the careful run can keep the others.
+            return Bare::Again(batch);
+        };
+        match guarded(|| job(target.tx())) {
+            Ok(value) => values.push(value),
+            Err(_) => return Bare::Again(batch),
+        }
+    }
+    Bare::Ran(
+        batch
+            .into_iter()
+            .zip(values)
+            .map(|(env, value)| (env.reply, Ok(value)))
+            .collect(),
+    )
+}
+
+/// Runs each job in its own savepoint: the answers, how many failed, and
+/// the error that poisons the batch if a failed job could not be undone
+/// (committing then would keep its writes, so the whole batch rolls back).
+fn run_careful<T: Transactor>(
+    target: &mut T,
+    batch: Vec<Envelope>,
+) -> (Answers, usize, Option<StoreError>) {
+    let mut answers = Vec::with_capacity(batch.len());
     let mut failed = 0;
-    // Set when a failed job's writes could not be undone: committing then
-    // would keep them, so the whole batch rolls back instead.
     let mut poisoned: Option<StoreError> = None;
-    for Envelope { job, reply } in batch {
+    for Envelope { work, reply } in batch {
         let result = match &poisoned {
             Some(e) => Err(e.clone()),
             None => {
-                let (result, undo_failed) = run_job(target, job);
+                let (result, undo_failed) = run_job(target, work);
                 poisoned = undo_failed;
                 result
             }
@@ -265,53 +419,28 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport
         }
         answers.push((reply, result));
     }
-    let commit_started = Instant::now();
-    let committed = match poisoned {
-        Some(e) => Err(e),
-        None => target.commit(),
-    };
-    let commit = commit_started.elapsed();
-    let ok = committed.is_ok();
-    match committed {
-        Ok(()) => {
-            for (reply, result) in answers {
-                // The caller may have stopped waiting (a dropped request):
-                // its job is committed all the same.
-                let _ = reply.send(result);
-            }
-        }
-        Err(e) => {
-            target.rollback();
-            failed = jobs;
-            for (reply, _) in answers {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
-    }
-    BatchReport {
-        jobs,
-        failed,
-        committed: ok,
-        commit,
-        total: started.elapsed(),
-    }
+    (answers, failed, poisoned)
 }
 
-/// Runs one job in its savepoint. The second value is set when the job
-/// failed and its savepoint could not be rolled back.
-fn run_job<T: Transactor>(target: &mut T, job: Job) -> (JobResult, Option<StoreError>) {
-    if let Err(e) = target.savepoint() {
-        return (Err(e), None);
-    }
-    let result = catch_unwind(AssertUnwindSafe(|| job(target.tx()))).unwrap_or_else(|panic| {
+/// Runs `job`, turning a panic into [`StoreError::JobPanicked`].
+fn guarded(job: impl FnOnce() -> JobResult) -> JobResult {
+    catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no message".into());
         Err(StoreError::JobPanicked(message))
-    });
-    let result = match result {
+    })
+}
+
+/// Runs one job in its savepoint. The second value is set when the job
+/// failed and its savepoint could not be rolled back.
+fn run_job<T: Transactor>(target: &mut T, work: Work) -> (JobResult, Option<StoreError>) {
+    if let Err(e) = target.savepoint() {
+        return (Err(e), None);
+    }
+    let result = match guarded(|| work.run(target.tx())) {
         Ok(value) => match target.release() {
             Ok(()) => return (Ok(value), None),
             Err(e) => Err(e),

@@ -31,6 +31,7 @@ each_check!(
     dedupe_by_id_and_by_hash,
     an_action_id_enqueued_twice_is_one_row,
     a_failing_job_rolls_back_alone,
+    a_failing_replayable_job_rolls_back_alone,
     jobs_run_in_submission_order,
     pagination_has_no_gaps_or_repeats,
     outbox_claim_lease_retry_dead_redrive,
@@ -48,6 +49,21 @@ fn the_whole_suite_on_one_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     suite::run(&store);
+}
+
+/// The SQLite writer runs a batch of replayable jobs without savepoints;
+/// the failing job of the shared check makes it run that batch again with
+/// them, once, and a batch that does not fail is never replayed.
+#[test]
+fn a_batch_with_a_failing_replayable_job_runs_again_with_savepoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    suite::a_failing_replayable_job_rolls_back_alone(&store);
+    let c = store.writer_counters();
+    assert_eq!(c.replayed_batches, 1, "{c:?}");
+    // The check's lone failing job rolled back without a replay; the
+    // aborting and the panicking job of the shared batch failed once each.
+    assert_eq!(c.failed_jobs, 3, "{c:?}");
 }
 
 /// Concurrent async writers queued while the writer is busy share one

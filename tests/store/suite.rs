@@ -25,6 +25,7 @@ pub fn run(store: &dyn Store) {
     dedupe_by_id_and_by_hash(store);
     an_action_id_enqueued_twice_is_one_row(store);
     a_failing_job_rolls_back_alone(store);
+    a_failing_replayable_job_rolls_back_alone(store);
     jobs_run_in_submission_order(store);
     pagination_has_no_gaps_or_repeats(store);
     outbox_claim_lease_retry_dead_redrive(store);
@@ -260,6 +261,89 @@ pub fn a_failing_job_rolls_back_alone(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!(kept, BTreeSet::from(["RB-ok1", "RB-ok2", "RB-ok3"]));
+}
+
+/// Adds `n` to the number kept in record `id`'s state (a write that shows
+/// whether it happened once, twice or not at all).
+fn add_to(tx: &mut dyn WriteTx, id: &str, n: u64) -> Result<(), StoreError> {
+    let had: u64 = match tx.load_record("deal", id)? {
+        Some(r) => serde_json::from_str(&r.state).expect("the test's own JSON"),
+        None => 0,
+    };
+    tx.save_record(&record("deal", id, &(had + n).to_string()))
+}
+
+/// Submits a replayable job without waiting.
+fn submit_replayable<F>(store: &dyn Store, job: F) -> Receipt
+where
+    F: Fn(&mut dyn WriteTx) -> Result<(), StoreError> + Send + 'static,
+{
+    store.submit_replayable(Box::new(move |tx: &mut dyn WriteTx| {
+        job(tx).map(|()| Box::new(()) as Box<dyn Any + Send>)
+    }))
+}
+
+/// Replayable jobs may run without savepoints; a failing or panicking one
+/// still rolls back alone, and the others' writes are kept exactly once
+/// (a backend that ran the batch bare rolls it back and runs it again).
+pub fn a_failing_replayable_job_rolls_back_alone(store: &dyn Store) {
+    let (release, holder) = hold_writer(store);
+    let ok1 = submit_replayable(store, |tx| add_to(tx, "RP-sum", 1));
+    let aborts = submit_replayable(store, |tx| {
+        add_to(tx, "RP-sum", 100)?;
+        add_to(tx, "RP-abort", 1)?;
+        Err(StoreError::abort(Refused))
+    });
+    let ok2 = submit_replayable(store, |tx| add_to(tx, "RP-sum", 10));
+    let panics = submit_replayable(store, |tx| {
+        add_to(tx, "RP-sum", 1000)?;
+        panic!("a bug in a replayable job");
+    });
+    let ok3 = submit_replayable(store, |tx| add_to(tx, "RP-sum", 10_000));
+    drop(release);
+    holder.wait_blocking().unwrap();
+
+    assert!(ok1.wait_blocking().is_ok());
+    let err = aborts.wait_blocking().unwrap_err();
+    assert!(err.aborted_with::<Refused>().is_some(), "{err:?}");
+    assert!(ok2.wait_blocking().is_ok());
+    assert!(matches!(
+        panics.wait_blocking().unwrap_err(),
+        StoreError::JobPanicked(m) if m.contains("a bug in a replayable job")
+    ));
+    assert!(ok3.wait_blocking().is_ok());
+
+    let (sum, aborted) = store
+        .write_blocking(|tx| {
+            Ok((
+                tx.load_record("deal", "RP-sum")?.map(|r| r.state),
+                tx.load_record("deal", "RP-abort")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(sum.as_deref(), Some("10011"), "each kept job added once");
+    assert_eq!(aborted, None);
+
+    // Alone in its batch, a failing job keeps nothing either.
+    let alone = store.write_replayable(|tx| -> Result<(), StoreError> {
+        add_to(tx, "RP-alone", 1)?;
+        Err(StoreError::abort(Refused))
+    });
+    let err = block_on(alone).unwrap_err();
+    assert!(err.aborted_with::<Refused>().is_some(), "{err:?}");
+    let alone = store
+        .write_blocking(|tx| tx.load_record("deal", "RP-alone"))
+        .unwrap();
+    assert_eq!(alone, None);
+}
+
+/// Drives a store future to completion on this thread (the suite has no
+/// runtime of its own).
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(f)
 }
 
 pub fn jobs_run_in_submission_order(store: &dyn Store) {

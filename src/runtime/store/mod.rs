@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-pub use crate::runtime::writer::{BatchReport, Job, JobResult, Receipt, WriterCounters};
+pub use crate::runtime::writer::{
+    BatchReport, Job, JobResult, Receipt, ReplayableJob, WriterCounters,
+};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// The audit log's key for one stored event.
@@ -601,6 +603,12 @@ pub trait WriteTx {
 pub trait Store: Send + Sync {
     /// Queues a boxed write job; prefer [`StoreExt::write`].
     fn submit(&self, job: Job) -> Receipt;
+    /// Queues a boxed job that may run more than once (see
+    /// [`ReplayableJob`]); prefer [`StoreExt::write_replayable`]. A backend
+    /// that gains nothing from replaying runs it once, as this default does.
+    fn submit_replayable(&self, job: ReplayableJob) -> Receipt {
+        self.submit(Box::new(move |tx: &mut dyn WriteTx| job(tx)))
+    }
     /// Batch sizes and commit latency so far.
     fn writer_counters(&self) -> WriterCounters;
 
@@ -721,6 +729,25 @@ pub trait StoreExt: Store {
         F: FnOnce(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
     {
         let receipt = self.submit(box_job(job));
+        async move { unbox(receipt.wait().await) }
+    }
+
+    /// [`StoreExt::write`] for a job that may run more than once: if
+    /// another job of its batch fails, the batch is rolled back and run
+    /// again (see [`ReplayableJob`]), which spares the writer a savepoint
+    /// per job. Only the run that commits counts; the job must have no
+    /// effect outside the transaction.
+    fn write_replayable<T, F>(
+        &self,
+        job: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
+    {
+        let receipt = self.submit_replayable(Box::new(move |tx: &mut dyn WriteTx| {
+            job(tx).map(|v| Box::new(v) as Box<dyn Any + Send>)
+        }));
         async move { unbox(receipt.wait().await) }
     }
 

@@ -25,9 +25,9 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
-    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, SinkDelivery, StatusChange, Store,
-    StoreCounts, StoreError, WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx,
-    WriterCounters, MAX_PAGE,
+    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, ReplayableJob, SinkDelivery,
+    StatusChange, Store, StoreCounts, StoreError, WorkflowFile, WorkflowVersion,
+    WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
 
@@ -1200,6 +1200,10 @@ fn page_actions(
 impl Store for SqliteStore {
     fn submit(&self, job: Job) -> Receipt {
         self.writer.submit(job)
+    }
+
+    fn submit_replayable(&self, job: ReplayableJob) -> Receipt {
+        self.writer.submit_replayable(job)
     }
 
     fn writer_counters(&self) -> WriterCounters {
