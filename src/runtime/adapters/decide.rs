@@ -100,9 +100,11 @@ pub(super) async fn accept(
     };
     let retry_at = received_at + pending::retry_interval(&state.crm.mapping);
     let started = std::time::Instant::now();
-    let metrics = state.metrics.clone();
-    let decided = move |d| metrics.decision_seconds.observe_duration(d);
-    let job = state.store.write(move |tx| {
+    // Replayable (see `StoreExt::write_replayable`): the job only reads
+    // what it captured, and hands its decision times back with its value.
+    let job = state.store.write_replayable(move |tx| {
+        let times = std::cell::RefCell::new(Vec::new());
+        let decided = |d| times.borrow_mut().push(d);
         let mut out = Vec::with_capacity(decoded.len());
         for (event, stored, wait) in &decoded {
             let normalized = ingest::normalized(&set, event);
@@ -142,10 +144,13 @@ pub(super) async fn accept(
                 })?;
             out.push(Fate::Done(done));
         }
-        Ok(out)
+        Ok((out, times.into_inner()))
     });
     match job.await {
-        Ok(fates) => {
+        Ok((fates, times)) => {
+            for d in times {
+                state.metrics.decision_seconds.observe_duration(d);
+            }
             state
                 .metrics
                 .ingest_commit_seconds
