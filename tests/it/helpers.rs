@@ -101,8 +101,16 @@ pub async fn spawn_app_with_users(
     configure: impl FnOnce(&mut Settings),
     users: Option<Arc<dyn handoff::runtime::delivery::UserIds>>,
 ) -> TestApp {
+    spawn_app_in(workspace(), configure, users).await
+}
+
+/// [`spawn_app_with_users`] in a prepared folder (its `handoff.db` kept).
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Settings),
+    users: Option<Arc<dyn handoff::runtime::delivery::UserIds>>,
+) -> TestApp {
     init_logs();
-    let dir = workspace();
     let mut settings = Settings {
         workflows: dir.path().join("workflows"),
         db: dir.path().join("handoff.db"),
@@ -197,15 +205,28 @@ impl TestApp {
     }
 
     /// Stops the server as SIGTERM would and returns what `run` returned.
-    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.stop_keeping_dir().await.0
+    }
+
+    /// Stops the server and starts another on the same folder and database
+    /// (on a new port), configured by `configure`.
+    pub async fn restart(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let (stopped, dir) = self.stop_keeping_dir().await;
+        stopped.expect("the server stops cleanly");
+        spawn_app_in(dir, configure, None).await
+    }
+
+    async fn stop_keeping_dir(mut self) -> (Result<(), ServeError>, tempfile::TempDir) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let handle = self.server.take().expect("running");
-        tokio::time::timeout(BOUND, handle)
+        let stopped = tokio::time::timeout(BOUND, handle)
             .await
             .expect("the server stops in time")
-            .expect("the server task did not panic")
+            .expect("the server task did not panic");
+        (stopped, self.dir)
     }
 }
 

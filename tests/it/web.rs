@@ -4,7 +4,7 @@
 //! without a session or with a wrong CSRF token (and nothing changed), and
 //! a CRM value with HTML in it escaped on every page.
 
-use handoff::runtime::config::Person;
+use handoff::runtime::config::{Person, Settings};
 use handoff::runtime::secret::Secret;
 use handoff::runtime::store::StoreExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -18,15 +18,17 @@ const ANA_TOKEN: &str = "ana-token-41b2e8";
 const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
 const EVIL: &str = "<script>alert(\"pwned\")</script> & Co";
 
+/// The tokens every test of this file signs in with.
+fn with_tokens(s: &mut Settings) {
+    s.secrets.api_token = Some(Secret::new(TOKEN));
+    s.people = vec![Person {
+        name: "ana@example.com".into(),
+        token: Secret::new(ANA_TOKEN),
+    }];
+}
+
 async fn app() -> (TestApp, reqwest::Client) {
-    let app = spawn_app_with(|s| {
-        s.secrets.api_token = Some(Secret::new(TOKEN));
-        s.people = vec![Person {
-            name: "ana@example.com".into(),
-            token: Secret::new(ANA_TOKEN),
-        }];
-    })
-    .await;
+    let app = spawn_app_with(with_tokens).await;
     // A browser-like client that shows redirects instead of following them.
     let browser = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -239,6 +241,55 @@ async fn sign_in_takes_a_person_token_or_the_api_token_with_a_name() {
     assert_eq!(r.status(), 303);
     let (status, _) = page(&app, &b, &cookie, "/").await;
     assert_eq!(status, 303);
+}
+
+/// Sessions live in the database: a restart keeps people signed in (with
+/// the same CSRF token), a sign-out outlives a restart too, and the file
+/// holds no session id a browser could present.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_people_signed_in_and_signed_out() {
+    let (app, b) = app().await;
+    let ana = session(&app, &b, "-", ANA_TOKEN).await;
+    let maya = session(&app, &b, "maya@example.com", TOKEN).await;
+    let (_, html) = page(&app, &b, &maya, "/").await;
+    let maya_csrf = hidden(&html, "csrf");
+    let db = app.dir.path().join("handoff.db");
+
+    let app = app.restart(with_tokens).await;
+    let (status, html) = page(&app, &b, &ana, "/handoffs").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Signed in as ana@example.com"), "{html}");
+    let (status, html) = page(&app, &b, &maya, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(hidden(&html, "csrf"), maya_csrf, "the session's own token");
+    // Maya signs out on the restarted server...
+    let r = b
+        .post(app.url("/signout"))
+        .header(COOKIE, &maya)
+        .form(&[("csrf", maya_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // ...and stays signed out after the next restart; Ana stays in.
+    let app = app.restart(with_tokens).await;
+    assert_eq!(page(&app, &b, &maya, "/").await.0, 303);
+    assert_eq!(page(&app, &b, &ana, "/").await.0, 200);
+
+    // The file keeps the ids' hashes, never the ids themselves.
+    let raw = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+    for cookie in [&ana, &maya] {
+        let id = cookie.trim_start_matches("handoff_session=");
+        assert!(id.len() > 20, "{cookie}");
+        for bytes in [&raw, &wal] {
+            assert!(
+                !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+                "the session id is in the database file"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

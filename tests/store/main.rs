@@ -42,6 +42,7 @@ each_check!(
     workflow_versions_are_kept_once,
     orphans_are_marked_and_cleared,
     a_sink_delivery_is_kept_once_per_sink,
+    web_sessions_expire_end_and_are_bounded,
 );
 
 #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use handoff::runtime::store::{
     ActionKind, Appended, Cause, DeliveryState, EventKey, HandoffFilter, HandoffRow, NewAction,
-    NewEvent, NewNote, PageRequest, Receipt, RecordRow, SinkDelivery, StatusChange, Store,
-    StoreError, StoreExt, WorkflowFile, WorkflowVersion, WriteTx,
+    NewEvent, NewNote, PageRequest, Receipt, RecordRow, SessionRow, SinkDelivery, StatusChange,
+    Store, StoreError, StoreExt, WorkflowFile, WorkflowVersion, WriteTx,
 };
 use jiff::Timestamp;
 
@@ -37,6 +37,8 @@ pub fn run(store: &dyn Store) {
     orphans_are_marked_and_cleared(store);
     // --- delivery ---
     a_sink_delivery_is_kept_once_per_sink(store);
+    // --- web ---
+    web_sessions_expire_end_and_are_bounded(store);
 }
 
 pub fn at(s: &str) -> Timestamp {
@@ -947,4 +949,65 @@ pub fn a_sink_delivery_is_kept_once_per_sink(store: &dyn Store) {
         ("sd-h", DeliveryState::Pending)
     );
     assert_eq!(store.action("sd-none").unwrap(), None);
+}
+
+fn web_session(key: u8, who: &str, started: &str, expires: &str) -> SessionRow {
+    SessionRow {
+        key: [key; 32],
+        who: who.into(),
+        csrf: format!("csrf-{key}"),
+        started_at: at(started),
+        expires_at: at(expires),
+    }
+}
+
+pub fn web_sessions_expire_end_and_are_bounded(store: &dyn Store) {
+    let day = |d: u32| format!("2031-01-{d:02}T00:00:00Z");
+    let a = web_session(1, "ana@example.com", &day(1), &day(3));
+    let b = web_session(2, "bo@example.com", &day(1), &day(5));
+    for s in [a.clone(), b.clone()] {
+        store
+            .write_blocking(move |tx| tx.start_session(&s, 3))
+            .unwrap();
+    }
+    assert_eq!(store.session(&a.key, at(&day(2))).unwrap(), Some(a.clone()));
+    assert_eq!(store.session(&[9; 32], at(&day(2))).unwrap(), None);
+    // Past its end a session is nobody, though still in the table.
+    assert_eq!(store.session(&a.key, at(&day(3))).unwrap(), None);
+
+    // Ended: gone, and ending it again says so.
+    let key = b.key;
+    assert!(store
+        .write_blocking(move |tx| tx.end_session(&key))
+        .unwrap());
+    assert!(!store
+        .write_blocking(move |tx| tx.end_session(&key))
+        .unwrap());
+    assert_eq!(store.session(&b.key, at(&day(2))).unwrap(), None);
+
+    // Past `keep` live sessions, the ones nearest their end go first.
+    let later: Vec<SessionRow> = (0..4u8)
+        .map(|i| web_session(10 + i, "maya@example.com", &day(2), &day(10 + u32::from(i))))
+        .collect();
+    for s in later.clone() {
+        store
+            .write_blocking(move |tx| tx.start_session(&s, 3))
+            .unwrap();
+    }
+    let now = at(&day(2));
+    let live: Vec<u8> = later
+        .iter()
+        .filter(|s| store.session(&s.key, now).unwrap().is_some())
+        .map(|s| s.key[0])
+        .collect();
+    assert_eq!(live, vec![11, 12, 13]);
+    // `a`, the nearest its end of all, went first.
+    assert_eq!(store.session(&a.key, at(&day(2))).unwrap(), None);
+    // A start drops the sessions already over by then.
+    let c = web_session(20, "cy@example.com", &day(12), &day(20));
+    store.write_blocking(move |tx| tx.start_session(&c, 100)).unwrap();
+    // (12 ends the day c starts: over.)
+    assert_eq!(store.session(&[11; 32], at(&day(2))).unwrap(), None);
+    assert_eq!(store.session(&[12; 32], at(&day(2))).unwrap(), None);
+    assert!(store.session(&[13; 32], at(&day(2))).unwrap().is_some());
 }

@@ -42,7 +42,20 @@ pub async fn require_token(
         return next.run(request).await;
     }
     let now = jiff::Timestamp::now();
-    if let Some(viewer) = state.web.sessions.viewer(request.headers(), now) {
+    let session = match web::session::viewer(&state.store, request.headers(), now).await {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read web sessions");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "error": "sessions cannot be read from the database right now; try again"
+                })),
+            )
+                .into_response();
+        }
+    };
+    if let Some(viewer) = session {
         let safe = matches!(*request.method(), Method::GET | Method::HEAD);
         if !safe && !web::is_form(&request) {
             return web::forbidden(Some(&viewer));

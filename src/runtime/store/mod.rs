@@ -464,6 +464,19 @@ pub struct HandoffDetail {
     pub notes: Vec<NoteRow>,
 }
 
+/// A signed-in person's web session, named by the SHA-256 of the random id
+/// only their browser's cookie holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub key: [u8; 32],
+    /// The name recorded with everything they do.
+    pub who: String,
+    /// The token the session's forms carry back.
+    pub csrf: String,
+    pub started_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// What the dashboard needs of one handoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandoffFact {
@@ -596,6 +609,12 @@ pub trait WriteTx {
     fn sink_deliveries(&mut self, action_id: &str) -> Result<Vec<SinkDelivery>, StoreError>;
     /// Records that a sink took an action; `false` if it was recorded before.
     fn sink_delivered(&mut self, delivery: &SinkDelivery) -> Result<bool, StoreError>;
+    // --- web ---
+    /// Keeps a new web session. Sessions expired by the time it started are
+    /// dropped, and past `keep` live sessions the ones that expire first go.
+    fn start_session(&mut self, session: &SessionRow, keep: usize) -> Result<(), StoreError>;
+    /// Ends the session whose id hashes to `key`; `false` if there was none.
+    fn end_session(&mut self, key: &[u8; 32]) -> Result<bool, StoreError>;
 }
 
 /// A durable store. Writes go through [`Store::submit`] (use
@@ -689,6 +708,8 @@ pub trait Store: Send + Sync {
     fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError>;
     /// One line of facts per handoff, oldest first, for the dashboard.
     fn handoff_facts(&self) -> Result<Vec<HandoffFact>, StoreError>;
+    /// The session whose id hashes to `key`, unless it expired by `now`.
+    fn session(&self, key: &[u8; 32], now: Timestamp) -> Result<Option<SessionRow>, StoreError>;
     // --- health ---
     /// What the health report reads, in one snapshot: the handoffs
     /// triggered at or after `since` and every handoff still open, with

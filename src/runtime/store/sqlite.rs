@@ -25,8 +25,8 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
-    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, ReplayableJob, SinkDelivery,
-    StatusChange, Store, StoreCounts, StoreError, WorkflowFile, WorkflowVersion,
+    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, ReplayableJob, SessionRow,
+    SinkDelivery, StatusChange, Store, StoreCounts, StoreError, WorkflowFile, WorkflowVersion,
     WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Transactor, Writer};
@@ -53,6 +53,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_delivery_sinks.sql")),
     M::up(include_str!("migrations/0004_crm_pending_decisions.sql")),
     M::up(include_str!("migrations/0005_escalations_health.sql")),
+    M::up(include_str!("migrations/0006_web_sessions.sql")),
 ];
 
 /// Prepared statements each connection keeps (every statement the write
@@ -1174,6 +1175,12 @@ impl WriteTx for WriteConn {
     fn sink_delivered(&mut self, d: &SinkDelivery) -> Result<bool, StoreError> {
         delivery::sink_delivered(&self.conn, d).map_err(db("recording a sink's delivery"))
     }
+    fn start_session(&mut self, session: &SessionRow, keep: usize) -> Result<(), StoreError> {
+        web::start_session(&self.conn, session, keep).map_err(db("keeping a web session"))
+    }
+    fn end_session(&mut self, key: &[u8; 32]) -> Result<bool, StoreError> {
+        web::end_session(&self.conn, key).map_err(db("ending a web session"))
+    }
 }
 
 // ---- reads ----
@@ -1441,6 +1448,10 @@ impl Store for SqliteStore {
 
     fn handoff_facts(&self) -> Result<Vec<super::HandoffFact>, StoreError> {
         web::handoff_facts(self)
+    }
+
+    fn session(&self, key: &[u8; 32], now: Timestamp) -> Result<Option<SessionRow>, StoreError> {
+        self.read("reading a web session", |conn| web::session(conn, key, now))
     }
 
     // --- health ---

@@ -34,12 +34,11 @@ use maud::{html, Markup};
 
 use crate::runtime::state::AppState;
 use crate::runtime::store::{Store, StoreError};
-pub use session::{Sessions, Viewer};
+pub use session::Viewer;
 
-/// What the pages keep while the server runs.
+/// How the pages are served (their sessions are in the store).
 #[derive(Debug, Default)]
 pub struct WebState {
-    pub sessions: Sessions,
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
 }
@@ -48,7 +47,6 @@ impl WebState {
     /// The pages' state for a server reached at `public_url`.
     pub fn new(public_url: &str) -> WebState {
         WebState {
-            sessions: Sessions::default(),
             secure_cookies: public_url.starts_with("https://"),
         }
     }

@@ -1,15 +1,14 @@
-//! Signed-in people: a session per sign-in, held in memory, named by a
-//! random id in an `HttpOnly`, `SameSite=Lax` cookie (`Secure` when the
-//! public URL is https), with a CSRF token of its own that every form
-//! carries back (the synchronizer token pattern).
+//! Signed-in people: a session per sign-in, kept in the store (so a
+//! restart, or another replica on the same database, keeps people signed
+//! in), named by a random id in an `HttpOnly`, `SameSite=Lax` cookie
+//! (`Secure` when the public URL is https), with a CSRF token of its own
+//! that every form carries back (the synchronizer token pattern).
 //!
-//! Sessions are kept by the SHA-256 of their id, so a lookup's timing says
-//! nothing about the ids held, and CSRF tokens are compared in constant
-//! time. A restart signs everyone out: the store keeps what people did,
-//! not who is signed in.
+//! The store keeps a session by the SHA-256 of its id, so the database
+//! file holds no id a browser could present, and a lookup's timing says
+//! nothing about the ids held; CSRF tokens are compared in constant time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
@@ -18,6 +17,8 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::runtime::store::{SessionRow, Store, StoreError, StoreExt};
+
 /// The session cookie's name.
 pub const COOKIE: &str = "handoff_session";
 /// The cookie that ties the sign-in form to the browser that loaded it
@@ -25,8 +26,8 @@ pub const COOKIE: &str = "handoff_session";
 pub const SIGNIN_COOKIE: &str = "handoff_signin";
 /// How long a session lasts.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// The most sessions held at once; past it the oldest go first.
-const MAX_SESSIONS: usize = 10_000;
+/// The most sessions kept at once; past it the ones nearest their end go.
+pub const MAX_SESSIONS: usize = 10_000;
 
 /// Who is looking at a page or sending a form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,17 +48,21 @@ impl Viewer {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Session {
-    who: String,
-    csrf: String,
-    expires: Timestamp,
+/// Why a session could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the operating system gave no random numbers: {0}")]
+    Random(getrandom::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The sessions of one server.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<[u8; 32], Session>>,
+// By hand: getrandom's error is not a `std::error::Error` without its
+// `std` feature, so it cannot be a source.
+impl From<getrandom::Error> for StartError {
+    fn from(e: getrandom::Error) -> Self {
+        StartError::Random(e)
+    }
 }
 
 /// A random token: 32 bytes from the operating system, base64url.
@@ -71,50 +76,59 @@ fn key(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-impl Sessions {
-    /// Starts a session for `who`; its id (the cookie's value).
-    pub fn start(&self, who: &str, now: Timestamp) -> Result<String, getrandom::Error> {
-        let id = random_token()?;
-        let csrf = random_token()?;
-        let expires = now
+/// Starts a session for `who` and keeps it; its id (the cookie's value).
+pub async fn start(
+    store: &Arc<dyn Store>,
+    who: &str,
+    now: Timestamp,
+) -> Result<String, StartError> {
+    let id = random_token()?;
+    let row = SessionRow {
+        key: key(&id),
+        who: who.to_string(),
+        csrf: random_token()?,
+        started_at: now,
+        expires_at: now
             .checked_add(jiff::SignedDuration::try_from(LIFETIME).unwrap_or_default())
-            .unwrap_or(now);
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(
-            key(&id),
-            Session {
-                who: who.to_string(),
-                csrf,
-                expires,
-            },
-        );
-        Ok(id)
-    }
+            .unwrap_or(now),
+    };
+    store
+        .write(move |tx| tx.start_session(&row, MAX_SESSIONS))
+        .await?;
+    Ok(id)
+}
 
-    /// The person of the session named in `headers`' cookie, if it is live.
-    pub fn viewer(&self, headers: &HeaderMap, now: Timestamp) -> Option<Viewer> {
-        let id = cookie(headers, COOKIE)?;
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map.get(&key(id)).filter(|s| s.expires > now)?;
-        Some(Viewer {
-            who: s.who.clone(),
-            csrf: Some(s.csrf.clone()),
-        })
-    }
+/// The person of the live session named in `headers`' cookie; `None`
+/// without a cookie (the store is not asked) or with one that names no
+/// live session.
+pub async fn viewer(
+    store: &Arc<dyn Store>,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> Result<Option<Viewer>, StoreError> {
+    let Some(id) = cookie(headers, COOKIE) else {
+        return Ok(None);
+    };
+    let (key, store) = (key(id), Arc::clone(store));
+    let found = tokio::task::spawn_blocking(move || store.session(&key, now))
+        .await
+        .map_err(|e| StoreError::Backend {
+            doing: "reading a web session",
+            reason: e.to_string(),
+        })??;
+    Ok(found.map(|s| Viewer {
+        who: s.who,
+        csrf: Some(s.csrf),
+    }))
+}
 
-    /// Ends the session named in `headers`' cookie.
-    pub fn end(&self, headers: &HeaderMap) {
-        if let Some(id) = cookie(headers, COOKIE) {
-            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            map.remove(&key(id));
-        }
+/// Ends the session named in `headers`' cookie, if any.
+pub async fn end(store: &Arc<dyn Store>, headers: &HeaderMap) -> Result<(), StoreError> {
+    if let Some(id) = cookie(headers, COOKIE) {
+        let key = key(id);
+        store.write(move |tx| tx.end_session(&key)).await?;
     }
+    Ok(())
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -152,29 +166,48 @@ mod tests {
         h
     }
 
-    #[test]
-    fn a_session_is_found_by_its_cookie_until_it_expires_or_ends() {
-        let sessions = Sessions::default();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let id = sessions.start("ana@example.com", now).unwrap();
+    fn at(hours: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + hours * 3600).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_is_found_by_its_cookie_until_it_expires_or_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::runtime::store::SqliteStore::open(
+                dir.path().join("handoff.db"),
+                Default::default(),
+            )
+            .unwrap(),
+        );
+        let id = start(&store, "ana@example.com", at(0)).await.unwrap();
         let headers = with_cookie(&format!("a=b; {COOKIE}={id}; c=d"));
-        let v = sessions.viewer(&headers, now).expect("signed in");
+        let v = viewer(&store, &headers, at(1))
+            .await
+            .unwrap()
+            .expect("signed in");
         assert_eq!(v.who, "ana@example.com");
         let csrf = v.csrf.clone().unwrap();
         assert!(v.csrf_ok(&csrf));
         assert!(!v.csrf_ok(&csrf[1..]));
         assert!(!v.csrf_ok(""));
-        // Another id, or the same one past its lifetime, is nobody.
+        // Another id, no cookie, or the same id past its lifetime, is nobody.
+        let other = with_cookie(&format!("{COOKIE}=x{id}"));
+        assert_eq!(viewer(&store, &other, at(1)).await.unwrap(), None);
         assert_eq!(
-            sessions.viewer(&with_cookie(&format!("{COOKIE}=x{id}")), now),
+            viewer(&store, &HeaderMap::new(), at(1)).await.unwrap(),
             None
         );
-        let later = now
-            .checked_add(jiff::SignedDuration::from_hours(13))
-            .unwrap();
-        assert_eq!(sessions.viewer(&headers, later), None);
-        sessions.end(&headers);
-        assert_eq!(sessions.viewer(&headers, now), None);
+        assert_eq!(viewer(&store, &headers, at(13)).await.unwrap(), None);
+        // Someone else's sign-in, later, drops the expired session; until
+        // then and after, each session sees only its own person.
+        let bo = start(&store, "bo@example.com", at(2)).await.unwrap();
+        let bo_headers = with_cookie(&format!("{COOKIE}={bo}"));
+        let v = viewer(&store, &bo_headers, at(2)).await.unwrap().unwrap();
+        assert_eq!(v.who, "bo@example.com");
+        end(&store, &headers).await.unwrap();
+        assert_eq!(viewer(&store, &headers, at(1)).await.unwrap(), None);
+        assert!(viewer(&store, &bo_headers, at(3)).await.unwrap().is_some());
     }
 
     #[test]

@@ -146,13 +146,25 @@ pub async fn submit(
             who.to_string()
         }
     };
-    let Ok(id) = state.web.sessions.start(&name, jiff::Timestamp::now()) else {
-        return super::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            "Sign-in is unavailable",
-            "The operating system gave no random numbers; try again in a moment.",
-        );
+    let id = match session::start(&state.store, &name, jiff::Timestamp::now()).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a web session");
+            let why = match e {
+                session::StartError::Random(_) => {
+                    "The operating system gave no random numbers; try again in a moment."
+                }
+                session::StartError::Store(_) => {
+                    "The session could not be saved in the database; try again in a moment."
+                }
+            };
+            return super::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "Sign-in is unavailable",
+                why,
+            );
+        }
     };
     let secure = state.web.secure_cookies;
     let mut r = see_other(&next);
@@ -184,7 +196,15 @@ pub async fn signout(
     if let Err(r) = super::check_form(viewer.as_deref(), &f.csrf) {
         return r;
     }
-    state.web.sessions.end(&headers);
+    if let Err(e) = session::end(&state.store, &headers).await {
+        tracing::error!(error = %e, "cannot end a web session");
+        return super::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            viewer.as_deref(),
+            "Sign-out did not go through",
+            "The database could not end the session; you are still signed in. Try again in a moment.",
+        );
+    }
     let mut r = see_other("/signin");
     if let Ok(v) = set_cookie(
         session::COOKIE,

@@ -1,10 +1,11 @@
-//! The web pages' reads on SQLite: email drafts waiting for a person, and
-//! one line of facts per handoff for the dashboard.
+//! The web pages on SQLite: email drafts waiting for a person, one line of
+//! facts per handoff for the dashboard, and the signed-in sessions.
 
-use rusqlite::Connection;
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode_cursor, limit, page_actions, paginate, ts, ts_opt, SqliteStore};
-use crate::runtime::store::{ActionRow, HandoffFact, Page, PageRequest, StoreError};
+use super::{decode_cursor, limit, page_actions, paginate, ts, ts_opt, us, SqliteStore};
+use crate::runtime::store::{ActionRow, HandoffFact, Page, PageRequest, SessionRow, StoreError};
 
 pub(super) fn drafts(
     store: &SqliteStore,
@@ -45,4 +46,59 @@ fn facts(conn: &Connection) -> rusqlite::Result<Vec<HandoffFact>> {
         })?
         .collect();
     rows
+}
+
+pub(super) fn start_session(
+    conn: &Connection,
+    s: &SessionRow,
+    keep: usize,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM web_sessions WHERE expires_at <= ?1")?
+        .execute([us(s.started_at)])?;
+    conn.prepare_cached(
+        "INSERT INTO web_sessions (key, who, csrf, started_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        &s.key[..],
+        s.who,
+        s.csrf,
+        us(s.started_at),
+        us(s.expires_at)
+    ])?;
+    // A bound on the table: the sessions nearest their end go first.
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM web_sessions WHERE key IN (SELECT key FROM web_sessions \
+         ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
+    )?
+    .execute([keep])?;
+    Ok(())
+}
+
+pub(super) fn end_session(conn: &Connection, key: &[u8; 32]) -> rusqlite::Result<bool> {
+    conn.prepare_cached("DELETE FROM web_sessions WHERE key = ?1")?
+        .execute([&key[..]])
+        .map(|n| n > 0)
+}
+
+pub(super) fn session(
+    conn: &Connection,
+    key: &[u8; 32],
+    now: Timestamp,
+) -> rusqlite::Result<Option<SessionRow>> {
+    conn.prepare_cached(
+        "SELECT who, csrf, started_at, expires_at FROM web_sessions \
+         WHERE key = ?1 AND expires_at > ?2",
+    )?
+    .query_row(params![&key[..], us(now)], |r| {
+        Ok(SessionRow {
+            key: *key,
+            who: r.get("who")?,
+            csrf: r.get("csrf")?,
+            started_at: ts(r, "started_at")?,
+            expires_at: ts(r, "expires_at")?,
+        })
+    })
+    .optional()
 }

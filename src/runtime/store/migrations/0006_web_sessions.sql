@@ -1,0 +1,15 @@
+-- Web sessions, kept in the database so that a restart (or, later, another
+-- replica) does not sign people out.
+--
+-- A session is named by a random id held only in the browser's cookie;
+-- the row keeps its SHA-256, so reading the file does not hand out live
+-- sessions. The CSRF token is the session's own (the synchronizer token
+-- the pages' forms carry back).
+CREATE TABLE web_sessions (
+    key        BLOB PRIMARY KEY,
+    who        TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
