@@ -79,7 +79,8 @@ pub async fn ingest(
 }
 
 /// [`ingest`], telling `decided` how long each event's `eval::step` took
-/// (for the decision latency histogram), once the events are committed.
+/// (for the decision latency histogram), once the events are committed
+/// (so not when the caller stops waiting first: a client that went away).
 pub async fn ingest_observed(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
@@ -210,7 +211,8 @@ impl Encoded {
 
 /// Decides and stores one event inside a write job (the CRM adapters
 /// call it in their own jobs, beside their pending rows); `decided` is told
-/// how long the decision took, as in [`ingest_observed`].
+/// how long the decision took, inside the job: a replayable job keeps the
+/// times and observes them after its commit, as [`ingest_observed`] does.
 pub fn ingest_one(
     tx: &mut dyn WriteTx,
     set: &WorkflowSet,
@@ -304,7 +306,7 @@ fn ingest_event(
         Appended::New(id) => (id, new_event.outcome),
         // Stored by someone else since `processed` said it was new: the
         // record, its handoffs and the assignment memory were already
-        // written above, so the job must fail (its savepoint rolls all of it
+        // written above, so the job must fail (the writer rolls all of it
         // back) rather than answer `Duplicate` and keep them.
         // (Named by its id, or its content hash when it has none.)
         Appended::Duplicate(_) => {

@@ -33,6 +33,10 @@ pub struct Metrics {
     pub ingest_commit_seconds: Histogram,
     /// `handoff_ingest_batch_size`: events committed per transaction.
     pub ingest_batch_size: Histogram,
+    /// `handoff_writer_replayed_batches_total`: batches run again with a
+    /// savepoint per job because a job failed in their run without (each
+    /// is work done twice; a steady rise means jobs keep failing).
+    pub replayed_batches: Counter,
     /// `handoff_reloads_total`: workflow versions activated by a reload.
     pub reloads: Counter,
     /// `handoff_reloads_rejected_total`: edits refused (invalid workflows);
@@ -106,6 +110,10 @@ impl Metrics {
                 "Events committed in one transaction.",
                 BATCH,
             ),
+            replayed_batches: Counter::new(
+                "handoff_writer_replayed_batches_total",
+                "Write batches run again with a savepoint per job after a job failed.",
+            ),
             reloads: Counter::new(
                 "handoff_reloads_total",
                 "Workflow versions activated by a reload.",
@@ -158,6 +166,7 @@ impl Metrics {
         self.decision_seconds.render(&mut out);
         self.ingest_commit_seconds.render(&mut out);
         self.ingest_batch_size.render(&mut out);
+        self.replayed_batches.render(&mut out);
         self.reloads.render(&mut out);
         self.reloads_rejected.render(&mut out);
         self.workflows_loaded_at.render(&mut out);
@@ -384,6 +393,7 @@ mod tests {
             "handoff_decision_seconds",
             "handoff_ingest_commit_seconds",
             "handoff_ingest_batch_size",
+            "handoff_writer_replayed_batches_total",
             "handoff_reloads_total",
             "handoff_reloads_rejected_total",
             "handoff_workflows_loaded_timestamp_seconds",

@@ -115,6 +115,9 @@ impl Server {
             },
             on_batch: Some(Arc::new(move |b: &super::store::BatchReport| {
                 batches.ingest_batch_size.observe(b.jobs as f64);
+                if b.replayed {
+                    batches.replayed_batches.inc();
+                }
             })),
             ..SqliteOptions::default()
         };
@@ -144,7 +147,7 @@ impl Server {
             })?,
         );
         let state = Arc::new(AppState {
-            web: super::web::WebState::new(&settings.public_url()),
+            web: super::web::WebState::new(&settings),
             settings,
             workflows,
             metrics,

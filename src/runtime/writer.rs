@@ -1,13 +1,13 @@
 //! Group commit: one writer thread owns the write connection and turns many
 //! concurrent write jobs into one transaction.
 //!
-//! The thread takes every job queued (up to `max_batch`), runs each in its
-//! own savepoint (a failing or panicking job rolls back alone and gets its
+//! The thread takes every job queued (up to `max_batch`), runs them in one
+//! transaction (a failing or panicking job rolls back alone and gets its
 //! error; the others go on), commits once, and only then answers each job.
 //! One fsync then covers a whole batch, which is what lets a single SQLite
 //! file keep up with many webhook requests at `synchronous=FULL`.
 //!
-//! A savepoint is not free: SQLite copies every page a job is the first in
+//! A job rolls back alone inside its own savepoint. A savepoint is not free: SQLite copies every page a job is the first in
 //! its savepoint to change, and the hot pages (the right edges of the
 //! indexes) are copied again for every job. So a batch whose jobs can all
 //! run twice ([`ReplayableJob`], what ingest submits), or a batch of one,
@@ -63,7 +63,8 @@ impl Work {
     }
 }
 
-/// The backend side of a batch: one transaction, a savepoint per job.
+/// The backend side of a batch: one transaction, and a savepoint per job
+/// when the batch runs careful.
 pub trait Transactor: Send + 'static {
     /// Starts the batch's transaction.
     fn begin(&mut self) -> Result<(), StoreError>;
@@ -88,7 +89,9 @@ pub struct BatchReport {
     pub jobs: usize,
     /// Jobs that returned an error and rolled back alone.
     pub failed: usize,
-    /// Whether the COMMIT succeeded (if not, every job got an error).
+    /// False when the batch failed as a whole (BEGIN or COMMIT failed, or a
+    /// failed job could not be undone): every job then got an error. A
+    /// lone job that failed and was rolled back leaves this true.
     pub committed: bool,
     /// Whether a job failed in the batch's run without savepoints, so the
     /// batch ran again with them.

@@ -244,8 +244,8 @@ async fn sign_in_takes_a_person_token_or_the_api_token_with_a_name() {
 }
 
 /// Sessions live in the database: a restart keeps people signed in (with
-/// the same CSRF token), a sign-out outlives a restart too, and the file
-/// holds no session id a browser could present.
+/// the same CSRF token), a sign-out outlives a restart too, new tokens sign
+/// everyone out, and the file holds no session id a browser could present.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_people_signed_in_and_signed_out() {
     let (app, b) = app().await;
@@ -276,6 +276,22 @@ async fn a_restart_keeps_people_signed_in_and_signed_out() {
     let app = app.restart(with_tokens).await;
     assert_eq!(page(&app, &b, &maya, "/").await.0, 303);
     assert_eq!(page(&app, &b, &ana, "/").await.0, 200);
+
+    // New tokens take access back: after a restart with another API token
+    // (Ana's own unchanged), her session no longer counts.
+    let app = app
+        .restart(|s| {
+            with_tokens(s);
+            s.secrets.api_token = Some(Secret::new("a-rotated-api-token"));
+        })
+        .await;
+    assert_eq!(page(&app, &b, &ana, "/").await.0, 303);
+    assert_eq!(
+        page(&app, &b, &session(&app, &b, "-", ANA_TOKEN).await, "/")
+            .await
+            .0,
+        200
+    );
 
     // The file keeps the ids' hashes, never the ids themselves.
     let raw = std::fs::read(&db).unwrap();

@@ -67,6 +67,81 @@ fn a_batch_with_a_failing_replayable_job_runs_again_with_savepoints() {
     assert_eq!(c.failed_jobs, 3, "{c:?}");
 }
 
+/// A store whose batches are reported to the returned list.
+fn observed(dir: &Path) -> (SqliteStore, Arc<Mutex<Vec<BatchReport>>>) {
+    let reports = Arc::new(Mutex::new(Vec::<BatchReport>::new()));
+    let seen = Arc::clone(&reports);
+    let options = SqliteOptions {
+        on_batch: Some(Arc::new(move |r: &BatchReport| {
+            seen.lock().unwrap().push(*r);
+        })),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(dir.join("handoff.db"), options).unwrap();
+    (store, reports)
+}
+
+/// A batch mixing ordinary and replayable jobs cannot be replayed (an
+/// ordinary job runs once), so it runs with a savepoint per job from the
+/// start: its failing job rolls back alone and nothing runs twice. A job
+/// alone in its batch that fails is rolled back with the transaction.
+#[test]
+fn a_mixed_batch_runs_careful_and_a_lone_failure_rolls_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, reports) = observed(dir.path());
+    let (release, holder) = suite::hold_writer(&store);
+    let ok1 = suite::submit_replayable(&store, |tx| suite::add_to(tx, "MX-sum", 1));
+    let fails = suite::submit(&store, |tx| {
+        suite::add_to(tx, "MX-sum", 100)?;
+        Err(handoff::runtime::store::StoreError::abort(suite::Refused))
+    });
+    let ok2 = suite::submit_replayable(&store, |tx| suite::add_to(tx, "MX-sum", 10));
+    drop(release);
+    holder.wait_blocking().unwrap();
+    assert!(ok1.wait_blocking().is_ok());
+    assert!(fails.wait_blocking().is_err());
+    assert!(ok2.wait_blocking().is_ok());
+
+    let lone = suite::submit(&store, |tx| {
+        suite::add_to(tx, "MX-lone", 1)?;
+        Err(handoff::runtime::store::StoreError::abort(suite::Refused))
+    });
+    assert!(lone.wait_blocking().is_err());
+
+    let (sum, lone) = store
+        .write_blocking(|tx| {
+            Ok((
+                tx.load_record("deal", "MX-sum")?.map(|r| r.state),
+                tx.load_record("deal", "MX-lone")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(sum.as_deref(), Some("11"));
+    assert_eq!(lone, None);
+    let reports = reports.lock().unwrap();
+    let mixed = reports
+        .iter()
+        .find(|r| r.jobs == 3)
+        .expect("the mixed batch");
+    assert_eq!(
+        (mixed.failed, mixed.committed, mixed.replayed),
+        (1, true, false)
+    );
+    let c = store.writer_counters();
+    assert_eq!(
+        (c.replayed_batches, c.failed_jobs, c.failed_commits),
+        (0, 2, 0),
+        "{c:?}"
+    );
+    // The lone job's batch: one job, failed, rolled back without a replay.
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.jobs == 1 && r.failed == 1 && r.committed && !r.replayed),
+        "{reports:?}"
+    );
+}
+
 /// Concurrent async writers queued while the writer is busy share one
 /// COMMIT, and each hears back only after it.
 #[test]

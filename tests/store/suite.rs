@@ -101,7 +101,7 @@ fn record(object: &str, record_id: &str, state: &str) -> RecordRow {
 }
 
 /// Submits a job without waiting (the raw, boxed form `write` wraps).
-fn submit<F>(store: &dyn Store, job: F) -> Receipt
+pub fn submit<F>(store: &dyn Store, job: F) -> Receipt
 where
     F: FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> + Send + 'static,
 {
@@ -206,7 +206,7 @@ pub fn an_action_id_enqueued_twice_is_one_row(store: &dyn Store) {
 }
 
 #[derive(Debug)]
-struct Refused;
+pub struct Refused;
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("refused by the test")
@@ -267,7 +267,7 @@ pub fn a_failing_job_rolls_back_alone(store: &dyn Store) {
 
 /// Adds `n` to the number kept in record `id`'s state (a write that shows
 /// whether it happened once, twice or not at all).
-fn add_to(tx: &mut dyn WriteTx, id: &str, n: u64) -> Result<(), StoreError> {
+pub fn add_to(tx: &mut dyn WriteTx, id: &str, n: u64) -> Result<(), StoreError> {
     let had: u64 = match tx.load_record("deal", id)? {
         Some(r) => serde_json::from_str(&r.state).expect("the test's own JSON"),
         None => 0,
@@ -276,7 +276,7 @@ fn add_to(tx: &mut dyn WriteTx, id: &str, n: u64) -> Result<(), StoreError> {
 }
 
 /// Submits a replayable job without waiting.
-fn submit_replayable<F>(store: &dyn Store, job: F) -> Receipt
+pub fn submit_replayable<F>(store: &dyn Store, job: F) -> Receipt
 where
     F: Fn(&mut dyn WriteTx) -> Result<(), StoreError> + Send + 'static,
 {
@@ -956,6 +956,7 @@ fn web_session(key: u8, who: &str, started: &str, expires: &str) -> SessionRow {
         key: [key; 32],
         who: who.into(),
         csrf: format!("csrf-{key}"),
+        credentials: [7; 32],
         started_at: at(started),
         expires_at: at(expires),
     }
@@ -1005,7 +1006,9 @@ pub fn web_sessions_expire_end_and_are_bounded(store: &dyn Store) {
     assert_eq!(store.session(&a.key, at(&day(2))).unwrap(), None);
     // A start drops the sessions already over by then.
     let c = web_session(20, "cy@example.com", &day(12), &day(20));
-    store.write_blocking(move |tx| tx.start_session(&c, 100)).unwrap();
+    store
+        .write_blocking(move |tx| tx.start_session(&c, 100))
+        .unwrap();
     // (12 ends the day c starts: over.)
     assert_eq!(store.session(&[11; 32], at(&day(2))).unwrap(), None);
     assert_eq!(store.session(&[12; 32], at(&day(2))).unwrap(), None);

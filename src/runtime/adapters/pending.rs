@@ -133,8 +133,6 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
         _ => return Ok(0),
     };
     let set = state.workflows.active().set.clone();
-    let metrics = state.metrics.clone();
-    let decided = move |d| metrics.decision_seconds.observe_duration(d);
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         match serde_json::from_str::<CrmEvent>(&row.event) {
@@ -169,9 +167,13 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
             Err(err) => return failed(state, &rows, next, err.to_string()).await,
         }
     }
-    let results = state
+    // Replayable, like every ingest job: it only reads what it captured and
+    // hands its decision times back with its value.
+    let (results, times) = state
         .store
-        .write(move |tx| {
+        .write_replayable(move |tx| {
+            let times = std::cell::RefCell::new(Vec::new());
+            let decided = |d| times.borrow_mut().push(d);
             let mut out = Vec::with_capacity(decoded.len());
             for (seq, source, raw_body, received_at, event) in &decoded {
                 let normalized = ingest::normalized(&set, event);
@@ -201,9 +203,12 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
                 tx.crm_remove_pending(*seq)?;
                 out.push(done);
             }
-            Ok(out)
+            Ok((out, times.into_inner()))
         })
         .await?;
+    for d in times {
+        state.metrics.decision_seconds.observe_duration(d);
+    }
     for r in &results {
         state.metrics.events.inc(&[crm.as_str(), answer_kind(r)]);
     }

@@ -41,16 +41,32 @@ pub async fn require_token(
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
+    let token = state.settings.secrets.api_token.as_ref();
+    let given = bearer(request.headers());
+    // A valid bearer token needs no session (and no database read).
+    if token.zip(given).is_some_and(|(t, g)| t.matches(g)) {
+        return next.run(as_api(request)).await;
+    }
     let now = jiff::Timestamp::now();
-    let session = match web::session::viewer(&state.store, request.headers(), now).await {
+    let credentials = state.web.credentials;
+    let session = match web::session::viewer(&state.store, request.headers(), credentials, now)
+        .await
+    {
         Ok(session) => session,
         Err(e) => {
             tracing::error!(error = %e, "cannot read web sessions");
+            let why = "Sessions cannot be read from the database right now; try again in a moment.";
+            if web::wants_html(request.headers()) {
+                return web::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    "Pages are unavailable",
+                    why,
+                );
+            }
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({
-                    "error": "sessions cannot be read from the database right now; try again"
-                })),
+                Json(serde_json::json!({ "error": why })),
             )
                 .into_response();
         }
@@ -63,20 +79,10 @@ pub async fn require_token(
         request.extensions_mut().insert(viewer);
         return next.run(request).await;
     }
-    let token = state.settings.secrets.api_token.as_ref();
-    let given = bearer(request.headers());
-    let passes = match token {
-        Some(t) => given.is_some_and(|g| t.matches(g)),
-        // No token set (loopback only): scripts pass, browsers still sign
-        // in, since their forms need a session's CSRF token.
-        None => !web::wants_html(request.headers()) && !web::is_form(&request),
-    };
-    if passes {
-        request.extensions_mut().insert(web::Viewer {
-            who: "API token".to_string(),
-            csrf: None,
-        });
-        return next.run(request).await;
+    // No token set (loopback only): scripts pass, browsers still sign in,
+    // since their forms need a session's CSRF token.
+    if token.is_none() && !web::wants_html(request.headers()) && !web::is_form(&request) {
+        return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
         return web::forbidden(None);
@@ -100,6 +106,15 @@ pub async fn require_token(
         Json(serde_json::json!({ "error": reason })),
     )
         .into_response()
+}
+
+/// `request`, marked as sent with the API token.
+fn as_api(mut request: Request) -> Request {
+    request.extensions_mut().insert(web::Viewer {
+        who: "API token".to_string(),
+        csrf: None,
+    });
+    request
 }
 
 /// The token of an `Authorization: Bearer …` header (the scheme in any case).

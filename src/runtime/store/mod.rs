@@ -7,10 +7,10 @@
 //! Only `sqlite.rs` imports rusqlite.
 //!
 //! Writes go through one path: a job, a closure given `&mut dyn WriteTx`,
-//! submitted with [`StoreExt::write`]. Each job runs in its own savepoint
-//! inside a batch that commits once (group commit, see
-//! [`crate::runtime::writer`]); the job's answer arrives only after its batch
-//! is durable. Reads are blocking calls on separate connections: from async
+//! submitted with [`StoreExt::write`] (or [`StoreExt::write_replayable`]).
+//! Jobs run in a batch that commits once (group commit, see
+//! [`crate::runtime::writer`]); a job that fails rolls back alone, and its
+//! answer, like every other, arrives only after its batch is durable. Reads are blocking calls on separate connections: from async
 //! code call them inside `tokio::task::spawn_blocking`.
 //!
 //! Engine payloads (record state, outcome, action payloads, missing fields,
@@ -117,12 +117,12 @@ pub enum StoreError {
     #[error("the store's writer has stopped, so nothing more can be saved")]
     #[diagnostic(code(store::stopped))]
     WriterStopped,
-    /// A job panicked; its savepoint was rolled back, the batch went on.
+    /// A job panicked; its writes were rolled back, the batch went on.
     #[error("a write job panicked: {0}")]
     #[diagnostic(code(store::panic))]
     JobPanicked(String),
     /// A job gave up with its own error (see [`StoreError::abort`]); its
-    /// savepoint was rolled back.
+    /// writes were rolled back.
     #[error("{0}")]
     #[diagnostic(code(store::aborted))]
     Aborted(Arc<dyn std::error::Error + Send + Sync>),
@@ -473,6 +473,9 @@ pub struct SessionRow {
     pub who: String,
     /// The token the session's forms carry back.
     pub csrf: String,
+    /// A fingerprint of the sign-in tokens the server had when the session
+    /// started; the session counts only while they are the same.
+    pub credentials: [u8; 32],
     pub started_at: Timestamp,
     pub expires_at: Timestamp,
 }

@@ -186,9 +186,9 @@ impl SqliteStore {
         // WRITER_CACHE_KIB for why not larger).
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(db("setting the writer's page cache"))?;
-        // Each job runs in a savepoint, and SQLite copies every page a job
-        // first touches into a statement journal so the job can roll back
-        // alone. In a temp file those copies were a pwrite each, about a
+        // A job that may fail alone runs in a savepoint (see `writer`), and
+        // SQLite copies every page a job first touches into a statement
+        // journal so the job can roll back alone. In a temp file those copies were a pwrite each, about a
         // fifth of the writer's time under load; in memory they are a memcpy
         // (a batch's journal is a few hundred pages at most).
         conn.pragma_update(None, "temp_store", "MEMORY")
@@ -708,8 +708,16 @@ impl Transactor for WriteConn {
     }
     fn rollback(&mut self) {
         // After a failed COMMIT SQLite may already have rolled back; a
-        // second ROLLBACK then fails harmlessly.
-        let _ = self.conn.execute_batch("ROLLBACK");
+        // second ROLLBACK then fails harmlessly. What must not happen is a
+        // transaction left open: every later BEGIN would fail.
+        if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            if !self.conn.is_autocommit() {
+                tracing::error!(
+                    error = %e,
+                    "a batch could not be rolled back; writes fail until the server restarts"
+                );
+            }
+        }
     }
 }
 

@@ -41,13 +41,25 @@ pub use session::Viewer;
 pub struct WebState {
     /// Cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// The fingerprint of the sign-in tokens (see [`session::credentials`]):
+    /// sessions started under other tokens do not count.
+    pub credentials: [u8; 32],
 }
 
 impl WebState {
-    /// The pages' state for a server reached at `public_url`.
-    pub fn new(public_url: &str) -> WebState {
+    /// The pages' state for a server with `settings`.
+    pub fn new(settings: &crate::runtime::config::Settings) -> WebState {
+        let people: Vec<(&str, &str)> = settings
+            .people
+            .iter()
+            .map(|p| (p.name.as_str(), p.token.expose()))
+            .collect();
         WebState {
-            secure_cookies: public_url.starts_with("https://"),
+            secure_cookies: settings.public_url().starts_with("https://"),
+            credentials: session::credentials(
+                settings.secrets.api_token.as_ref().map(|t| t.expose()),
+                &people,
+            ),
         }
     }
 }

@@ -7,6 +7,12 @@
 //! The store keeps a session by the SHA-256 of its id, so the database
 //! file holds no id a browser could present, and a lookup's timing says
 //! nothing about the ids held; CSRF tokens are compared in constant time.
+//!
+//! A session is bound to the sign-in tokens the server had when it
+//! started ([`credentials`]): change the API token or anyone's token, add
+//! or remove a person, or set tokens where there were none, and every
+//! session started before no longer counts. That is how access is taken
+//! back, as a restart did when sessions lived in memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,10 +82,41 @@ fn key(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-/// Starts a session for `who` and keeps it; its id (the cookie's value).
+/// The fingerprint of the sign-in tokens a server has: the API token (if
+/// any) and each person's name and token, in order of name. Each part is
+/// length-prefixed, so no two sets share a fingerprint by concatenation;
+/// the hash is over every token at once, so the stored fingerprint does
+/// not let anyone test guesses of one weak token without all the others.
+pub fn credentials(api_token: Option<&str>, people: &[(&str, &str)]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(b"handoff web session credentials v1");
+    match api_token {
+        Some(t) => {
+            part(b"api");
+            part(t.as_bytes());
+        }
+        None => part(b"no api token"),
+    }
+    let mut people = people.to_vec();
+    people.sort_unstable();
+    for (name, token) in people {
+        part(b"person");
+        part(name.as_bytes());
+        part(token.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// Starts a session for `who`, bound to `credentials`, and keeps it; its
+/// id (the cookie's value).
 pub async fn start(
     store: &Arc<dyn Store>,
     who: &str,
+    credentials: [u8; 32],
     now: Timestamp,
 ) -> Result<String, StartError> {
     let id = random_token()?;
@@ -87,6 +124,7 @@ pub async fn start(
         key: key(&id),
         who: who.to_string(),
         csrf: random_token()?,
+        credentials,
         started_at: now,
         expires_at: now
             .checked_add(jiff::SignedDuration::try_from(LIFETIME).unwrap_or_default())
@@ -99,11 +137,12 @@ pub async fn start(
 }
 
 /// The person of the live session named in `headers`' cookie; `None`
-/// without a cookie (the store is not asked) or with one that names no
-/// live session.
+/// without a cookie (the store is not asked), or with one that names no
+/// live session or one started under other `credentials`.
 pub async fn viewer(
     store: &Arc<dyn Store>,
     headers: &HeaderMap,
+    credentials: [u8; 32],
     now: Timestamp,
 ) -> Result<Option<Viewer>, StoreError> {
     let Some(id) = cookie(headers, COOKIE) else {
@@ -116,10 +155,12 @@ pub async fn viewer(
             doing: "reading a web session",
             reason: e.to_string(),
         })??;
-    Ok(found.map(|s| Viewer {
-        who: s.who,
-        csrf: Some(s.csrf),
-    }))
+    Ok(found
+        .filter(|s| bool::from(s.credentials.ct_eq(&credentials)))
+        .map(|s| Viewer {
+            who: s.who,
+            csrf: Some(s.csrf),
+        }))
 }
 
 /// Ends the session named in `headers`' cookie, if any.
@@ -180,34 +221,68 @@ mod tests {
             )
             .unwrap(),
         );
-        let id = start(&store, "ana@example.com", at(0)).await.unwrap();
-        let headers = with_cookie(&format!("a=b; {COOKIE}={id}; c=d"));
-        let v = viewer(&store, &headers, at(1))
+        let creds = credentials(Some("t0k"), &[]);
+        let id = start(&store, "ana@example.com", creds, at(0))
             .await
-            .unwrap()
+            .unwrap();
+        let headers = with_cookie(&format!("a=b; {COOKIE}={id}; c=d"));
+        let seen = |h: HeaderMap, t: Timestamp, c: [u8; 32]| {
+            let store = Arc::clone(&store);
+            async move { viewer(&store, &h, c, t).await.unwrap() }
+        };
+        let v = seen(headers.clone(), at(1), creds)
+            .await
             .expect("signed in");
         assert_eq!(v.who, "ana@example.com");
         let csrf = v.csrf.clone().unwrap();
         assert!(v.csrf_ok(&csrf));
         assert!(!v.csrf_ok(&csrf[1..]));
         assert!(!v.csrf_ok(""));
-        // Another id, no cookie, or the same id past its lifetime, is nobody.
+        // Another id, no cookie, the same id past its lifetime, or under
+        // other tokens, is nobody.
         let other = with_cookie(&format!("{COOKIE}=x{id}"));
-        assert_eq!(viewer(&store, &other, at(1)).await.unwrap(), None);
-        assert_eq!(
-            viewer(&store, &HeaderMap::new(), at(1)).await.unwrap(),
-            None
-        );
-        assert_eq!(viewer(&store, &headers, at(13)).await.unwrap(), None);
-        // Someone else's sign-in, later, drops the expired session; until
-        // then and after, each session sees only its own person.
-        let bo = start(&store, "bo@example.com", at(2)).await.unwrap();
+        assert_eq!(seen(other, at(1), creds).await, None);
+        assert_eq!(seen(HeaderMap::new(), at(1), creds).await, None);
+        assert_eq!(seen(headers.clone(), at(13), creds).await, None);
+        let rotated = credentials(Some("t0k2"), &[]);
+        assert_eq!(seen(headers.clone(), at(1), rotated).await, None);
+
+        // Ended: nobody, while another person's session goes on.
+        let bo = start(&store, "bo@example.com", creds, at(2)).await.unwrap();
         let bo_headers = with_cookie(&format!("{COOKIE}={bo}"));
-        let v = viewer(&store, &bo_headers, at(2)).await.unwrap().unwrap();
-        assert_eq!(v.who, "bo@example.com");
         end(&store, &headers).await.unwrap();
-        assert_eq!(viewer(&store, &headers, at(1)).await.unwrap(), None);
-        assert!(viewer(&store, &bo_headers, at(3)).await.unwrap().is_some());
+        assert_eq!(seen(headers.clone(), at(3), creds).await, None);
+        let v = seen(bo_headers.clone(), at(3), creds).await;
+        assert_eq!(v.map(|v| v.who).as_deref(), Some("bo@example.com"));
+
+        // A sign-in drops the sessions already over: Bo's (over at hour
+        // 14) is gone once Cy signs in at hour 15, even asked about hour 3.
+        start(&store, "cy@example.com", creds, at(15))
+            .await
+            .unwrap();
+        assert_eq!(seen(bo_headers, at(3), creds).await, None);
+    }
+
+    #[test]
+    fn credentials_change_with_any_token_or_person() {
+        let base = credentials(Some("api"), &[("ana", "a1"), ("bo", "b1")]);
+        // The order people are listed in does not matter...
+        assert_eq!(
+            base,
+            credentials(Some("api"), &[("bo", "b1"), ("ana", "a1")])
+        );
+        // ...anything else does.
+        for other in [
+            credentials(None, &[("ana", "a1"), ("bo", "b1")]),
+            credentials(Some("api2"), &[("ana", "a1"), ("bo", "b1")]),
+            credentials(Some("api"), &[("ana", "a2"), ("bo", "b1")]),
+            credentials(Some("api"), &[("ana", "a1")]),
+            credentials(Some("api"), &[("ana", "a1"), ("bo", "b1"), ("cy", "c1")]),
+            credentials(Some("api"), &[("an", "aa1"), ("bo", "b1")]),
+            credentials(None, &[]),
+        ] {
+            assert_ne!(base, other);
+        }
     }
 
     #[test]

@@ -146,7 +146,8 @@ pub async fn submit(
             who.to_string()
         }
     };
-    let id = match session::start(&state.store, &name, jiff::Timestamp::now()).await {
+    let now = jiff::Timestamp::now();
+    let id = match session::start(&state.store, &name, state.web.credentials, now).await {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(error = %e, "cannot start a web session");

@@ -56,13 +56,14 @@ pub(super) fn start_session(
     conn.prepare_cached("DELETE FROM web_sessions WHERE expires_at <= ?1")?
         .execute([us(s.started_at)])?;
     conn.prepare_cached(
-        "INSERT INTO web_sessions (key, who, csrf, started_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO web_sessions (key, who, csrf, credentials, started_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         &s.key[..],
         s.who,
         s.csrf,
+        &s.credentials[..],
         us(s.started_at),
         us(s.expires_at)
     ])?;
@@ -88,7 +89,7 @@ pub(super) fn session(
     now: Timestamp,
 ) -> rusqlite::Result<Option<SessionRow>> {
     conn.prepare_cached(
-        "SELECT who, csrf, started_at, expires_at FROM web_sessions \
+        "SELECT who, csrf, credentials, started_at, expires_at FROM web_sessions \
          WHERE key = ?1 AND expires_at > ?2",
     )?
     .query_row(params![&key[..], us(now)], |r| {
@@ -96,6 +97,7 @@ pub(super) fn session(
             key: *key,
             who: r.get("who")?,
             csrf: r.get("csrf")?,
+            credentials: r.get("credentials")?,
             started_at: ts(r, "started_at")?,
             expires_at: ts(r, "expires_at")?,
         })
