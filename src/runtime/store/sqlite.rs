@@ -37,6 +37,8 @@ mod crm;
 mod delivery;
 // The health report's reads and escalations (issue 12).
 mod checkpoint;
+#[cfg(test)]
+mod faults;
 mod health;
 use checkpoint::Checkpointer;
 mod web;
@@ -178,42 +180,15 @@ impl SqliteStore {
             .map(|_| open_reader(path.as_ref(), &path_str, options.busy_timeout))
             .collect::<Result<Vec<_>, _>>()?;
 
-        // Every statement of an ingest job stays prepared: rusqlite keeps 16
-        // by default, fewer than one event uses, so each batch evicted and
-        // re-parsed some.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // A page cache sized for the hot right edges of the indexes (see
-        // WRITER_CACHE_KIB for why not larger).
-        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
-            .map_err(db("setting the writer's page cache"))?;
-        // A job that may fail alone runs in a savepoint (see `writer`), and
-        // SQLite copies every page a job first touches into a statement
-        // journal so the job can roll back alone. In a temp file those copies were a pwrite each, about a
-        // fifth of the writer's time under load; in memory they are a memcpy
-        // (a batch's journal is a few hundred pages at most).
-        conn.pragma_update(None, "temp_store", "MEMORY")
-            .map_err(db("keeping statement journals in memory"))?;
-        // Checkpoints run on their own thread; the writer's automatic one
-        // stays as a backstop (see `checkpoint`).
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
-            .map_err(db("setting the checkpoint threshold"))?;
-        let checkpointer = Arc::new(Checkpointer::start(path.as_ref(), &path_str)?);
-
-        let writer = Writer::start(
-            WriteConn {
-                conn,
-                checkpointer: Arc::clone(&checkpointer),
-            },
-            options.max_batch,
-            options.on_batch.clone(),
-        )
-        .map_err(|e| match e {
-            StoreError::Open { reason, .. } => StoreError::Open {
-                path: path_str.clone(),
-                reason,
-            },
-            e => e,
-        })?;
+        let (write_conn, checkpointer) = WriteConn::new(conn, path.as_ref(), &path_str)?;
+        let writer = Writer::start(write_conn, options.max_batch, options.on_batch.clone())
+            .map_err(|e| match e {
+                StoreError::Open { reason, .. } => StoreError::Open {
+                    path: path_str.clone(),
+                    reason,
+                },
+                e => e,
+            })?;
         Ok(SqliteStore {
             path: path_str,
             pragmas,
@@ -643,6 +618,44 @@ struct WriteConn {
 }
 
 impl WriteConn {
+    /// The write connection, tuned for the writer, with its checkpoint
+    /// thread (also returned, for the store to stop).
+    fn new(
+        conn: Connection,
+        path: &Path,
+        path_str: &str,
+    ) -> Result<(WriteConn, Arc<Checkpointer>), StoreError> {
+        // Every statement of an ingest job stays prepared: rusqlite keeps 16
+        // by default, fewer than one event uses, so each batch evicted and
+        // re-parsed some.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // A page cache sized for the hot right edges of the indexes (see
+        // WRITER_CACHE_KIB for why not larger).
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(db("setting the writer's page cache"))?;
+        // A job that may fail alone runs in a savepoint (see `writer`), and
+        // SQLite copies every page a job first touches into a statement
+        // journal so the job can roll back alone. In a temp file those
+        // copies were a pwrite each, about a fifth of the writer's time
+        // under load; in memory they are a memcpy (a batch's journal is a
+        // few hundred pages at most).
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(db("keeping statement journals in memory"))?;
+        // Checkpoints run on their own thread; the writer's automatic one
+        // stays as a backstop (see `checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
+            .map_err(db("setting the checkpoint threshold"))?;
+        let checkpointer = Arc::new(Checkpointer::start(path, path_str)?);
+
+        Ok((
+            WriteConn {
+                conn,
+                checkpointer: Arc::clone(&checkpointer),
+            },
+            checkpointer,
+        ))
+    }
+
     fn exec(&self, doing: &'static str, sql: &str) -> Result<(), StoreError> {
         self.conn.execute_batch(sql).map_err(db(doing))
     }

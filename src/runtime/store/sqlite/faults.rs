@@ -1,0 +1,212 @@
+//! The writer's failure paths on a real SQLite file, with BEGIN or COMMIT
+//! made to fail on cue: what the shared store suite cannot reach, since a
+//! healthy file never refuses them. Above all: a batch replayed after a
+//! failed job, whose second BEGIN or COMMIT then fails, answers every job
+//! with an error, keeps none of their writes, and leaves the writer able to
+//! take the next batch.
+
+use std::any::Any;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{set_write_pragmas, upgrade, SqliteOptions, WriteConn};
+use crate::runtime::store::{RecordRow, StoreError, WriteTx};
+use crate::runtime::writer::{BatchReport, JobResult, Receipt, Transactor, Writer};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+/// A write connection whose `begin` and `commit` calls fail when their
+/// number (1 for the first) is the one named.
+struct Faulty {
+    inner: WriteConn,
+    begins: usize,
+    commits: usize,
+    fail_begin: usize,
+    fail_commit: usize,
+}
+
+fn injected(doing: &'static str) -> StoreError {
+    StoreError::Backend {
+        doing,
+        reason: "injected by the test".into(),
+    }
+}
+
+impl Transactor for Faulty {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.begins += 1;
+        if self.begins == self.fail_begin {
+            return Err(injected("starting a batch"));
+        }
+        self.inner.begin()
+    }
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.inner.savepoint()
+    }
+    fn release(&mut self) -> Result<(), StoreError> {
+        self.inner.release()
+    }
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.inner.rollback_savepoint()
+    }
+    fn tx(&mut self) -> &mut dyn WriteTx {
+        self.inner.tx()
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.commits += 1;
+        if self.commits == self.fail_commit {
+            return Err(injected("committing a batch"));
+        }
+        self.inner.commit()
+    }
+    fn rollback(&mut self) {
+        self.inner.rollback();
+    }
+}
+
+/// A writer on a fresh file whose `fail_begin`-th BEGIN and
+/// `fail_commit`-th COMMIT fail; the batches it reports (each sent once it
+/// is over, after its jobs were answered); the file.
+fn faulty_writer(
+    dir: &std::path::Path,
+    fail_begin: usize,
+    fail_commit: usize,
+) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+    let path = dir.join("handoff.db");
+    let mut conn = Connection::open(&path).unwrap();
+    set_write_pragmas(&conn, "test", &SqliteOptions::default()).unwrap();
+    upgrade(&mut conn, "test").unwrap();
+    let (inner, _checkpointer) = WriteConn::new(conn, &path, "test").unwrap();
+    let (report, reports) = mpsc::channel();
+    let report = std::sync::Mutex::new(report);
+    let faulty = Faulty {
+        inner,
+        begins: 0,
+        commits: 0,
+        fail_begin,
+        fail_commit,
+    };
+    let observer = Arc::new(move |r: &BatchReport| {
+        let _ = report.lock().map(|s| s.send(*r));
+    });
+    let writer = Writer::start(faulty, 64, Some(observer)).unwrap();
+    (writer, reports, path)
+}
+
+fn save(id: &'static str) -> impl Fn(&mut dyn WriteTx) -> JobResult + Send {
+    move |tx| {
+        tx.save_record(&RecordRow {
+            object: "deal".into(),
+            record_id: id.into(),
+            state: "{}".into(),
+            workflow_version: None,
+            updated_at: jiff::Timestamp::UNIX_EPOCH,
+        })?;
+        Ok(Box::new(()) as Box<dyn Any + Send>)
+    }
+}
+
+fn refuse(tx: &mut dyn WriteTx) -> JobResult {
+    save("refused")(tx)?;
+    Err(injected("a job that fails"))
+}
+
+/// Runs a holding job in a batch of its own (BEGIN 1, COMMIT 1), then
+/// `ok-1`, a failing job and `ok-2` together in the next batch.
+fn batch_with_a_failing_job(writer: &Writer) -> Vec<JobResult> {
+    let (release, released) = mpsc::channel::<()>();
+    let (started, has_started) = mpsc::channel::<()>();
+    let holder = writer.submit(Box::new(move |_tx| {
+        let _ = started.send(());
+        let _ = released.recv_timeout(BOUND);
+        Ok(Box::new(()) as Box<dyn Any + Send>)
+    }));
+    has_started.recv_timeout(BOUND).expect("the holder runs");
+    let receipts: Vec<Receipt> = vec![
+        writer.submit_replayable(Box::new(save("ok-1"))),
+        writer.submit_replayable(Box::new(refuse)),
+        writer.submit_replayable(Box::new(save("ok-2"))),
+    ];
+    drop(release);
+    holder.wait_blocking().expect("the holding batch commits");
+    receipts.into_iter().map(Receipt::wait_blocking).collect()
+}
+
+fn kept(path: &std::path::Path) -> Vec<String> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT record_id FROM records ORDER BY record_id")
+        .unwrap();
+    let ids = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<String>, _>>()
+        .unwrap();
+    ids
+}
+
+/// The report of the next batch of three jobs (waited for, with a bound).
+fn batch_of_three(reports: &mpsc::Receiver<BatchReport>) -> BatchReport {
+    loop {
+        let r = reports.recv_timeout(BOUND).expect("the batch is reported");
+        if r.jobs == 3 {
+            return r;
+        }
+    }
+}
+
+fn injected_error(result: &JobResult) -> bool {
+    matches!(result, Err(StoreError::Backend { reason, .. }) if reason == "injected by the test")
+}
+
+/// The writer goes on: a job after the failed batch commits.
+fn still_writes(writer: &Writer, path: &std::path::Path) {
+    writer
+        .submit_replayable(Box::new(save("after")))
+        .wait_blocking()
+        .expect("the next batch commits");
+    assert_eq!(kept(path), ["after"]);
+}
+
+#[test]
+fn a_replayed_batch_whose_begin_fails_answers_every_job_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // BEGIN 2 starts the bare run; BEGIN 3, the replay's, fails.
+    let (writer, reports, path) = faulty_writer(dir.path(), 3, 0);
+    let results = batch_with_a_failing_job(&writer);
+    assert!(results.iter().all(injected_error), "{results:?}");
+    assert!(kept(&path).is_empty());
+    let r = batch_of_three(&reports);
+    assert_eq!((r.failed, r.committed, r.replayed), (3, false, true));
+    still_writes(&writer, &path);
+    let c = writer.counters();
+    assert_eq!((c.replayed_batches, c.failed_commits), (1, 1), "{c:?}");
+}
+
+#[test]
+fn a_replayed_batch_whose_commit_fails_answers_every_job_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // COMMIT 1 is the holder's; COMMIT 2, after the replay, fails.
+    let (writer, reports, path) = faulty_writer(dir.path(), 0, 2);
+    let results = batch_with_a_failing_job(&writer);
+    assert!(results.iter().all(injected_error), "{results:?}");
+    assert!(kept(&path).is_empty());
+    let r = batch_of_three(&reports);
+    assert_eq!((r.failed, r.committed, r.replayed), (3, false, true));
+    still_writes(&writer, &path);
+}
+
+#[test]
+fn without_faults_the_replay_keeps_the_good_jobs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reports, path) = faulty_writer(dir.path(), 0, 0);
+    let results = batch_with_a_failing_job(&writer);
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(injected_error(&results[1]), "{:?}", results[1]);
+    assert_eq!(kept(&path), ["ok-1", "ok-2"]);
+    let r = batch_of_three(&reports);
+    assert_eq!((r.failed, r.committed, r.replayed), (1, true, true));
+}
