@@ -147,16 +147,8 @@ fn a_mixed_batch_runs_careful_and_a_lone_failure_rolls_back_alone() {
 #[test]
 fn concurrent_async_writes_share_one_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let reports = Arc::new(Mutex::new(Vec::<BatchReport>::new()));
-    let seen = Arc::clone(&reports);
-    let options = SqliteOptions {
-        on_batch: Some(Arc::new(move |r: &BatchReport| {
-            seen.lock().unwrap().push(*r);
-        })),
-        ..SqliteOptions::default()
-    };
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.path().join("handoff.db"), options).unwrap());
+    let (store, reports) = observed(dir.path());
+    let store: Arc<dyn Store> = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()

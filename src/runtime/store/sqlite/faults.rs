@@ -162,41 +162,37 @@ fn injected_error(result: &JobResult) -> bool {
     matches!(result, Err(StoreError::Backend { reason, .. }) if reason == "injected by the test")
 }
 
-/// The writer goes on: a job after the failed batch commits.
-fn still_writes(writer: &Writer, path: &std::path::Path) {
-    writer
-        .submit_replayable(Box::new(save("after")))
-        .wait_blocking()
-        .expect("the next batch commits");
-    assert_eq!(kept(path), ["after"]);
-}
-
-#[test]
-fn a_replayed_batch_whose_begin_fails_answers_every_job_and_keeps_nothing() {
+/// With the `fail_begin`-th BEGIN or `fail_commit`-th COMMIT failing
+/// inside the replay of a batch: every job gets the error, nothing is
+/// kept, the report says so, and the writer takes the next batch.
+fn a_failed_replay_answers_every_job_and_keeps_nothing(fail_begin: usize, fail_commit: usize) {
     let dir = tempfile::tempdir().unwrap();
-    // BEGIN 2 starts the bare run; BEGIN 3, the replay's, fails.
-    let (writer, reports, path) = faulty_writer(dir.path(), 3, 0);
+    let (writer, reports, path) = faulty_writer(dir.path(), fail_begin, fail_commit);
     let results = batch_with_a_failing_job(&writer);
     assert!(results.iter().all(injected_error), "{results:?}");
     assert!(kept(&path).is_empty());
     let r = batch_of_three(&reports);
     assert_eq!((r.failed, r.committed, r.replayed), (3, false, true));
-    still_writes(&writer, &path);
+    writer
+        .submit_replayable(Box::new(save("after")))
+        .wait_blocking()
+        .expect("the next batch commits");
+    assert_eq!(kept(&path), ["after"]);
     let c = writer.counters();
     assert_eq!((c.replayed_batches, c.failed_commits), (1, 1), "{c:?}");
 }
 
 #[test]
+fn a_replayed_batch_whose_begin_fails_answers_every_job_and_keeps_nothing() {
+    // BEGIN 1 is the holder's, BEGIN 2 starts the bare run; BEGIN 3, the
+    // replay's, fails.
+    a_failed_replay_answers_every_job_and_keeps_nothing(3, 0);
+}
+
+#[test]
 fn a_replayed_batch_whose_commit_fails_answers_every_job_and_keeps_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     // COMMIT 1 is the holder's; COMMIT 2, after the replay, fails.
-    let (writer, reports, path) = faulty_writer(dir.path(), 0, 2);
-    let results = batch_with_a_failing_job(&writer);
-    assert!(results.iter().all(injected_error), "{results:?}");
-    assert!(kept(&path).is_empty());
-    let r = batch_of_three(&reports);
-    assert_eq!((r.failed, r.committed, r.replayed), (3, false, true));
-    still_writes(&writer, &path);
+    a_failed_replay_answers_every_job_and_keeps_nothing(0, 2);
 }
 
 #[test]
