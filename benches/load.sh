@@ -8,11 +8,13 @@
 #   DURATION=30s benches/load.sh
 #   BEFORE_BIN=/tmp/handoff-old benches/load.sh   # also an older build, same run
 #
-# Every request is a new "Closed Won" deal event (benches/load/closed_won.lua:
-# unique event and record ids), so each 2xx is one durable insert: the
-# server answers only after the batch holding the event has committed.
-# The `mix` target (FULL) sends what a CRM sends more often: nine updates of
-# a deal in "Negotiation" for each close (benches/load/mixed.lua).
+# Two workloads, each with FULL and NORMAL. `mix` and `mix-normal` send
+# CRM-like traffic (benches/load/mixed.lua): nine updates of a deal in
+# "Proposal" for each close. `full` and `normal`, the worst case, send only
+# closes: every request is a new "Closed Won" deal event
+# (benches/load/closed_won.lua: unique event and record ids) whose handoff
+# proceeds with four outbox rows. Either way the server answers only after
+# the batch holding the event has committed and is on the disk.
 # Afterwards the script counts the rows in each database and fails if any
 # answered event is missing, so the numbers cannot come from dropped work.
 #
@@ -158,7 +160,7 @@ serve() {
   batches=$(awk '/^handoff_ingest_batch_size_count/ { print $2 }' <<<"$metrics")
   jobs=$(awk '/^handoff_ingest_batch_size_sum/ { print $2 }' <<<"$metrics")
   stop
-  local answered rows handoffs actions closes
+  local answered rows handoffs actions closes flagged
   answered=$(( $(field "$WORK/$name-warm.wrk" | cut -d' ' -f4) + $(field "$WORK/$name-run.wrk" | cut -d' ' -f4) ))
   rows=$(sqlite3 "$db" "SELECT count(*) FROM events")
   handoffs=$(sqlite3 "$db" "SELECT count(*) FROM handoffs WHERE status = 'proceeded'")
@@ -171,6 +173,11 @@ serve() {
   [ "$rows" -ge "$answered" ] || die "$name: wrk saw $answered answers but the db holds $rows events"
   [ "$rows" -le $((answered + 2 * CONNECTIONS)) ] || die "$name: the db holds $rows events, more than the $answered answered"
   [ "$handoffs" = "$closes" ] || die "$name: $closes events closed a deal but $handoffs handoffs proceeded"
+  # The scripts send only values the bundled workflows declare: an event
+  # stored with a field error or an unknown value would mean the run
+  # measured the bad-input path instead of the product path.
+  flagged=$(sqlite3 "$db" "SELECT count(*) FROM events WHERE field_errors NOT IN ('[]', '{\"errors\":[],\"unknown_values\":[]}')")
+  [ "$flagged" = 0 ] || die "$name: $flagged events were stored with field errors or unknown values (see their field_errors): fix the wrk script's values"
   NOTE[$name]="db: $rows events, $handoffs handoffs, $actions outbox rows (wrk saw $answered answers); mean batch $(awk -v j="${jobs:-0}" -v b="${batches:-0}" 'BEGIN { if (b > 0) printf "%.1f", j / b; else print "-" }') events"
   log "$name: ${NOTE[$name]}"
 }
@@ -206,9 +213,11 @@ stop
 serve full "$HANDOFF" full
 serve normal "$HANDOFF" normal
 serve mix "$HANDOFF" full "$MIX_SCRIPT"
+serve mix-normal "$HANDOFF" normal "$MIX_SCRIPT"
 if [ -n "$BEFORE_BIN" ]; then
   serve before-full "$BEFORE_BIN" full
   serve before-normal "$BEFORE_BIN" normal
+  serve before-mix "$BEFORE_BIN" full "$MIX_SCRIPT"
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -1,7 +1,7 @@
 -- wrk script for benches/load.sh's "mix" target: traffic closer to a CRM's
 -- own. Most webhook events are a deal's fields changing on its way through
 -- the pipeline, and only some close it: here nine events in ten are updates
--- of a deal still in "Negotiation" (an amount or a note changes; nothing
+-- of a deal still in "Proposal" (an amount or a note changes; nothing
 -- triggers, the record is saved and the event audited), and every tenth
 -- closes that deal as "Closed Won" with all eight required fields, so
 -- "Sales to Delivery" proceeds and plans its four actions, as in
@@ -11,6 +11,10 @@
 -- several connections, so they may arrive out of order: the updates carry
 -- an earlier `occurred_at` than the close, so a late update never
 -- overwrites the closed stage, and each deal proceeds exactly once.
+--
+-- Every value fits the bundled workflows' declarations ("Proposal" is one
+-- of deal.stage's values), so no event takes the unknown-value path:
+-- benches/load.sh fails if any event was stored with a field error.
 
 local threads = 0
 
@@ -30,9 +34,9 @@ local headers = { ["Content-Type"] = "application/json" }
 
 local update = [[{"id":"evt-%s","object":"deal","record_id":"D-%s",]]
   .. [["occurred_at":"2026-11-20T15:00:%02dZ",]]
-  .. [["record":{"name":"Deal %s","stage":"Negotiation","owner":"sam@example.com",]]
+  .. [["record":{"name":"Deal %s","stage":"Proposal","owner":"sam@example.com",]]
   .. [["amount":%d,"segment":"mid","risk_notes":"Update %d"},]]
-  .. [["previous":{"stage":"Negotiation"}}]]
+  .. [["previous":{"stage":"Proposal"}}]]
 
 local close = [[{"id":"evt-%s","object":"deal","record_id":"D-%s",]]
   .. [["occurred_at":"2026-11-20T15:04:05Z",]]
@@ -42,7 +46,7 @@ local close = [[{"id":"evt-%s","object":"deal","record_id":"D-%s",]]
   .. [["start_date":"2026-12-07","promised_deliverables":["Onboarding playbook","Two training sessions"],]]
   .. [["pricing_exceptions":"None","risk_notes":"Busy December",]]
   .. [["kickoff_preference":"Tuesday mornings","custom_scope":false},]]
-  .. [["previous":{"stage":"Negotiation"}}]]
+  .. [["previous":{"stage":"Proposal"}}]]
 
 function request()
   counter = counter + 1

@@ -19,6 +19,14 @@
 //! Jobs run in the order they were submitted (one queue, one thread), so two
 //! events for the same record apply in the order they arrived.
 //!
+//! A backend can hand the writer a [`Syncer`]: its COMMIT then does not wait
+//! for the disk, and a second thread makes committed batches durable while
+//! the writer goes on with the next one. Every answer of a batch still
+//! waits for a sync that began after the batch committed, so nothing is
+//! acknowledged before it is on the disk; what changes is that the writer
+//! no longer sits idle through each fsync, and one fsync covers every batch
+//! committed while the previous one ran.
+//!
 //! This file knows no SQL: the backend drives the transaction through
 //! [`Transactor`].
 
@@ -80,6 +88,20 @@ pub trait Transactor: Send + 'static {
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Abandons the batch: after a failed commit, or to run it again.
     fn rollback(&mut self);
+    /// Called once when the writer starts. `Some` when [`Transactor::commit`]
+    /// leaves durability to the returned [`Syncer`] (its own thread then
+    /// syncs before any answer); `None` when COMMIT itself waits for the
+    /// disk, or when nothing asks for durability.
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Makes committed batches durable, on a thread of its own (see the module
+/// docs).
+pub trait Syncer: Send + 'static {
+    /// Makes every batch committed before this call durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
 }
 
 /// One committed (or failed) batch, for metrics.
@@ -96,7 +118,8 @@ pub struct BatchReport {
     /// Whether a job failed in the batch's run without savepoints, so the
     /// batch ran again with them.
     pub replayed: bool,
-    /// Time in COMMIT (the fsync).
+    /// Time from COMMIT to durable: the COMMIT (with its fsync), or with a
+    /// [`Syncer`] the COMMIT and the wait for the sync that covers it.
     pub commit: Duration,
     /// Time from BEGIN to the last answer.
     pub total: Duration,
@@ -117,6 +140,9 @@ pub struct WriterCounters {
     pub commit_micros: u64,
     /// Batches that ran again with savepoints after a job failed without.
     pub replayed_batches: u64,
+    /// Syncs made by the [`Syncer`], each covering one or more batches
+    /// (zero when the backend gave none).
+    pub syncs: u64,
 }
 
 #[derive(Default)]
@@ -128,6 +154,7 @@ struct Totals {
     largest_batch: AtomicU64,
     commit_micros: AtomicU64,
     replayed_batches: AtomicU64,
+    syncs: AtomicU64,
 }
 
 impl Totals {
@@ -157,6 +184,7 @@ impl Totals {
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             commit_micros: self.commit_micros.load(Ordering::Relaxed),
             replayed_batches: self.replayed_batches.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
         }
     }
 }
@@ -181,6 +209,16 @@ impl Receipt {
         }
     }
 
+    /// The answer if it has come, without waiting (for tests that check
+    /// nothing is answered too early).
+    #[cfg(test)]
+    pub(crate) fn try_answer(&mut self) -> Option<JobResult> {
+        match &mut self.0 {
+            Ok(rx) => rx.try_recv().ok(),
+            Err(e) => Some(Err(e.clone())),
+        }
+    }
+
     /// A receipt for a job that was never queued.
     pub fn failed(e: StoreError) -> Receipt {
         Receipt(Err(e))
@@ -202,17 +240,128 @@ pub struct Writer {
     totals: Arc<Totals>,
 }
 
+/// A committed batch on its way to the sync thread: its answers, held until
+/// a sync covers it.
+struct Committed {
+    answers: Answers,
+    report: BatchReport,
+    /// When COMMIT started and when the batch began, to finish the report.
+    commit_started: Instant,
+    started: Instant,
+}
+
+/// Where a batch's answers go once it is over.
+struct Finisher {
+    totals: Arc<Totals>,
+    observer: Option<BatchObserver>,
+}
+
+impl Finisher {
+    fn report(&self, report: &BatchReport) {
+        self.totals.add(report);
+        if let Some(observe) = &self.observer {
+            observe(report);
+        }
+    }
+}
+
+/// The first sync failure. After it nothing more is acknowledged: once a
+/// disk has failed to flush, Linux may have dropped the pages it could not
+/// write, and a later sync that succeeds would vouch for data that is gone.
+type Broken = Arc<Mutex<Option<StoreError>>>;
+
+fn broken_error(broken: &Broken) -> Option<StoreError> {
+    broken.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The sync thread: takes every committed batch queued, syncs once, then
+/// answers them all (or, if the sync failed, answers them with its error).
+fn sync_loop(
+    mut syncer: Box<dyn Syncer>,
+    committed: mpsc::Receiver<Committed>,
+    broken: Broken,
+    finisher: Finisher,
+) {
+    while let Ok(first) = committed.recv() {
+        let mut pending = vec![first];
+        pending.extend(committed.try_iter());
+        let synced = match broken_error(&broken) {
+            Some(e) => Err(e),
+            None => syncer.sync(),
+        };
+        if let Err(e) = &synced {
+            let mut slot = broken.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                tracing::error!(
+                    error = %e,
+                    "the disk did not confirm a sync: nothing more is acknowledged until the server restarts"
+                );
+                *slot = Some(e.clone());
+            }
+        }
+        finisher.totals.syncs.fetch_add(1, Ordering::Relaxed);
+        for batch in pending {
+            batch.answer(synced.as_ref().err(), &finisher);
+        }
+    }
+}
+
+impl Committed {
+    /// Answers the batch: each job its result once the batch is durable, or
+    /// every job `failed` if it is not known to be. Then reports it.
+    fn answer(self, failed: Option<&StoreError>, finisher: &Finisher) {
+        let mut report = self.report;
+        for (reply, result) in self.answers {
+            // The caller may have stopped waiting (a dropped request): its
+            // job is committed all the same.
+            let _ = reply.send(match failed {
+                None => result,
+                Some(e) => Err(e.clone()),
+            });
+        }
+        if failed.is_some() {
+            report.committed = false;
+            report.failed = report.jobs;
+        }
+        report.commit = self.commit_started.elapsed();
+        report.total = self.started.elapsed();
+        finisher.report(&report);
+    }
+}
+
 impl Writer {
-    /// Starts the writer thread on `target`. The queue is unbounded: the
-    /// HTTP layer bounds how many requests are in flight.
+    /// Starts the writer thread on `target` (and the sync thread, if
+    /// `target` gives a [`Syncer`]). The queue is unbounded: the HTTP layer
+    /// bounds how many requests are in flight.
     pub fn start<T: Transactor>(
         mut target: T,
         max_batch: usize,
         observer: Option<BatchObserver>,
     ) -> Result<Writer, StoreError> {
+        let thread_error = |what: &str, e: std::io::Error| StoreError::Open {
+            path: String::new(),
+            reason: format!("cannot start the {what} thread: {e}"),
+        };
         let (queue, jobs) = mpsc::channel::<Envelope>();
         let totals = Arc::new(Totals::default());
-        let thread_totals = Arc::clone(&totals);
+        let finisher = || Finisher {
+            totals: Arc::clone(&totals),
+            observer: observer.clone(),
+        };
+        let broken: Broken = Arc::default();
+        let (to_sync, sync_thread) = match target.syncer()? {
+            Some(syncer) => {
+                let (to_sync, committed) = mpsc::channel::<Committed>();
+                let (broken, finisher) = (Arc::clone(&broken), finisher());
+                let thread = std::thread::Builder::new()
+                    .name("handoff-store-sync".into())
+                    .spawn(move || sync_loop(syncer, committed, broken, finisher))
+                    .map_err(|e| thread_error("sync", e))?;
+                (Some(to_sync), Some(thread))
+            }
+            None => (None, None),
+        };
+        let finisher = finisher();
         let max_batch = max_batch.max(1);
         let thread = std::thread::Builder::new()
             .name("handoff-store-writer".into())
@@ -226,17 +375,47 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    let report = run_batch(&mut target, batch);
-                    thread_totals.add(&report);
-                    if let Some(observe) = &observer {
-                        observe(&report);
+                    if let Some(e) = broken_error(&broken) {
+                        let jobs = batch.len();
+                        answer_all(batch, &e);
+                        finisher.report(&BatchReport {
+                            jobs,
+                            failed: jobs,
+                            committed: false,
+                            replayed: false,
+                            commit: Duration::ZERO,
+                            total: Duration::ZERO,
+                        });
+                        continue;
+                    }
+                    match (run_batch(&mut target, batch), &to_sync) {
+                        (Ran::Committed(batch), Some(to_sync)) => {
+                            // The sync thread outlives this loop (it ends
+                            // when this sender drops), so the send fails
+                            // only if it panicked: answer here rather than
+                            // leave the callers waiting.
+                            if let Err(mpsc::SendError(batch)) = to_sync.send(batch) {
+                                let e = StoreError::Backend {
+                                    doing: "syncing a batch",
+                                    reason: "the sync thread has stopped".into(),
+                                };
+                                batch.answer(Some(&e), &finisher);
+                            }
+                        }
+                        (Ran::Committed(batch), None) => batch.answer(None, &finisher),
+                        (Ran::Over(report), _) => finisher.report(&report),
                     }
                 }
+                // Let the sync thread sync and answer what is left before
+                // the connection closes (closing the last one may
+                // checkpoint and delete the log it syncs).
+                drop(to_sync);
+                if let Some(t) = sync_thread {
+                    let _ = t.join();
+                }
+                drop(target);
             })
-            .map_err(|e| StoreError::Open {
-                path: String::new(),
-                reason: format!("cannot start the writer thread: {e}"),
-            })?;
+            .map_err(|e| thread_error("writer", e))?;
         Ok(Writer {
             queue: Mutex::new(Some(queue)),
             thread: Mutex::new(Some(thread)),
@@ -275,7 +454,8 @@ impl Writer {
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = thread {
             // A panic on the writer thread has already answered (or dropped)
-            // every reply; nothing is left to report here.
+            // every reply; nothing is left to report here. The writer thread
+            // waits for the sync thread before it ends.
             let _ = t.join();
         }
     }
@@ -287,7 +467,15 @@ impl Drop for Writer {
     }
 }
 
-fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport {
+/// How [`run_batch`] ended.
+enum Ran {
+    /// Committed: the answers wait for durability (see [`Syncer`]).
+    Committed(Committed),
+    /// Over, every job answered (a failed batch, or a lone job that failed).
+    Over(BatchReport),
+}
+
+fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> Ran {
     let started = Instant::now();
     let jobs = batch.len();
     let report = |failed, committed, replayed, commit| BatchReport {
@@ -300,7 +488,7 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport
     };
     if let Err(e) = target.begin() {
         answer_all(batch, &e);
-        return report(jobs, false, false, Duration::ZERO);
+        return Ran::Over(report(jobs, false, false, Duration::ZERO));
     }
     let bare = jobs == 1 || batch.iter().all(|e| matches!(e.work, Work::Replayable(_)));
     let mut replayed = false;
@@ -311,14 +499,14 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport
                 // A batch of one: its failure is the transaction's.
                 target.rollback();
                 let _ = reply.send(Err(e));
-                return report(1, true, false, Duration::ZERO);
+                return Ran::Over(report(1, true, false, Duration::ZERO));
             }
             Bare::Again(batch) => {
                 target.rollback();
                 replayed = true;
                 if let Err(e) = target.begin() {
                     answer_all(batch, &e);
-                    return report(jobs, false, true, Duration::ZERO);
+                    return Ran::Over(report(jobs, false, true, Duration::ZERO));
                 }
                 run_careful(target, batch)
             }
@@ -333,20 +521,18 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> BatchReport
     };
     let commit = commit_started.elapsed();
     match committed {
-        Ok(()) => {
-            for (reply, result) in answers {
-                // The caller may have stopped waiting (a dropped request):
-                // its job is committed all the same.
-                let _ = reply.send(result);
-            }
-            report(failed, true, replayed, commit)
-        }
+        Ok(()) => Ran::Committed(Committed {
+            answers,
+            report: report(failed, true, replayed, commit),
+            commit_started,
+            started,
+        }),
         Err(e) => {
             target.rollback();
             for (reply, _) in answers {
                 let _ = reply.send(Err(e.clone()));
             }
-            report(jobs, false, replayed, commit)
+            Ran::Over(report(jobs, false, replayed, commit))
         }
     }
 }

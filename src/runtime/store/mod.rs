@@ -113,6 +113,16 @@ pub enum StoreError {
         help("pass the `next` value of the previous page unchanged, or leave the cursor out to start over")
     )]
     BadCursor(String),
+    /// The disk did not confirm that committed writes reached it. Nothing
+    /// more is acknowledged after this (see `writer::Syncer`).
+    #[error("the disk did not confirm a write to `{path}`: {reason}")]
+    #[diagnostic(
+        code(store::sync),
+        help(
+            "check the disk (space, errors in the system log), then restart handoff: it recovers the database from its log, and the CRM resends every event that was not acknowledged"
+        )
+    )]
+    Sync { path: String, reason: String },
     /// The writer thread is gone (the store was closed).
     #[error("the store's writer has stopped, so nothing more can be saved")]
     #[diagnostic(code(store::stopped))]

@@ -29,7 +29,7 @@ use super::{
     SinkDelivery, StatusChange, Store, StoreCounts, StoreError, WorkflowFile, WorkflowVersion,
     WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
-use crate::runtime::writer::{BatchObserver, Transactor, Writer};
+use crate::runtime::writer::{BatchObserver, Syncer, Transactor, Writer};
 
 // The CRM adapters' pending decisions (issue 11).
 mod crm;
@@ -41,7 +41,9 @@ mod checkpoint;
 mod faults;
 mod health;
 use checkpoint::Checkpointer;
+mod wal_sync;
 mod web;
+use wal_sync::WalSyncer;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -90,11 +92,17 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    fn pragma(self) -> (&'static str, i64) {
-        match self {
-            Synchronous::Full => ("FULL", 2),
-            Synchronous::Normal => ("NORMAL", 1),
-        }
+    /// The level the write connection itself runs at: NORMAL either way.
+    /// FULL's one addition in WAL mode, an fsync inside every COMMIT, is
+    /// made by the writer's sync thread instead (see `wal_sync`), before
+    /// any answer, so the writer does not wait through it.
+    fn connection_pragma(self) -> (&'static str, i64) {
+        ("NORMAL", 1)
+    }
+
+    /// Whether the writer syncs the log before answering.
+    fn syncs_commits(self) -> bool {
+        self == Synchronous::Full
     }
 }
 
@@ -180,7 +188,8 @@ impl SqliteStore {
             .map(|_| open_reader(path.as_ref(), &path_str, options.busy_timeout))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let (write_conn, checkpointer) = WriteConn::new(conn, path.as_ref(), &path_str)?;
+        let (write_conn, checkpointer) =
+            WriteConn::new(conn, path.as_ref(), &path_str, options.synchronous)?;
         let writer = Writer::start(write_conn, options.max_batch, options.on_batch.clone())
             .map_err(|e| match e {
                 StoreError::Open { reason, .. } => StoreError::Open {
@@ -265,7 +274,7 @@ fn set_write_pragmas(
     if !journal_mode.eq_ignore_ascii_case("wal") {
         return Err(mismatch("journal_mode", "WAL", journal_mode));
     }
-    let (sync_name, sync_value) = options.synchronous.pragma();
+    let (sync_name, sync_value) = options.synchronous.connection_pragma();
     conn.pragma_update(None, "synchronous", sync_name)
         .map_err(&err)?;
     let got: i64 = conn
@@ -615,6 +624,9 @@ struct WriteConn {
     conn: Connection,
     /// Told of every commit, to checkpoint off this thread.
     checkpointer: Arc<Checkpointer>,
+    /// The log to sync before answering (`synchronous=FULL`), for the
+    /// writer's sync thread.
+    wal: Option<std::path::PathBuf>,
 }
 
 impl WriteConn {
@@ -624,6 +636,7 @@ impl WriteConn {
         conn: Connection,
         path: &Path,
         path_str: &str,
+        synchronous: Synchronous,
     ) -> Result<(WriteConn, Arc<Checkpointer>), StoreError> {
         // Every statement of an ingest job stays prepared: rusqlite keeps 16
         // by default, fewer than one event uses, so each batch evicted and
@@ -646,11 +659,23 @@ impl WriteConn {
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
             .map_err(db("setting the checkpoint threshold"))?;
         let checkpointer = Arc::new(Checkpointer::start(path, path_str)?);
+        // SQLite names the log after the database's full path.
+        let wal = synchronous.syncs_commits().then(|| {
+            let db = conn
+                .path()
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| path.to_path_buf());
+            let mut name = db.into_os_string();
+            name.push("-wal");
+            std::path::PathBuf::from(name)
+        });
 
         Ok((
             WriteConn {
                 conn,
                 checkpointer: Arc::clone(&checkpointer),
+                wal,
             },
             checkpointer,
         ))
@@ -718,6 +743,12 @@ impl Transactor for WriteConn {
         self.exec_cached("committing a batch", "COMMIT")?;
         self.checkpointer.committed();
         Ok(())
+    }
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, StoreError> {
+        Ok(self
+            .wal
+            .clone()
+            .map(|wal| Box::new(WalSyncer::new(wal)) as Box<dyn Syncer>))
     }
     fn rollback(&mut self) {
         // After a failed COMMIT SQLite may already have rolled back; a
@@ -1614,6 +1645,40 @@ mod tests {
                 .pragma_query_value(None, "journal_mode", |r| r.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
+        }
+    }
+
+    #[test]
+    fn full_syncs_the_databases_own_log_outside_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        for sync in [Synchronous::Full, Synchronous::Normal] {
+            let path = dir.path().join(format!("{sync:?}.db"));
+            let mut conn = Connection::open(&path).unwrap();
+            let options = SqliteOptions {
+                synchronous: sync,
+                ..SqliteOptions::default()
+            };
+            set_write_pragmas(&conn, "test", &options).unwrap();
+            upgrade(&mut conn, "test").unwrap();
+            // COMMIT itself never waits for the disk (NORMAL)...
+            let level: i64 = conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap();
+            assert_eq!(level, 1);
+            let (mut write, checkpointer) = WriteConn::new(conn, &path, "test", sync).unwrap();
+            // ...so with FULL the writer gets a syncer for the log SQLite
+            // writes, and syncs it before answering.
+            match sync {
+                Synchronous::Full => {
+                    let wal = write.wal.clone().unwrap();
+                    assert_eq!(wal, path.canonicalize().unwrap().with_extension("db-wal"));
+                    assert!(wal.exists(), "{}", wal.display());
+                    let mut syncer = write.syncer().unwrap().expect("a syncer");
+                    syncer.sync().unwrap();
+                }
+                Synchronous::Normal => assert!(write.syncer().unwrap().is_none()),
+            }
+            checkpointer.stop();
         }
     }
 

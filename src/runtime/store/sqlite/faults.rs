@@ -3,7 +3,9 @@
 //! healthy file never refuses them. Above all: a batch replayed after a
 //! failed job, whose second BEGIN or COMMIT then fails, answers every job
 //! with an error, keeps none of their writes, and leaves the writer able to
-//! take the next batch.
+//! take the next batch. And the sync thread's: no answer before the sync
+//! that covers it, the writer going on meanwhile, and nothing acknowledged
+//! after a failed sync.
 
 use std::any::Any;
 use std::sync::mpsc;
@@ -14,7 +16,7 @@ use rusqlite::Connection;
 
 use super::{set_write_pragmas, upgrade, SqliteOptions, WriteConn};
 use crate::runtime::store::{RecordRow, StoreError, WriteTx};
-use crate::runtime::writer::{BatchReport, JobResult, Receipt, Transactor, Writer};
+use crate::runtime::writer::{BatchReport, JobResult, Receipt, Syncer, Transactor, Writer};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -26,6 +28,40 @@ struct Faulty {
     commits: usize,
     fail_begin: usize,
     fail_commit: usize,
+    sync: Option<SyncFaults>,
+}
+
+/// What the sync thread's syncer does besides the real sync: fail its
+/// `fail`-th sync, and if `gate` is set, announce each sync's number and
+/// wait for a go before making it.
+#[derive(Default)]
+struct SyncFaults {
+    fail: usize,
+    gate: Option<(mpsc::Sender<usize>, mpsc::Receiver<()>)>,
+}
+
+/// The real [`Syncer`] of the write connection, with [`SyncFaults`].
+struct FaultySyncer {
+    inner: Box<dyn Syncer>,
+    syncs: usize,
+    faults: SyncFaults,
+}
+
+impl Syncer for FaultySyncer {
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.syncs += 1;
+        if let Some((started, go)) = &self.faults.gate {
+            let _ = started.send(self.syncs);
+            go.recv_timeout(BOUND).expect("the test lets the sync go");
+        }
+        if self.syncs == self.faults.fail {
+            return Err(StoreError::Sync {
+                path: "test".into(),
+                reason: "injected by the test".into(),
+            });
+        }
+        self.inner.sync()
+    }
 }
 
 fn injected(doing: &'static str) -> StoreError {
@@ -65,6 +101,14 @@ impl Transactor for Faulty {
     fn rollback(&mut self) {
         self.inner.rollback();
     }
+    fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, StoreError> {
+        let inner = self.inner.syncer()?.expect("synchronous=FULL has a syncer");
+        Ok(Some(Box::new(FaultySyncer {
+            inner,
+            syncs: 0,
+            faults: self.sync.take().unwrap_or_default(),
+        })))
+    }
 }
 
 /// A writer on a fresh file whose `fail_begin`-th BEGIN and
@@ -75,11 +119,22 @@ fn faulty_writer(
     fail_begin: usize,
     fail_commit: usize,
 ) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+    faulty_writer_syncing(dir, fail_begin, fail_commit, SyncFaults::default())
+}
+
+/// [`faulty_writer`], with faults in the sync thread too.
+fn faulty_writer_syncing(
+    dir: &std::path::Path,
+    fail_begin: usize,
+    fail_commit: usize,
+    sync: SyncFaults,
+) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
     let path = dir.join("handoff.db");
     let mut conn = Connection::open(&path).unwrap();
     set_write_pragmas(&conn, "test", &SqliteOptions::default()).unwrap();
     upgrade(&mut conn, "test").unwrap();
-    let (inner, _checkpointer) = WriteConn::new(conn, &path, "test").unwrap();
+    let (inner, _checkpointer) =
+        WriteConn::new(conn, &path, "test", super::Synchronous::Full).unwrap();
     let (report, reports) = mpsc::channel();
     let report = std::sync::Mutex::new(report);
     let faulty = Faulty {
@@ -88,6 +143,7 @@ fn faulty_writer(
         commits: 0,
         fail_begin,
         fail_commit,
+        sync: Some(sync),
     };
     let observer = Arc::new(move |r: &BatchReport| {
         let _ = report.lock().map(|s| s.send(*r));
@@ -205,4 +261,92 @@ fn without_faults_the_replay_keeps_the_good_jobs_once() {
     assert_eq!(kept(&path), ["ok-1", "ok-2"]);
     let r = batch_of_three(&reports);
     assert_eq!((r.failed, r.committed, r.replayed), (1, true, true));
+}
+
+/// Waits (with a bound) until the file holds `ids`, as another connection
+/// reads it: a commit the writer made, whether or not it was answered.
+fn wait_until_kept(path: &std::path::Path, ids: &[&str]) {
+    let deadline = std::time::Instant::now() + BOUND;
+    while kept(path) != ids {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file never held {ids:?}: {:?}",
+            kept(path)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn answers_wait_for_their_sync_while_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail: 0,
+        gate: Some((started, gate)),
+    };
+    let (writer, reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+
+    let mut first = writer.submit_replayable(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    // Committed, so other connections see it, but not yet on the disk:
+    // not answered.
+    assert_eq!(kept(&path), ["a"]);
+    assert!(first.try_answer().is_none(), "answered before its sync");
+
+    // The writer does not wait for the sync: the next batch commits now.
+    let mut second = writer.submit_replayable(Box::new(save("b")));
+    wait_until_kept(&path, &["a", "b"]);
+    assert!(first.try_answer().is_none(), "answered before its sync");
+    assert!(second.try_answer().is_none(), "answered before its sync");
+
+    // The first sync began before "b" committed, so it answers only "a".
+    go.send(()).unwrap();
+    first.wait_blocking().expect("a is answered after its sync");
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(2));
+    assert!(second.try_answer().is_none(), "answered before its sync");
+    go.send(()).unwrap();
+    second
+        .wait_blocking()
+        .expect("b is answered after its sync");
+
+    // Each batch is reported once answered (and counted before that), its
+    // commit time running to the end of its sync.
+    for _ in 0..2 {
+        let r = reports.recv_timeout(BOUND).expect("the batch is reported");
+        assert!(r.committed && r.commit <= r.total, "{r:?}");
+    }
+    let c = writer.counters();
+    assert_eq!((c.batches, c.syncs, c.failed_commits), (2, 2, 0), "{c:?}");
+}
+
+#[test]
+fn after_a_failed_sync_nothing_more_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = SyncFaults {
+        fail: 1,
+        gate: None,
+    };
+    let (writer, reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let sync_failed = |r: &JobResult| matches!(r, Err(StoreError::Sync { reason, .. }) if reason == "injected by the test");
+
+    let first = writer
+        .submit_replayable(Box::new(save("a")))
+        .wait_blocking();
+    assert!(sync_failed(&first), "{first:?}");
+    let r = reports.recv_timeout(BOUND).expect("the batch is reported");
+    assert_eq!((r.jobs, r.failed, r.committed), (1, 1, false));
+
+    // Later jobs get the same error and are not even run: once the disk has
+    // failed a sync, a later one that succeeds proves nothing.
+    let second = writer
+        .submit_replayable(Box::new(save("b")))
+        .wait_blocking();
+    assert!(sync_failed(&second), "{second:?}");
+    assert_eq!(kept(&path), ["a"]);
+    let r = reports.recv_timeout(BOUND).expect("the batch is reported");
+    assert_eq!((r.jobs, r.failed, r.committed), (1, 1, false));
+    let c = writer.counters();
+    assert_eq!((c.failed_commits, c.failed_jobs), (2, 2), "{c:?}");
 }
