@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::eval::Event;
 use crate::runtime::ingest::{self, Ingested, Request};
 use crate::runtime::state::AppState;
+use crate::runtime::store::StoreError;
 
 /// How far a signed timestamp may be from now.
 const TOLERANCE_SECS: i64 = 5 * 60;
@@ -97,6 +98,17 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                 body.push_ingested(r);
             }
             body.finish(None)
+        }
+        Err(ingest::IngestError::Store(e @ StoreError::Sync { .. })) => {
+            // Committed, but the disk did not confirm it: the sender must
+            // send it again, and the copy already stored (if the disk kept
+            // it) makes that retry change nothing.
+            tracing::error!(error = %e, "the disk did not confirm the request was stored");
+            state.metrics.events.inc(&[source, "failed"]);
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the disk did not confirm the event was stored: send it again once the server is back; a copy already stored is recognised and not applied twice",
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "ingest failed; nothing of the request was stored");

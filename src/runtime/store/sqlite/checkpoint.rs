@@ -67,6 +67,14 @@ impl Checkpointer {
             reason,
         };
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        // A checkpoint syncs the log before copying it and the database
+        // after, unless its connection runs at OFF. The log is only reused
+        // from its start once a checkpoint has copied all of it, so that
+        // sync is what keeps acknowledged commits (synced into the log, see
+        // `wal_sync`) safe when their frames are overwritten: set, not left
+        // to the build's default.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| open_err(e.to_string()))?;
         let shared = Arc::new(Shared::default());
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
