@@ -22,10 +22,11 @@
 //! A backend can hand the writer a [`Syncer`]: its COMMIT then does not wait
 //! for the disk, and a second thread makes committed batches durable while
 //! the writer goes on with the next one. Every answer of a batch still
-//! waits for a sync that began after the batch committed, so nothing is
-//! acknowledged before it is on the disk; what changes is that the writer
-//! no longer sits idle through each fsync, and one fsync covers every batch
-//! committed while the previous one ran.
+//! waits for a sync that began after the batch committed, and reads wait on
+//! [`Durability`], so nothing is acknowledged or shown before it is on the
+//! disk; what changes is that the writer no longer sits idle through each
+//! fsync, and one fsync covers every batch committed while the previous one
+//! ran (see `writer/sync.rs`).
 //!
 //! This file knows no SQL: the backend drives the transaction through
 //! [`Transactor`].
@@ -41,6 +42,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::runtime::store::{StoreError, WriteTx};
+
+mod sync;
+use sync::{sync_loop, Committed, Finisher, ToSync};
+pub use sync::{Durability, Syncer};
 
 /// What a job returns, its value boxed so one queue carries every type.
 pub type JobResult = Result<Box<dyn Any + Send>, StoreError>;
@@ -97,13 +102,6 @@ pub trait Transactor: Send + 'static {
     }
 }
 
-/// Makes committed batches durable, on a thread of its own (see the module
-/// docs).
-pub trait Syncer: Send + 'static {
-    /// Makes every batch committed before this call durable.
-    fn sync(&mut self) -> Result<(), StoreError>;
-}
-
 /// One committed (or failed) batch, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchReport {
@@ -111,9 +109,11 @@ pub struct BatchReport {
     pub jobs: usize,
     /// Jobs that returned an error and rolled back alone.
     pub failed: usize,
-    /// False when the batch failed as a whole (BEGIN or COMMIT failed, or a
-    /// failed job could not be undone): every job then got an error. A
-    /// lone job that failed and was rolled back leaves this true.
+    /// False when the batch failed as a whole (BEGIN or COMMIT failed, a
+    /// failed job could not be undone, or the sync that should have covered
+    /// it failed, though the transaction had committed): every job then got
+    /// an error. A lone job that failed and was rolled back leaves this
+    /// true.
     pub committed: bool,
     /// Whether a job failed in the batch's run without savepoints, so the
     /// batch ran again with them.
@@ -136,12 +136,12 @@ pub struct WriterCounters {
     pub failed_jobs: u64,
     pub failed_commits: u64,
     pub largest_batch: u64,
-    /// Sum of COMMIT times, microseconds.
+    /// Sum of the batches' [`BatchReport::commit`] times, microseconds.
     pub commit_micros: u64,
     /// Batches that ran again with savepoints after a job failed without.
     pub replayed_batches: u64,
-    /// Syncs made by the [`Syncer`], each covering one or more batches
-    /// (zero when the backend gave none).
+    /// Calls to the [`Syncer`], each covering one or more batches (zero
+    /// when the backend gave none).
     pub syncs: u64,
 }
 
@@ -238,94 +238,25 @@ pub struct Writer {
     queue: Mutex<Option<mpsc::Sender<Envelope>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     totals: Arc<Totals>,
+    /// With a [`Syncer`]: what readers wait on.
+    durability: Option<Arc<Durability>>,
 }
 
-/// A committed batch on its way to the sync thread: its answers, held until
-/// a sync covers it.
-struct Committed {
-    answers: Answers,
-    report: BatchReport,
-    /// When COMMIT started and when the batch began, to finish the report.
-    commit_started: Instant,
-    started: Instant,
+/// The writer thread's end of the sync thread. Dropped when the writer
+/// thread ends, even by a panic: it closes the queue and waits for the sync
+/// thread to sync and answer what is left, before the connection closes
+/// (closing the last one may checkpoint and delete the log it syncs).
+struct SyncHandoff {
+    queue: Option<mpsc::Sender<ToSync>>,
+    thread: Option<JoinHandle<()>>,
 }
 
-/// Where a batch's answers go once it is over.
-struct Finisher {
-    totals: Arc<Totals>,
-    observer: Option<BatchObserver>,
-}
-
-impl Finisher {
-    fn report(&self, report: &BatchReport) {
-        self.totals.add(report);
-        if let Some(observe) = &self.observer {
-            observe(report);
+impl Drop for SyncHandoff {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-    }
-}
-
-/// The first sync failure. After it nothing more is acknowledged: once a
-/// disk has failed to flush, Linux may have dropped the pages it could not
-/// write, and a later sync that succeeds would vouch for data that is gone.
-type Broken = Arc<Mutex<Option<StoreError>>>;
-
-fn broken_error(broken: &Broken) -> Option<StoreError> {
-    broken.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-/// The sync thread: takes every committed batch queued, syncs once, then
-/// answers them all (or, if the sync failed, answers them with its error).
-fn sync_loop(
-    mut syncer: Box<dyn Syncer>,
-    committed: mpsc::Receiver<Committed>,
-    broken: Broken,
-    finisher: Finisher,
-) {
-    while let Ok(first) = committed.recv() {
-        let mut pending = vec![first];
-        pending.extend(committed.try_iter());
-        let synced = match broken_error(&broken) {
-            Some(e) => Err(e),
-            None => syncer.sync(),
-        };
-        if let Err(e) = &synced {
-            let mut slot = broken.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                tracing::error!(
-                    error = %e,
-                    "the disk did not confirm a sync: nothing more is acknowledged until the server restarts"
-                );
-                *slot = Some(e.clone());
-            }
-        }
-        finisher.totals.syncs.fetch_add(1, Ordering::Relaxed);
-        for batch in pending {
-            batch.answer(synced.as_ref().err(), &finisher);
-        }
-    }
-}
-
-impl Committed {
-    /// Answers the batch: each job its result once the batch is durable, or
-    /// every job `failed` if it is not known to be. Then reports it.
-    fn answer(self, failed: Option<&StoreError>, finisher: &Finisher) {
-        let mut report = self.report;
-        for (reply, result) in self.answers {
-            // The caller may have stopped waiting (a dropped request): its
-            // job is committed all the same.
-            let _ = reply.send(match failed {
-                None => result,
-                Some(e) => Err(e.clone()),
-            });
-        }
-        if failed.is_some() {
-            report.committed = false;
-            report.failed = report.jobs;
-        }
-        report.commit = self.commit_started.elapsed();
-        report.total = self.started.elapsed();
-        finisher.report(&report);
     }
 }
 
@@ -348,24 +279,37 @@ impl Writer {
             totals: Arc::clone(&totals),
             observer: observer.clone(),
         };
-        let broken: Broken = Arc::default();
-        let (to_sync, sync_thread) = match target.syncer()? {
+        let (handoff, durability) = match target.syncer()? {
             Some(syncer) => {
-                let (to_sync, committed) = mpsc::channel::<Committed>();
-                let (broken, finisher) = (Arc::clone(&broken), finisher());
+                let (queue, items) = mpsc::channel::<ToSync>();
+                let durability = Arc::new(Durability::default());
+                let (theirs, finisher) = (Arc::clone(&durability), finisher());
                 let thread = std::thread::Builder::new()
                     .name("handoff-store-sync".into())
-                    .spawn(move || sync_loop(syncer, committed, broken, finisher))
+                    .spawn(move || sync_loop(syncer, items, theirs, finisher))
                     .map_err(|e| thread_error("sync", e))?;
-                (Some(to_sync), Some(thread))
+                let handoff = SyncHandoff {
+                    queue: Some(queue),
+                    thread: Some(thread),
+                };
+                (handoff, Some(durability))
             }
-            None => (None, None),
+            None => (
+                SyncHandoff {
+                    queue: None,
+                    thread: None,
+                },
+                None,
+            ),
         };
         let finisher = finisher();
         let max_batch = max_batch.max(1);
+        let ours = durability.clone();
         let thread = std::thread::Builder::new()
             .name("handoff-store-writer".into())
             .spawn(move || {
+                let durability = ours;
+                let handoff = handoff;
                 while let Ok(first) = jobs.recv() {
                     let mut batch = Vec::with_capacity(max_batch.min(64));
                     batch.push(first);
@@ -375,51 +319,54 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    if let Some(e) = broken_error(&broken) {
-                        let jobs = batch.len();
-                        answer_all(batch, &e);
-                        finisher.report(&BatchReport {
-                            jobs,
-                            failed: jobs,
-                            committed: false,
-                            replayed: false,
-                            commit: Duration::ZERO,
-                            total: Duration::ZERO,
-                        });
+                    if let Some(e) = durability.as_ref().and_then(|d| d.broken()) {
+                        refuse(batch, &e, &finisher);
                         continue;
                     }
-                    match (run_batch(&mut target, batch), &to_sync) {
-                        (Ran::Committed(batch), Some(to_sync)) => {
-                            // The sync thread outlives this loop (it ends
-                            // when this sender drops), so the send fails
-                            // only if it panicked: answer here rather than
-                            // leave the callers waiting.
-                            if let Err(mpsc::SendError(batch)) = to_sync.send(batch) {
-                                let e = StoreError::Backend {
-                                    doing: "syncing a batch",
-                                    reason: "the sync thread has stopped".into(),
-                                };
-                                batch.answer(Some(&e), &finisher);
+                    let mut seq = None;
+                    let ran = run_batch(&mut target, batch, &mut || {
+                        seq = durability.as_ref().map(|d| d.announce());
+                    });
+                    let item = match (ran, seq) {
+                        (Ran::Committed(batch), Some(seq)) => ToSync::Committed(seq, batch),
+                        (Ran::Committed(batch), None) => {
+                            batch.answer(None, &finisher);
+                            continue;
+                        }
+                        (Ran::Over(report), seq) => {
+                            finisher.report(&report);
+                            match seq {
+                                Some(seq) => ToSync::Abandoned(seq),
+                                None => continue,
                             }
                         }
-                        (Ran::Committed(batch), None) => batch.answer(None, &finisher),
-                        (Ran::Over(report), _) => finisher.report(&report),
+                    };
+                    let sent = match &handoff.queue {
+                        Some(queue) => queue.send(item).map_err(|e| e.0),
+                        None => Err(item),
+                    };
+                    // Only a sync thread that panicked is gone while this
+                    // loop runs (and it marked durability failed): answer
+                    // here rather than leave the callers waiting.
+                    if let Err(ToSync::Committed(_, batch)) = sent {
+                        let e = StoreError::Backend {
+                            doing: "syncing a batch",
+                            reason: "the sync thread has stopped".into(),
+                        };
+                        if let Some(d) = &durability {
+                            d.fail(&e);
+                        }
+                        batch.answer(Some(&e), &finisher);
                     }
                 }
-                // Let the sync thread sync and answer what is left before
-                // the connection closes (closing the last one may
-                // checkpoint and delete the log it syncs).
-                drop(to_sync);
-                if let Some(t) = sync_thread {
-                    let _ = t.join();
-                }
-                drop(target);
+                drop(handoff);
             })
             .map_err(|e| thread_error("writer", e))?;
         Ok(Writer {
             queue: Mutex::new(Some(queue)),
             thread: Mutex::new(Some(thread)),
             totals,
+            durability,
         })
     }
 
@@ -445,6 +392,12 @@ impl Writer {
     /// Totals so far.
     pub fn counters(&self) -> WriterCounters {
         self.totals.snapshot()
+    }
+
+    /// With a [`Syncer`], what a reader waits on so that it never shows or
+    /// acts on a commit that is not yet durable ([`Durability::wait`]).
+    pub fn durability(&self) -> Option<&Arc<Durability>> {
+        self.durability.as_ref()
     }
 
     /// Stops taking jobs, lets the thread commit what is queued, and waits
@@ -475,7 +428,13 @@ enum Ran {
     Over(BatchReport),
 }
 
-fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> Ran {
+/// Runs the batch; `before_commit` is called just before COMMIT (not when
+/// the batch fails before it).
+fn run_batch<T: Transactor>(
+    target: &mut T,
+    batch: Vec<Envelope>,
+    before_commit: &mut dyn FnMut(),
+) -> Ran {
     let started = Instant::now();
     let jobs = batch.len();
     let report = |failed, committed, replayed, commit| BatchReport {
@@ -517,7 +476,10 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> Ran {
     let commit_started = Instant::now();
     let committed = match poisoned {
         Some(e) => Err(e),
-        None => target.commit(),
+        None => {
+            before_commit();
+            target.commit()
+        }
     };
     let commit = commit_started.elapsed();
     match committed {
@@ -535,6 +497,20 @@ fn run_batch<T: Transactor>(target: &mut T, batch: Vec<Envelope>) -> Ran {
             Ran::Over(report(jobs, false, replayed, commit))
         }
     }
+}
+
+/// Answers every job with `e` without running it, and reports the batch.
+fn refuse(batch: Vec<Envelope>, e: &StoreError, finisher: &Finisher) {
+    let jobs = batch.len();
+    answer_all(batch, e);
+    finisher.report(&BatchReport {
+        jobs,
+        failed: jobs,
+        committed: false,
+        replayed: false,
+        commit: Duration::ZERO,
+        total: Duration::ZERO,
+    });
 }
 
 fn answer_all(batch: Vec<Envelope>, e: &StoreError) {

@@ -41,9 +41,9 @@ mod checkpoint;
 mod faults;
 mod health;
 use checkpoint::Checkpointer;
+#[cfg(unix)]
 mod wal_sync;
 mod web;
-use wal_sync::WalSyncer;
 
 /// The schema, one migration per file, applied in order. Never edit a
 /// released file: add the next one.
@@ -92,17 +92,21 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    /// The level the write connection itself runs at: NORMAL either way.
-    /// FULL's one addition in WAL mode, an fsync inside every COMMIT, is
-    /// made by the writer's sync thread instead (see `wal_sync`), before
-    /// any answer, so the writer does not wait through it.
+    /// The level the write connection itself runs at. On unix, NORMAL
+    /// either way: FULL's one addition in WAL mode, an fsync inside every
+    /// COMMIT, is made by the writer's sync thread instead (see
+    /// `wal_sync`), before any answer, so the writer does not wait through
+    /// it. Elsewhere SQLite makes it.
     fn connection_pragma(self) -> (&'static str, i64) {
-        ("NORMAL", 1)
+        match self {
+            Synchronous::Full if !cfg!(unix) => ("FULL", 2),
+            _ => ("NORMAL", 1),
+        }
     }
 
-    /// Whether the writer syncs the log before answering.
+    /// Whether the writer syncs the log itself before answering.
     fn syncs_commits(self) -> bool {
-        self == Synchronous::Full
+        self == Synchronous::Full && cfg!(unix)
     }
 }
 
@@ -160,6 +164,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: ReadPool,
     checkpointer: Arc<Checkpointer>,
+    /// The longest a read waits for the disk to confirm what it saw.
+    durable_wait: Duration,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -204,6 +210,7 @@ impl SqliteStore {
             writer,
             readers: ReadPool::new(readers),
             checkpointer,
+            durable_wait: options.busy_timeout,
         })
     }
 
@@ -230,7 +237,9 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = self.readers.get();
-        f(&conn).map_err(db(doing))
+        let value = f(&conn).map_err(db(doing))?;
+        self.durable_reads()?;
+        Ok(value)
     }
 
     /// Runs `f` in one read transaction, so its queries see one snapshot.
@@ -244,7 +253,20 @@ impl SqliteStore {
         let value = f(&tx).map_err(db(doing))?;
         // A read transaction has nothing to keep; ending it frees the snapshot.
         tx.finish().map_err(db(doing))?;
+        self.durable_reads()?;
         Ok(value)
+    }
+
+    /// With `synchronous=FULL`, a read has seen commits the sync thread may
+    /// not have synced yet (COMMIT no longer waits for the disk, see
+    /// `wal_sync`): it returns only once they are durable, so no page, API
+    /// answer or outside system is shown a write a power cut could take
+    /// back. Waits at most one fsync, and only while writes are coming in.
+    fn durable_reads(&self) -> Result<(), StoreError> {
+        match self.writer.durability() {
+            Some(d) => d.wait(self.durable_wait),
+            None => Ok(()),
+        }
     }
 }
 
@@ -745,10 +767,11 @@ impl Transactor for WriteConn {
         Ok(())
     }
     fn syncer(&mut self) -> Result<Option<Box<dyn Syncer>>, StoreError> {
-        Ok(self
-            .wal
-            .clone()
-            .map(|wal| Box::new(WalSyncer::new(wal)) as Box<dyn Syncer>))
+        #[cfg(unix)]
+        if let Some(wal) = self.wal.clone() {
+            return Ok(Some(Box::new(wal_sync::WalSyncer::open(wal)?)));
+        }
+        Ok(None)
     }
     fn rollback(&mut self) {
         // After a failed COMMIT SQLite may already have rolled back; a
@@ -1680,6 +1703,51 @@ mod tests {
             }
             checkpointer.stop();
         }
+    }
+
+    #[test]
+    fn full_answers_and_reads_after_its_own_sync_also_on_a_reopened_file() {
+        use crate::runtime::store::{RecordRow, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("handoff.db");
+        let save = |store: &SqliteStore, id: &str| {
+            let id = id.to_owned();
+            store
+                .submit(Box::new(move |tx| {
+                    tx.save_record(&RecordRow {
+                        object: "deal".into(),
+                        record_id: id.clone(),
+                        state: "{}".into(),
+                        workflow_version: None,
+                        updated_at: jiff::Timestamp::UNIX_EPOCH,
+                    })?;
+                    Ok(Box::new(()))
+                }))
+                .wait_blocking()
+                .unwrap();
+        };
+        // Twice: the second open finds the file its first server closed
+        // (and whose log SQLite deleted on that close).
+        for round in 1..=2 {
+            let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+            save(&store, &format!("d-{round}"));
+            assert!(store.writer_counters().syncs >= 1);
+            let d = store
+                .writer
+                .durability()
+                .expect("FULL syncs on its own thread");
+            assert!(!d.unsettled(), "answered, so synced");
+            assert!(store.crm_record("deal", "d-1").unwrap().is_some());
+            store.close();
+        }
+        let normal = SqliteOptions {
+            synchronous: Synchronous::Normal,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(dir.path().join("normal.db"), normal).unwrap();
+        save(&store, "n");
+        assert_eq!(store.writer_counters().syncs, 0);
+        assert!(store.writer.durability().is_none());
     }
 
     #[test]

@@ -350,3 +350,128 @@ fn after_a_failed_sync_nothing_more_is_acknowledged() {
     let c = writer.counters();
     assert_eq!((c.failed_commits, c.failed_jobs), (2, 2), "{c:?}");
 }
+
+#[test]
+fn a_batch_queued_behind_a_failed_sync_is_not_acknowledged() {
+    // "b" commits while the failing sync is held, so it waits in the sync
+    // thread's queue: the sync thread itself must refuse it, even though a
+    // second sync would succeed.
+    let dir = tempfile::tempdir().unwrap();
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail: 1,
+        gate: Some((started, gate)),
+    };
+    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let a = writer.submit_replayable(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    let b = writer.submit_replayable(Box::new(save("b")));
+    wait_until_kept(&path, &["a", "b"]);
+    go.send(()).unwrap();
+    assert!(a.wait_blocking().is_err());
+    // Lets a second sync through, should one (wrongly) be made.
+    let _ = go.send(());
+    assert!(b.wait_blocking().is_err());
+    assert_eq!(writer.counters().syncs, 1);
+}
+
+#[test]
+fn shutdown_waits_for_the_sync_thread_to_answer_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail: 0,
+        gate: Some((started, gate)),
+    };
+    let (writer, _reports, _path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let writer = Arc::new(writer);
+    let a = writer.submit_replayable(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    let b = writer.submit_replayable(Box::new(save("b")));
+    let closing = {
+        let writer = Arc::clone(&writer);
+        std::thread::spawn(move || writer.shutdown())
+    };
+    // The sync thread is held at its gate, so shutdown cannot be over.
+    assert!(!closing.is_finished());
+    go.send(()).unwrap();
+    // "b" may have committed before the queue closed (a second sync) or be
+    // refused as the writer stops; either way it is answered.
+    let _ = go.send(());
+    assert!(a.wait_blocking().is_ok());
+    let b = b.wait_blocking();
+    assert!(
+        b.is_ok() || matches!(b, Err(StoreError::WriterStopped)),
+        "{b:?}"
+    );
+    closing.join().unwrap();
+    let later = writer
+        .submit_replayable(Box::new(save("c")))
+        .wait_blocking();
+    assert!(matches!(later, Err(StoreError::WriterStopped)), "{later:?}");
+}
+
+#[test]
+fn reads_wait_until_what_they_may_see_is_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail: 0,
+        gate: Some((started, gate)),
+    };
+    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let durability = Arc::clone(writer.durability().expect("FULL has a sync thread"));
+    assert!(!durability.unsettled());
+    durability.wait(BOUND).expect("nothing to wait for");
+
+    let a = writer.submit_replayable(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    // Readers can see "a", which is not yet on the disk.
+    assert_eq!(kept(&path), ["a"]);
+    assert!(durability.unsettled());
+    let reader = {
+        let durability = Arc::clone(&durability);
+        std::thread::spawn(move || durability.wait(BOUND))
+    };
+    // The sync is held at its gate, so the reader is still waiting.
+    assert!(!reader.is_finished());
+    go.send(()).unwrap();
+    reader
+        .join()
+        .unwrap()
+        .expect("the read goes on once a is synced");
+    assert!(!durability.unsettled());
+    a.wait_blocking().unwrap();
+}
+
+#[test]
+fn a_failed_commit_does_not_hold_reads_and_a_failed_sync_fails_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = SyncFaults {
+        fail: 1,
+        gate: None,
+    };
+    // COMMIT 1 fails: nothing became visible, and readers waiting on that
+    // batch's number go on.
+    let (writer, _reports, _path) = faulty_writer_syncing(dir.path(), 0, 1, faults);
+    let durability = Arc::clone(writer.durability().unwrap());
+    let first = writer
+        .submit_replayable(Box::new(save("a")))
+        .wait_blocking();
+    assert!(injected_error(&first), "{first:?}");
+    durability
+        .wait(BOUND)
+        .expect("an abandoned batch holds nobody");
+    // COMMIT 2 succeeds, its sync (the first) fails: what readers may see
+    // is not known to be on the disk, so reads fail from now on.
+    let second = writer
+        .submit_replayable(Box::new(save("b")))
+        .wait_blocking();
+    assert!(matches!(second, Err(StoreError::Sync { .. })), "{second:?}");
+    let read = durability.wait(BOUND);
+    assert!(matches!(read, Err(StoreError::Sync { .. })), "{read:?}");
+    assert!(durability.broken().is_some());
+}
