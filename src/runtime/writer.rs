@@ -125,7 +125,10 @@ pub struct BatchReport {
     pub total: Duration,
 }
 
-/// Called after every batch (a metrics histogram, a log line).
+/// Called after every batch (a metrics histogram, a log line): from the
+/// writer thread, or for a committed batch with a [`Syncer`] from the sync
+/// thread once it is answered, so a batch that failed may be reported
+/// before an earlier one that committed.
 pub type BatchObserver = Arc<dyn Fn(&BatchReport) + Send + Sync>;
 
 /// Running totals since the writer started.

@@ -213,18 +213,19 @@ pub(super) fn sync_loop(
         if let Err(e) = &synced {
             durability.fail(e);
         }
-        let mut last = 0;
-        for item in pending {
-            match item {
-                ToSync::Committed(seq, batch) => {
-                    batch.answer(synced.as_ref().err(), &finisher);
-                    last = seq;
-                }
-                ToSync::Abandoned(seq) => last = seq,
+        // Readers go first: an answered job's own writes are then readable
+        // without a wait.
+        if synced.is_ok() {
+            if let Some(last) = pending.last() {
+                durability.settle(match last {
+                    ToSync::Committed(seq, _) | ToSync::Abandoned(seq) => *seq,
+                });
             }
         }
-        if synced.is_ok() {
-            durability.settle(last);
+        for item in pending {
+            if let ToSync::Committed(_, batch) = item {
+                batch.answer(synced.as_ref().err(), &finisher);
+            }
         }
     }
 }

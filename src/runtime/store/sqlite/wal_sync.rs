@@ -41,10 +41,17 @@ impl WalSyncer {
             .write(true)
             .open(&path)
             .and_then(|file| file.metadata().map(|m| (file, (m.dev(), m.ino()))));
-        match opened {
-            Ok((file, id)) => Ok(WalSyncer { path, file, id }),
-            Err(e) => Err(sync_error(&path, "opening", e)),
+        let (file, id) = opened.map_err(|e| sync_error(&path, "opening", e))?;
+        // FULL syncs the log's folder once per connection, so that the
+        // log's own name survives a power cut; NORMAL does it only when it
+        // starts a log, which a log left by an earlier run skips. Once here
+        // covers both.
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(folder)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| sync_error(&path, "syncing its folder", e))?;
         }
+        Ok(WalSyncer { path, file, id })
     }
 }
 
