@@ -44,7 +44,7 @@ use tokio::sync::oneshot;
 use crate::runtime::store::{StoreError, WriteTx};
 
 mod sync;
-use sync::{sync_loop, Committed, Finisher, ToSync};
+use sync::{sync_loop, Committed, Finisher, Over, ToSync, WriterStop};
 pub use sync::{Durability, Syncer};
 
 /// What a job returns, its value boxed so one queue carries every type.
@@ -285,7 +285,7 @@ impl Writer {
         let (handoff, durability) = match target.syncer()? {
             Some(syncer) => {
                 let (queue, items) = mpsc::channel::<ToSync>();
-                let durability = Arc::new(Durability::default());
+                let durability = Arc::new(Durability::new(syncer.target()));
                 let (theirs, finisher) = (Arc::clone(&durability), finisher());
                 let thread = std::thread::Builder::new()
                     .name("handoff-store-sync".into())
@@ -312,6 +312,10 @@ impl Writer {
             .name("handoff-store-writer".into())
             .spawn(move || {
                 let durability = ours;
+                // Dropped after `handoff` (declared before it): on a panic,
+                // readers and later writes fail at once instead of waiting
+                // for a batch that will never be synced.
+                let _stop = WriterStop(durability.clone());
                 let handoff = handoff;
                 while let Ok(first) = jobs.recv() {
                     let mut batch = Vec::with_capacity(max_batch.min(64));
@@ -330,36 +334,39 @@ impl Writer {
                     let ran = run_batch(&mut target, batch, &mut || {
                         seq = durability.as_ref().map(|d| d.announce());
                     });
-                    let item = match (ran, seq) {
-                        (Ran::Committed(batch), Some(seq)) => ToSync::Committed(seq, batch),
+                    let (item, queue) = match (ran, &handoff.queue) {
+                        // A sync thread means a `durability`, so the batch
+                        // was numbered just before its COMMIT.
+                        (Ran::Committed(batch), Some(queue)) => {
+                            (ToSync::Committed(seq.unwrap_or_default(), batch), queue)
+                        }
+                        // An error answer waits behind the batches before
+                        // it too: what it says may rest on their writes.
+                        (Ran::Over(report, answers), Some(queue)) => {
+                            let over = Over { report, answers };
+                            (ToSync::Over(seq, over), queue)
+                        }
                         (Ran::Committed(batch), None) => {
                             batch.answer(None, &finisher);
                             continue;
                         }
-                        (Ran::Over(report), seq) => {
-                            finisher.report(&report);
-                            match seq {
-                                Some(seq) => ToSync::Abandoned(seq),
-                                None => continue,
-                            }
+                        (Ran::Over(report, answers), None) => {
+                            Over { report, answers }.answer(&finisher);
+                            continue;
                         }
                     };
-                    let sent = match &handoff.queue {
-                        Some(queue) => queue.send(item).map_err(|e| e.0),
-                        None => Err(item),
-                    };
                     // Only a sync thread that panicked is gone while this
-                    // loop runs (and it marked durability failed): answer
-                    // here rather than leave the callers waiting.
-                    if let Err(ToSync::Committed(_, batch)) = sent {
-                        let e = StoreError::Backend {
-                            doing: "syncing a batch",
-                            reason: "the sync thread has stopped".into(),
-                        };
+                    // loop runs: answer here rather than leave the callers
+                    // waiting, and stop.
+                    if let Err(mpsc::SendError(item)) = queue.send(item) {
+                        let e = durability
+                            .as_ref()
+                            .map(|d| d.stopped("the sync thread"))
+                            .unwrap_or(StoreError::WriterStopped);
                         if let Some(d) = &durability {
                             d.fail(&e);
                         }
-                        batch.answer(Some(&e), &finisher);
+                        item.fail(&e, &finisher);
                     }
                 }
                 drop(handoff);
@@ -427,8 +434,9 @@ impl Drop for Writer {
 enum Ran {
     /// Committed: the answers wait for durability (see [`Syncer`]).
     Committed(Committed),
-    /// Over, every job answered (a failed batch, or a lone job that failed).
-    Over(BatchReport),
+    /// Over without a commit (a failed batch, or a lone job that failed):
+    /// the report and the answers, every one an error.
+    Over(BatchReport, Answers),
 }
 
 /// Runs the batch; `before_commit` is called just before COMMIT (not when
@@ -449,8 +457,8 @@ fn run_batch<T: Transactor>(
         total: started.elapsed(),
     };
     if let Err(e) = target.begin() {
-        answer_all(batch, &e);
-        return Ran::Over(report(jobs, false, false, Duration::ZERO));
+        let answers = failing(batch, &e);
+        return Ran::Over(report(jobs, false, false, Duration::ZERO), answers);
     }
     let bare = jobs == 1 || batch.iter().all(|e| matches!(e.work, Work::Replayable(_)));
     let mut replayed = false;
@@ -460,15 +468,17 @@ fn run_batch<T: Transactor>(
             Bare::Alone(reply, e) => {
                 // A batch of one: its failure is the transaction's.
                 target.rollback();
-                let _ = reply.send(Err(e));
-                return Ran::Over(report(1, true, false, Duration::ZERO));
+                return Ran::Over(
+                    report(1, true, false, Duration::ZERO),
+                    vec![(reply, Err(e))],
+                );
             }
             Bare::Again(batch) => {
                 target.rollback();
                 replayed = true;
                 if let Err(e) = target.begin() {
-                    answer_all(batch, &e);
-                    return Ran::Over(report(jobs, false, true, Duration::ZERO));
+                    let answers = failing(batch, &e);
+                    return Ran::Over(report(jobs, false, true, Duration::ZERO), answers);
                 }
                 run_careful(target, batch)
             }
@@ -494,10 +504,11 @@ fn run_batch<T: Transactor>(
         }),
         Err(e) => {
             target.rollback();
-            for (reply, _) in answers {
-                let _ = reply.send(Err(e.clone()));
-            }
-            Ran::Over(report(jobs, false, replayed, commit))
+            let answers = answers
+                .into_iter()
+                .map(|(reply, _)| (reply, Err(e.clone())))
+                .collect();
+            Ran::Over(report(jobs, false, replayed, commit), answers)
         }
     }
 }
@@ -520,6 +531,14 @@ fn answer_all(batch: Vec<Envelope>, e: &StoreError) {
     for env in batch {
         let _ = env.reply.send(Err(e.clone()));
     }
+}
+
+/// Every job of `batch` answered `e`, not yet sent.
+fn failing(batch: Vec<Envelope>, e: &StoreError) -> Answers {
+    batch
+        .into_iter()
+        .map(|env| (env.reply, Err(e.clone())))
+        .collect()
 }
 
 /// How a run without savepoints ended.

@@ -238,6 +238,8 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.readers.get();
         let value = f(&conn).map_err(db(doing))?;
+        // The query is over: wait for the disk without holding a reader.
+        drop(conn);
         self.durable_reads()?;
         Ok(value)
     }
@@ -253,6 +255,7 @@ impl SqliteStore {
         let value = f(&tx).map_err(db(doing))?;
         // A read transaction has nothing to keep; ending it frees the snapshot.
         tx.finish().map_err(db(doing))?;
+        drop(conn);
         self.durable_reads()?;
         Ok(value)
     }
@@ -261,7 +264,10 @@ impl SqliteStore {
     /// not have synced yet (COMMIT no longer waits for the disk, see
     /// `wal_sync`): it returns only once they are durable, so no page, API
     /// answer or outside system is shown a write a power cut could take
-    /// back. Waits at most one fsync, and only while writes are coming in.
+    /// back. Waits only while writes are coming in, for the sync under way
+    /// and the next one at most; fails after `busy_timeout`, and at once
+    /// after a sync failed. (Within this process: another process reading
+    /// the file, such as `handoff outbox list`, sees commits as they are.)
     fn durable_reads(&self) -> Result<(), StoreError> {
         match self.writer.durability() {
             Some(d) => d.wait(self.durable_wait),

@@ -8,6 +8,7 @@
 //! what a reader shows or acts on is then on the disk, as when COMMIT
 //! itself waited.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,14 +20,19 @@ use crate::runtime::store::StoreError;
 pub trait Syncer: Send + 'static {
     /// Makes every batch committed before this call durable.
     fn sync(&mut self) -> Result<(), StoreError>;
+    /// What it syncs, for errors (a file's path).
+    fn target(&self) -> String {
+        "the database".into()
+    }
 }
 
 /// What the writer, the sync thread and readers share: which batches
 /// readers may see, which are durable, and whether durability failed.
-#[derive(Default)]
 pub struct Durability {
     marks: Mutex<Marks>,
     changed: Condvar,
+    /// What the syncer syncs, for errors.
+    target: String,
 }
 
 #[derive(Default)]
@@ -44,6 +50,23 @@ struct Marks {
 }
 
 impl Durability {
+    pub(super) fn new(target: String) -> Durability {
+        Durability {
+            marks: Mutex::default(),
+            changed: Condvar::new(),
+            target,
+        }
+    }
+
+    /// The error once `what` (a thread) stopped: what it held was
+    /// committed, but no sync confirmed it.
+    pub(super) fn stopped(&self, what: &str) -> StoreError {
+        StoreError::Sync {
+            path: self.target.clone(),
+            reason: format!("{what} stopped before the disk confirmed the write"),
+        }
+    }
+
     fn marks(&self) -> MutexGuard<'_, Marks> {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -69,7 +92,7 @@ impl Durability {
         if m.broken.is_none() {
             tracing::error!(
                 error = %e,
-                "the disk did not confirm a sync: nothing more is acknowledged until the server restarts"
+                "writes are no longer known to reach the disk: nothing more is acknowledged or read until the server restarts"
             );
             m.broken = Some(e.clone());
         }
@@ -89,9 +112,10 @@ impl Durability {
     }
 
     /// Waits until every batch a reader may have seen so far is durable:
-    /// at most one sync under load, nothing when the writer is idle. Fails
-    /// once durability has failed, or if the disk takes longer than
-    /// `bound`.
+    /// nothing when the writer is idle; under load, the rest of the sync in
+    /// progress and the next one (plus the COMMIT of a batch numbered but
+    /// not yet committed). Fails once durability has failed, or if the disk
+    /// takes longer than `bound`.
     pub fn wait(&self, bound: Duration) -> Result<(), StoreError> {
         let deadline = Instant::now() + bound;
         let mut m = self.marks();
@@ -127,7 +151,10 @@ impl Finisher {
     pub(super) fn report(&self, report: &BatchReport) {
         self.totals.add(report);
         if let Some(observe) = &self.observer {
-            observe(report);
+            // Metrics, a log line: a panic there must not stop the writes.
+            if catch_unwind(AssertUnwindSafe(|| observe(report))).is_err() {
+                tracing::error!("the batch observer panicked; the batch itself is answered");
+            }
         }
     }
 }
@@ -164,33 +191,78 @@ impl Committed {
     }
 }
 
+/// A batch over without a commit: its report and its answers (errors).
+pub(super) struct Over {
+    pub(super) report: BatchReport,
+    pub(super) answers: Answers,
+}
+
+impl Over {
+    pub(super) fn answer(self, finisher: &Finisher) {
+        for (reply, result) in self.answers {
+            let _ = reply.send(result);
+        }
+        finisher.report(&self.report);
+    }
+}
+
 /// What the writer hands the sync thread, in batch order.
 pub(super) enum ToSync {
     /// A committed batch, numbered: answer it after a sync.
     Committed(u64, Committed),
-    /// A numbered batch whose COMMIT failed: nothing to sync, but readers
-    /// waiting on its number may go once the batches before it are synced.
-    Abandoned(u64),
+    /// A batch over without a commit, numbered if it got as far as COMMIT:
+    /// its error answers wait until the batches before it are synced (what
+    /// they say may rest on those writes), and a numbered one is synced
+    /// too, so no backend has to promise that a failed COMMIT left nothing
+    /// visible.
+    Over(Option<u64>, Over),
 }
 
-/// Sets the failure if the sync thread unwinds (a panicking syncer or
-/// observer), so the writer stops committing what nobody will sync.
+impl ToSync {
+    fn seq(&self) -> Option<u64> {
+        match self {
+            ToSync::Committed(seq, _) => Some(*seq),
+            ToSync::Over(seq, _) => *seq,
+        }
+    }
+
+    /// Answers every job with `e` (nothing was confirmed) and reports.
+    pub(super) fn fail(self, e: &StoreError, finisher: &Finisher) {
+        match self {
+            ToSync::Committed(_, batch) => batch.answer(Some(e), finisher),
+            ToSync::Over(_, over) => over.answer(finisher),
+        }
+    }
+}
+
+/// Sets the failure if the sync thread unwinds, so the writer stops
+/// committing what nobody will sync and readers stop waiting.
 struct StopGuard<'a>(&'a Durability);
 
 impl Drop for StopGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.fail(&StoreError::Backend {
-                doing: "syncing a batch",
-                reason: "the sync thread stopped".into(),
-            });
+            self.0.fail(&self.0.stopped("the sync thread"));
         }
     }
 }
 
-/// The sync thread: takes everything queued, syncs once if a committed
-/// batch is among it, then answers them all (or, if the sync failed, with
-/// its error) and lets readers go.
+/// The same for the writer thread: a panic there (in COMMIT, say) after it
+/// numbered a batch would otherwise leave readers waiting for a number the
+/// sync thread never gets.
+pub(super) struct WriterStop(pub(super) Option<Arc<Durability>>);
+
+impl Drop for WriterStop {
+    fn drop(&mut self) {
+        if let (true, Some(d)) = (std::thread::panicking(), &self.0) {
+            d.fail(&d.stopped("the writer thread"));
+        }
+    }
+}
+
+/// The sync thread: takes everything queued, syncs once if a numbered
+/// batch is among it, lets readers go, then answers them all (with the
+/// sync's error if it failed).
 pub(super) fn sync_loop(
     mut syncer: Box<dyn Syncer>,
     queue: mpsc::Receiver<ToSync>,
@@ -201,30 +273,30 @@ pub(super) fn sync_loop(
     while let Ok(first) = queue.recv() {
         let mut pending = vec![first];
         pending.extend(queue.try_iter());
-        let any_committed = pending.iter().any(|p| matches!(p, ToSync::Committed(..)));
-        let synced = match durability.broken() {
-            Some(e) => Err(e),
-            None if any_committed => {
+        let last = pending.iter().filter_map(ToSync::seq).max();
+        let synced = match (durability.broken(), last) {
+            (Some(e), _) => Err(e),
+            (None, Some(_)) => {
                 finisher.totals.syncs.fetch_add(1, Ordering::Relaxed);
-                syncer.sync()
+                catch_unwind(AssertUnwindSafe(|| syncer.sync()))
+                    .unwrap_or_else(|_| Err(durability.stopped("a panicking sync")))
             }
-            None => Ok(()),
+            (None, None) => Ok(()),
         };
-        if let Err(e) = &synced {
-            durability.fail(e);
-        }
-        // Readers go first: an answered job's own writes are then readable
-        // without a wait.
-        if synced.is_ok() {
-            if let Some(last) = pending.last() {
-                durability.settle(match last {
-                    ToSync::Committed(seq, _) | ToSync::Abandoned(seq) => *seq,
-                });
+        match &synced {
+            // Readers go first: an answered job's own writes are then
+            // readable without a wait.
+            Ok(()) => {
+                if let Some(last) = last {
+                    durability.settle(last);
+                }
             }
+            Err(e) => durability.fail(e),
         }
         for item in pending {
-            if let ToSync::Committed(_, batch) = item {
-                batch.answer(synced.as_ref().err(), &finisher);
+            match item {
+                ToSync::Committed(_, batch) => batch.answer(synced.as_ref().err(), &finisher),
+                ToSync::Over(_, over) => over.answer(&finisher),
             }
         }
     }

@@ -29,6 +29,8 @@ struct Faulty {
     fail_begin: usize,
     fail_commit: usize,
     sync: Option<SyncFaults>,
+    /// Panic right after this COMMIT (its number) succeeds.
+    panic_after_commit: usize,
 }
 
 /// What the sync thread's syncer does besides the real sync: fail its
@@ -96,7 +98,11 @@ impl Transactor for Faulty {
         if self.commits == self.fail_commit {
             return Err(injected("committing a batch"));
         }
-        self.inner.commit()
+        self.inner.commit()?;
+        if self.commits == self.panic_after_commit {
+            panic!("injected by the test: a panic after COMMIT");
+        }
+        Ok(())
     }
     fn rollback(&mut self) {
         self.inner.rollback();
@@ -129,6 +135,18 @@ fn faulty_writer_syncing(
     fail_commit: usize,
     sync: SyncFaults,
 ) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+    faulty_writer_panicking(dir, fail_begin, fail_commit, sync, 0)
+}
+
+/// [`faulty_writer_syncing`], whose writer thread also panics right after
+/// its `panic_after_commit`-th COMMIT.
+fn faulty_writer_panicking(
+    dir: &std::path::Path,
+    fail_begin: usize,
+    fail_commit: usize,
+    sync: SyncFaults,
+    panic_after_commit: usize,
+) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
     let path = dir.join("handoff.db");
     let mut conn = Connection::open(&path).unwrap();
     set_write_pragmas(&conn, "test", &SqliteOptions::default()).unwrap();
@@ -144,6 +162,7 @@ fn faulty_writer_syncing(
         fail_begin,
         fail_commit,
         sync: Some(sync),
+        panic_after_commit,
     };
     let observer = Arc::new(move |r: &BatchReport| {
         let _ = report.lock().map(|s| s.send(*r));
@@ -390,23 +409,22 @@ fn shutdown_waits_for_the_sync_thread_to_answer_what_it_holds() {
     let a = writer.submit_replayable(Box::new(save("a")));
     assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
     let b = writer.submit_replayable(Box::new(save("b")));
+    // Once shutdown returns, both answers are there already: the jobs
+    // queued before it ran, and their syncs were waited for.
     let closing = {
         let writer = Arc::clone(&writer);
-        std::thread::spawn(move || writer.shutdown())
+        std::thread::spawn(move || {
+            let (mut a, mut b) = (a, b);
+            writer.shutdown();
+            (a.try_answer(), b.try_answer())
+        })
     };
-    // The sync thread is held at its gate, so shutdown cannot be over.
-    assert!(!closing.is_finished());
     go.send(()).unwrap();
-    // "b" may have committed before the queue closed (a second sync) or be
-    // refused as the writer stops; either way it is answered.
-    let _ = go.send(());
-    assert!(a.wait_blocking().is_ok());
-    let b = b.wait_blocking();
-    assert!(
-        b.is_ok() || matches!(b, Err(StoreError::WriterStopped)),
-        "{b:?}"
-    );
-    closing.join().unwrap();
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(2));
+    go.send(()).unwrap();
+    let (a, b) = closing.join().unwrap();
+    assert!(matches!(a, Some(Ok(_))), "{a:?}");
+    assert!(matches!(b, Some(Ok(_))), "{b:?}");
     let later = writer
         .submit_replayable(Box::new(save("c")))
         .wait_blocking();
@@ -432,16 +450,16 @@ fn reads_wait_until_what_they_may_see_is_synced() {
     // Readers can see "a", which is not yet on the disk.
     assert_eq!(kept(&path), ["a"]);
     assert!(durability.unsettled());
-    let reader = {
-        let durability = Arc::clone(&durability);
-        std::thread::spawn(move || durability.wait(BOUND))
-    };
-    // The sync is held at its gate, so the reader is still waiting.
-    assert!(!reader.is_finished());
+    // The sync is held at its gate, so a read cannot go on: with a short
+    // bound it gives up.
+    let held = durability.wait(Duration::from_millis(20));
+    assert!(
+        matches!(&held, Err(StoreError::Backend { doing, .. }) if doing.contains("confirm")),
+        "{held:?}"
+    );
     go.send(()).unwrap();
-    reader
-        .join()
-        .unwrap()
+    durability
+        .wait(BOUND)
         .expect("the read goes on once a is synced");
     assert!(!durability.unsettled());
     a.wait_blocking().unwrap();
@@ -451,11 +469,11 @@ fn reads_wait_until_what_they_may_see_is_synced() {
 fn a_failed_commit_does_not_hold_reads_and_a_failed_sync_fails_them() {
     let dir = tempfile::tempdir().unwrap();
     let faults = SyncFaults {
-        fail: 1,
+        fail: 2,
         gate: None,
     };
-    // COMMIT 1 fails: nothing became visible, and readers waiting on that
-    // batch's number go on.
+    // COMMIT 1 fails: its number is synced anyway (sync 1), so readers
+    // waiting on it go on, and its error answer comes after that.
     let (writer, _reports, _path) = faulty_writer_syncing(dir.path(), 0, 1, faults);
     let durability = Arc::clone(writer.durability().unwrap());
     let first = writer
@@ -465,7 +483,8 @@ fn a_failed_commit_does_not_hold_reads_and_a_failed_sync_fails_them() {
     durability
         .wait(BOUND)
         .expect("an abandoned batch holds nobody");
-    // COMMIT 2 succeeds, its sync (the first) fails: what readers may see
+    assert_eq!(writer.counters().syncs, 1);
+    // COMMIT 2 succeeds, its sync (the second) fails: what readers may see
     // is not known to be on the disk, so reads fail from now on.
     let second = writer
         .submit_replayable(Box::new(save("b")))
@@ -474,4 +493,68 @@ fn a_failed_commit_does_not_hold_reads_and_a_failed_sync_fails_them() {
     let read = durability.wait(BOUND);
     assert!(matches!(read, Err(StoreError::Sync { .. })), "{read:?}");
     assert!(durability.broken().is_some());
+}
+
+#[test]
+fn a_writer_that_panics_after_commit_fails_reads_at_once() {
+    // The batch was numbered and committed (readers may see it), then the
+    // writer thread died before handing it to the sync thread: nothing can
+    // confirm it, so reads and writes fail now rather than wait.
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, _reports, _path) =
+        faulty_writer_panicking(dir.path(), 0, 0, SyncFaults::default(), 1);
+    let durability = Arc::clone(writer.durability().unwrap());
+    let answer = writer
+        .submit_replayable(Box::new(save("a")))
+        .wait_blocking();
+    assert!(
+        matches!(answer, Err(StoreError::WriterStopped)),
+        "{answer:?}"
+    );
+    let read = durability.wait(BOUND);
+    assert!(
+        matches!(&read, Err(StoreError::Sync { reason, .. }) if reason.contains("writer thread")),
+        "{read:?}"
+    );
+}
+
+#[test]
+fn a_store_read_waits_for_the_sync_of_what_it_saw() {
+    use crate::runtime::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail: 0,
+        gate: Some((started, gate)),
+    };
+    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let reader = super::open_reader(&path, "test", BOUND).unwrap();
+    let checkpointer = Arc::new(super::Checkpointer::start(&path, "test").unwrap());
+    let store = super::SqliteStore {
+        path: "test".into(),
+        pragmas: super::Pragmas {
+            journal_mode: "wal".into(),
+            synchronous: super::Synchronous::Full,
+            busy_timeout: BOUND,
+            foreign_keys: true,
+        },
+        writer,
+        readers: super::ReadPool::new(vec![reader]),
+        checkpointer,
+        durable_wait: Duration::from_millis(20),
+    };
+    let a = store.submit(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    // The record is committed but its sync is held: the store's read
+    // finds it and then gives up waiting for the disk.
+    let held = store.crm_record("deal", "a");
+    assert!(
+        matches!(&held, Err(StoreError::Backend { doing, .. }) if doing.contains("confirm")),
+        "{held:?}"
+    );
+    go.send(()).unwrap();
+    a.wait_blocking().unwrap();
+    assert!(store.crm_record("deal", "a").unwrap().is_some());
+    store.close();
 }

@@ -85,6 +85,10 @@ impl Syncer for WalSyncer {
             .sync_data()
             .map_err(|e| sync_error(&self.path, "syncing", e))
     }
+
+    fn target(&self) -> String {
+        self.path.display().to_string()
+    }
 }
 
 #[cfg(test)]
