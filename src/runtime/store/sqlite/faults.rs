@@ -120,11 +120,7 @@ impl Transactor for Faulty {
 /// A writer on a fresh file whose `fail_begin`-th BEGIN and
 /// `fail_commit`-th COMMIT fail; the batches it reports (each sent once it
 /// is over, after its jobs were answered); the file.
-fn faulty_writer(
-    dir: &std::path::Path,
-    fail_begin: usize,
-    fail_commit: usize,
-) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+fn faulty_writer(dir: &std::path::Path, fail_begin: usize, fail_commit: usize) -> FaultyWriter {
     faulty_writer_syncing(dir, fail_begin, fail_commit, SyncFaults::default())
 }
 
@@ -134,7 +130,7 @@ fn faulty_writer_syncing(
     fail_begin: usize,
     fail_commit: usize,
     sync: SyncFaults,
-) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+) -> FaultyWriter {
     faulty_writer_panicking(dir, fail_begin, fail_commit, sync, 0)
 }
 
@@ -146,7 +142,7 @@ fn faulty_writer_panicking(
     fail_commit: usize,
     sync: SyncFaults,
     panic_after_commit: usize,
-) -> (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf) {
+) -> FaultyWriter {
     let path = dir.join("handoff.db");
     let mut conn = Connection::open(&path).unwrap();
     set_write_pragmas(&conn, "test", &SqliteOptions::default()).unwrap();
@@ -282,6 +278,25 @@ fn without_faults_the_replay_keeps_the_good_jobs_once() {
     assert_eq!((r.failed, r.committed, r.replayed), (1, true, true));
 }
 
+/// A writer, the batches it reports, its file.
+type FaultyWriter = (Writer, mpsc::Receiver<BatchReport>, std::path::PathBuf);
+
+/// A writer whose sync thread announces each sync's number on the first
+/// channel and waits for a go on the second before making it; its
+/// `fail`-th sync fails.
+fn gated_writer(
+    dir: &std::path::Path,
+    fail: usize,
+) -> (FaultyWriter, mpsc::Receiver<usize>, mpsc::Sender<()>) {
+    let (started, sync_started) = mpsc::channel();
+    let (go, gate) = mpsc::channel();
+    let faults = SyncFaults {
+        fail,
+        gate: Some((started, gate)),
+    };
+    (faulty_writer_syncing(dir, 0, 0, faults), sync_started, go)
+}
+
 /// Waits (with a bound) until the file holds `ids`, as another connection
 /// reads it: a commit the writer made, whether or not it was answered.
 fn wait_until_kept(path: &std::path::Path, ids: &[&str]) {
@@ -299,13 +314,7 @@ fn wait_until_kept(path: &std::path::Path, ids: &[&str]) {
 #[test]
 fn answers_wait_for_their_sync_while_the_writer_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (started, sync_started) = mpsc::channel();
-    let (go, gate) = mpsc::channel();
-    let faults = SyncFaults {
-        fail: 0,
-        gate: Some((started, gate)),
-    };
-    let (writer, reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let ((writer, reports, path), sync_started, go) = gated_writer(dir.path(), 0);
 
     let mut first = writer.submit_replayable(Box::new(save("a")));
     assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
@@ -376,13 +385,7 @@ fn a_batch_queued_behind_a_failed_sync_is_not_acknowledged() {
     // thread's queue: the sync thread itself must refuse it, even though a
     // second sync would succeed.
     let dir = tempfile::tempdir().unwrap();
-    let (started, sync_started) = mpsc::channel();
-    let (go, gate) = mpsc::channel();
-    let faults = SyncFaults {
-        fail: 1,
-        gate: Some((started, gate)),
-    };
-    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let ((writer, _reports, path), sync_started, go) = gated_writer(dir.path(), 1);
     let a = writer.submit_replayable(Box::new(save("a")));
     assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
     let b = writer.submit_replayable(Box::new(save("b")));
@@ -398,13 +401,7 @@ fn a_batch_queued_behind_a_failed_sync_is_not_acknowledged() {
 #[test]
 fn shutdown_waits_for_the_sync_thread_to_answer_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let (started, sync_started) = mpsc::channel();
-    let (go, gate) = mpsc::channel();
-    let faults = SyncFaults {
-        fail: 0,
-        gate: Some((started, gate)),
-    };
-    let (writer, _reports, _path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let ((writer, _reports, _path), sync_started, go) = gated_writer(dir.path(), 0);
     let writer = Arc::new(writer);
     let a = writer.submit_replayable(Box::new(save("a")));
     assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
@@ -434,13 +431,7 @@ fn shutdown_waits_for_the_sync_thread_to_answer_what_it_holds() {
 #[test]
 fn reads_wait_until_what_they_may_see_is_synced() {
     let dir = tempfile::tempdir().unwrap();
-    let (started, sync_started) = mpsc::channel();
-    let (go, gate) = mpsc::channel();
-    let faults = SyncFaults {
-        fail: 0,
-        gate: Some((started, gate)),
-    };
-    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let ((writer, _reports, path), sync_started, go) = gated_writer(dir.path(), 0);
     let durability = Arc::clone(writer.durability().expect("FULL has a sync thread"));
     assert!(!durability.unsettled());
     durability.wait(BOUND).expect("nothing to wait for");
@@ -522,13 +513,7 @@ fn a_writer_that_panics_after_commit_fails_reads_at_once() {
 fn a_store_read_waits_for_the_sync_of_what_it_saw() {
     use crate::runtime::store::Store;
     let dir = tempfile::tempdir().unwrap();
-    let (started, sync_started) = mpsc::channel();
-    let (go, gate) = mpsc::channel();
-    let faults = SyncFaults {
-        fail: 0,
-        gate: Some((started, gate)),
-    };
-    let (writer, _reports, path) = faulty_writer_syncing(dir.path(), 0, 0, faults);
+    let ((writer, _reports, path), sync_started, go) = gated_writer(dir.path(), 0);
     let reader = super::open_reader(&path, "test", BOUND).unwrap();
     let checkpointer = Arc::new(super::Checkpointer::start(&path, "test").unwrap());
     let store = super::SqliteStore {
