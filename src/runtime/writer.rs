@@ -516,21 +516,16 @@ fn run_batch<T: Transactor>(
 /// Answers every job with `e` without running it, and reports the batch.
 fn refuse(batch: Vec<Envelope>, e: &StoreError, finisher: &Finisher) {
     let jobs = batch.len();
-    answer_all(batch, e);
-    finisher.report(&BatchReport {
+    let report = BatchReport {
         jobs,
         failed: jobs,
         committed: false,
         replayed: false,
         commit: Duration::ZERO,
         total: Duration::ZERO,
-    });
-}
-
-fn answer_all(batch: Vec<Envelope>, e: &StoreError) {
-    for env in batch {
-        let _ = env.reply.send(Err(e.clone()));
-    }
+    };
+    let answers = failing(batch, e);
+    Over { report, answers }.answer(finisher);
 }
 
 /// Every job of `batch` answered `e`, not yet sent.
