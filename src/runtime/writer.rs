@@ -121,14 +121,13 @@ pub struct BatchReport {
     /// Time from COMMIT to durable: the COMMIT (with its fsync), or with a
     /// [`Syncer`] the COMMIT and the wait for the sync that covers it.
     pub commit: Duration,
-    /// Time from BEGIN to the last answer.
+    /// Time from BEGIN to the answers.
     pub total: Duration,
 }
 
-/// Called after every batch (a metrics histogram, a log line): from the
-/// writer thread, or for a committed batch with a [`Syncer`] from the sync
-/// thread once it is answered, so a batch that failed may be reported
-/// before an earlier one that committed.
+/// Called for every batch (a metrics histogram, a log line), just before
+/// its jobs are answered: from the writer thread, or with a [`Syncer`] from
+/// the sync thread.
 pub type BatchObserver = Arc<dyn Fn(&BatchReport) + Send + Sync>;
 
 /// Running totals since the writer started.

@@ -173,6 +173,15 @@ impl Committed {
     /// every job `failed` if it is not known to be. Then reports it.
     pub(super) fn answer(self, failed: Option<&StoreError>, finisher: &Finisher) {
         let mut report = self.report;
+        if failed.is_some() {
+            report.committed = false;
+            report.failed = report.jobs;
+        }
+        report.commit = self.commit_started.elapsed();
+        report.total = self.started.elapsed();
+        // Counted before anyone is answered, so a caller that reads the
+        // metrics after its answer finds its batch there.
+        finisher.report(&report);
         for (reply, result) in self.answers {
             // The caller may have stopped waiting (a dropped request): its
             // job is committed all the same.
@@ -181,13 +190,6 @@ impl Committed {
                 Some(e) => Err(e.clone()),
             });
         }
-        if failed.is_some() {
-            report.committed = false;
-            report.failed = report.jobs;
-        }
-        report.commit = self.commit_started.elapsed();
-        report.total = self.started.elapsed();
-        finisher.report(&report);
     }
 }
 
@@ -199,10 +201,10 @@ pub(super) struct Over {
 
 impl Over {
     pub(super) fn answer(self, finisher: &Finisher) {
+        finisher.report(&self.report);
         for (reply, result) in self.answers {
             let _ = reply.send(result);
         }
-        finisher.report(&self.report);
     }
 }
 

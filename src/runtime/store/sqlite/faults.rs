@@ -119,7 +119,7 @@ impl Transactor for Faulty {
 
 /// A writer on a fresh file whose `fail_begin`-th BEGIN and
 /// `fail_commit`-th COMMIT fail; the batches it reports (each sent once it
-/// is over, after its jobs were answered); the file.
+/// is over, just before its jobs are answered); the file.
 fn faulty_writer(dir: &std::path::Path, fail_begin: usize, fail_commit: usize) -> FaultyWriter {
     faulty_writer_syncing(dir, fail_begin, fail_commit, SyncFaults::default())
 }
@@ -339,7 +339,7 @@ fn answers_wait_for_their_sync_while_the_writer_goes_on() {
         .wait_blocking()
         .expect("b is answered after its sync");
 
-    // Each batch is reported once answered (and counted before that), its
+    // Each batch is reported (and counted) just before it is answered, its
     // commit time running to the end of its sync.
     for _ in 0..2 {
         let r = reports.recv_timeout(BOUND).expect("the batch is reported");
