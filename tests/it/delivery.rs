@@ -431,6 +431,60 @@ async fn a_rate_limit_is_waited_out_and_never_uses_up_the_attempts() {
     );
 }
 
+/// Past a day, rate limits count like any failure: a sink that answers 429
+/// for ever ends in a dead letter a person sees, not an action pending for
+/// ever. The action is made a day old by hand while the server keeps
+/// retrying it (the server's clock is the real one).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_older_than_a_day_counts_and_ends_in_a_dead_letter() {
+    let fake = FakeSinks::start().await;
+    fake.set(
+        "slack",
+        Behaviour::FailFirst {
+            n: u32::MAX,
+            status: 429,
+            retry_after: Some(0),
+        },
+    );
+    let app = spawn_app_with_users(
+        deliver_to(&fake, &[(ActionKind::Notify, &[SinkKind::Slack])], 2, None),
+        Some(users()),
+    )
+    .await;
+    post_event(&app, &won("e1", "D-1", Some("None"))).await;
+    let h1 = handoff_of(&app, "D-1").await;
+    // More throttled tries than `max_attempts`, and the action still waits.
+    wait_fake(&fake, "Slack throttled three tries", |r| {
+        r.calls.get("slack").copied().unwrap_or(0) >= 3
+    })
+    .await;
+    let actions = wait_actions(&app, &h1, |a| !state_of(a, "notify").is_empty()).await;
+    assert_ne!(state_of(&actions, "notify"), ["dead"], "young: waited out");
+
+    let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    db.busy_timeout(BOUND).unwrap();
+    let day_and_an_hour_us: i64 = 25 * 3600 * 1_000_000;
+    let aged = db
+        .execute(
+            "UPDATE actions SET created_at = created_at - ?1 WHERE kind = 'notify'",
+            [day_and_an_hour_us],
+        )
+        .unwrap();
+    assert_eq!(aged, 1);
+
+    let actions = wait_actions(&app, &h1, |a| state_of(a, "notify") == ["dead"]).await;
+    let notify = of_kind(&actions, "notify")[0];
+    assert_eq!(notify["attempts"], 2, "{notify:#}");
+    let error = notify["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("429"), "{error}");
+    assert!(error.contains("gave up after 2 tries"), "{error}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("handoff_dead_letters_total 1\n"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_in_the_middle_resumes_without_a_second_task() {
     let fake = FakeSinks::start().await;

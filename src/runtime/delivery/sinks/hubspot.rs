@@ -34,9 +34,11 @@ pub struct HubSpot {
 /// (task to contact) is the example in HubSpot's tasks guide
 /// (developers.hubspot.com/docs/api/crm/tasks); 216 (deal) and 192
 /// (company) are in the published tables of HubSpot's default association
-/// type ids; 230 (ticket) we have not checked against a source. A portal's
-/// own labels have other ids (`GET /crm/v4/associations/tasks/{type}/labels`
-/// lists them).
+/// type ids; 230 (ticket) is not in a HubSpot page we could read, but a
+/// public HubSpot API emulator's table of HubSpot-defined types gives it
+/// (task to ticket 230, inverse 229) beside the same 204, 192 and 216. A
+/// portal's own labels have other ids
+/// (`GET /crm/v4/associations/tasks/{type}/labels` lists them).
 fn object_type(object: &str) -> (String, Option<u32>) {
     match object {
         "deal" | "deals" => ("deals".into(), Some(216)),
