@@ -349,6 +349,52 @@ fn answers_wait_for_their_sync_while_the_writer_goes_on() {
     assert_eq!((c.batches, c.syncs, c.failed_commits), (2, 2, 0), "{c:?}");
 }
 
+/// A job that reads what the batch before it wrote and then fails: its
+/// error answer rests on that write (here, that "a" exists), so it must not
+/// reach the caller before that batch is on the disk.
+#[test]
+fn an_error_answer_waits_for_the_sync_of_the_batches_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ((writer, _reports, path), sync_started, go) = gated_writer(dir.path(), 0);
+
+    let mut first = writer.submit_replayable(Box::new(save("a")));
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(1));
+    let (ran, refusal_ran) = mpsc::channel();
+    let mut refused = writer.submit(Box::new(move |tx| {
+        let seen = tx.load_record("deal", "a")?.is_some();
+        let _ = ran.send(());
+        Err(StoreError::NotFound {
+            what: "a record that is not there yet",
+            id: format!("a was there: {seen}"),
+        })
+    }));
+    // A batch of its own (the next job is queued only once it ran); once a
+    // later batch commits, the writer has put the refusal behind it.
+    refusal_ran
+        .recv_timeout(BOUND)
+        .expect("the refusing job runs");
+    let third = writer.submit_replayable(Box::new(save("c")));
+    wait_until_kept(&path, &["a", "c"]);
+    assert!(first.try_answer().is_none(), "answered before its sync");
+    assert!(
+        refused.try_answer().is_none(),
+        "an error answered before the batch it rests on was synced"
+    );
+
+    go.send(()).unwrap();
+    first.wait_blocking().expect("a is answered after its sync");
+    // The refusal is answered now (or with "c", after the next sync, when
+    // the sync thread took both off its queue together).
+    assert_eq!(sync_started.recv_timeout(BOUND), Ok(2));
+    go.send(()).unwrap();
+    let answer = refused.wait_blocking();
+    assert!(
+        matches!(&answer, Err(StoreError::NotFound { id, .. }) if id == "a was there: true"),
+        "{answer:?}"
+    );
+    third.wait_blocking().expect("c is answered after its sync");
+}
+
 #[test]
 fn after_a_failed_sync_nothing_more_is_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
