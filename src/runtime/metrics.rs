@@ -47,6 +47,10 @@ pub struct Metrics {
     pub workflows_loaded_at: Gauge,
     /// `handoff_outbox_depth`: actions waiting for delivery.
     pub outbox_depth: Gauge,
+    /// `handoff_store_ready`: 1 when the store took a job at the last
+    /// scrape (what `/readyz` checks), else 0: after a failed disk sync the
+    /// store refuses every write until a restart.
+    pub store_ready: Gauge,
     /// `handoff_field_errors_total{object, field}`: field values that did not
     /// fit their type (stored, counted, shown; the event still applied).
     pub field_errors: CounterVec,
@@ -127,6 +131,10 @@ impl Metrics {
                 "When the active workflow version was loaded (Unix time).",
             ),
             outbox_depth: Gauge::new("handoff_outbox_depth", "Actions waiting for delivery."),
+            store_ready: Gauge::new(
+                "handoff_store_ready",
+                "1 when the store took a job at this scrape, 0 when it could not (see /readyz for why).",
+            ),
             field_errors: CounterVec::new(
                 "handoff_field_errors_total",
                 "Field values that did not fit their type, by object and field.",
@@ -171,6 +179,7 @@ impl Metrics {
         self.reloads_rejected.render(&mut out);
         self.workflows_loaded_at.render(&mut out);
         self.outbox_depth.render(&mut out);
+        self.store_ready.render(&mut out);
         self.field_errors.render(&mut out);
         self.unknown_values.render(&mut out);
         self.crm_unmapped.render(&mut out);
@@ -398,6 +407,7 @@ mod tests {
             "handoff_reloads_rejected_total",
             "handoff_workflows_loaded_timestamp_seconds",
             "handoff_outbox_depth",
+            "handoff_store_ready",
             "handoff_field_errors_total",
             "handoff_unknown_values_total",
             "handoff_deliveries_total",

@@ -53,6 +53,38 @@ async fn readyz_is_503_with_a_reason_while_the_store_cannot_write() {
     }
 }
 
+/// `handoff_store_ready` follows what `/readyz` finds, scrape by scrape.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_ready_series_is_0_while_the_store_cannot_write() {
+    let app = spawn_app().await;
+    let ready = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("handoff_store_ready "))
+            .map(str::to_string)
+    };
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(ready(&text).as_deref(), Some("1"), "{text}");
+
+    let other = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200, "the scrape itself still answers");
+    let text = res.text().await.unwrap();
+    assert_eq!(ready(&text).as_deref(), Some("0"), "{text}");
+
+    other.execute_batch("COMMIT").unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::BOUND;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let text = app.get("/metrics").await.text().await.unwrap();
+        if ready(&text).as_deref() == Some("1") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still 0: {text}");
+    }
+}
+
 #[tokio::test]
 async fn readyz_is_503_while_shutting_down() {
     let app = spawn_app().await;
@@ -85,6 +117,7 @@ async fn metrics_lists_every_series_in_prometheus_text() {
         "handoff_reloads_total",
         "handoff_reloads_rejected_total",
         "handoff_outbox_depth",
+        "handoff_store_ready",
         "handoff_field_errors_total",
         "handoff_unknown_values_total",
     ] {

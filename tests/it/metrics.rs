@@ -63,11 +63,13 @@ async fn each_series_moves_with_the_events_it_counts() {
     // Two requests, each waited for its commit.
     assert_eq!(sample(&text, "handoff_ingest_commit_seconds_count"), 2.0);
     assert!(sample(&text, "handoff_ingest_commit_seconds_sum") > 0.0);
-    // Two write jobs (one per request), in one or two batches.
+    // Two write jobs (one per request), in one or two batches, and the
+    // scrape's own readiness probe (`handoff_store_ready`) in a third.
     let batches = sample(&text, "handoff_ingest_batch_size_count") - batches_before;
-    assert!((1.0..=2.0).contains(&batches), "{batches} batches");
+    assert!((2.0..=3.0).contains(&batches), "{batches} batches");
     let jobs = sample(&text, "handoff_ingest_batch_size_sum") - jobs_before;
-    assert_eq!(jobs, 2.0);
+    assert_eq!(jobs, 3.0);
+    assert_eq!(sample(&text, "handoff_store_ready"), 1.0);
     // The won deal's assign, task and notification wait for delivery; the
     // email draft waits for a person, not for delivery.
     assert_eq!(sample(&text, "handoff_outbox_depth"), 3.0, "{text}");

@@ -65,7 +65,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// Why the store cannot take events now, if it cannot. The probe is a
 /// write job that only reads (the writer thread must be running, and its
 /// transaction must start), so it proves what ingest needs.
-async fn store_problem(state: &AppState) -> Option<String> {
+pub(crate) async fn store_problem(state: &AppState) -> Option<String> {
     let probe = state.store.write(|tx| tx.load_record("", "").map(drop));
     match tokio::time::timeout(READY_TIMEOUT, probe).await {
         Ok(Ok(())) => None,

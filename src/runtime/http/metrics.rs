@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use crate::runtime::http::health;
 use crate::runtime::state::AppState;
 
 /// The metrics route.
@@ -31,6 +32,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             tracing::warn!(error = %e, "the outbox count stopped; handoff_outbox_depth keeps its last value")
         }
     }
+    // Readiness as a series, so an alert can fire on it: the same probe as
+    // `/readyz` (it waits at most `READY_TIMEOUT` when the store is stuck).
+    let ready = health::store_problem(&state).await.is_none();
+    state.metrics.store_ready.set(i64::from(ready));
     (
         [(
             header::CONTENT_TYPE,
