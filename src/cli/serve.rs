@@ -32,6 +32,7 @@ Secrets (environment only; NAME_FILE reads the secret from a file instead):
   HANDOFF_API_TOKEN                the API's bearer token; required to listen
                                    on an address other than loopback
   HANDOFF_GENERIC_SECRET           whsec_… secret: POST /hooks/generic must be signed
+                                   (without it, the hook wants the API token when one is set)
   HANDOFF_HUBSPOT_CLIENT_SECRET    verifies HubSpot's signatures
   HANDOFF_PIPEDRIVE_USER           basic-auth user of Pipedrive's webhooks
   HANDOFF_PIPEDRIVE_PASSWORD       basic-auth password of Pipedrive's webhooks

@@ -1,4 +1,4 @@
-//! The bearer token: everything but `/healthz` and `/hooks/*` needs it.
+//! The bearer token: everything but `/healthz` and the signed hooks needs it.
 
 use handoff::runtime::secret::Secret;
 
@@ -70,4 +70,120 @@ async fn without_a_token_on_loopback_the_api_is_open() {
     let app = spawn_app().await;
     assert!(app.token.is_none());
     assert_eq!(app.get_anonymous("/workflows").await.status(), 200);
+}
+
+/// A deal just won, for the generic hook: it starts a handoff (paused for
+/// its missing fields), so a stored event shows in `/handoffs`.
+fn event(id: &str) -> String {
+    serde_json::json!({"id": id, "object": "deal", "record_id": format!("D-{id}"),
+        "record": {"name": "Acme", "stage": "Closed Won", "owner": "sam@example.com",
+            "amount": 12000},
+        "previous": {"stage": "Proposal"}})
+    .to_string()
+}
+
+/// How many handoffs the record has.
+async fn handoffs_of(app: &TestApp, record: &str) -> usize {
+    let list: serde_json::Value = app
+        .get(&format!("/handoffs?record={record}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["handoffs"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn the_unsigned_generic_hook_wants_the_token_once_one_is_set() {
+    // No HANDOFF_GENERIC_SECRET: nothing proves who sent the event, so the
+    // hook is an API endpoint like the others.
+    let app = guarded().await;
+    let url = app.url("/hooks/generic");
+    let anonymous = app
+        .client
+        .post(&url)
+        .body(event("a-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let body = anonymous.text().await.unwrap();
+    assert!(body.contains("HANDOFF_API_TOKEN"), "{body}");
+    let with_token = app
+        .client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .body(event("a-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_token.status(),
+        200,
+        "{}",
+        with_token.text().await.unwrap()
+    );
+    assert_eq!(handoffs_of(&app, "D-a-2").await, 1);
+    assert_eq!(
+        handoffs_of(&app, "D-a-1").await,
+        0,
+        "the refused event left nothing"
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_the_api_refuses_other_host_names_and_other_sites() {
+    let app = spawn_app().await;
+    let url = app.url("/hooks/generic");
+    // What a script on this machine sends: accepted.
+    let script = app
+        .client
+        .post(&url)
+        .body(event("s-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200, "{}", script.text().await.unwrap());
+    let ours = app
+        .client
+        .get(app.url("/workflows"))
+        .header("origin", format!("http://{}", app.addr))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.status(), 200);
+
+    // A page whose name was pointed at 127.0.0.1 (DNS rebinding), a page of
+    // another site posting as a simple cross-site request, and the same
+    // with only the newer header: refused, nothing stored.
+    let refused = [
+        app.client
+            .post(&url)
+            .header("host", "attacker.example:8080")
+            .body(event("r-1")),
+        app.client
+            .post(&url)
+            .header("content-type", "text/plain")
+            .header("origin", "https://attacker.example")
+            .body(event("r-2")),
+        app.client
+            .post(&url)
+            .header("content-type", "text/plain")
+            .header("sec-fetch-site", "cross-site")
+            .body(event("r-3")),
+        app.client
+            .get(app.url("/handoffs"))
+            .header("host", "attacker.example"),
+    ];
+    for req in refused {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403);
+        let body = res.text().await.unwrap();
+        assert!(body.contains("HANDOFF_API_TOKEN"), "{body}");
+    }
+    assert_eq!(handoffs_of(&app, "D-s-1").await, 1);
+    for record in ["D-r-1", "D-r-2", "D-r-3"] {
+        assert_eq!(handoffs_of(&app, record).await, 0, "{record} was stored");
+    }
 }

@@ -35,7 +35,7 @@ async fn post(app: &TestApp, path: &str, body: &J, token: bool) -> reqwest::Resp
 #[tokio::test(flavor = "multi_thread")]
 async fn escalations_are_recorded_and_counted_by_get_health() {
     let app = app().await;
-    let res = post(&app, "/hooks/generic", &won("D-1"), false).await;
+    let res = post(&app, "/hooks/generic", &won("D-1"), true).await;
     assert!(res.status().is_success(), "{}", res.status());
     let list: J = app.get("/handoffs").await.json().await.unwrap();
     let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();

@@ -51,6 +51,7 @@ async fn plant_review(app: &TestApp, record: &str, name: &str) -> String {
     let r = app
         .client
         .post(app.url("/hooks/generic"))
+        .bearer_auth(TOKEN)
         .body(ev.to_string())
         .send()
         .await
@@ -690,4 +691,33 @@ async fn drafts_are_edited_and_approved_and_dead_letters_re_driven_by_a_person()
         after["notes"].as_array().unwrap().last().unwrap()["who"],
         "ana@example.com"
     );
+}
+
+/// A session's cookie and CSRF token reach only the pages' own forms: the
+/// API's writes (which check no CSRF token) want the bearer token, so a
+/// form another page makes the browser send cannot re-drive an action.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_cannot_post_forms_to_the_apis_writes() {
+    let (app, b) = app().await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, "/").await;
+    let csrf = hidden(&html, "csrf");
+    for path in ["/outbox/a-0000/retry", "/hooks/generic"] {
+        let r = b
+            .post(app.url(path))
+            .header(COOKIE, cookie.as_str())
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    // The API token still re-drives (here: no such action).
+    let r = b
+        .post(app.url("/outbox/a-0000/retry"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

@@ -1,9 +1,13 @@
 //! The API's bearer token: `Authorization: Bearer <HANDOFF_API_TOKEN>` on
-//! every route except `/healthz` (probes carry no token) and `/hooks/*`
-//! (each CRM signs its requests; the hook verifies the signature).
+//! every route except `/healthz` (probes carry no token) and the signed
+//! hooks (each CRM signs its requests; the hook verifies the signature).
+//! `/hooks/generic` is one of those only with `HANDOFF_GENERIC_SECRET` set;
+//! without it, it wants the token like the rest of the API.
 //!
-//! With no token configured the API is open; `Settings::validate` allows
-//! that only on a loopback address, and the server says so when it starts.
+//! With no token configured the API is open to this machine only:
+//! `Settings::validate` allows that only on a loopback address, and a
+//! request addressed to another host name (a DNS rebinding page, a tunnel)
+//! or sent by a web page of another site is refused.
 //!
 //! The web pages sign people in to a session instead (`/signin`, open);
 //! see [`require_token`] for how the two meet.
@@ -11,7 +15,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,9 +23,14 @@ use axum::Json;
 use crate::runtime::state::AppState;
 use crate::runtime::web;
 
-/// True for the paths that need no token.
-pub fn is_public(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/hooks/") || path == "/signin"
+/// True for the paths that need no token: `generic_signed` says whether
+/// `/hooks/generic` checks a signature (else it needs the token).
+pub fn is_public(path: &str, generic_signed: bool) -> bool {
+    match path {
+        "/healthz" | "/signin" => true,
+        "/hooks/generic" => generic_signed,
+        _ => path.starts_with("/hooks/"),
+    }
 }
 
 /// The middleware: lets a request through, or answers 401 (a script), a
@@ -38,7 +47,7 @@ pub async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if is_public(request.uri().path()) {
+    if is_public(request.uri().path(), state.generic_key.is_some()) {
         return next.run(request).await;
     }
     let token = state.settings.secrets.api_token.as_ref();
@@ -72,16 +81,27 @@ pub async fn require_token(
         }
     };
     if let Some(viewer) = session {
+        // Only the pages' form routes check a form's CSRF token; a cookie
+        // alone must not reach the API's writes (they want the token).
         let safe = matches!(*request.method(), Method::GET | Method::HEAD);
-        if !safe && !web::is_form(&request) {
+        let page_form = web::is_form(&request) && web::takes_forms(request.uri().path());
+        if !(safe || page_form) {
             return web::forbidden(Some(&viewer));
         }
         request.extensions_mut().insert(viewer);
         return next.run(request).await;
     }
-    // No token set (loopback only): scripts pass, browsers still sign in,
-    // since their forms need a session's CSRF token.
+    // No token set (loopback only): scripts on this machine pass, browsers
+    // still sign in, since their forms need a session's CSRF token.
     if token.is_none() && !web::wants_html(request.headers()) && !web::is_form(&request) {
+        if let Some(why) = not_from_this_machine(request.headers()) {
+            tracing::warn!(reason = why, "refused a request to the open API");
+            return (
+                StatusCode::FORBIDDEN,
+                Json(serde_json::json!({ "error": why })),
+            )
+                .into_response();
+        }
         return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
@@ -106,6 +126,52 @@ pub async fn require_token(
         Json(serde_json::json!({ "error": reason })),
     )
         .into_response()
+}
+
+/// Why a request may not use the API left open for this machine, if it
+/// may not. The server listens on loopback then, but a browser on this
+/// machine reaches loopback for any web page: a page of another site
+/// (`Origin`, `Sec-Fetch-Site`), or one whose name was re-pointed at
+/// 127.0.0.1 (DNS rebinding: its `Host` is that name), must not read or
+/// write the API. Scripts send neither header and a loopback `Host`.
+fn not_from_this_machine(headers: &HeaderMap) -> Option<&'static str> {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if text(header::HOST).is_some_and(|host| !is_loopback_authority(host)) {
+        return Some(
+            "this request is addressed to another host name than 127.0.0.1 or localhost: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
+        );
+    }
+    if text(header::ORIGIN).is_some_and(|origin| {
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        !authority.is_some_and(is_loopback_authority)
+    }) {
+        return Some(
+            "a web page of another site cannot use the API: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
+        );
+    }
+    if text(HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"))
+    {
+        return Some(
+            "a web page of another site cannot use the API: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
+        );
+    }
+    None
+}
+
+/// True for `localhost`, a loopback IP address (`127.x.y.z`, `[::1]`),
+/// with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `request`, marked as sent with the API token.
@@ -148,11 +214,58 @@ mod tests {
     }
 
     #[test]
-    fn only_liveness_and_hooks_are_public() {
-        assert!(is_public("/healthz"));
-        assert!(is_public("/hooks/generic"));
-        assert!(!is_public("/readyz"));
-        assert!(!is_public("/workflows"));
-        assert!(!is_public("/hooksx"));
+    fn only_liveness_and_signed_hooks_are_public() {
+        assert!(is_public("/healthz", false));
+        assert!(is_public("/hooks/hubspot", false));
+        assert!(is_public("/hooks/generic", true));
+        assert!(!is_public("/hooks/generic", false), "unsigned: the token");
+        assert!(!is_public("/readyz", true));
+        assert!(!is_public("/workflows", true));
+        assert!(!is_public("/hooksx", true));
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_open_api_answers_only_this_machine() {
+        for ok in [
+            with(&[("host", "127.0.0.1:8080")]),
+            with(&[("host", "localhost:8080")]),
+            with(&[("host", "LOCALHOST")]),
+            with(&[("host", "[::1]:8080")]),
+            with(&[("host", "127.0.0.2")]),
+            with(&[]),
+            with(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ]),
+            with(&[
+                ("host", "127.0.0.1:8080"),
+                ("sec-fetch-site", "same-origin"),
+            ]),
+            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "none")]),
+        ] {
+            assert_eq!(not_from_this_machine(&ok), None, "{ok:?}");
+        }
+        for refused in [
+            with(&[("host", "attacker.example:8080")]),
+            with(&[("host", "127.0.0.1.attacker.example")]),
+            with(&[("host", "[::2]:8080")]),
+            with(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ]),
+            with(&[("host", "127.0.0.1:8080"), ("origin", "null")]),
+            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]),
+            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")]),
+        ] {
+            assert!(not_from_this_machine(&refused).is_some(), "{refused:?}");
+        }
     }
 }

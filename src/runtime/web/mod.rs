@@ -64,20 +64,64 @@ impl WebState {
     }
 }
 
+/// The routes that take the pages' forms, each checking the form's CSRF
+/// token: a signed-in browser may POST to these and nowhere else (the
+/// API's own writes want the bearer token). Shared with [`router`] so the
+/// two cannot drift apart.
+const SIGNIN: &str = "/signin";
+const SIGNOUT: &str = "/signout";
+const REVIEW: &str = "/handoffs/{id}/review";
+const ANSWERS: &str = "/handoffs/{id}/answers";
+const DRAFT: &str = "/drafts/{id}";
+const DRAFT_APPROVE: &str = "/drafts/{id}/approve";
+const REDRIVE: &str = "/dead-letters/{id}/redrive";
+const FORM_ROUTES: [&str; 7] = [
+    SIGNIN,
+    SIGNOUT,
+    REVIEW,
+    ANSWERS,
+    DRAFT,
+    DRAFT_APPROVE,
+    REDRIVE,
+];
+
 /// The pages' routes (the handoff pages themselves hang off the API's
 /// `/handoffs` routes, see [`wants_html`]).
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(dashboard::page))
-        .route("/signin", get(signin::form).post(signin::submit))
-        .route("/signout", post(signin::signout))
-        .route("/handoffs/{id}/review", post(handoff::review))
-        .route("/handoffs/{id}/answers", post(handoff::answer))
+        .route(SIGNIN, get(signin::form).post(signin::submit))
+        .route(SIGNOUT, post(signin::signout))
+        .route(REVIEW, post(handoff::review))
+        .route(ANSWERS, post(handoff::answer))
         .route("/drafts", get(drafts::page))
-        .route("/drafts/{id}", post(drafts::edit))
-        .route("/drafts/{id}/approve", post(drafts::approve))
+        .route(DRAFT, post(drafts::edit))
+        .route(DRAFT_APPROVE, post(drafts::approve))
         .route("/dead-letters", get(dead_letters::page))
-        .route("/dead-letters/{id}/redrive", post(dead_letters::redrive))
+        .route(REDRIVE, post(dead_letters::redrive))
+}
+
+/// True when `path` is one of the routes that take a page's form.
+pub fn takes_forms(path: &str) -> bool {
+    FORM_ROUTES.iter().any(|route| matches_route(route, path))
+}
+
+/// `path` against a route whose `{…}` segments match any one non-empty
+/// segment.
+fn matches_route(route: &str, path: &str) -> bool {
+    let (mut r, mut p) = (route.split('/'), path.split('/'));
+    loop {
+        match (r.next(), p.next()) {
+            (None, None) => return true,
+            (Some(want), Some(got)) => {
+                let any = want.starts_with('{') && want.ends_with('}');
+                if !(want == got || (any && !got.is_empty())) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// True when the client asked for a page (a browser's `Accept` names
@@ -184,4 +228,37 @@ pub async fn read<T: Send + 'static>(
 /// After a form: back to `to` (303, so a reload does not send it again).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::takes_forms;
+
+    #[test]
+    fn forms_go_only_to_the_pages_routes() {
+        for path in [
+            "/signin",
+            "/signout",
+            "/handoffs/h-1/review",
+            "/handoffs/h-1/answers",
+            "/drafts/a-1",
+            "/drafts/a-1/approve",
+            "/dead-letters/a-1/redrive",
+        ] {
+            assert!(takes_forms(path), "{path}");
+        }
+        for path in [
+            "/outbox/a-1/retry",
+            "/handoffs/h-1/approve",
+            "/handoffs/h-1/reject",
+            "/handoffs/h-1/escalations",
+            "/hooks/generic",
+            "/drafts",
+            "/drafts//approve",
+            "/handoffs/h-1/review/x",
+            "/",
+        ] {
+            assert!(!takes_forms(path), "{path}");
+        }
+    }
 }
