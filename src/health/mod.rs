@@ -279,7 +279,8 @@ pub fn parse_since(text: &str) -> Option<jiff::SignedDuration> {
         "h" => n,
         _ => return None,
     };
-    Some(jiff::SignedDuration::from_hours(hours))
+    // `from_hours` panics past i64 seconds: a huge `since` is a bad value.
+    Some(jiff::SignedDuration::from_secs(hours.checked_mul(3600)?))
 }
 
 #[cfg(test)]
@@ -297,5 +298,9 @@ mod since_tests {
         assert!(parse_since("8").is_none());
         assert!(parse_since("w").is_none());
         assert!(parse_since("8y").is_none());
+        // Overflowing the seconds is not a panic (a query parameter).
+        assert!(parse_since("99999999999999w").is_none());
+        assert!(parse_since("9999999999999999h").is_none());
+        assert!(parse_since("99999999999999999999h").is_none());
     }
 }

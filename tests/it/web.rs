@@ -721,3 +721,29 @@ async fn a_session_cannot_post_forms_to_the_apis_writes() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// Pages refuse to be framed by another site (clickjacking the approve and
+/// reject buttons); JSON answers carry no such headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_cannot_be_framed() {
+    let (app, b) = app().await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    for path in ["/", "/handoffs", "/signin"] {
+        let r = b
+            .get(app.url(path))
+            .header(ACCEPT, HTML)
+            .header(COOKIE, cookie.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
+    let json = app.get("/handoffs").await;
+    assert!(json.headers().get("x-frame-options").is_none());
+}
