@@ -55,6 +55,6 @@ async fn escalate(
         )
             .into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no handoff with that id"),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => super::store_failure(&e),
     }
 }

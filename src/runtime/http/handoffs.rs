@@ -55,7 +55,7 @@ async fn read<T: Send + 'static>(
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(problem(StatusCode::BAD_REQUEST, &e.to_string())),
+        Ok(Err(e)) => Err(super::store_failure(&e)),
         Err(_) => Err(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the read was interrupted",

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::Response;
 use axum::Router;
@@ -29,6 +29,7 @@ use tower_http::LatencyUnit;
 use tracing::Level;
 
 use super::state::AppState;
+use super::store::StoreError;
 
 /// Every route of the server, with the shared layers.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -70,6 +71,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The answer to a failed store read or write. A bad cursor or an unknown
+/// id is the client's to fix (400, 404, saying what); anything else is
+/// the server's: a 503 with a message that names no file and quotes no
+/// SQLite text, the detail going to the log.
+pub(crate) fn store_failure(e: &StoreError) -> Response {
+    match e {
+        StoreError::BadCursor(_) => hooks::problem(StatusCode::BAD_REQUEST, &e.to_string()),
+        StoreError::NotFound { .. } => hooks::problem(StatusCode::NOT_FOUND, &e.to_string()),
+        _ => {
+            tracing::error!(error = %e, "the store failed a request");
+            hooks::problem(StatusCode::SERVICE_UNAVAILABLE, STORE_UNAVAILABLE)
+        }
+    }
+}
+
+/// What a client is told when the store fails (the log has the cause).
+pub(crate) const STORE_UNAVAILABLE: &str =
+    "the database cannot answer right now: try again in a moment (the server's log says why)";
+
 /// Pages may not be shown inside another site's frame: a page that framed
 /// the approve and reject buttons could trick a signed-in person into
 /// clicking them (clickjacking). Only HTML answers carry the headers.
@@ -102,4 +122,35 @@ fn request_span(request: &Request) -> tracing::Span {
         path = %request.uri().path(),
         event_id = tracing::field::Empty,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: StoreError) -> (StatusCode, String) {
+        let r = store_failure(&e);
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_tells_the_client_only_what_is_theirs() {
+        let (status, body) = answer(StoreError::Sync {
+            path: "/srv/secret/handoff.db".into(),
+            reason: "EIO".into(),
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            !body.contains("/srv/secret") && !body.contains("EIO"),
+            "{body}"
+        );
+        assert!(body.contains("try again"), "{body}");
+
+        let (status, body) = answer(StoreError::BadCursor("x".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("cursor"), "{body}");
+    }
 }

@@ -38,10 +38,7 @@ async fn read<T: Send + 'static>(
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e @ StoreError::BadCursor(_))) => {
-            Err(problem(StatusCode::BAD_REQUEST, &e.to_string()))
-        }
-        Ok(Err(e)) => Err(problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+        Ok(Err(e)) => Err(super::store_failure(&e)),
         Err(_) => Err(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the read was interrupted",
@@ -89,7 +86,7 @@ async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
                 Err(r) => r,
             };
         }
-        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => return super::store_failure(&e),
     }
     match read(&state, move |s| {
         Ok(s.action(&id)?.map(|a| (s.sink_deliveries(&a.id), a)))

@@ -210,12 +210,16 @@ pub async fn read<T: Send + 'static>(
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            "The database could not be read",
-            &e.to_string(),
-        )),
+        Ok(Err(e)) => {
+            // The cause (a file name, SQLite's words) is for the log.
+            tracing::error!(error = %e, "a page's read failed");
+            Err(message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "The database could not be read",
+                "Try again in a moment; the server's log says why.",
+            ))
+        }
         Err(_) => Err(message(
             StatusCode::INTERNAL_SERVER_ERROR,
             None,
