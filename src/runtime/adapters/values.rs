@@ -20,6 +20,11 @@ pub fn map_property(
     use serde_json::Value as J;
     let field = om.field_for(property)?;
     let slot = schema.slot(field)?;
+    if let Type::List(item) = &schema.fields[slot].ty {
+        if let Some(list) = option_list(value, item) {
+            return Some((field.to_string(), list, false));
+        }
+    }
     // Pipedrive wraps some values: `{"value": 12000, "currency": "EUR"}`,
     // `{"id": 7, "name": "Sam"}`.
     let value = match value {
@@ -50,6 +55,56 @@ pub fn map_property(
         _ => value.clone(),
     };
     Some((field.to_string(), out, false))
+}
+
+/// A multi-option value for a list field, as a JSON list: Pipedrive's v2
+/// `{"type": "set", "values": [{"id": 12}, …]}` or v1's `"12,13"`. Option
+/// ids are kept as sent (text for a list of text). `None` when `value` is
+/// neither (a JSON list, or HubSpot's `a;b;c`, goes on as it is).
+fn option_list(value: &serde_json::Value, item: &Type) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    let textual = matches!(item, Type::Text | Type::OneOf(_) | Type::Email);
+    let one = |v: &J| -> Option<J> {
+        let v = match v {
+            J::Object(o) => o
+                .get("label")
+                .or_else(|| o.get("value"))
+                .or_else(|| o.get("id"))?,
+            v => v,
+        };
+        match v {
+            J::Number(n) if textual => Some(J::String(n.to_string())),
+            J::String(t) if t.trim().is_empty() => None,
+            J::String(t) => Some(J::String(t.trim().to_string())),
+            J::Number(_) => Some(v.clone()),
+            _ => None,
+        }
+    };
+    match value {
+        J::Object(o) => match o.get("values") {
+            Some(J::Array(items)) => Some(J::Array(items.iter().filter_map(one).collect())),
+            Some(J::Null) => Some(J::Array(Vec::new())),
+            _ => None,
+        },
+        // Pipedrive v1 separates a set's option ids with `,` (ids only: a
+        // text with a comma in it stays one text). HubSpot's `a;b;c` is
+        // split by the engine's typing, like any event's.
+        J::String(t) if textual && is_id_list(t) => Some(J::Array(
+            t.split(',')
+                .map(|p| J::String(p.trim().to_string()))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// `12,13`: option ids separated by commas.
+fn is_id_list(t: &str) -> bool {
+    t.contains(',')
+        && t.split(',').all(|p| {
+            let p = p.trim();
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// Maps many properties into `into`; returns the unmapped ones. When two
@@ -103,6 +158,7 @@ status = "stage"
 user_id = "owner"
 value = "amount"
 start = "start_date"
+deliverables = "promised_deliverables"
 [pipedrive.objects.deal.stages]
 "3" = "Proposal"
 won = "Closed Won"
@@ -149,6 +205,44 @@ won = "Closed Won"
         assert_eq!(apply(&[("user_id", json!(99))])["owner"], "99");
         // Cleared in the CRM: null, not the empty text.
         assert_eq!(apply(&[("value", json!(""))])["amount"], J::Null);
+    }
+
+    #[test]
+    fn multi_option_values_become_lists() {
+        let (mapping, set) = fixture();
+        let crm = mapping.pipedrive.as_ref().unwrap();
+        let om = crm.object("deal").unwrap();
+        let schema = set.object("deal").unwrap();
+        let map = |v: J| {
+            map_property(crm, om, schema, "deliverables", &v)
+                .map(|(f, v, _)| (f, v))
+                .unwrap()
+        };
+        let field = "promised_deliverables".to_string();
+        // Pipedrive v2's set field: its option ids, as text (a list of text).
+        assert_eq!(
+            map(json!({"type": "set", "values": [{"id": 12}, {"id": 13}]})),
+            (field.clone(), json!(["12", "13"]))
+        );
+        assert_eq!(
+            map(json!({"type": "set", "values": null})),
+            (field.clone(), json!([]))
+        );
+        // Pipedrive v1 sends the option ids in one text.
+        assert_eq!(map(json!("12,13")), (field.clone(), json!(["12", "13"])));
+        assert_eq!(
+            map(json!("Playbook;Two trainings")),
+            (field.clone(), json!("Playbook;Two trainings")),
+            "the engine's typing splits this one"
+        );
+        // One value, a text with a comma, and a JSON list go through as
+        // before.
+        assert_eq!(map(json!("Playbook")), (field.clone(), json!("Playbook")));
+        assert_eq!(
+            map(json!("Playbook, two trainings")),
+            (field.clone(), json!("Playbook, two trainings"))
+        );
+        assert_eq!(map(json!(["a", "b"])), (field, json!(["a", "b"])));
     }
 
     #[test]
