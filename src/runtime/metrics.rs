@@ -51,6 +51,12 @@ pub struct Metrics {
     /// scrape (what `/readyz` checks), else 0: after a failed disk sync the
     /// store refuses every write until a restart.
     pub store_ready: Gauge,
+    /// `handoff_crm_pending_events`: CRM events stored and waiting for
+    /// their decision (the CRM's API could not be read).
+    pub crm_pending_events: Gauge,
+    /// `handoff_crm_pending_oldest_seconds`: how long the oldest of them
+    /// has waited, 0 when none waits.
+    pub crm_pending_oldest_seconds: Gauge,
     /// `handoff_field_errors_total{object, field}`: field values that did not
     /// fit their type (stored, counted, shown; the event still applied).
     pub field_errors: CounterVec,
@@ -135,6 +141,14 @@ impl Metrics {
                 "handoff_store_ready",
                 "1 when the store took a job at this scrape, 0 when it could not (see /readyz for why).",
             ),
+            crm_pending_events: Gauge::new(
+                "handoff_crm_pending_events",
+                "CRM events stored and waiting for their decision (the CRM's API could not be read).",
+            ),
+            crm_pending_oldest_seconds: Gauge::new(
+                "handoff_crm_pending_oldest_seconds",
+                "Age of the oldest CRM event waiting for its decision, 0 when none waits.",
+            ),
             field_errors: CounterVec::new(
                 "handoff_field_errors_total",
                 "Field values that did not fit their type, by object and field.",
@@ -180,6 +194,8 @@ impl Metrics {
         self.workflows_loaded_at.render(&mut out);
         self.outbox_depth.render(&mut out);
         self.store_ready.render(&mut out);
+        self.crm_pending_events.render(&mut out);
+        self.crm_pending_oldest_seconds.render(&mut out);
         self.field_errors.render(&mut out);
         self.unknown_values.render(&mut out);
         self.crm_unmapped.render(&mut out);
@@ -408,6 +424,8 @@ mod tests {
             "handoff_workflows_loaded_timestamp_seconds",
             "handoff_outbox_depth",
             "handoff_store_ready",
+            "handoff_crm_pending_events",
+            "handoff_crm_pending_oldest_seconds",
             "handoff_field_errors_total",
             "handoff_unknown_values_total",
             "handoff_deliveries_total",

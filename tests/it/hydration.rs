@@ -1,7 +1,8 @@
 //! Hydration: a HubSpot stage change for a deal whose other fields never
 //! came by webhook is decided on the record read from the (fake) CRM API;
 //! it pauses naming exactly the fields the CRM lacks; with the API down the
-//! event is stored, acknowledged, and decided once the API is back.
+//! event is stored, acknowledged, and decided once the API is back, and
+//! shows in the pending gauges meanwhile.
 
 use handoff::runtime::secret::Secret;
 use serde_json::{json, Value as J};
@@ -10,6 +11,7 @@ use crate::fake_crm::{
     events_stored, handoffs_of, hs_event, json_of, mapping, send_hubspot, wait_for, FakeCrm,
 };
 use crate::helpers::{spawn_app_with, TestApp};
+use crate::metrics::sample;
 
 const SECRET: &str = "hs-client-secret-hydrate";
 const TOKEN: &str = "pat-na1-hydrate";
@@ -242,4 +244,37 @@ async fn a_waiting_event_survives_a_restart_and_is_decided_by_the_next_server() 
     let answer = json_of(send_hubspot(&second, SECRET, &body, now_ms()).await).await;
     assert_eq!(answer["events"][0]["duplicate"], true);
     assert_eq!(events_stored(&second, "hubspot"), 1);
+}
+
+/// `/metrics`' value of `name`.
+async fn gauge(app: &TestApp, name: &str) -> f64 {
+    sample(&app.get("/metrics").await.text().await.unwrap(), name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_events_show_in_the_pending_gauges_until_decided() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3301", full_deal("Omicron Oy"));
+    fake.set_down(true);
+    let app = app_with(&fake).await;
+    assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
+    assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+
+    let body = stage_change(50, 3301, now_ms() - 1000);
+    let answer = json_of(send_hubspot(&app, SECRET, &body, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["pending"], true, "{answer}");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(sample(&text, "handoff_crm_pending_events"), 1.0, "{text}");
+    // Just received: whole seconds, so 0 or a little more on a slow box.
+    let age = sample(&text, "handoff_crm_pending_oldest_seconds");
+    assert!((0.0..60.0).contains(&age), "{age}");
+
+    fake.set_down(false);
+    wait_for("the waiting event to be decided", || {
+        let app = &app;
+        async move { (app.state.store.crm_pending_count().ok()? == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
+    assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
 }

@@ -7,7 +7,7 @@ use crate::helpers::spawn_app;
 
 /// The value of the sample line `name` (with its labels, exactly as
 /// rendered), or 0 when the series has no such line yet.
-fn sample(text: &str, name: &str) -> f64 {
+pub fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0.0, |v| v.parse().expect("a number"))

@@ -739,6 +739,9 @@ pub trait Store: Send + Sync {
     fn crm_due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<PendingRow>, StoreError>;
     /// How many CRM events wait for their decision.
     fn crm_pending_count(&self) -> Result<u64, StoreError>;
+    /// How many CRM events wait for their decision and when the oldest was
+    /// received: the `handoff_crm_pending_*` gauges, read on every scrape.
+    fn crm_pending_summary(&self) -> Result<PendingSummary, StoreError>;
     // --- load ---
     /// Actions waiting for delivery (pending or leased, not drafts waiting
     /// for a person): the `handoff_outbox_depth` gauge, read on every
@@ -832,6 +835,14 @@ pub struct NewPending {
     pub received_at: Timestamp,
     pub next_attempt_at: Timestamp,
     pub error: String,
+}
+
+/// The CRM events waiting for their decision, in brief.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PendingSummary {
+    pub events: u64,
+    /// When the oldest waiting event was received; `None` when none waits.
+    pub oldest_received_at: Option<Timestamp>,
 }
 
 /// A stored pending CRM event.

@@ -25,9 +25,9 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
-    NoteRow, Page, PageRequest, PendingRow, Receipt, RecordRow, ReplayableJob, SessionRow,
-    SinkDelivery, StatusChange, Store, StoreCounts, StoreError, WorkflowFile, WorkflowVersion,
-    WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+    NoteRow, Page, PageRequest, PendingRow, PendingSummary, Receipt, RecordRow, ReplayableJob,
+    SessionRow, SinkDelivery, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
+    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Syncer, Transactor, Writer};
 
@@ -1554,6 +1554,9 @@ impl Store for SqliteStore {
     }
     fn crm_pending_count(&self) -> Result<u64, StoreError> {
         self.read("counting pending CRM events", crm::count)
+    }
+    fn crm_pending_summary(&self) -> Result<PendingSummary, StoreError> {
+        self.read("summing up pending CRM events", crm::summary)
     }
     // --- delivery ---
     fn action(&self, id: &str) -> Result<Option<ActionRow>, StoreError> {

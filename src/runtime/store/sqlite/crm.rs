@@ -6,8 +6,8 @@
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{db, record_row, ts, us};
-use crate::runtime::store::{NewPending, PendingRow, RecordRow, StoreError};
+use super::{db, record_row, ts, ts_opt, us};
+use crate::runtime::store::{NewPending, PendingRow, PendingSummary, RecordRow, StoreError};
 
 pub(super) fn has_pending(
     conn: &Connection,
@@ -101,6 +101,22 @@ pub(super) fn count(conn: &Connection) -> rusqlite::Result<u64> {
         r.get::<_, i64>(0)
     })
     .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+/// The count and the oldest `received_at`, in one statement. A scan of
+/// the table, like `count`: it holds only events waiting for a CRM that
+/// cannot be read, so it is small unless an alert on these gauges is due.
+pub(super) fn summary(conn: &Connection) -> rusqlite::Result<PendingSummary> {
+    conn.query_row(
+        "SELECT count(*) AS events, min(received_at) AS oldest FROM crm_pending",
+        [],
+        |r| {
+            Ok(PendingSummary {
+                events: u64::try_from(r.get::<_, i64>("events")?).unwrap_or(0),
+                oldest_received_at: ts_opt(r, "oldest")?,
+            })
+        },
+    )
 }
 
 fn pending_row(r: &Row<'_>) -> rusqlite::Result<PendingRow> {
