@@ -2,7 +2,8 @@
 //! came by webhook is decided on the record read from the (fake) CRM API;
 //! it pauses naming exactly the fields the CRM lacks; with the API down the
 //! event is stored, acknowledged, and decided once the API is back, and
-//! shows in the pending gauges meanwhile.
+//! shows in the pending gauges meanwhile; one record that cannot be decided
+//! does not hold up the other records' waiting events.
 
 use handoff::runtime::secret::Secret;
 use serde_json::{json, Value as J};
@@ -277,4 +278,97 @@ async fn waiting_events_show_in_the_pending_gauges_until_decided() {
     .await;
     assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
     assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_cannot_be_decided_does_not_hold_up_the_other_waiting_records() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "4001", full_deal("Nu Ltd"));
+    fake.put("deals", "4002", full_deal("Xi BV"));
+    fake.set_down(true);
+    let keep = tempfile::tempdir().unwrap();
+    let db = keep.path().join("handoff.db");
+    let base = fake.base();
+    let start = |db: std::path::PathBuf, base: String| {
+        spawn_app_with(move |s| {
+            s.db = db;
+            s.crm = mapping(&base);
+            s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+            s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+        })
+    };
+    let first = start(db.clone(), base.clone()).await;
+    let at = now_ms() - 1000;
+    let batch = J::Array(vec![
+        hs_event(
+            40,
+            4001,
+            at,
+            "deal.propertyChange",
+            Some(("dealstage", "closedwon")),
+        ),
+        hs_event(
+            41,
+            4002,
+            at,
+            "deal.propertyChange",
+            Some(("dealstage", "closedwon")),
+        ),
+    ])
+    .to_string();
+    let answer = json_of(send_hubspot(&first, SECRET, &batch, now_ms()).await).await;
+    assert_eq!(answer["events"][0]["pending"], true, "{answer}");
+    assert_eq!(answer["events"][1]["pending"], true, "{answer}");
+    first.shutdown().await.expect("a clean stop");
+
+    // Deal 4001's stored state is unreadable, so deciding its waiting event
+    // fails every time; it waits first in line (lowest seq), received an
+    // hour ago. Both are due at once, with no tries so far.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "INSERT INTO records (object, record_id, state, workflow_version, updated_at) \
+             VALUES ('deal', '4001', '\"unreadable\"', NULL, 0)",
+            [],
+        )
+        .unwrap();
+        let hour_ago =
+            (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).as_microsecond();
+        conn.execute(
+            "UPDATE crm_pending SET next_attempt_at = 0, attempts = 0, last_error = '', \
+             received_at = CASE record_id WHEN '4001' THEN ?1 ELSE received_at END",
+            [hour_ago],
+        )
+        .unwrap();
+    }
+    fake.set_down(false);
+    let restarted = jiff::Timestamp::now();
+    let app = start(db, base).await;
+
+    let h = wait_for("the other record's waiting event to be decided", || {
+        let app = &app;
+        async move { handoffs_of(app, "4002").await.into_iter().next() }
+    })
+    .await;
+    assert_eq!(h["status"], "proceeded", "{h}");
+    // The failing record's row says why and backs off, like a failed read.
+    let row = wait_for("the failing record's row to be marked failed", || {
+        let app = &app;
+        async move {
+            let far = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+            let rows = app.state.store.crm_due_pending(far, 10).ok()?;
+            let row = rows.into_iter().find(|r| r.record_id == "4001")?;
+            (row.attempts >= 1).then_some(row)
+        }
+    })
+    .await;
+    assert!(row.last_error.contains("unreadable"), "{row:?}");
+    assert!(row.next_attempt_at > restarted, "{row:?}");
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 1);
+    assert!(handoffs_of(&app, "4001").await.is_empty());
+    // What waits shows in the gauges: one event, an hour old.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(sample(&text, "handoff_crm_pending_events"), 1.0, "{text}");
+    let age = sample(&text, "handoff_crm_pending_oldest_seconds");
+    assert!((3600.0..3600.0 + 600.0).contains(&age), "{age}");
 }

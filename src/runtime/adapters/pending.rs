@@ -111,36 +111,59 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
         let Some(rows) = groups.remove(&key) else {
             continue;
         };
-        decided += retry_record(state, rows).await?;
+        // The record's events failed together so far; the oldest has the
+        // most tries.
+        let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+        let next = jiff::Timestamp::now()
+            + wait_after(
+                retry_interval(&state.crm.mapping),
+                failures.saturating_add(1),
+                &mut Jitter::from_clock(),
+            );
+        match retry_record(state, &rows, next).await {
+            Ok(n) => decided += n,
+            // One record's failure must not hold up the others: unmarked,
+            // its rows would stay due and come first in every pass. Marked
+            // failed, they back off like a failed CRM read. Only when even
+            // that write fails (the store refuses writes) does the pass
+            // stop; the loop says so and tries again at its next tick.
+            Err(e) => {
+                let (object, record_id) = &key;
+                tracing::error!(object, record_id, error = %e, "cannot decide the events waiting for the CRM; they wait for the next try");
+                failed(state, &rows, next, format!("cannot decide: {e}")).await?;
+            }
+        }
     }
     Ok(decided)
 }
 
-/// Tries one record's waiting events (in `seq` order).
-async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<usize, StoreError> {
-    // The record's events failed together so far; the oldest has the most
-    // tries.
-    let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-    let next = jiff::Timestamp::now()
-        + wait_after(
-            retry_interval(&state.crm.mapping),
-            failures.saturating_add(1),
-            &mut Jitter::from_clock(),
-        );
+/// Tries one record's waiting events (in `seq` order); a failure to read
+/// the CRM or decode an event is recorded on the rows (to try again at
+/// `next`), an error deciding them is returned.
+async fn retry_record(
+    state: &Arc<AppState>,
+    rows: &[PendingRow],
+    next: jiff::Timestamp,
+) -> Result<usize, StoreError> {
     let crm = match rows.first().map(|r| r.source.as_str()) {
         Some("hubspot") => Crm::HubSpot,
         Some("pipedrive") => Crm::Pipedrive,
-        _ => return Ok(0),
+        // Not a CRM this version knows: kept (never dropped), and backed
+        // off so the rows do not take a place in every pass.
+        other => {
+            let why = format!("unknown source `{}`", other.unwrap_or_default());
+            return failed(state, rows, next, why).await;
+        }
     };
     let set = state.workflows.active().set.clone();
     let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         match serde_json::from_str::<CrmEvent>(&row.event) {
             Ok(e) => events.push(e),
             Err(e) => {
                 return failed(
                     state,
-                    &rows,
+                    rows,
                     next,
                     format!("the stored event is unreadable: {e}"),
                 )
@@ -150,7 +173,7 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
     }
     let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
     if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
-        return failed(state, &rows, next, why).await;
+        return failed(state, rows, next, why).await;
     }
     let mut decoded = Vec::with_capacity(rows.len());
     for (row, e) in rows.iter().zip(&events) {
@@ -164,7 +187,7 @@ async fn retry_record(state: &Arc<AppState>, rows: Vec<PendingRow>) -> Result<us
             )),
             // The object left the workflows since: it waits for a version
             // that has it again, and says why.
-            Err(err) => return failed(state, &rows, next, err.to_string()).await,
+            Err(err) => return failed(state, rows, next, err.to_string()).await,
         }
     }
     // Replayable, like every ingest job: it only reads what it captured and
