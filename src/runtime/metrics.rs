@@ -67,8 +67,8 @@ pub struct Metrics {
     /// that arrived but are not in the `handoff.toml` mapping (ignored).
     pub crm_unmapped: CounterVec,
     /// `handoff_crm_hydrations_total{crm, outcome}`: records read from a
-    /// CRM's API before deciding (`fetched`, `failed`, `not_found`,
-    /// `no_token`).
+    /// CRM's API before deciding (`fetched`, `failed`, `deadline`,
+    /// `not_found`, `no_token`).
     pub crm_hydrations: CounterVec,
     // --- delivery ---
     /// `handoff_deliveries_total{sink, result}`: calls to a sink, by result

@@ -1,7 +1,8 @@
 //! Local stand-ins for the CRMs, on 127.0.0.1:0: their record APIs (the
 //! request and response shapes HubSpot and Pipedrive publish) and their
 //! webhook senders (HubSpot's signed batches, Pipedrive's basic-auth
-//! posts). A fake API can be switched "down" (503) and back.
+//! posts). A fake API can be switched "down" (503) and back, or "stalled"
+//! (a read is taken and not answered until the stall ends).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +42,9 @@ struct Inner {
     /// (object type, id) -> properties.
     records: Mutex<HashMap<(String, String), serde_json::Map<String, J>>>,
     down: AtomicBool,
+    /// Reads wait (unanswered) while this is set; `unstall` wakes them.
+    stalled: AtomicBool,
+    unstall: tokio::sync::Notify,
     /// Every request's path and query, in order.
     calls: Mutex<Vec<String>>,
     token: String,
@@ -103,9 +107,34 @@ impl FakeCrm {
         self.inner.down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes every read wait without an answer (true), like an API that
+    /// accepts connections and never answers, or answers the waiting reads
+    /// and every later one (false).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.inner.stalled.store(stalled, Ordering::SeqCst);
+        if !stalled {
+            self.inner.unstall.notify_waiters();
+        }
+    }
+
     /// The requests received so far.
     pub fn calls(&self) -> Vec<String> {
         self.inner.calls.lock().unwrap().clone()
+    }
+}
+
+/// Returns once the API is not stalled.
+async fn unstalled(inner: &Inner) {
+    loop {
+        // Registered before the flag is read, so a `set_stalled(false)`
+        // between the two is not missed.
+        let woken = inner.unstall.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if !inner.stalled.load(Ordering::SeqCst) {
+            return;
+        }
+        woken.await;
     }
 }
 
@@ -130,6 +159,7 @@ async fn hubspot_read(
         "/crm/v3/objects/{kind}/{id}?properties={}",
         q.get("properties").cloned().unwrap_or_default()
     ));
+    unstalled(&inner).await;
     if inner.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -181,6 +211,7 @@ async fn pipedrive_read(
         .lock()
         .unwrap()
         .push(format!("/api/v1/{kind}/{id}"));
+    unstalled(&inner).await;
     if inner.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }

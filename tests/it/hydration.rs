@@ -1,9 +1,9 @@
 //! Hydration: a HubSpot stage change for a deal whose other fields never
 //! came by webhook is decided on the record read from the (fake) CRM API;
 //! it pauses naming exactly the fields the CRM lacks; with the API down the
-//! event is stored, acknowledged, and decided once the API is back, and
-//! shows in the pending gauges meanwhile; one record that cannot be decided
-//! does not hold up the other records' waiting events.
+//! event is stored, acknowledged, and decided once the API is back; with
+//! the API too slow, before HubSpot gives up on the request; and one record
+//! that cannot be decided does not hold up the others' waiting events.
 
 use handoff::runtime::secret::Secret;
 use serde_json::{json, Value as J};
@@ -272,6 +272,99 @@ async fn waiting_events_show_in_the_pending_gauges_until_decided() {
 
     fake.set_down(false);
     wait_for("the waiting event to be decided", || {
+        let app = &app;
+        async move { (app.state.store.crm_pending_count().ok()? == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
+    assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gives_up() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3201", full_deal("Lambda SA"));
+    fake.put("deals", "3202", full_deal("Mu GmbH"));
+    // Connections are accepted, reads never answered.
+    fake.set_stalled(true);
+    let base = fake.base();
+    let app = spawn_app_with(|s| {
+        let mut m = mapping(&base);
+        let hs = m.hubspot.as_mut().unwrap();
+        // The default per-call bounds, under which one read may take 5 s x
+        // 3 tries plus back-off (a 2-record batch was answered after 31 s),
+        // and a short request deadline so the bound below is generous.
+        hs.timeout_ms = None;
+        hs.retries = None;
+        hs.hydrate_deadline_ms = Some(500);
+        s.crm = m;
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let at = now_ms() - 1000;
+    let batch = J::Array(vec![
+        hs_event(
+            30,
+            3201,
+            at,
+            "deal.propertyChange",
+            Some(("dealstage", "closedwon")),
+        ),
+        hs_event(
+            31,
+            3202,
+            at,
+            "deal.propertyChange",
+            Some(("dealstage", "closedwon")),
+        ),
+    ])
+    .to_string();
+
+    let started = std::time::Instant::now();
+    let r = send_hubspot(&app, SECRET, &batch, now_ms()).await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 200, "stored, so acknowledged");
+    // HubSpot drops a request after 5 s: answered well before.
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "answered after {took:?}"
+    );
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"][0]["pending"], true, "{answer}");
+    assert_eq!(answer["events"][1]["pending"], true, "{answer}");
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 2);
+    // Both records were asked for side by side, not one after the other.
+    let calls = fake.calls();
+    for id in ["3201", "3202"] {
+        let path = format!("/crm/v3/objects/deals/{id}?");
+        assert!(calls.iter().any(|c| c.starts_with(&path)), "{calls:?}");
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "handoff_crm_hydrations_total{crm=\"hubspot\",outcome=\"deadline\"}"
+        ),
+        2.0
+    );
+    assert_eq!(sample(&text, "handoff_crm_pending_events"), 2.0, "{text}");
+    let age = sample(&text, "handoff_crm_pending_oldest_seconds");
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert!(handoffs_of(&app, "3201").await.is_empty());
+
+    // The API answers again: the retry loop decides both.
+    fake.set_stalled(false);
+    for id in ["3201", "3202"] {
+        let h = wait_for("the waiting events to be decided", || {
+            let app = &app;
+            async move { handoffs_of(app, id).await.into_iter().next() }
+        })
+        .await;
+        assert_eq!(h["status"], "proceeded", "{h}");
+        assert_eq!(h["missing"], json!([]));
+    }
+    wait_for("no event left waiting", || {
         let app = &app;
         async move { (app.state.store.crm_pending_count().ok()? == 0).then_some(()) }
     })

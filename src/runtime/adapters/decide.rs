@@ -49,24 +49,7 @@ pub(super) async fn accept(
         state.metrics.events.inc(&[source, "skipped"]);
     }
     let mut events = normalized.events;
-    // Records in order of first appearance; each hydrated once.
-    let mut records: Vec<(String, String)> = Vec::new();
-    for e in &events {
-        let key = (e.object.clone(), e.record_id.clone());
-        if !records.contains(&key) {
-            records.push(key);
-        }
-    }
-    let mut waiting: BTreeMap<(String, String), String> = BTreeMap::new();
-    for (object, record_id) in &records {
-        let mut group: Vec<&mut CrmEvent> = events
-            .iter_mut()
-            .filter(|e| &e.object == object && &e.record_id == record_id)
-            .collect();
-        if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
-            waiting.insert((object.clone(), record_id.clone()), why);
-        }
-    }
+    let waiting = hydrate_all(state, crm, &set, &mut events).await;
     let mut decoded = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let bytes = e.to_generic().to_string();
@@ -179,6 +162,126 @@ pub(super) async fn accept(
             )
         }
     }
+}
+
+/// How many records of one request are read from the CRM at once: enough
+/// that a HubSpot batch (up to 100 events) is mostly read within the
+/// deadline when the API is slow, few enough to stay inside the CRMs'
+/// burst limits (HubSpot allows 100 to 190 calls per 10 s per app).
+const CONCURRENT_READS: usize = 8;
+
+/// Hydrates the records of `events` (each record once, for its events in
+/// order), at most [`CONCURRENT_READS`] at once and all within the CRM's
+/// `hydrate_deadline_ms`; returns why each record that must wait could not
+/// be read. One deadline for the whole request, not one per read: a read
+/// may take `timeout_ms` × (`retries` + 1) plus back-off, and a CRM drops a
+/// webhook it waits on too long (HubSpot after 5 s) and in the end gives
+/// up on it, so a record not read in time is stored as pending, answered,
+/// and decided by the retry loop.
+async fn hydrate_all(
+    state: &Arc<AppState>,
+    crm: Crm,
+    set: &WorkflowSet,
+    events: &mut [CrmEvent],
+) -> BTreeMap<(String, String), String> {
+    // Records in order of first appearance, with their events' positions.
+    let mut records: Vec<((String, String), Vec<usize>)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let key = (e.object.clone(), e.record_id.clone());
+        match records.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, at)) => at.push(i),
+            None => records.push((key, vec![i])),
+        }
+    }
+    let within = state
+        .crm
+        .mapping
+        .crm(crm)
+        .map(|m| m.hydrate_deadline())
+        .unwrap_or(std::time::Duration::from_millis(
+            super::mapping::DEFAULT_HYDRATE_DEADLINE_MS,
+        ));
+    let deadline = tokio::time::sleep(within);
+    tokio::pin!(deadline);
+    // Each read is a task of its own, owning a copy of its record's
+    // events, so the reads run side by side and the ones still running at
+    // the deadline are dropped with the set (aborted, their connections
+    // closed) while the originals stay as received, to be stored.
+    let mut reads = tokio::task::JoinSet::new();
+    // Task id -> record, to know whose read panicked.
+    let mut tasks = std::collections::HashMap::new();
+    let mut next = 0;
+    let mut waiting = BTreeMap::new();
+    let mut done = vec![false; records.len()];
+    loop {
+        while reads.len() < CONCURRENT_READS && next < records.len() {
+            let mut group: Vec<CrmEvent> =
+                records[next].1.iter().map(|&i| events[i].clone()).collect();
+            let (state, set, at) = (state.clone(), set.clone(), next);
+            let task = reads.spawn(async move {
+                let mut refs: Vec<&mut CrmEvent> = group.iter_mut().collect();
+                let read = hydrate_record(&state, crm, &set, &mut refs).await;
+                (at, group, read)
+            });
+            tasks.insert(task.id(), at);
+            next += 1;
+        }
+        let joined = tokio::select! {
+            joined = reads.join_next_with_id() => joined,
+            () = &mut deadline => break,
+        };
+        let Some(joined) = joined else {
+            break; // every record was read (or needed no read)
+        };
+        match joined {
+            Ok((_, (at, group, read))) => {
+                done[at] = true;
+                match read {
+                    Ok(()) => {
+                        for (&i, e) in records[at].1.iter().zip(group) {
+                            events[i] = e;
+                        }
+                    }
+                    Err(why) => {
+                        waiting.insert(records[at].0.clone(), why);
+                    }
+                }
+            }
+            // A read that panicked: the record is not known to be
+            // complete, so its events wait like after a failed read.
+            Err(e) => {
+                tracing::error!(error = %e, "a CRM read stopped");
+                if let Some(&at) = tasks.get(&e.id()) {
+                    done[at] = true;
+                    waiting.insert(records[at].0.clone(), format!("the CRM read stopped: {e}"));
+                }
+            }
+        }
+    }
+    for (at, ((object, record_id), _)) in records.iter().enumerate() {
+        if done[at] {
+            continue;
+        }
+        state
+            .metrics
+            .crm_hydrations
+            .inc(&[crm.as_str(), "deadline"]);
+        tracing::warn!(
+            crm = crm.as_str(),
+            object,
+            record_id,
+            deadline_ms = within.as_millis(),
+            "the record was not read from the CRM within hydrate_deadline_ms: the event waits"
+        );
+        waiting.insert(
+            (object.clone(), record_id.clone()),
+            format!(
+                "the {crm} API did not answer within hydrate_deadline_ms ({} ms)",
+                within.as_millis()
+            ),
+        );
+    }
+    waiting
 }
 
 /// Reads the record of `group` (events of one record, in order) from the

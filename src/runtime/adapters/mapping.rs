@@ -65,6 +65,11 @@ pub struct Mapping {
     pub pipedrive: Option<CrmMapping>,
 }
 
+/// The default `hydrate_deadline_ms`: HubSpot waits 5 s for a webhook's
+/// answer and then drops it (and retries, and at last gives up); 3 s of
+/// reads leaves the rest for storing the events and answering.
+pub const DEFAULT_HYDRATE_DEADLINE_MS: u64 = 3000;
+
 /// One CRM's `[hubspot]` or `[pipedrive]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +80,11 @@ pub struct CrmMapping {
     pub timeout_ms: Option<u64>,
     /// How many times a failed API call is tried again at once (default 2).
     pub retries: Option<u32>,
+    /// How long all the API reads of one webhook request may take
+    /// together, in milliseconds (default [`DEFAULT_HYDRATE_DEADLINE_MS`]):
+    /// the records not read by then are stored as pending, so the hook
+    /// answers before the CRM gives up on it.
+    pub hydrate_deadline_ms: Option<u64>,
     /// How long a decision waiting for the CRM's API waits before its first
     /// retry, in milliseconds (default 30000); the wait doubles after each
     /// failed retry, up to 30 minutes.
@@ -114,6 +124,16 @@ pub struct MappingError {
     pub crm: Crm,
     pub path: String,
     pub reason: String,
+}
+
+impl CrmMapping {
+    /// How long the API reads of one webhook request may take together.
+    pub fn hydrate_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.hydrate_deadline_ms
+                .unwrap_or(DEFAULT_HYDRATE_DEADLINE_MS),
+        )
+    }
 }
 
 impl Mapping {
@@ -251,7 +271,7 @@ pub fn check(file: &Arc<SourceFile>, objects: &[ObjectSchema]) -> Vec<Diagnostic
                     format!("the CRM mapping is not valid: {}", e.message()),
                     "here",
                 )
-                .with_help("a CRM table's keys are object_type, properties, stages, owners (users), api_base, timeout_ms, retries and pending_retry_ms"),
+                .with_help("a CRM table's keys are object_type, properties, stages, owners (users), api_base, timeout_ms, retries, hydrate_deadline_ms and pending_retry_ms"),
             );
             return out;
         }
@@ -406,6 +426,21 @@ closedwon = "Closed Won"
 [hubspot.owners]
 "123" = "Ana@example.com"
 "#;
+
+    #[test]
+    fn the_hydrate_deadline_is_3_s_unless_set_and_well_under_hubspots_5_s() {
+        let table: toml::Table = toml::from_str(TOML).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        let hs = m.crm(Crm::HubSpot).unwrap();
+        assert_eq!(hs.hydrate_deadline(), std::time::Duration::from_secs(3));
+        let set = format!("[hubspot]\nhydrate_deadline_ms = 1500\n{TOML}");
+        let table: toml::Table = toml::from_str(&set).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        assert_eq!(
+            m.crm(Crm::HubSpot).unwrap().hydrate_deadline(),
+            std::time::Duration::from_millis(1500)
+        );
+    }
 
     #[test]
     fn the_delivery_worker_reads_owner_ids_and_property_names_from_it() {
