@@ -484,3 +484,117 @@ async fn the_bundled_lead_scenarios_through_hubspot() {
     assert_eq!(h["status"], "paused");
     assert_eq!(h["missing"], json!(["campaign"]));
 }
+
+/// `handoff_events_total{source="hubspot",outcome}` from `/metrics`.
+async fn hubspot_events(app: &TestApp, outcome: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let prefix = format!("handoff_events_total{{source=\"hubspot\",outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// A won deal whose other properties HubSpot's API holds.
+fn won(event_id: u64, deal: u64, at: i64) -> J {
+    hs_event(
+        event_id,
+        deal,
+        at,
+        "deal.propertyChange",
+        Some(("dealstage", "closedwon")),
+    )
+}
+
+/// HubSpot batches association changes with property changes; they carry
+/// `fromObjectId`/`toObjectId`, not `objectId`. Neither they nor an event
+/// that cannot be read cost the batch its other events.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_association_change_or_an_unreadable_event_does_not_lose_the_batch() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "7001", deal("Eta Co", "30000", "mid", "false"));
+    fake.put("deals", "7002", deal("Theta Co", "30000", "mid", "false"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let association = json!({
+        "eventId": 2, "subscriptionId": 4343, "portalId": 62515, "appId": 54321,
+        "occurredAt": at + 1, "subscriptionType": "deal.associationChange",
+        "attemptNumber": 0, "changeSource": "USER", "associationType": "DEAL_TO_CONTACT",
+        "fromObjectId": 7001, "toObjectId": 77, "associationRemoved": false,
+        "isPrimaryAssociation": false
+    });
+    let body = J::Array(vec![won(1, 7001, at), association]).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["events"][0]["duplicate"], false, "{answer}");
+    assert_eq!(answer["skipped"], 1, "{answer}");
+    assert!(answer.get("rejected").is_none(), "{answer}");
+    let deals = handoffs_of(&app, "7001").await;
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    assert_eq!(deals[0]["workflow"], "Sales to Delivery");
+
+    // An event that cannot be read (no `objectId`): counted, named in the
+    // answer, and the won deal beside it still hands off.
+    let mut unreadable = hs_event(3, 0, at + 2, "deal.propertyChange", Some(("amount", "5")));
+    unreadable.as_object_mut().unwrap().remove("objectId");
+    let body = J::Array(vec![unreadable, won(4, 7002, at + 3)]).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"].as_array().unwrap().len(), 1, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{answer}");
+    assert_eq!(rejected[0]["position"], 1, "{answer}");
+    let why = rejected[0]["error"].as_str().unwrap();
+    assert!(why.contains("objectId"), "{why}");
+    assert_eq!(handoffs_of(&app, "7002").await.len(), 1);
+    assert_eq!(hubspot_events(&app, "rejected").await, 1);
+    assert_eq!(hubspot_events(&app, "skipped").await, 1);
+    assert_eq!(events_stored(&app, "hubspot"), 2);
+
+    // A body that is no batch of events at all is still refused whole.
+    for body in [r#""deal.propertyChange""#, "[1, 2]", "[{"] {
+        let r = send_hubspot(&app, SECRET, body, now_ms()).await;
+        assert_eq!(r.status(), 400, "{body}");
+    }
+    assert_eq!(events_stored(&app, "hubspot"), 2);
+}
+
+/// An event the adapter read but the workflows cannot take (a blank record
+/// id) is set aside; the batch's other events are decided.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_that_does_not_decode_is_rejected_alone() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "7101", deal("Iota Co", "30000", "mid", "false"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let mut blank = hs_event(11, 0, at, "deal.propertyChange", Some(("amount", "5")));
+    blank["objectId"] = json!(" ");
+    let body = J::Array(vec![blank, won(12, 7101, at + 1)]).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["events"][0]["duplicate"], false, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{answer}");
+    assert!(
+        rejected[0]["id"].as_str().unwrap().starts_with("hs-"),
+        "{answer}"
+    );
+    assert!(
+        rejected[0]["error"].as_str().unwrap().contains("record_id"),
+        "{answer}"
+    );
+    assert_eq!(handoffs_of(&app, "7101").await.len(), 1);
+    assert_eq!(hubspot_events(&app, "rejected").await, 1);
+    assert_eq!(events_stored(&app, "hubspot"), 1);
+    // The blank record was never asked for.
+    assert!(
+        fake.calls().iter().all(|c| c.contains("/deals/7101?")),
+        "{:?}",
+        fake.calls()
+    );
+}

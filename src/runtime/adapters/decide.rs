@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::hydrate::HydrateError;
 use super::mapping::{Crm, ObjectMapping};
-use super::{apply_properties, pending, CrmEvent, Normalized};
+use super::{apply_properties, pending, CrmEvent, Normalized, Rejected};
 use crate::check::ObjectSchema;
 use crate::compile::WorkflowSet;
 use crate::eval::{Event, RecordState, StoredRecord};
@@ -48,10 +48,11 @@ pub(super) async fn accept(
     for _ in &normalized.skipped {
         state.metrics.events.inc(&[source, "skipped"]);
     }
+    let mut rejected = normalized.rejected;
     let mut events = normalized.events;
     let waiting = hydrate_all(state, crm, &set, &mut events).await;
     let mut decoded = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
+    for e in &events {
         let bytes = e.to_generic().to_string();
         match Event::decode_lenient(&set, bytes.as_bytes()) {
             Ok(ev) => {
@@ -66,14 +67,19 @@ pub(super) async fn accept(
                     .cloned();
                 decoded.push((ev, serde_json::to_string(e).unwrap_or_default(), wait));
             }
-            Err(err) => {
-                state.metrics.events.inc(&[source, "rejected"]);
-                return problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("event {} of the batch: {err}", i + 1),
-                );
-            }
+            // Set aside alone, unlike `/hooks/generic`'s 422 for the whole
+            // request: HubSpot does not resend a batch answered 4xx, so its
+            // good events would be lost for one the workflows cannot take.
+            Err(err) => rejected.push(Rejected {
+                position: None,
+                id: Some(e.id.clone()),
+                error: format!("event {}: {err}", e.id),
+            }),
         }
+    }
+    for r in &rejected {
+        state.metrics.events.inc(&[source, "rejected"]);
+        tracing::warn!(crm = source, position = r.position, id = r.id.as_deref(), error = %r.error, "an event of the batch was rejected; the others go on");
     }
     let request = Request {
         source: source.to_string(),
@@ -151,6 +157,9 @@ pub(super) async fn accept(
                     }
                 }
             }
+            for r in &rejected {
+                body.push_rejected(r);
+            }
             body.finish(Some(normalized.skipped.len()))
         }
         Err(e) => {
@@ -187,6 +196,10 @@ async fn hydrate_all(
     // Records in order of first appearance, with their events' positions.
     let mut records: Vec<((String, String), Vec<usize>)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
+        // A blank record id names nothing to read; decoding refuses it.
+        if e.record_id.trim().is_empty() {
+            continue;
+        }
         let key = (e.object.clone(), e.record_id.clone());
         match records.iter_mut().find(|(k, _)| *k == key) {
             Some((_, at)) => at.push(i),

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::mapping::{CrmMapping, ObjectMapping};
-use super::{map_property, CrmEvent, Normalized};
+use super::{map_property, CrmEvent, Normalized, Rejected};
 use crate::check::ObjectSchema;
 
 /// How far the v3 timestamp may be from now, in milliseconds.
@@ -164,7 +164,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// One webhook event as HubSpot sends it (unknown keys are ignored: HubSpot
-/// adds some, e.g. `changeFlag`, `sourceId`).
+/// adds some, e.g. `changeFlag`, `sourceId`). `subscriptionType` is read
+/// before it, to skip the kinds that do not have this shape.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HubSpotEvent {
@@ -172,7 +173,6 @@ struct HubSpotEvent {
     #[serde(default)]
     portal_id: Option<serde_json::Value>,
     occurred_at: i64,
-    subscription_type: String,
     object_id: serde_json::Value,
     #[serde(default)]
     object_type_id: Option<String>,
@@ -193,7 +193,9 @@ fn object_type(prefix: &str) -> String {
 /// Normalizes a webhook body (a JSON array of events, or one event) into
 /// events for the mapped objects. Events of unmapped objects and of kinds
 /// handoff does not act on (deletion, merge, association changes) are
-/// skipped and counted by the caller.
+/// skipped, and events that cannot be read are set aside as rejected; both
+/// are counted by the caller while the batch's other events go on. `Err`
+/// only for a body that is no batch of events at all.
 pub fn normalize(
     body: &[u8],
     mapping: &CrmMapping,
@@ -211,34 +213,64 @@ pub fn normalize(
             ))
         }
     };
+    // One odd item in a batch is set aside below; an array without a
+    // single object in it is not a HubSpot batch (a misrouted sender).
+    if !items.is_empty() && !items.iter().any(serde_json::Value::is_object) {
+        return Err(
+            "a HubSpot webhook body is a JSON array of event objects, and this array holds none: is this URL registered as something other than a HubSpot webhook?"
+                .into(),
+        );
+    }
     let mut out = Normalized::default();
     for (i, item) in items.into_iter().enumerate() {
-        let ev: HubSpotEvent = serde_json::from_value(item).map_err(|e| {
-            format!(
-                "event {} of the batch is not a HubSpot webhook event: {e}",
-                i + 1
-            )
-        })?;
-        let (prefix, kind) = ev
-            .subscription_type
+        let position = i + 1;
+        let rejected = |error: String| Rejected {
+            position: Some(position),
+            id: None,
+            error,
+        };
+        // The kind first, before the whole event is read: the kinds handoff
+        // does not act on do not all fit `HubSpotEvent` (an association
+        // change has `fromObjectId`/`toObjectId`, no `objectId`), and must
+        // be skipped, not refused.
+        let subscription = match item.get("subscriptionType") {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            _ => {
+                let found: String = item.to_string().chars().take(80).collect();
+                out.rejected.push(rejected(format!(
+                    "event {position} of the batch has no `subscriptionType`, so it is not a HubSpot webhook event: {found}"
+                )));
+                continue;
+            }
+        };
+        let (prefix, kind) = subscription
             .split_once('.')
-            .unwrap_or((ev.subscription_type.as_str(), ""));
+            .unwrap_or((subscription.as_str(), ""));
         let creation = kind == "creation";
         if !(creation || kind == "propertyChange") {
-            out.skipped.push(ev.subscription_type.clone());
+            out.skipped.push(subscription.clone());
             continue;
         }
+        let ev: HubSpotEvent = match serde_json::from_value(item) {
+            Ok(ev) => ev,
+            Err(e) => {
+                out.rejected.push(rejected(format!(
+                    "event {position} of the batch (`{subscription}`) is not a HubSpot webhook event: {e}"
+                )));
+                continue;
+            }
+        };
         // `object.propertyChange` (generic webhooks) names the type by id.
         let wanted = match (prefix, &ev.object_type_id) {
             ("object", Some(id)) => id.clone(),
             _ => object_type(prefix),
         };
         let Some((object, om)) = mapping.object_for_type(&wanted) else {
-            out.skipped.push(ev.subscription_type.clone());
+            out.skipped.push(subscription.clone());
             continue;
         };
         let Some(schema) = objects.iter().find(|o| o.name == object) else {
-            out.skipped.push(ev.subscription_type.clone());
+            out.skipped.push(subscription.clone());
             continue;
         };
         let record_id = id_text(&ev.object_id);
@@ -432,13 +464,58 @@ mod tests {
             [("deal".to_string(), "hs_next_step".to_string())]
         );
         assert_eq!(n.skipped, ["deal.deletion", "company.propertyChange"]);
-        let err = normalize(
+        // An event that cannot be read is set aside, not the batch.
+        let n = normalize(
             b"{\"eventId\": 1}",
             mapping.hubspot.as_ref().unwrap(),
             &set.schema().objects,
         )
-        .unwrap_err();
-        assert!(err.contains("event 1 of the batch"), "{err}");
+        .unwrap();
+        assert!(n.events.is_empty());
+        assert_eq!(n.rejected.len(), 1);
+        assert_eq!(n.rejected[0].position, Some(1));
+        assert!(
+            n.rejected[0].error.contains("event 1 of the batch"),
+            "{:?}",
+            n.rejected
+        );
+    }
+
+    /// An association change (no `objectId`) is skipped unread; an event of
+    /// a handled kind that cannot be read is rejected; neither stops the
+    /// rest. Only a body that holds no event object at all is an error.
+    #[test]
+    fn normalize_sets_aside_what_it_cannot_read_and_goes_on() {
+        let table: toml::Table = toml::from_str(
+            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n",
+        )
+        .unwrap();
+        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let hs = mapping.hubspot.as_ref().unwrap();
+        let objects = &set.schema().objects;
+        let body = br#"[
+          {"eventId": 1, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "deal.associationChange", "fromObjectId": 5, "toObjectId": 9, "associationType": "DEAL_TO_CONTACT"},
+          {"eventId": 2, "portalId": 1, "occurredAt": "yesterday", "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"},
+          7,
+          {"eventId": 3, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"}
+        ]"#;
+        let n = normalize(body, hs, objects).unwrap();
+        assert_eq!(n.events.len(), 1);
+        assert_eq!(n.events[0].record_id, "5");
+        assert_eq!(n.skipped, ["deal.associationChange"]);
+        let at: Vec<_> = n.rejected.iter().map(|r| r.position).collect();
+        assert_eq!(at, [Some(2), Some(3)]);
+        assert!(
+            n.rejected[0].error.contains("occurredAt") || n.rejected[0].error.contains("i64"),
+            "{:?}",
+            n.rejected
+        );
+        for bad in [&b"\"x\""[..], b"[1, 2]", b"[{"] {
+            assert!(normalize(bad, hs, objects).is_err());
+        }
+        assert!(normalize(b"[]", hs, objects).unwrap().events.is_empty());
     }
 
     const V3_KNOWN: &str = "vnX5Als0n2OhEZQxOS/1ftERzeabHuxE8jEarlPWRdE=";

@@ -82,8 +82,30 @@ pub struct Normalized {
     /// (object, CRM property) of every property that is not mapped.
     pub unmapped: Vec<(String, String)>,
     /// Subscription types handoff does not act on (deletions, merges,
-    /// unmapped objects): acknowledged and counted.
+    /// association changes, unmapped objects): acknowledged and counted.
     pub skipped: Vec<String>,
+    /// Events of the batch that could not be read: counted, logged and
+    /// named in the answer, while the batch's other events go on.
+    pub rejected: Vec<Rejected>,
+}
+
+/// One event of a CRM request that could not be read or decoded.
+///
+/// It is set aside rather than refusing the request: HubSpot does not
+/// resend a batch answered 4xx, so refusing the whole batch would lose its
+/// good events along with the bad one, and no resend would make the bad
+/// one readable anyway.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    /// Its place in the request's batch, from 1 (when the adapter set it
+    /// aside, before it had an identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    /// Its identity (`hs-…`), when it was read but could not be decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why, naming what to change.
+    pub error: String,
 }
 
 /// The CRM side of the server: the mapping and the API clients.

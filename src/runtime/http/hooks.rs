@@ -155,6 +155,8 @@ pub(crate) fn answer_kind(r: &Ingested) -> &'static str {
 #[derive(Default)]
 pub(crate) struct EventsBody {
     text: String,
+    /// Events set aside (CRM hooks only), each already JSON.
+    rejected: Vec<String>,
 }
 
 impl EventsBody {
@@ -192,7 +194,18 @@ impl EventsBody {
         self.text.push_str(&v.to_string());
     }
 
-    /// `200 OK` with the body; `skipped` adds `"skipped": n`.
+    /// Names an event that was set aside (`"rejected": [...]`): it has no
+    /// entry in `events`.
+    pub(crate) fn push_rejected(&mut self, v: &impl serde::Serialize) {
+        // A struct of strings and numbers always serializes.
+        if let Ok(text) = serde_json::to_string(v) {
+            self.rejected.push(text);
+        }
+    }
+
+    /// `200 OK` with the body; `skipped` adds `"skipped": n`, and events
+    /// set aside add `"rejected": [...]` (absent when there are none, so
+    /// the usual answer is unchanged).
     pub(crate) fn finish(mut self, skipped: Option<usize>) -> Response {
         if self.text.is_empty() {
             self.text.push_str("{\"events\":[");
@@ -200,6 +213,11 @@ impl EventsBody {
         self.text.push(']');
         if let Some(n) = skipped {
             self.text.push_str(&format!(",\"skipped\":{n}"));
+        }
+        if !self.rejected.is_empty() {
+            self.text.push_str(",\"rejected\":[");
+            self.text.push_str(&self.rejected.join(","));
+            self.text.push(']');
         }
         self.text.push('}');
         (
