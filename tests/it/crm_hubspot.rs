@@ -598,3 +598,55 @@ async fn an_event_that_does_not_decode_is_rejected_alone() {
         fake.calls()
     );
 }
+
+/// HubSpot does not promise `eventId` is unique: two different changes
+/// may share one. Both apply; HubSpot's retry of either (the same event,
+/// a higher `attemptNumber`) is a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_changes_sharing_an_event_id_both_apply_and_their_retries_are_duplicates() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    let name = hs_event(
+        50,
+        8001,
+        at,
+        "deal.propertyChange",
+        Some(("dealname", "Kappa")),
+    );
+    let mut amount = hs_event(
+        50,
+        8001,
+        at,
+        "deal.propertyChange",
+        Some(("amount", "9000")),
+    );
+    amount["subscriptionId"] = json!(4243);
+    let batch = vec![name, amount];
+    let r = send_hubspot(&app, SECRET, &J::Array(batch.clone()).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    let events = answer["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{answer}");
+    assert!(events.iter().all(|e| e["duplicate"] == false), "{answer}");
+    let row = app.state.store.crm_record("deal", "8001").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(state["snapshot"]["name"], "Kappa");
+    assert_eq!(state["snapshot"]["amount"], "9000.00");
+    assert_eq!(events_stored(&app, "hubspot"), 2);
+
+    let retried: Vec<J> = batch
+        .into_iter()
+        .map(|mut e| {
+            e["attemptNumber"] = json!(1);
+            e
+        })
+        .collect();
+    let r = send_hubspot(&app, SECRET, &J::Array(retried).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    let events = answer["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{answer}");
+    assert!(events.iter().all(|e| e["duplicate"] == true), "{answer}");
+    assert_eq!(events_stored(&app, "hubspot"), 2);
+}

@@ -171,6 +171,8 @@ fn hex(bytes: &[u8]) -> String {
 struct HubSpotEvent {
     event_id: serde_json::Value,
     #[serde(default)]
+    subscription_id: Option<serde_json::Value>,
+    #[serde(default)]
     portal_id: Option<serde_json::Value>,
     occurred_at: i64,
     object_id: serde_json::Value,
@@ -276,10 +278,24 @@ pub fn normalize(
         let record_id = id_text(&ev.object_id);
         let event_id = id_text(&ev.event_id);
         let portal = ev.portal_id.as_ref().map(id_text).unwrap_or_default();
+        let subscription_id = ev.subscription_id.as_ref().map(id_text).unwrap_or_default();
+        // HubSpot does not promise `eventId` is unique: two changes (another
+        // subscription, another property) may share one, and taking the
+        // second for a retry of the first would drop it. The subscription,
+        // the property and the change's time tell them apart; a retry
+        // repeats every one of them (only `attemptNumber` grows, and it is
+        // not part of the identity). Property names are letters, digits and
+        // `_`, so the `-` joins stay unambiguous.
+        let property = ev
+            .property_name
+            .as_deref()
+            .map(|p| format!("-{p}"))
+            .unwrap_or_default();
         let mut event = CrmEvent {
-            // Retries carry the same eventId (and a higher attemptNumber,
-            // which is not part of the identity).
-            id: format!("hs-{portal}-{event_id}-{record_id}"),
+            id: format!(
+                "hs-{portal}-{subscription_id}-{event_id}-{record_id}-{}{property}",
+                ev.occurred_at
+            ),
             object: object.to_string(),
             object_type: om.object_type.get_ref().clone(),
             record_id,
@@ -452,7 +468,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.events.len(), 2);
-        assert_eq!(n.events[0].id, "hs-1-9-5");
+        assert_eq!(n.events[0].id, "hs-1--9-5-1764000000000-dealstage");
         assert_eq!(n.events[0].record["stage"], "Closed Won");
         assert_eq!(
             n.events[0].occurred_at.unwrap().as_millisecond(),
@@ -516,6 +532,45 @@ mod tests {
             assert!(normalize(bad, hs, objects).is_err());
         }
         assert!(normalize(b"[]", hs, objects).unwrap().events.is_empty());
+    }
+
+    /// Two changes sharing an `eventId` get their own identities; HubSpot's
+    /// retry of one (a higher `attemptNumber`) keeps its identity.
+    #[test]
+    fn the_identity_tells_changes_apart_but_not_retries() {
+        let table: toml::Table = toml::from_str(
+            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\ndealname = \"name\"\n",
+        )
+        .unwrap();
+        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let id = |event: serde_json::Value| {
+            let body = serde_json::to_vec(&event).unwrap();
+            let n = normalize(
+                &body,
+                mapping.hubspot.as_ref().unwrap(),
+                &set.schema().objects,
+            )
+            .unwrap();
+            n.events[0].id.clone()
+        };
+        let base = serde_json::json!({"eventId": 9, "subscriptionId": 100, "portalId": 1,
+            "occurredAt": 1764000000000_i64, "subscriptionType": "deal.propertyChange",
+            "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon",
+            "attemptNumber": 0});
+        let first = id(base.clone());
+        assert_eq!(first, "hs-1-100-9-5-1764000000000-dealstage");
+        let mut other = base.clone();
+        other["subscriptionId"] = 101.into();
+        other["propertyName"] = "dealname".into();
+        assert_ne!(id(other), first);
+        let mut later = base.clone();
+        later["occurredAt"] = 1764000000001_i64.into();
+        assert_ne!(id(later), first);
+        let mut retry = base;
+        retry["attemptNumber"] = 4.into();
+        assert_eq!(id(retry), first);
     }
 
     const V3_KNOWN: &str = "vnX5Als0n2OhEZQxOS/1ftERzeabHuxE8jEarlPWRdE=";
