@@ -650,3 +650,39 @@ async fn two_changes_sharing_an_event_id_both_apply_and_their_retries_are_duplic
     assert!(events.iter().all(|e| e["duplicate"] == true), "{answer}");
     assert_eq!(events_stored(&app, "hubspot"), 2);
 }
+
+/// HubSpot's `object.*` subscriptions name the type by id (`0-3` is
+/// deals); the mapping names it `deals`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_property_change_by_type_id_reaches_the_deal_workflow() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "9001", deal("Lambda Co", "30000", "mid", "false"));
+    let app = app_with(&fake).await;
+    let mut e = hs_event(
+        70,
+        9001,
+        now_ms() - 60_000,
+        "object.propertyChange",
+        Some(("dealstage", "closedwon")),
+    );
+    e["objectTypeId"] = json!("0-3");
+    let r = send_hubspot(&app, SECRET, &J::Array(vec![e]).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["skipped"], 0, "{answer}");
+    assert_eq!(answer["events"].as_array().unwrap().len(), 1, "{answer}");
+    let deals = handoffs_of(&app, "9001").await;
+    assert_eq!(deals.len(), 1, "{deals:?}");
+    assert_eq!(deals[0]["workflow"], "Sales to Delivery");
+    let id = deals[0]["id"].as_str().unwrap();
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    assert_eq!(detail["record"]["stage"], "Closed Won");
+    // Read from the API under the mapping's name for the type.
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.starts_with("/crm/v3/objects/deals/9001?")),
+        "{:?}",
+        fake.calls()
+    );
+}

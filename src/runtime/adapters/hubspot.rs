@@ -1,6 +1,7 @@
 //! HubSpot: `POST /hooks/hubspot` receives a JSON array of webhook events
 //! (`eventId`, `subscriptionId`, `portalId`, `occurredAt` in ms,
-//! `subscriptionType` such as `deal.propertyChange`, `objectId`,
+//! `subscriptionType` such as `deal.propertyChange`, or
+//! `object.propertyChange` with an `objectTypeId` such as `0-3`, `objectId`,
 //! `propertyName`, `propertyValue`, `attemptNumber`), signed with the app's
 //! client secret. Hydration reads `GET /crm/v3/objects/{type}/{id}`.
 //!
@@ -192,6 +193,41 @@ fn object_type(prefix: &str) -> String {
     }
 }
 
+/// HubSpot's ids of its standard object types, with their API names.
+/// `object.*` subscriptions name the type by id, while mappings (and the
+/// README) name it like the API paths do; custom objects (`2-…`) have no
+/// name but their id.
+const STANDARD_TYPES: [(&str, &str); 4] = [
+    ("0-1", "contacts"),
+    ("0-2", "companies"),
+    ("0-3", "deals"),
+    ("0-5", "tickets"),
+];
+
+/// The mapped object of an `object.*` event's type id: by the standard
+/// type's name first (`0-3` is `deals`), else by the id itself, which a
+/// mapping may name directly (a custom object's only name).
+fn mapped_by_id<'m>(mapping: &'m CrmMapping, id: &str) -> Option<(&'m str, &'m ObjectMapping)> {
+    let id = id.trim();
+    STANDARD_TYPES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, name)| mapping.object_for_type(name))
+        .or_else(|| mapping.object_for_type(id))
+}
+
+/// The mapped object of an event's type name (`deals`): by the name, else
+/// by the standard type's id, so a mapping that names `0-3` takes
+/// `deal.*` events too.
+fn mapped_by_name<'m>(mapping: &'m CrmMapping, name: &str) -> Option<(&'m str, &'m ObjectMapping)> {
+    mapping.object_for_type(name).or_else(|| {
+        STANDARD_TYPES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .and_then(|(id, _)| mapping.object_for_type(id))
+    })
+}
+
 /// Normalizes a webhook body (a JSON array of events, or one event) into
 /// events for the mapped objects. Events of unmapped objects and of kinds
 /// handoff does not act on (deletion, merge, association changes) are
@@ -262,12 +298,13 @@ pub fn normalize(
                 continue;
             }
         };
-        // `object.propertyChange` (generic webhooks) names the type by id.
-        let wanted = match (prefix, &ev.object_type_id) {
-            ("object", Some(id)) => id.clone(),
-            _ => object_type(prefix),
+        // `object.*` subscriptions name the type by id (`0-3`), the others
+        // by a prefix (`deal`).
+        let found = match (prefix, &ev.object_type_id) {
+            ("object", Some(id)) => mapped_by_id(mapping, id),
+            _ => mapped_by_name(mapping, &object_type(prefix)),
         };
-        let Some((object, om)) = mapping.object_for_type(&wanted) else {
+        let Some((object, om)) = found else {
             out.skipped.push(subscription.clone());
             continue;
         };
@@ -571,6 +608,38 @@ mod tests {
         let mut retry = base;
         retry["attemptNumber"] = 4.into();
         assert_eq!(id(retry), first);
+    }
+
+    /// `object.*` events name the type by id: a standard id reaches the
+    /// object mapped by name, and a mapping that names the id (as custom
+    /// objects must) still matches.
+    #[test]
+    fn object_type_ids_reach_objects_mapped_by_name_or_by_id() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let body = br#"[{"eventId": 1, "subscriptionId": 2, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"},
+          {"eventId": 2, "subscriptionId": 2, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "object.propertyChange", "objectTypeId": "2-1234", "objectId": 6, "propertyName": "dealstage", "propertyValue": "closedwon"},
+          {"eventId": 3, "subscriptionId": 3, "portalId": 1, "occurredAt": 1764000000002, "subscriptionType": "deal.propertyChange", "objectId": 7, "propertyName": "dealstage", "propertyValue": "closedwon"}]"#;
+        for object_type in ["deals", "0-3"] {
+            let table: toml::Table = toml::from_str(&format!(
+                "[hubspot.objects.deal]\nobject_type = \"{object_type}\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.objects.deal.stages]\nclosedwon = \"Closed Won\"\n"
+            ))
+            .unwrap();
+            let mapping =
+                crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+            let n = normalize(
+                body,
+                mapping.hubspot.as_ref().unwrap(),
+                &set.schema().objects,
+            )
+            .unwrap();
+            let records: Vec<_> = n.events.iter().map(|e| e.record_id.as_str()).collect();
+            assert_eq!(records, ["5", "7"], "{object_type}");
+            assert_eq!(n.events[0].object, "deal");
+            assert_eq!(n.events[0].record["stage"], "Closed Won");
+            // A custom object the mapping does not name is skipped.
+            assert_eq!(n.skipped, ["object.propertyChange"], "{object_type}");
+        }
     }
 
     const V3_KNOWN: &str = "vnX5Als0n2OhEZQxOS/1ftERzeabHuxE8jEarlPWRdE=";
