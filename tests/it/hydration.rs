@@ -252,6 +252,17 @@ async fn gauge(app: &TestApp, name: &str) -> f64 {
     sample(&app.get("/metrics").await.text().await.unwrap(), name)
 }
 
+/// Waits (with the bound) until no event waits for the CRM, then checks
+/// that the pending gauges say so.
+async fn nothing_left_waiting(app: &TestApp) {
+    wait_for("no event left waiting", || async move {
+        (app.state.store.crm_pending_count().ok()? == 0).then_some(())
+    })
+    .await;
+    assert_eq!(gauge(app, "handoff_crm_pending_events").await, 0.0);
+    assert_eq!(gauge(app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn waiting_events_show_in_the_pending_gauges_until_decided() {
     let fake = FakeCrm::start(TOKEN).await;
@@ -271,13 +282,7 @@ async fn waiting_events_show_in_the_pending_gauges_until_decided() {
     assert!((0.0..60.0).contains(&age), "{age}");
 
     fake.set_down(false);
-    wait_for("the waiting event to be decided", || {
-        let app = &app;
-        async move { (app.state.store.crm_pending_count().ok()? == 0).then_some(()) }
-    })
-    .await;
-    assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
-    assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+    nothing_left_waiting(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,13 +369,7 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
         assert_eq!(h["status"], "proceeded", "{h}");
         assert_eq!(h["missing"], json!([]));
     }
-    wait_for("no event left waiting", || {
-        let app = &app;
-        async move { (app.state.store.crm_pending_count().ok()? == 0).then_some(()) }
-    })
-    .await;
-    assert_eq!(gauge(&app, "handoff_crm_pending_events").await, 0.0);
-    assert_eq!(gauge(&app, "handoff_crm_pending_oldest_seconds").await, 0.0);
+    nothing_left_waiting(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
