@@ -175,6 +175,15 @@ async fn without_a_token_the_api_refuses_other_host_names_and_other_sites() {
         app.client
             .get(app.url("/handoffs"))
             .header("host", "attacker.example"),
+        // With no token a name signs in to the pages: a rebound page must
+        // not get that far either.
+        app.client
+            .get(app.url("/signin"))
+            .header("host", "attacker.example"),
+        app.client
+            .post(app.url("/signin"))
+            .header("host", "attacker.example")
+            .form(&[("who", "mallory"), ("nonce", "x"), ("next", "/")]),
     ];
     for req in refused {
         let res = req.send().await.unwrap();

@@ -47,10 +47,29 @@ pub async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if is_public(request.uri().path(), state.generic_key.is_some()) {
+    let token = state.settings.secrets.api_token.as_ref();
+    let path = request.uri().path();
+    let public = is_public(path, state.generic_key.is_some());
+    // With no token, only this machine may use the server: the pages and
+    // sign-in too (in open mode a name signs in), not only the API. The
+    // signed hooks prove their sender themselves; a probe reads nothing.
+    let proves_itself = public && path != "/signin";
+    if token.is_none() && !proves_itself {
+        if let Some(why) = not_from_this_machine(request.method(), request.headers()) {
+            tracing::warn!(reason = why, "refused a request to the server left open");
+            if web::wants_html(request.headers()) {
+                return web::message(StatusCode::FORBIDDEN, None, "Not from this machine", why);
+            }
+            return (
+                StatusCode::FORBIDDEN,
+                Json(serde_json::json!({ "error": why })),
+            )
+                .into_response();
+        }
+    }
+    if public {
         return next.run(request).await;
     }
-    let token = state.settings.secrets.api_token.as_ref();
     let given = bearer(request.headers());
     // A valid bearer token needs no session (and no database read).
     if token.zip(given).is_some_and(|(t, g)| t.matches(g)) {
@@ -94,14 +113,6 @@ pub async fn require_token(
     // No token set (loopback only): scripts on this machine pass, browsers
     // still sign in, since their forms need a session's CSRF token.
     if token.is_none() && !web::wants_html(request.headers()) && !web::is_form(&request) {
-        if let Some(why) = not_from_this_machine(request.headers()) {
-            tracing::warn!(reason = why, "refused a request to the open API");
-            return (
-                StatusCode::FORBIDDEN,
-                Json(serde_json::json!({ "error": why })),
-            )
-                .into_response();
-        }
         return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
@@ -128,37 +139,33 @@ pub async fn require_token(
         .into_response()
 }
 
-/// Why a request may not use the API left open for this machine, if it
-/// may not. The server listens on loopback then, but a browser on this
-/// machine reaches loopback for any web page: a page of another site
-/// (`Origin`, `Sec-Fetch-Site`), or one whose name was re-pointed at
-/// 127.0.0.1 (DNS rebinding: its `Host` is that name), must not read or
-/// write the API. Scripts send neither header and a loopback `Host`.
-fn not_from_this_machine(headers: &HeaderMap) -> Option<&'static str> {
+/// Why a request may not use the server left open for this machine, if
+/// it may not. The server listens on loopback then, but a browser on this
+/// machine reaches loopback for any web page. A page whose name was
+/// re-pointed at 127.0.0.1 (DNS rebinding: its `Host` is that name) must
+/// not read anything; a page of another site (`Origin`, `Sec-Fetch-Site`)
+/// must not write (its reads it cannot see, and a link from elsewhere to a
+/// handoff page must still open). Scripts send a loopback `Host` and
+/// neither of the others.
+fn not_from_this_machine(method: &Method, headers: &HeaderMap) -> Option<&'static str> {
+    const OTHER_HOST: &str = "this request is addressed to another host name than 127.0.0.1 or localhost: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`";
+    const OTHER_SITE: &str = "a web page of another site cannot send this: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`";
     let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     if text(header::HOST).is_some_and(|host| !is_loopback_authority(host)) {
-        return Some(
-            "this request is addressed to another host name than 127.0.0.1 or localhost: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
-        );
+        return Some(OTHER_HOST);
     }
-    if text(header::ORIGIN).is_some_and(|origin| {
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let foreign_origin = text(header::ORIGIN).is_some_and(|origin| {
         let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
         !authority.is_some_and(is_loopback_authority)
-    }) {
-        return Some(
-            "a web page of another site cannot use the API: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
-        );
-    }
-    if text(HeaderName::from_static("sec-fetch-site"))
-        .is_some_and(|site| !matches!(site, "same-origin" | "none"))
-    {
-        return Some(
-            "a web page of another site cannot use the API: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`",
-        );
-    }
-    None
+    });
+    let other_site = text(HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"));
+    (foreign_origin || other_site).then_some(OTHER_SITE)
 }
 
 /// True for `localhost`, a loopback IP address (`127.x.y.z`, `[::1]`),
@@ -233,39 +240,36 @@ mod tests {
     }
 
     #[test]
-    fn the_open_api_answers_only_this_machine() {
-        for ok in [
-            with(&[("host", "127.0.0.1:8080")]),
-            with(&[("host", "localhost:8080")]),
-            with(&[("host", "LOCALHOST")]),
-            with(&[("host", "[::1]:8080")]),
-            with(&[("host", "127.0.0.2")]),
-            with(&[]),
-            with(&[
-                ("host", "127.0.0.1:8080"),
-                ("origin", "http://127.0.0.1:8080"),
-            ]),
-            with(&[
-                ("host", "127.0.0.1:8080"),
-                ("sec-fetch-site", "same-origin"),
-            ]),
-            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "none")]),
+    fn the_open_server_answers_only_this_machine() {
+        let (get, post) = (&Method::GET, &Method::POST);
+        let loopback = ("host", "127.0.0.1:8080");
+        for (method, ok) in [
+            (get, with(&[loopback])),
+            (get, with(&[("host", "localhost:8080")])),
+            (get, with(&[("host", "LOCALHOST")])),
+            (get, with(&[("host", "[::1]:8080")])),
+            (get, with(&[("host", "127.0.0.2")])),
+            (post, with(&[])),
+            (post, with(&[loopback, ("origin", "http://127.0.0.1:8080")])),
+            (post, with(&[loopback, ("sec-fetch-site", "same-origin")])),
+            (post, with(&[loopback, ("sec-fetch-site", "none")])),
+            // A link from another site opens a page: reading, not writing.
+            (get, with(&[loopback, ("sec-fetch-site", "cross-site")])),
+            (get, with(&[loopback, ("origin", "https://evil.example")])),
         ] {
-            assert_eq!(not_from_this_machine(&ok), None, "{ok:?}");
+            assert_eq!(not_from_this_machine(method, &ok), None, "{method} {ok:?}");
         }
-        for refused in [
-            with(&[("host", "attacker.example:8080")]),
-            with(&[("host", "127.0.0.1.attacker.example")]),
-            with(&[("host", "[::2]:8080")]),
-            with(&[
-                ("host", "127.0.0.1:8080"),
-                ("origin", "https://evil.example"),
-            ]),
-            with(&[("host", "127.0.0.1:8080"), ("origin", "null")]),
-            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]),
-            with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")]),
+        for (method, refused) in [
+            (get, with(&[("host", "attacker.example:8080")])),
+            (get, with(&[("host", "127.0.0.1.attacker.example")])),
+            (post, with(&[("host", "[::2]:8080")])),
+            (post, with(&[loopback, ("origin", "https://evil.example")])),
+            (post, with(&[loopback, ("origin", "null")])),
+            (post, with(&[loopback, ("sec-fetch-site", "cross-site")])),
+            (post, with(&[loopback, ("sec-fetch-site", "same-site")])),
         ] {
-            assert!(not_from_this_machine(&refused).is_some(), "{refused:?}");
+            let why = not_from_this_machine(method, &refused);
+            assert!(why.is_some(), "{method} {refused:?}");
         }
     }
 }
