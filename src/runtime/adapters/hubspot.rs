@@ -312,7 +312,17 @@ pub fn normalize(
             out.skipped.push(subscription.clone());
             continue;
         };
-        let record_id = id_text(&ev.object_id);
+        // HubSpot sends the record's id as a number: a null or an object
+        // names no record (as text it would become a record "null").
+        let record_id = match &ev.object_id {
+            serde_json::Value::String(_) | serde_json::Value::Number(_) => id_text(&ev.object_id),
+            other => {
+                out.rejected.push(rejected(format!(
+                    "event {position} of the batch has no record id: `objectId` is {other}, not a number"
+                )));
+                continue;
+            }
+        };
         let event_id = id_text(&ev.event_id);
         let portal = ev.portal_id.as_ref().map(id_text).unwrap_or_default();
         let subscription_id = ev.subscription_id.as_ref().map(id_text).unwrap_or_default();
@@ -552,14 +562,21 @@ mod tests {
           {"eventId": 1, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "deal.associationChange", "fromObjectId": 5, "toObjectId": 9, "associationType": "DEAL_TO_CONTACT"},
           {"eventId": 2, "portalId": 1, "occurredAt": "yesterday", "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"},
           7,
-          {"eventId": 3, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"}
+          {"eventId": 3, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"},
+          {"eventId": 4, "portalId": 1, "occurredAt": 1764000000002, "subscriptionType": "deal.propertyChange", "objectId": null, "propertyName": "dealstage", "propertyValue": "closedwon"},
+          {"eventId": 5, "portalId": 1, "occurredAt": 1764000000003, "subscriptionType": "deal.propertyChange", "objectId": {"id": 5}, "propertyName": "dealstage", "propertyValue": "closedwon"}
         ]"#;
         let n = normalize(body, hs, objects).unwrap();
         assert_eq!(n.events.len(), 1);
         assert_eq!(n.events[0].record_id, "5");
         assert_eq!(n.skipped, ["deal.associationChange"]);
         let at: Vec<_> = n.rejected.iter().map(|r| r.position).collect();
-        assert_eq!(at, [Some(2), Some(3)]);
+        assert_eq!(at, [Some(2), Some(3), Some(5), Some(6)]);
+        assert!(
+            n.rejected[2].error.contains("`objectId` is null"),
+            "{:?}",
+            n.rejected
+        );
         assert!(
             n.rejected[0].error.contains("occurredAt") || n.rejected[0].error.contains("i64"),
             "{:?}",
