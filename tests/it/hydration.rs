@@ -27,6 +27,18 @@ async fn app_with(fake: &FakeCrm) -> TestApp {
     .await
 }
 
+/// A server on the database `db` (kept across restarts), reading the
+/// fake CRM at `base`.
+async fn start_at(db: std::path::PathBuf, base: String) -> TestApp {
+    spawn_app_with(move |s| {
+        s.db = db;
+        s.crm = mapping(&base);
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -218,22 +230,14 @@ async fn a_waiting_event_survives_a_restart_and_is_decided_by_the_next_server() 
     let keep = tempfile::tempdir().unwrap();
     let db = keep.path().join("handoff.db");
     let base = fake.base();
-    let start = |db: std::path::PathBuf, base: String| {
-        spawn_app_with(move |s| {
-            s.db = db;
-            s.crm = mapping(&base);
-            s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
-            s.secrets.hubspot_token = Some(Secret::new(TOKEN));
-        })
-    };
-    let first = start(db.clone(), base.clone()).await;
+    let first = start_at(db.clone(), base.clone()).await;
     let body = stage_change(20, 3101, now_ms() - 1000);
     let answer = json_of(send_hubspot(&first, SECRET, &body, now_ms()).await).await;
     assert_eq!(answer["events"][0]["pending"], true);
     first.shutdown().await.expect("a clean stop");
 
     fake.set_down(false);
-    let second = start(db, base).await;
+    let second = start_at(db, base).await;
     let h = wait_for("the event stored before the restart to be decided", || {
         let app = &second;
         async move { handoffs_of(app, "3101").await.into_iter().next() }
@@ -381,15 +385,7 @@ async fn a_record_that_cannot_be_decided_does_not_hold_up_the_other_waiting_reco
     let keep = tempfile::tempdir().unwrap();
     let db = keep.path().join("handoff.db");
     let base = fake.base();
-    let start = |db: std::path::PathBuf, base: String| {
-        spawn_app_with(move |s| {
-            s.db = db;
-            s.crm = mapping(&base);
-            s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
-            s.secrets.hubspot_token = Some(Secret::new(TOKEN));
-        })
-    };
-    let first = start(db.clone(), base.clone()).await;
+    let first = start_at(db.clone(), base.clone()).await;
     let at = now_ms() - 1000;
     let batch = J::Array(vec![
         hs_event(
@@ -435,7 +431,7 @@ async fn a_record_that_cannot_be_decided_does_not_hold_up_the_other_waiting_reco
     }
     fake.set_down(false);
     let restarted = jiff::Timestamp::now();
-    let app = start(db, base).await;
+    let app = start_at(db, base).await;
 
     let h = wait_for("the other record's waiting event to be decided", || {
         let app = &app;

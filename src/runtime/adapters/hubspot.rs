@@ -399,6 +399,18 @@ pub fn record_properties(
 mod tests {
     use super::*;
 
+    /// The CRM mapping of a `handoff.toml` text.
+    fn mapping_of(toml_text: &str) -> crate::runtime::adapters::mapping::Mapping {
+        let table: toml::Table = toml::from_str(toml_text).unwrap();
+        crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap()
+    }
+
+    /// The bundled workflows.
+    fn bundled() -> crate::compile::WorkflowSet {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        crate::compile::load(&[dir]).unwrap().0
+    }
+
     const SECRET: &[u8] = b"yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
 
     /// HubSpot's documented v1 example (a `contact.creation` batch).
@@ -495,13 +507,8 @@ mod tests {
 
     #[test]
     fn normalize_maps_properties_and_skips_what_it_does_not_act_on() {
-        let table: toml::Table = toml::from_str(
-            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.objects.deal.stages]\nclosedwon = \"Closed Won\"\n",
-        )
-        .unwrap();
-        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let mapping = mapping_of("[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.objects.deal.stages]\nclosedwon = \"Closed Won\"\n");
+        let set = bundled();
         let body = br#"[
           {"eventId": 9, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon", "attemptNumber": 3},
           {"eventId": 10, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "deal.propertyChange", "objectId": 5, "propertyName": "hs_next_step", "propertyValue": "call"},
@@ -549,13 +556,8 @@ mod tests {
     /// rest. Only a body that holds no event object at all is an error.
     #[test]
     fn normalize_sets_aside_what_it_cannot_read_and_goes_on() {
-        let table: toml::Table = toml::from_str(
-            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n",
-        )
-        .unwrap();
-        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let mapping = mapping_of("[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n");
+        let set = bundled();
         let hs = mapping.hubspot.as_ref().unwrap();
         let objects = &set.schema().objects;
         let body = br#"[
@@ -592,13 +594,8 @@ mod tests {
     /// retry of one (a higher `attemptNumber`) keeps its identity.
     #[test]
     fn the_identity_tells_changes_apart_but_not_retries() {
-        let table: toml::Table = toml::from_str(
-            "[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\ndealname = \"name\"\n",
-        )
-        .unwrap();
-        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let mapping = mapping_of("[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\ndealname = \"name\"\n");
+        let set = bundled();
         let id = |event: serde_json::Value| {
             let body = serde_json::to_vec(&event).unwrap();
             let n = normalize(
@@ -632,18 +629,14 @@ mod tests {
     /// objects must) still matches.
     #[test]
     fn object_type_ids_reach_objects_mapped_by_name_or_by_id() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let (set, _) = crate::compile::load(&[dir]).unwrap();
+        let set = bundled();
         let body = br#"[{"eventId": 1, "subscriptionId": 2, "portalId": 1, "occurredAt": 1764000000000, "subscriptionType": "object.propertyChange", "objectTypeId": "0-3", "objectId": 5, "propertyName": "dealstage", "propertyValue": "closedwon"},
           {"eventId": 2, "subscriptionId": 2, "portalId": 1, "occurredAt": 1764000000001, "subscriptionType": "object.propertyChange", "objectTypeId": "2-1234", "objectId": 6, "propertyName": "dealstage", "propertyValue": "closedwon"},
           {"eventId": 3, "subscriptionId": 3, "portalId": 1, "occurredAt": 1764000000002, "subscriptionType": "deal.propertyChange", "objectId": 7, "propertyName": "dealstage", "propertyValue": "closedwon"}]"#;
         for object_type in ["deals", "0-3"] {
-            let table: toml::Table = toml::from_str(&format!(
+            let mapping = mapping_of(&format!(
                 "[hubspot.objects.deal]\nobject_type = \"{object_type}\"\n[hubspot.objects.deal.properties]\ndealstage = \"stage\"\n[hubspot.objects.deal.stages]\nclosedwon = \"Closed Won\"\n"
-            ))
-            .unwrap();
-            let mapping =
-                crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+            ));
             let n = normalize(
                 body,
                 mapping.hubspot.as_ref().unwrap(),
