@@ -224,8 +224,15 @@ pub fn a_failing_job_rolls_back_alone(store: &dyn Store) {
     let ok2 = submit(store, |tx| tx.save_record(&record("deal", "RB-ok2", "3")));
     let fails_in_sql = submit(store, |tx| {
         tx.save_record(&record("deal", "RB-sql", "4"))?;
-        // Not JSON: the store refuses it.
-        tx.save_record(&record("deal", "RB-sql2", "{not json"))
+        // An action of a handoff that does not exist: the store refuses it.
+        let t = at("2030-02-01T00:00:00Z");
+        tx.enqueue_action(&action(
+            "RB-sql-a",
+            "RB-no-such-handoff",
+            ActionKind::Task,
+            t,
+        ))?;
+        Ok(())
     });
     let panics = submit(store, |tx| {
         tx.save_record(&record("deal", "RB-panic", "5"))?;
@@ -253,7 +260,7 @@ pub fn a_failing_job_rolls_back_alone(store: &dyn Store) {
         .write_blocking(|tx| {
             let mut kept = BTreeSet::new();
             for id in [
-                "RB-ok1", "RB-abort", "RB-ok2", "RB-sql", "RB-sql2", "RB-panic", "RB-ok3",
+                "RB-ok1", "RB-abort", "RB-ok2", "RB-sql", "RB-panic", "RB-ok3",
             ] {
                 if tx.load_record("deal", id)?.is_some() {
                     kept.insert(id);

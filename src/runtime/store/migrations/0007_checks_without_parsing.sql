@@ -1,0 +1,15 @@
+-- Schema version 7: the same tables, with CHECK constraints that cost the
+-- writer nothing worth measuring. This step has no SQL of its own: SQLite
+-- (before 3.53) cannot alter a constraint, and rebuilding `events` would
+-- copy the whole audit log, so the step is a hook in Rust
+-- (`store/sqlite/checks.rs`) that rewrites the tables' CREATE text in
+-- sqlite_schema, as SQLite documents for removing CHECK constraints. After
+-- it:
+--
+-- * records.state, handoffs.missing, handoffs.exceptions, events.normalized,
+--   events.outcome, events.field_errors and actions.payload have no
+--   json_valid check (it parsed every value again on every write: the
+--   engine writes these columns only with serde_json, from typed values);
+-- * actions.kind and actions.state are checked as `kind = 'task' OR ...`
+--   (as `IN (...)` with more than two values SQLite built a temporary
+--   b-tree for the list on every insert and update).
