@@ -289,20 +289,16 @@ async fn waiting_events_show_in_the_pending_gauges_until_decided() {
     nothing_left_waiting(&app).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gives_up() {
-    let fake = FakeCrm::start(TOKEN).await;
-    fake.put("deals", "3201", full_deal("Lambda SA"));
-    fake.put("deals", "3202", full_deal("Mu GmbH"));
-    // Connections are accepted, reads never answered.
+/// An app whose CRM API accepts connections and never answers reads.
+async fn stalled_app(fake: &FakeCrm) -> TestApp {
     fake.set_stalled(true);
     let base = fake.base();
-    let app = spawn_app_with(|s| {
+    spawn_app_with(|s| {
         let mut m = mapping(&base);
         let hs = m.hubspot.as_mut().unwrap();
         // The default per-call bounds, under which one read may take 5 s x
         // 3 tries plus back-off (a 2-record batch was answered after 31 s),
-        // and a short request deadline so the bound below is generous.
+        // and a short request deadline so the bounds below are generous.
         hs.timeout_ms = None;
         hs.retries = None;
         hs.hydrate_deadline_ms = Some(500);
@@ -310,7 +306,15 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
         s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
         s.secrets.hubspot_token = Some(Secret::new(TOKEN));
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gives_up() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3201", full_deal("Lambda SA"));
+    fake.put("deals", "3202", full_deal("Mu GmbH"));
+    let app = stalled_app(&fake).await;
     let at = now_ms() - 1000;
     let batch = J::Array(vec![
         hs_event(
@@ -374,6 +378,50 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
         assert_eq!(h["missing"], json!([]));
     }
     nothing_left_waiting(&app).await;
+}
+
+/// Nine records wait on a CRM that never answers: at most eight calls are
+/// in flight, and a record in the same batch that needs no call (a change
+/// that cannot trigger anything) is decided at once, not left waiting
+/// behind them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_needs_no_read_is_not_held_up_by_stalled_reads() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = stalled_app(&fake).await;
+    let at = now_ms() - 1000;
+    let mut batch: Vec<J> = (0..9)
+        .map(|i| {
+            hs_event(
+                50 + i,
+                3301 + i,
+                at,
+                "deal.propertyChange",
+                Some(("dealstage", "closedwon")),
+            )
+        })
+        .collect();
+    batch.push(hs_event(
+        59,
+        3310,
+        at,
+        "deal.propertyChange",
+        Some(("dealname", "Omicron AG")),
+    ));
+    let r = send_hubspot(&app, SECRET, &J::Array(batch).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    for i in 0..9 {
+        assert_eq!(answer["events"][i]["pending"], true, "{answer}");
+    }
+    assert_ne!(answer["events"][9]["pending"], true, "{answer}");
+    assert_eq!(app.state.store.crm_pending_count().unwrap(), 9);
+    let row = app.state.store.crm_record("deal", "3310").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(state["snapshot"]["name"], "Omicron AG");
+    // The CRM's burst limit still holds: never more than eight calls.
+    let calls = fake.calls();
+    assert!(!calls.is_empty() && calls.len() <= 8, "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains("/3310?")), "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -180,9 +180,12 @@ pub(super) async fn accept(
 const CONCURRENT_READS: usize = 8;
 
 /// Hydrates the records of `events` (each record once, for its events in
-/// order), at most [`CONCURRENT_READS`] at once and all within the CRM's
-/// `hydrate_deadline_ms`; returns why each record that must wait could not
-/// be read. One deadline for the whole request, not one per read: a read
+/// order), at most [`CONCURRENT_READS`] CRM calls at once and all within
+/// the CRM's `hydrate_deadline_ms`; returns why each record that must wait
+/// could not be read. Every record starts at once and only the CRM call
+/// waits for a turn, so a record that needs no call (its events cannot
+/// trigger, or the store knows its fields) is never held up behind slow
+/// calls for others. One deadline for the whole request, not one per read: a read
 /// may take `timeout_ms` × (`retries` + 1) plus back-off, and a CRM drops a
 /// webhook it waits on too long (HubSpot after 5 s) and in the end gives
 /// up on it, so a record not read in time is stored as pending, answered,
@@ -223,22 +226,20 @@ async fn hydrate_all(
     let mut reads = tokio::task::JoinSet::new();
     // Task id -> record, to know whose read panicked.
     let mut tasks = std::collections::HashMap::new();
-    let mut next = 0;
     let mut waiting = BTreeMap::new();
     let mut done = vec![false; records.len()];
+    let turns = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS));
+    for (at, (_, positions)) in records.iter().enumerate() {
+        let mut group: Vec<CrmEvent> = positions.iter().map(|&i| events[i].clone()).collect();
+        let (state, set, turns) = (state.clone(), set.clone(), turns.clone());
+        let task = reads.spawn(async move {
+            let mut refs: Vec<&mut CrmEvent> = group.iter_mut().collect();
+            let read = hydrate_record(&state, crm, &set, &mut refs, &turns).await;
+            (at, group, read)
+        });
+        tasks.insert(task.id(), at);
+    }
     loop {
-        while reads.len() < CONCURRENT_READS && next < records.len() {
-            let mut group: Vec<CrmEvent> =
-                records[next].1.iter().map(|&i| events[i].clone()).collect();
-            let (state, set, at) = (state.clone(), set.clone(), next);
-            let task = reads.spawn(async move {
-                let mut refs: Vec<&mut CrmEvent> = group.iter_mut().collect();
-                let read = hydrate_record(&state, crm, &set, &mut refs).await;
-                (at, group, read)
-            });
-            tasks.insert(task.id(), at);
-            next += 1;
-        }
         let joined = tokio::select! {
             joined = reads.join_next_with_id() => joined,
             () = &mut deadline => break,
@@ -300,12 +301,15 @@ async fn hydrate_all(
 /// Reads the record of `group` (events of one record, in order) from the
 /// CRM when a handoff they may trigger would read fields never heard of,
 /// and adds the values to the first event (fields the events carry win).
-/// `Err` names why the CRM could not be read: the events must wait.
+/// The CRM call waits for one of `turns` (the other records' calls may
+/// hold them all). `Err` names why the CRM could not be read: the events
+/// must wait.
 pub(crate) async fn hydrate_record(
     state: &Arc<AppState>,
     crm: Crm,
     set: &WorkflowSet,
     group: &mut [&mut CrmEvent],
+    turns: &tokio::sync::Semaphore,
 ) -> Result<(), String> {
     let Some(first) = group.first() else {
         return Ok(());
@@ -355,6 +359,8 @@ pub(crate) async fn hydrate_record(
         return Ok(());
     };
     let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
+    // Never closed, so acquiring cannot fail; if it did, read anyway.
+    let _turn = turns.acquire().await.ok();
     match client.fetch(&object_type, &record_id, &properties).await {
         Ok(fetched) => {
             state.metrics.crm_hydrations.inc(&[crm.as_str(), "fetched"]);

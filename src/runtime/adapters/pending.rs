@@ -172,7 +172,9 @@ async fn retry_record(
         }
     }
     let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
-    if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
+    // One record at a time here: its call needs no turn from another.
+    let turn = tokio::sync::Semaphore::new(1);
+    if let Err(why) = hydrate_record(state, crm, &set, &mut group, &turn).await {
         return failed(state, rows, next, why).await;
     }
     let mut decoded = Vec::with_capacity(rows.len());
