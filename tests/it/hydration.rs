@@ -63,15 +63,19 @@ fn full_deal(name: &str) -> J {
     })
 }
 
-fn stage_change(event_id: u64, deal: u64, at: i64) -> String {
-    J::Array(vec![hs_event(
+/// A deal moved to closed won, as HubSpot sends the change.
+fn stage_change_event(event_id: u64, deal: u64, at: i64) -> J {
+    hs_event(
         event_id,
         deal,
         at,
         "deal.propertyChange",
         Some(("dealstage", "closedwon")),
-    )])
-    .to_string()
+    )
+}
+
+fn stage_change(event_id: u64, deal: u64, at: i64) -> String {
+    J::Array(vec![stage_change_event(event_id, deal, at)]).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -289,18 +293,25 @@ async fn waiting_events_show_in_the_pending_gauges_until_decided() {
     nothing_left_waiting(&app).await;
 }
 
-/// An app whose CRM API accepts connections and never answers reads.
-async fn stalled_app(fake: &FakeCrm) -> TestApp {
+/// An app whose CRM API accepts connections and never answers reads. A
+/// call gives up after `timeout_ms` (None: the default, 5 s x 3 tries plus
+/// back-off, under which a 2-record batch was once answered after 31 s);
+/// a request waits for reads 500 ms, so the tests' bounds are generous.
+/// `retry_loop: false` keeps the retry loop from calling during the test.
+async fn stalled_app(fake: &FakeCrm, timeout_ms: Option<u64>, retry_loop: bool) -> TestApp {
     fake.set_stalled(true);
     let base = fake.base();
-    spawn_app_with(|s| {
+    spawn_app_with(move |s| {
         let mut m = mapping(&base);
+        if !retry_loop {
+            // The loop runs at the shorter of the two CRMs' intervals.
+            for crm in [m.hubspot.as_mut(), m.pipedrive.as_mut()] {
+                crm.unwrap().pending_retry_ms = Some(3_600_000);
+            }
+        }
         let hs = m.hubspot.as_mut().unwrap();
-        // The default per-call bounds, under which one read may take 5 s x
-        // 3 tries plus back-off (a 2-record batch was answered after 31 s),
-        // and a short request deadline so the bounds below are generous.
-        hs.timeout_ms = None;
-        hs.retries = None;
+        hs.timeout_ms = timeout_ms;
+        hs.retries = timeout_ms.map(|_| 0);
         hs.hydrate_deadline_ms = Some(500);
         s.crm = m;
         s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
@@ -314,23 +325,11 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
     let fake = FakeCrm::start(TOKEN).await;
     fake.put("deals", "3201", full_deal("Lambda SA"));
     fake.put("deals", "3202", full_deal("Mu GmbH"));
-    let app = stalled_app(&fake).await;
+    let app = stalled_app(&fake, None, true).await;
     let at = now_ms() - 1000;
     let batch = J::Array(vec![
-        hs_event(
-            30,
-            3201,
-            at,
-            "deal.propertyChange",
-            Some(("dealstage", "closedwon")),
-        ),
-        hs_event(
-            31,
-            3202,
-            at,
-            "deal.propertyChange",
-            Some(("dealstage", "closedwon")),
-        ),
+        stage_change_event(30, 3201, at),
+        stage_change_event(31, 3202, at),
     ])
     .to_string();
 
@@ -380,6 +379,35 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
     nothing_left_waiting(&app).await;
 }
 
+/// The retry loop tries waiting records side by side: with every call
+/// hanging for a minute, a pass one record at a time would ask for the
+/// second record only after the first call gave up.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retry_loop_does_not_wait_for_one_records_call_before_the_next() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = stalled_app(&fake, Some(60_000), true).await;
+    let at = now_ms() - 1000;
+    let batch = J::Array(vec![
+        stage_change_event(60, 3401, at),
+        stage_change_event(61, 3402, at),
+    ])
+    .to_string();
+    let answer = json_of(send_hubspot(&app, SECRET, &batch, now_ms()).await).await;
+    assert_eq!(answer["events"][1]["pending"], true, "{answer}");
+    // The request's own two calls hang; the retry loop's come after them.
+    let asked = fake.calls().len();
+    wait_for("a retry pass asking for both records at once", || {
+        let later: Vec<String> = fake.calls().split_off(asked);
+        async move {
+            ["3401", "3402"]
+                .iter()
+                .all(|id| later.iter().any(|c| c.contains(&format!("/{id}?"))))
+                .then_some(())
+        }
+    })
+    .await;
+}
+
 /// Nine records wait on a CRM that never answers: at most eight calls are
 /// in flight, and a record in the same batch that needs no call (a change
 /// that cannot trigger anything) is decided at once, not left waiting
@@ -387,18 +415,10 @@ async fn a_crm_api_that_never_answers_leaves_the_batch_pending_before_hubspot_gi
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_that_needs_no_read_is_not_held_up_by_stalled_reads() {
     let fake = FakeCrm::start(TOKEN).await;
-    let app = stalled_app(&fake).await;
+    let app = stalled_app(&fake, None, false).await;
     let at = now_ms() - 1000;
     let mut batch: Vec<J> = (0..9)
-        .map(|i| {
-            hs_event(
-                50 + i,
-                3301 + i,
-                at,
-                "deal.propertyChange",
-                Some(("dealstage", "closedwon")),
-            )
-        })
+        .map(|i| stage_change_event(50 + i, 3301 + i, at))
         .collect();
     batch.push(hs_event(
         59,

@@ -177,7 +177,7 @@ pub(super) async fn accept(
 /// that a HubSpot batch (up to 100 events) is mostly read within the
 /// deadline when the API is slow, few enough to stay inside the CRMs'
 /// burst limits (HubSpot allows 100 to 190 calls per 10 s per app).
-const CONCURRENT_READS: usize = 8;
+pub(crate) const CONCURRENT_READS: usize = 8;
 
 /// Hydrates the records of `events` (each record once, for its events in
 /// order), at most [`CONCURRENT_READS`] CRM calls at once and all within
@@ -242,7 +242,13 @@ async fn hydrate_all(
     loop {
         let joined = tokio::select! {
             joined = reads.join_next_with_id() => joined,
-            () = &mut deadline => break,
+            // The reads still running are dropped with `reads`; closed
+            // first, `turns` lets none waiting for a turn start a call in
+            // between (a permit freed by an aborted read).
+            () = &mut deadline => {
+                turns.close();
+                break;
+            }
         };
         let Some(joined) = joined else {
             break; // every record was read (or needed no read)
@@ -359,8 +365,10 @@ pub(crate) async fn hydrate_record(
         return Ok(());
     };
     let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
-    // Never closed, so acquiring cannot fail; if it did, read anyway.
-    let _turn = turns.acquire().await.ok();
+    // Closed when the request's deadline passes: no call starts after it.
+    let Ok(_turn) = turns.acquire().await else {
+        return Err("the request's time for CRM reads ran out".into());
+    };
     match client.fetch(&object_type, &record_id, &properties).await {
         Ok(fetched) => {
             state.metrics.crm_hydrations.inc(&[crm.as_str(), "fetched"]);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::mapping::{Crm, Mapping};
-use super::{hydrate_record, CrmEvent};
+use super::{hydrate_record, CrmEvent, CONCURRENT_READS};
 use crate::eval::Event;
 use crate::runtime::delivery::backoff::{Backoff, Jitter};
 use crate::runtime::http::hooks::answer_kind;
@@ -106,35 +106,70 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
         }
         groups.entry(key).or_default().push(row);
     }
+    // Records are independent (each one's decision is one write job), so
+    // up to eight are tried side by side: a CRM that answers slowly, or
+    // not at all until its timeout, slows a pass down eightfold less.
     let mut decided = 0;
-    for key in order {
-        let Some(rows) = groups.remove(&key) else {
-            continue;
+    let mut stopped = None;
+    let mut running = tokio::task::JoinSet::new();
+    let mut order = order.into_iter();
+    loop {
+        while stopped.is_none() && running.len() < CONCURRENT_READS {
+            let Some(key) = order.next() else { break };
+            let Some(rows) = groups.remove(&key) else {
+                continue;
+            };
+            let state = state.clone();
+            running.spawn(async move { retry_one(&state, key, rows).await });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
         };
-        // The record's events failed together so far; the oldest has the
-        // most tries.
-        let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-        let next = jiff::Timestamp::now()
-            + wait_after(
-                retry_interval(&state.crm.mapping),
-                failures.saturating_add(1),
-                &mut Jitter::from_clock(),
-            );
-        match retry_record(state, &rows, next).await {
-            Ok(n) => decided += n,
-            // One record's failure must not hold up the others: unmarked,
-            // its rows would stay due and come first in every pass. Marked
-            // failed, they back off like a failed CRM read. Only when even
-            // that write fails (the store refuses writes) does the pass
-            // stop; the loop says so and tries again at its next tick.
-            Err(e) => {
-                let (object, record_id) = &key;
-                tracing::error!(object, record_id, error = %e, "cannot decide the events waiting for the CRM; they wait for the next try");
-                failed(state, &rows, next, format!("cannot decide: {e}")).await?;
+        match joined {
+            Ok(Ok(n)) => decided += n,
+            // The store refuses writes: start no more, finish the others.
+            Ok(Err(e)) => {
+                stopped.get_or_insert(e);
             }
+            // Its rows stay due for the next pass.
+            Err(e) => tracing::error!(error = %e, "a retry of waiting CRM events stopped"),
         }
     }
-    Ok(decided)
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(decided),
+    }
+}
+
+/// Tries one record's waiting events; on failure marks them to try again.
+async fn retry_one(
+    state: &Arc<AppState>,
+    key: (String, String),
+    rows: Vec<PendingRow>,
+) -> Result<usize, StoreError> {
+    // The record's events failed together so far; the oldest has the
+    // most tries.
+    let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+    let next = jiff::Timestamp::now()
+        + wait_after(
+            retry_interval(&state.crm.mapping),
+            failures.saturating_add(1),
+            &mut Jitter::from_clock(),
+        );
+    match retry_record(state, &rows, next).await {
+        Ok(n) => Ok(n),
+        // One record's failure must not hold up the others: unmarked, its
+        // rows would stay due and come first in every pass. Marked failed,
+        // they back off like a failed CRM read. Only when even that write
+        // fails (the store refuses writes) does the pass stop; the loop
+        // says so and tries again at its next tick.
+        Err(e) => {
+            let (object, record_id) = &key;
+            tracing::error!(object, record_id, error = %e, "cannot decide the events waiting for the CRM; they wait for the next try");
+            failed(state, &rows, next, format!("cannot decide: {e}")).await?;
+            Ok(0)
+        }
+    }
 }
 
 /// Tries one record's waiting events (in `seq` order); a failure to read
@@ -172,7 +207,8 @@ async fn retry_record(
         }
     }
     let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
-    // One record at a time here: its call needs no turn from another.
+    // The pass bounds how many records run at once, so each record's
+    // call has a turn of its own.
     let turn = tokio::sync::Semaphore::new(1);
     if let Err(why) = hydrate_record(state, crm, &set, &mut group, &turn).await {
         return failed(state, rows, next, why).await;
