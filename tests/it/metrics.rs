@@ -94,4 +94,29 @@ async fn each_series_moves_with_the_events_it_counts() {
         ),
         3.0
     );
+
+    // The sender retries the batch with the bad values: two duplicates,
+    // and the bad values are not counted a second time.
+    let res = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(odd.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "handoff_events_total{source=\"generic\",outcome=\"duplicate\"}"
+        ),
+        2.0
+    );
+    for bad in [
+        "handoff_field_errors_total{object=\"deal\",field=\"record.start_date\"}",
+        "handoff_unknown_values_total{object=\"deal\",field=\"record.stage\"}",
+    ] {
+        assert_eq!(sample(&text, bad), 1.0, "{bad}");
+    }
 }

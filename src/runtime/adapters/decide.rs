@@ -18,7 +18,7 @@ use super::{apply_properties, pending, CrmEvent, Normalized, Rejected};
 use crate::check::ObjectSchema;
 use crate::compile::WorkflowSet;
 use crate::eval::{Event, RecordState, StoredRecord};
-use crate::runtime::http::hooks::{answer_kind, problem, EventsBody};
+use crate::runtime::http::hooks::{answer_kind, problem, BadValues, EventsBody};
 use crate::runtime::ingest::{self, Ingested, Request};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{EventKey, NewPending, StoreError, StoreExt};
@@ -52,16 +52,12 @@ pub(super) async fn accept(
     let mut events = normalized.events;
     let waiting = hydrate_all(state, crm, &set, &mut events).await;
     let mut decoded = Vec::with_capacity(events.len());
+    let mut bad = Vec::with_capacity(events.len());
     for e in &events {
         let bytes = e.to_generic().to_string();
         match Event::decode_lenient(&set, bytes.as_bytes()) {
             Ok(ev) => {
-                for f in &ev.field_errors {
-                    state.metrics.field_errors.inc(&[&ev.object, &f.field]);
-                }
-                for f in &ev.unknown_values {
-                    state.metrics.unknown_values.inc(&[&ev.object, &f.field]);
-                }
+                bad.push(BadValues::of(&ev));
                 let wait = waiting
                     .get(&(e.object.clone(), e.record_id.clone()))
                     .cloned();
@@ -78,7 +74,6 @@ pub(super) async fn accept(
         }
     }
     for r in &rejected {
-        state.metrics.events.inc(&[source, "rejected"]);
         tracing::warn!(crm = source, position = r.position, id = r.id.as_deref(), error = %r.error, "an event of the batch was rejected; the others go on");
     }
     let request = Request {
@@ -144,20 +139,29 @@ pub(super) async fn accept(
                 .metrics
                 .ingest_commit_seconds
                 .observe_duration(started.elapsed());
+            // Counted now that the request is stored: a failed request is
+            // sent again and counted then, a duplicate was counted before.
             let mut body = EventsBody::default();
-            for f in &fates {
+            for (f, bad) in fates.iter().zip(&bad) {
                 match f {
                     Fate::Done(r) => {
                         state.metrics.events.inc(&[source, answer_kind(r)]);
+                        if let Ingested::Applied { .. } = r {
+                            bad.count(state);
+                        }
                         body.push_ingested(r);
                     }
                     Fate::Pending(new) => {
                         state.metrics.events.inc(&[source, "pending"]);
+                        if *new {
+                            bad.count(state);
+                        }
                         body.push_value(&json!({"pending": true, "duplicate": !new}));
                     }
                 }
             }
             for r in &rejected {
+                state.metrics.events.inc(&[source, "rejected"]);
                 body.push_rejected(r);
             }
             body.finish(Some(normalized.skipped.len()))

@@ -55,15 +55,11 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     };
     let active = state.workflows.active();
     let mut events = Vec::with_capacity(items.len());
+    let mut bad = Vec::with_capacity(items.len());
     for (i, raw) in items.iter().enumerate() {
         match Event::decode_lenient(&active.set, raw.get().as_bytes()) {
             Ok(e) => {
-                for f in &e.field_errors {
-                    state.metrics.field_errors.inc(&[&e.object, &f.field]);
-                }
-                for f in &e.unknown_values {
-                    state.metrics.unknown_values.inc(&[&e.object, &f.field]);
-                }
+                bad.push(BadValues::of(&e));
                 events.push(e);
             }
             Err(e) => {
@@ -93,8 +89,11 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                 .ingest_commit_seconds
                 .observe_duration(started.elapsed());
             let mut body = EventsBody::default();
-            for r in &results {
+            for (r, bad) in results.iter().zip(&bad) {
                 state.metrics.events.inc(&[source, answer_kind(r)]);
+                if let Ingested::Applied { .. } = r {
+                    bad.count(&state);
+                }
                 body.push_ingested(r);
             }
             body.finish(None)
@@ -138,6 +137,44 @@ fn malformed(state: &AppState, source: &str, e: &serde_json::Error) -> Response 
 }
 
 /// The metric label of one event's fate.
+/// An event's field errors and unknown values, for the metrics. Counted
+/// once the event is stored: not for a duplicate (a retry of a stored
+/// event), not when the request failed (the sender sends it again).
+#[derive(Default)]
+pub(crate) struct BadValues(Option<Box<Bad>>);
+
+/// The object, the fields whose values did not fit, the fields with
+/// values outside their list.
+struct Bad {
+    object: String,
+    errors: Vec<String>,
+    unknown: Vec<String>,
+}
+
+impl BadValues {
+    pub(crate) fn of(e: &Event) -> BadValues {
+        if e.field_errors.is_empty() && e.unknown_values.is_empty() {
+            return BadValues(None);
+        }
+        let fields = |v: &[crate::eval::FieldError]| v.iter().map(|f| f.field.clone()).collect();
+        BadValues(Some(Box::new(Bad {
+            object: e.object.clone(),
+            errors: fields(&e.field_errors),
+            unknown: fields(&e.unknown_values),
+        })))
+    }
+
+    pub(crate) fn count(&self, state: &AppState) {
+        let Some(bad) = &self.0 else { return };
+        for field in &bad.errors {
+            state.metrics.field_errors.inc(&[&bad.object, field]);
+        }
+        for field in &bad.unknown {
+            state.metrics.unknown_values.inc(&[&bad.object, field]);
+        }
+    }
+}
+
 pub(crate) fn answer_kind(r: &Ingested) -> &'static str {
     match r {
         Ingested::Applied { .. } => "applied",
