@@ -146,6 +146,12 @@ impl Server {
                 source: std::io::Error::other(e.to_string()),
             })?,
         );
+        for object in crm.mapping.shared_objects() {
+            tracing::warn!(
+                object,
+                "both [hubspot.objects.{object}] and [pipedrive.objects.{object}] are mapped: records are kept by object and record id whichever CRM sent them, so HubSpot's {object} 55 and Pipedrive's {object} 55 would be one record; map each object from one CRM"
+            );
+        }
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
             settings,

@@ -163,6 +163,20 @@ impl Mapping {
         })
     }
 
+    /// The `.handoff` objects both CRMs map. Records are kept by object
+    /// and record id whichever CRM sent them, so HubSpot deal 55 and
+    /// Pipedrive deal 55 would be one record: `serve` warns about each.
+    pub fn shared_objects(&self) -> Vec<&str> {
+        let (Some(h), Some(p)) = (&self.hubspot, &self.pipedrive) else {
+            return Vec::new();
+        };
+        h.objects
+            .keys()
+            .map(|name| name.get_ref().as_str())
+            .filter(|name| p.object(name).is_some())
+            .collect()
+    }
+
     /// The mapping of `crm`, when configured.
     pub fn crm(&self, crm: Crm) -> Option<&CrmMapping> {
         match crm {
@@ -459,6 +473,27 @@ closedwon = "Closed Won"
         );
         assert_eq!(users.crm_property("hubspot", "deal", "risk_notes"), None);
         assert_eq!(users.crm_property("pipedrive", "deal", "stage"), None);
+    }
+
+    #[test]
+    fn objects_mapped_from_both_crms_are_named() {
+        let table: toml::Table = toml::from_str(TOML).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        assert!(m.shared_objects().is_empty(), "one CRM");
+        let both = format!(
+            "{TOML}\n[pipedrive.objects.lead]\nobject_type = \"leads\"\n\
+             [pipedrive.objects.deal]\nobject_type = \"deals\"\n"
+        );
+        let table: toml::Table = toml::from_str(&both).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        assert_eq!(m.shared_objects(), vec!["deal"]);
+        // The bundled example maps both CRMs for reference, and says so.
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/crm/handoff.toml");
+        let text = std::fs::read_to_string(example).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        assert_eq!(m.shared_objects(), vec!["deal", "lead"]);
     }
 
     #[test]
