@@ -357,13 +357,17 @@ fn upgrade(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    migrations()
-        .to_latest(conn)
-        .map_err(|e| StoreError::Migrate {
-            path: path.to_owned(),
-            to: SCHEMA_VERSION,
-            reason: e.to_string(),
-        })
+    // Write-locked from its first statement: a deferred transaction that
+    // read the schema and then found another process had committed could
+    // not take the lock (SQLITE_BUSY_SNAPSHOT, no waiting helps).
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    let migrated = migrations().to_latest(conn);
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Deferred);
+    migrated.map_err(|e| StoreError::Migrate {
+        path: path.to_owned(),
+        to: SCHEMA_VERSION,
+        reason: e.to_string(),
+    })
 }
 
 fn open_reader(path: &Path, path_str: &str, busy: Duration) -> Result<Connection, StoreError> {

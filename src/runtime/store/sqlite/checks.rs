@@ -26,7 +26,8 @@
 //! migrations 1 to 6 left fails the migration (rolled back, the file as it
 //! was) instead of being half edited.
 
-use rusqlite::Transaction;
+use rusqlite::config::DbConfig;
+use rusqlite::{OptionalExtension, Transaction};
 use rusqlite_migration::{HookError, HookResult};
 
 /// (table, text in its CREATE statement, what replaces it).
@@ -60,28 +61,36 @@ pub(super) fn rewrite(tx: &Transaction) -> HookResult {
         let at = match tables.iter().position(|(t, _)| *t == table) {
             Some(at) => at,
             None => {
-                let sql: String = tx.query_row(
-                    "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                    [table],
-                    |r| r.get(0),
-                )?;
-                tables.push((table, sql));
+                let sql: Option<String> = tx
+                    .query_row(
+                        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                        [table],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tables.push((table, sql.unwrap_or_default()));
                 tables.len() - 1
             }
         };
         let sql = &mut tables[at].1;
         if sql.matches(from).count() != 1 {
-            return Err(HookError::Hook(format!(
-                "table `{table}` is not as schema version 6 left it (`{}` should \
-                 appear once in its definition); restore the database from a \
-                 backup made by handoff, or open it with the release that made it",
-                from.trim()
-            )));
+            return Err(not_as_left(table, from));
         }
         *sql = sql.replacen(from, to, 1);
     }
+    // A build of SQLite with SQLITE_DEFAULT_DEFENSIVE refuses writes to
+    // sqlite_schema (and ignores a new schema_version without a word): lift
+    // it for this transaction only.
+    let defensive = tx.db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE)?;
+    tx.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, false)?;
+    let edited = edit(tx, &tables, version);
+    tx.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, defensive)?;
+    edited
+}
+
+fn edit(tx: &Transaction, tables: &[(&str, String)], version: i64) -> HookResult {
     tx.pragma_update(None, "writable_schema", "ON")?;
-    for (table, sql) in &tables {
+    for (table, sql) in tables {
         tx.execute(
             "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
             [sql.as_str(), table],
@@ -91,7 +100,33 @@ pub(super) fn rewrite(tx: &Transaction) -> HookResult {
     // connection and any other, before its next statement.
     tx.pragma_update(None, "schema_version", version + 1)?;
     tx.pragma_update(None, "writable_schema", "OFF")?;
+    let now: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    if now != version + 1 {
+        return Err(HookError::Hook(format!(
+            "SQLite kept schema version {now} instead of {}: the tables' new definitions \
+             would not be read",
+            version + 1
+        )));
+    }
+    // Read the new definitions now, inside the transaction: one SQLite
+    // cannot parse fails the migration (rolled back) instead of leaving a
+    // file no statement can use.
+    // (Run, not only prepared: a statement finds the schema changed, and
+    // reads it again, when it starts.)
+    for (table, _) in tables {
+        tx.prepare(&format!("SELECT 1 FROM \"{table}\" LIMIT 0"))?
+            .exists([])?;
+    }
     Ok(())
+}
+
+fn not_as_left(table: &str, from: &str) -> HookError {
+    HookError::Hook(format!(
+        "table `{table}` is not as schema version 6 left it (`{}` should appear once in \
+         its definition); restore the database from a backup made by handoff, or open it \
+         with the release that made it",
+        from.trim()
+    ))
 }
 
 #[cfg(test)]
@@ -185,10 +220,7 @@ mod tests {
             .unwrap()
             .close();
         let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version as usize, SCHEMA_VERSION);
+        assert_eq!(user_version(&conn) as usize, SCHEMA_VERSION);
         assert_eq!(quick_check(&conn), "ok");
         let kept: (String, String) = conn
             .query_row("SELECT kind, payload FROM actions", [], |r| {
@@ -206,30 +238,89 @@ mod tests {
         assert!(notes.contains("json_valid(data)"), "{notes}");
     }
 
+    /// A version-6 file whose `table` the test replaced with `create`.
+    fn v6_with(path: &std::path::Path, table: &str, create: &str) {
+        let mut conn = Connection::open(path).unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = OFF; DROP TABLE {table}; {create}"
+        ))
+        .unwrap();
+    }
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_edit_sqlite_cannot_parse_is_rolled_back_and_the_file_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tail.db");
+        // The check as the table's last clause: removing it leaves `, )`.
+        v6_with(
+            &path,
+            "records",
+            "CREATE TABLE records (object TEXT NOT NULL, record_id TEXT NOT NULL, \
+             state TEXT NOT NULL, workflow_version TEXT, updated_at INTEGER NOT NULL, \
+             PRIMARY KEY (object, record_id), CHECK (json_valid(state))) WITHOUT ROWID;",
+        );
+        let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("malformed"), "{text}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn), 6, "the migration rolled back");
+        assert_eq!(quick_check(&conn), "ok");
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "the table is readable");
+    }
+
+    #[test]
+    fn a_connection_in_defensive_mode_migrates_and_stays_defensive() {
+        use rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("defensive.db")).unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        // As a build with SQLITE_DEFAULT_DEFENSIVE opens every connection.
+        conn.set_db_config(SQLITE_DBCONFIG_DEFENSIVE, true).unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        assert_eq!(user_version(&conn) as usize, SCHEMA_VERSION);
+        assert!(!table_sql(&conn, "events").contains("json_valid"));
+        assert!(conn.db_config(SQLITE_DBCONFIG_DEFENSIVE).unwrap());
+        assert_eq!(quick_check(&conn), "ok");
+    }
+
+    #[test]
+    fn a_missing_table_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.db");
+        v6_with(&path, "event_handoffs", "DROP TABLE events;");
+        let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("table `events` is not as"), "{text}");
+        assert_eq!(user_version(&Connection::open(&path).unwrap()), 6);
+    }
+
     #[test]
     fn a_schema_edited_by_hand_fails_the_migration_and_is_left_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("edited.db");
-        {
-            let mut conn = Connection::open(&path).unwrap();
-            migrations().to_version(&mut conn, 6).unwrap();
-            // Someone replaced the outbox table with one of their own.
-            conn.execute_batch(
-                "PRAGMA foreign_keys = OFF; DROP TABLE action_sinks; DROP TABLE actions; \
-                 CREATE TABLE actions (seq INTEGER PRIMARY KEY, id TEXT, payload TEXT);",
-            )
-            .unwrap();
-        }
+        // Someone replaced the outbox table with one of their own.
+        v6_with(
+            &path,
+            "action_sinks",
+            "DROP TABLE actions; \
+             CREATE TABLE actions (seq INTEGER PRIMARY KEY, id TEXT, payload TEXT);",
+        );
         let before = table_sql(&Connection::open(&path).unwrap(), "events");
         let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(text.contains("`actions`"), "{text}");
         assert!(text.contains("json_valid(payload)"), "{text}");
         let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, 6, "the migration rolled back");
+        assert_eq!(user_version(&conn), 6, "the migration rolled back");
         // `events` comes before `actions` in the edits, and is untouched.
         assert_eq!(table_sql(&conn, "events"), before);
         assert!(before.contains("json_valid(outcome)"));
