@@ -177,14 +177,9 @@ pub(super) async fn accept(
     }
 }
 
-/// How many records of one request are read from the CRM at once: enough
-/// that a HubSpot batch (up to 100 events) is mostly read within the
-/// deadline when the API is slow, few enough to stay inside the CRMs'
-/// burst limits (HubSpot allows 100 to 190 calls per 10 s per app).
-pub(crate) const CONCURRENT_READS: usize = 8;
-
 /// Hydrates the records of `events` (each record once, for its events in
-/// order), at most [`CONCURRENT_READS`] CRM calls at once and all within
+/// order), at most [`super::hydrate::CONCURRENT_READS`] CRM calls at once
+/// (shared with every other request and the retry loop) and all within
 /// the CRM's `hydrate_deadline_ms`; returns why each record that must wait
 /// could not be read. Every record starts at once and only the CRM call
 /// waits for a turn, so a record that needs no call (its events cannot
@@ -221,8 +216,26 @@ async fn hydrate_all(
         .unwrap_or(std::time::Duration::from_millis(
             super::mapping::DEFAULT_HYDRATE_DEADLINE_MS,
         ));
-    let deadline = tokio::time::sleep(within);
+    let deadline_at = tokio::time::Instant::now() + within;
+    let deadline = tokio::time::sleep_until(deadline_at);
     tokio::pin!(deadline);
+    // What the store holds of every record, in one blocking call: not one
+    // per record (up to 100 in a HubSpot batch) against a pool of a few
+    // read connections, which a read abandoned at the deadline would go on
+    // holding.
+    let keys: Vec<(String, String)> = records.iter().map(|(k, _)| k.clone()).collect();
+    let store = state.store.clone();
+    let known = tokio::task::spawn_blocking(move || {
+        keys.iter()
+            .map(|(o, r)| store.crm_record(o, r).map(|row| row.map(|row| row.state)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    let known = match known {
+        Ok(Ok(known)) => known,
+        Ok(Err(e)) => return all_wait(&records, &format!("the stored record is unreadable: {e}")),
+        Err(e) => return all_wait(&records, &format!("the stored record is unreadable: {e}")),
+    };
     // Each read is a task of its own, owning a copy of its record's
     // events, so the reads run side by side and the ones still running at
     // the deadline are dropped with the set (aborted, their connections
@@ -232,13 +245,12 @@ async fn hydrate_all(
     let mut tasks = std::collections::HashMap::new();
     let mut waiting = BTreeMap::new();
     let mut done = vec![false; records.len()];
-    let turns = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS));
-    for (at, (_, positions)) in records.iter().enumerate() {
+    for (at, ((_, positions), known)) in records.iter().zip(known).enumerate() {
         let mut group: Vec<CrmEvent> = positions.iter().map(|&i| events[i].clone()).collect();
-        let (state, set, turns) = (state.clone(), set.clone(), turns.clone());
+        let (state, set) = (state.clone(), set.clone());
         let task = reads.spawn(async move {
             let mut refs: Vec<&mut CrmEvent> = group.iter_mut().collect();
-            let read = hydrate_record(&state, crm, &set, &mut refs, &turns).await;
+            let read = hydrate_known(&state, crm, &set, &mut refs, known, Some(deadline_at)).await;
             (at, group, read)
         });
         tasks.insert(task.id(), at);
@@ -246,13 +258,7 @@ async fn hydrate_all(
     loop {
         let joined = tokio::select! {
             joined = reads.join_next_with_id() => joined,
-            // The reads still running are dropped with `reads`; closed
-            // first, `turns` lets none waiting for a turn start a call in
-            // between (a permit freed by an aborted read).
-            () = &mut deadline => {
-                turns.close();
-                break;
-            }
+            () = &mut deadline => break,
         };
         let Some(joined) = joined else {
             break; // every record was read (or needed no read)
@@ -308,18 +314,50 @@ async fn hydrate_all(
     waiting
 }
 
+/// Every record of the request waits, for `why`.
+fn all_wait(
+    records: &[((String, String), Vec<usize>)],
+    why: &str,
+) -> BTreeMap<(String, String), String> {
+    records
+        .iter()
+        .map(|(key, _)| (key.clone(), why.to_string()))
+        .collect()
+}
+
 /// Reads the record of `group` (events of one record, in order) from the
 /// CRM when a handoff they may trigger would read fields never heard of,
 /// and adds the values to the first event (fields the events carry win).
-/// The CRM call waits for one of `turns` (the other records' calls may
-/// hold them all). `Err` names why the CRM could not be read: the events
-/// must wait.
+/// `Err` names why the CRM could not be read: the events must wait.
 pub(crate) async fn hydrate_record(
     state: &Arc<AppState>,
     crm: Crm,
     set: &WorkflowSet,
     group: &mut [&mut CrmEvent],
-    turns: &tokio::sync::Semaphore,
+) -> Result<(), String> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let store = state.store.clone();
+    let (o, r) = (first.object.clone(), first.record_id.clone());
+    let known = tokio::task::spawn_blocking(move || store.crm_record(&o, &r))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?
+        .map(|row| row.state);
+    hydrate_known(state, crm, set, group, known, None).await
+}
+
+/// [`hydrate_record`] with what the store holds of the record (its state
+/// as stored) already read. The CRM call waits for a turn (see
+/// [`super::hydrate::Client::turn`]) and starts only before `deadline`.
+async fn hydrate_known(
+    state: &Arc<AppState>,
+    crm: Crm,
+    set: &WorkflowSet,
+    group: &mut [&mut CrmEvent],
+    known: Option<String>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<(), String> {
     let Some(first) = group.first() else {
         return Ok(());
@@ -335,14 +373,8 @@ pub(crate) async fn hydrate_record(
     let (Some(om), Some(schema)) = (mapping.object(&object), set.object(&object)) else {
         return Ok(());
     };
-    let store = state.store.clone();
-    let (o, r) = (object.clone(), record_id.clone());
-    let row = tokio::task::spawn_blocking(move || store.crm_record(&o, &r))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let stored = match row {
-        Some(row) => match serde_json::from_str::<StoredRecord>(&row.state) {
+    let stored = match known {
+        Some(text) => match serde_json::from_str::<StoredRecord>(&text) {
             Ok(s) => Some(RecordState::from_stored(schema, &s)),
             Err(_) => None,
         },
@@ -369,8 +401,7 @@ pub(crate) async fn hydrate_record(
         return Ok(());
     };
     let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
-    // Closed when the request's deadline passes: no call starts after it.
-    let Ok(_turn) = turns.acquire().await else {
+    let Some(_turn) = client.turn(deadline).await else {
         return Err("the request's time for CRM reads ran out".into());
     };
     match client.fetch(&object_type, &record_id, &properties).await {

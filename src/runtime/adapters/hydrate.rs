@@ -56,7 +56,16 @@ pub struct Client {
     base: String,
     token: Secret,
     retries: u32,
+    /// Turns to call the API, shared by the webhooks and the retry loop.
+    turns: tokio::sync::Semaphore,
 }
+
+/// How many reads of one CRM's API run at once, in the whole process:
+/// enough that a HubSpot batch (up to 100 events) is mostly read within
+/// the request's deadline when the API is slow, few enough to stay inside
+/// the CRMs' burst limits (HubSpot allows 100 to 190 calls per 10 s per
+/// app) whatever the number of webhooks and waiting records.
+pub const CONCURRENT_READS: usize = 8;
 
 impl Client {
     /// A client for `crm` as `mapping` configures it.
@@ -94,7 +103,29 @@ impl Client {
             base,
             token,
             retries: mapping.retries.unwrap_or(2),
+            turns: tokio::sync::Semaphore::new(CONCURRENT_READS),
         })
+    }
+
+    /// A turn to call the API (one of [`CONCURRENT_READS`]), or `None`
+    /// when `deadline` comes first. A turn freed just as the deadline
+    /// passes (by a read the request is abandoning) is refused too, so no
+    /// call starts after the deadline.
+    pub async fn turn(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let turn = match deadline {
+            Some(at) => tokio::time::timeout_at(at, self.turns.acquire())
+                .await
+                .ok()?
+                .ok()?,
+            None => self.turns.acquire().await.ok()?,
+        };
+        match deadline {
+            Some(at) if tokio::time::Instant::now() >= at => None,
+            _ => Some(turn),
+        }
     }
 
     /// Reads `properties` of record `id` of `object_type`: property name ->
@@ -189,4 +220,32 @@ fn encode(segment: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        let mapping: CrmMapping = toml::from_str("api_base = \"http://127.0.0.1:9\"").unwrap();
+        Client::new(Crm::HubSpot, &mapping, Secret::new("pat")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_caller_shares_the_turns_and_none_starts_after_its_deadline() {
+        let client = client();
+        // Eight reads in flight, whoever started them (webhooks or the
+        // retry loop): the ninth waits, here until its deadline.
+        let mut held = Vec::new();
+        for _ in 0..CONCURRENT_READS {
+            held.push(client.turn(None).await.expect("a free turn"));
+        }
+        let soon = tokio::time::Instant::now() + Duration::from_millis(50);
+        assert!(client.turn(Some(soon)).await.is_none());
+        // A turn is free again, but that deadline has passed.
+        held.pop();
+        assert!(client.turn(Some(soon)).await.is_none());
+        let later = tokio::time::Instant::now() + Duration::from_secs(60);
+        assert!(client.turn(Some(later)).await.is_some());
+    }
 }

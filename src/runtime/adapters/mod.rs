@@ -16,7 +16,7 @@ pub mod pending;
 pub mod pipedrive;
 mod values;
 
-pub(crate) use decide::{hydrate_record, CONCURRENT_READS};
+pub(crate) use decide::hydrate_record;
 pub use values::{apply_properties, map_property};
 
 use std::sync::Arc;

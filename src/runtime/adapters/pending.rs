@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::hydrate::CONCURRENT_READS;
 use super::mapping::{Crm, Mapping};
-use super::{hydrate_record, CrmEvent, CONCURRENT_READS};
+use super::{hydrate_record, CrmEvent};
 use crate::eval::Event;
 use crate::runtime::delivery::backoff::{Backoff, Jitter};
 use crate::runtime::http::hooks::answer_kind;
@@ -112,6 +113,8 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
     let mut decided = 0;
     let mut stopped = None;
     let mut running = tokio::task::JoinSet::new();
+    // Task id -> its rows, to back them off if the task panics.
+    let mut tasks = std::collections::HashMap::new();
     let mut order = order.into_iter();
     loop {
         while stopped.is_none() && running.len() < CONCURRENT_READS {
@@ -119,20 +122,32 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
             let Some(rows) = groups.remove(&key) else {
                 continue;
             };
-            let state = state.clone();
-            running.spawn(async move { retry_one(&state, key, rows).await });
+            let (state, mine) = (state.clone(), rows.clone());
+            let task = running.spawn(async move { retry_one(&state, key, mine).await });
+            tasks.insert(task.id(), rows);
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
         match joined {
-            Ok(Ok(n)) => decided += n,
+            Ok((_, Ok(n))) => decided += n,
             // The store refuses writes: start no more, finish the others.
-            Ok(Err(e)) => {
+            Ok((_, Err(e))) => {
                 stopped.get_or_insert(e);
             }
-            // Its rows stay due for the next pass.
-            Err(e) => tracing::error!(error = %e, "a retry of waiting CRM events stopped"),
+            // A bug: backed off like a failed try, so the rows do not come
+            // back in every pass.
+            Err(e) => {
+                tracing::error!(error = %e, "a retry of waiting CRM events stopped");
+                if let Some(rows) = tasks.get(&e.id()) {
+                    let next = next_try(state, rows);
+                    if let Err(e) =
+                        failed(state, rows, next, format!("the retry stopped: {e}")).await
+                    {
+                        stopped.get_or_insert(e);
+                    }
+                }
+            }
         }
     }
     match stopped {
@@ -141,21 +156,26 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
     }
 }
 
+/// When a record's waiting events are tried again if this try fails.
+fn next_try(state: &AppState, rows: &[PendingRow]) -> jiff::Timestamp {
+    // The record's events failed together so far; the oldest has the
+    // most tries.
+    let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+    jiff::Timestamp::now()
+        + wait_after(
+            retry_interval(&state.crm.mapping),
+            failures.saturating_add(1),
+            &mut Jitter::from_clock(),
+        )
+}
+
 /// Tries one record's waiting events; on failure marks them to try again.
 async fn retry_one(
     state: &Arc<AppState>,
     key: (String, String),
     rows: Vec<PendingRow>,
 ) -> Result<usize, StoreError> {
-    // The record's events failed together so far; the oldest has the
-    // most tries.
-    let failures = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-    let next = jiff::Timestamp::now()
-        + wait_after(
-            retry_interval(&state.crm.mapping),
-            failures.saturating_add(1),
-            &mut Jitter::from_clock(),
-        );
+    let next = next_try(state, &rows);
     match retry_record(state, &rows, next).await {
         Ok(n) => Ok(n),
         // One record's failure must not hold up the others: unmarked, its
@@ -207,10 +227,7 @@ async fn retry_record(
         }
     }
     let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
-    // The pass bounds how many records run at once, so each record's
-    // call has a turn of its own.
-    let turn = tokio::sync::Semaphore::new(1);
-    if let Err(why) = hydrate_record(state, crm, &set, &mut group, &turn).await {
+    if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
         return failed(state, rows, next, why).await;
     }
     let mut decoded = Vec::with_capacity(rows.len());
