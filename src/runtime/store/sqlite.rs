@@ -300,6 +300,20 @@ fn set_write_pragmas(
         wanted: wanted.to_owned(),
         got,
     };
+    // First, so that switching to WAL (an exclusive lock) waits for
+    // another process opening the file at the same moment.
+    conn.busy_timeout(options.busy_timeout).map_err(&err)?;
+    let got: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+        .map_err(&err)?;
+    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
+    if got != wanted.min(i64::from(i32::MAX)) {
+        return Err(mismatch(
+            "busy_timeout",
+            &wanted.to_string(),
+            got.to_string(),
+        ));
+    }
     // journal_mode answers with the mode now in force.
     let journal_mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -315,18 +329,6 @@ fn set_write_pragmas(
         .map_err(&err)?;
     if got != sync_value {
         return Err(mismatch("synchronous", sync_name, got.to_string()));
-    }
-    conn.busy_timeout(options.busy_timeout).map_err(&err)?;
-    let got: i64 = conn
-        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
-        .map_err(&err)?;
-    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
-    if got != wanted.min(i64::from(i32::MAX)) {
-        return Err(mismatch(
-            "busy_timeout",
-            &wanted.to_string(),
-            got.to_string(),
-        ));
     }
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(&err)?;
@@ -363,11 +365,27 @@ fn upgrade(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     let migrated = migrations().to_latest(conn);
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Deferred);
-    migrated.map_err(|e| StoreError::Migrate {
-        path: path.to_owned(),
-        to: SCHEMA_VERSION,
-        reason: e.to_string(),
-    })
+    let Err(e) = migrated else { return Ok(()) };
+    // Another process opening the file at the same time (`handoff health`
+    // as a new release starts) may have upgraded it between our reading
+    // its version and our taking the lock: then the migrations it ran are
+    // why ours failed ("already exists"), and there is nothing left to do.
+    let now: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db("reading the schema version"))?;
+    match usize::try_from(now) {
+        Ok(now) if now == SCHEMA_VERSION && found < SCHEMA_VERSION => Ok(()),
+        Ok(now) if now > SCHEMA_VERSION => Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: now,
+            known: SCHEMA_VERSION,
+        }),
+        _ => Err(StoreError::Migrate {
+            path: path.to_owned(),
+            to: SCHEMA_VERSION,
+            reason: e.to_string(),
+        }),
+    }
 }
 
 fn open_reader(path: &Path, path_str: &str, busy: Duration) -> Result<Connection, StoreError> {
@@ -1636,6 +1654,30 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_file_at_once_both_succeed() {
+        // Two openers race: both read version 0, one migrates, the other
+        // then finds the tables there. Twenty rounds, each a new file.
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let path = dir.path().join(format!("race-{round}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let openers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        SqliteStore::open(&path, SqliteOptions::default()).map(|s| s.close())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert!(opened.is_ok(), "round {round}: {opened:?}");
+            }
+        }
     }
 
     #[test]
