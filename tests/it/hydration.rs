@@ -412,6 +412,35 @@ async fn the_retry_loop_does_not_wait_for_one_records_call_before_the_next() {
     .await;
 }
 
+/// Waiting records retried against a CRM whose calls hang hold at most
+/// half the server's turns to call it: a webhook that needs a read still
+/// gets one within its deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retry_loop_leaves_webhooks_turns_to_call_the_crm() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let app = stalled_app(&fake, Some(60_000), true).await;
+    let at = now_ms() - 1000;
+    let batch: Vec<J> = (0..8)
+        .map(|i| stage_change_event(70 + i, 3501 + i, at))
+        .collect();
+    let r = send_hubspot(&app, SECRET, &J::Array(batch).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    // The request's eight calls, then the retry loop's, which hang.
+    wait_for("the retry loop calling the CRM", || {
+        let n = fake.calls().len();
+        async move { (n > 8).then_some(()) }
+    })
+    .await;
+    let one = stage_change(78, 3520, at);
+    let r = send_hubspot(&app, SECRET, &one, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        fake.calls().iter().any(|c| c.contains("/3520?")),
+        "the webhook's record was asked for: {:?}",
+        fake.calls()
+    );
+}
+
 /// Nine records wait on a CRM that never answers: at most eight calls are
 /// in flight, and a record in the same batch that needs no call (a change
 /// that cannot trigger anything) is decided at once, not left waiting

@@ -223,19 +223,25 @@ async fn hydrate_all(
     // per record (up to 100 in a HubSpot batch) against a pool of a few
     // read connections, which a read abandoned at the deadline would go on
     // holding.
+    // Within the deadline too; if the store cannot say, only records that
+    // would need what it holds wait.
     let keys: Vec<(String, String)> = records.iter().map(|(k, _)| k.clone()).collect();
     let store = state.store.clone();
-    let known = tokio::task::spawn_blocking(move || {
+    let read = tokio::task::spawn_blocking(move || {
         keys.iter()
             .map(|(o, r)| store.crm_record(o, r).map(|row| row.map(|row| row.state)))
             .collect::<Result<Vec<_>, _>>()
-    })
-    .await;
-    let known = match known {
-        Ok(Ok(known)) => known,
-        Ok(Err(e)) => return all_wait(&records, &format!("the stored record is unreadable: {e}")),
-        Err(e) => return all_wait(&records, &format!("the stored record is unreadable: {e}")),
-    };
+    });
+    let known: Vec<Result<Option<String>, String>> =
+        match tokio::time::timeout_at(deadline_at, read).await {
+            Ok(Ok(Ok(known))) => known.into_iter().map(Ok).collect(),
+            Ok(Ok(Err(e))) => unknown(&records, format!("the stored record is unreadable: {e}")),
+            Ok(Err(e)) => unknown(&records, format!("the stored record is unreadable: {e}")),
+            Err(_) => unknown(
+                &records,
+                "the stored record was not read within hydrate_deadline_ms".to_string(),
+            ),
+        };
     // Each read is a task of its own, owning a copy of its record's
     // events, so the reads run side by side and the ones still running at
     // the deadline are dropped with the set (aborted, their connections
@@ -264,6 +270,8 @@ async fn hydrate_all(
             break; // every record was read (or needed no read)
         };
         match joined {
+            // Left not done: counted with the reads the deadline cut.
+            Ok((_, (_, _, Err(why)))) if why == OUT_OF_TIME => {}
             Ok((_, (at, group, read))) => {
                 done[at] = true;
                 match read {
@@ -314,16 +322,14 @@ async fn hydrate_all(
     waiting
 }
 
-/// Every record of the request waits, for `why`.
-fn all_wait(
-    records: &[((String, String), Vec<usize>)],
-    why: &str,
-) -> BTreeMap<(String, String), String> {
-    records
-        .iter()
-        .map(|(key, _)| (key.clone(), why.to_string()))
-        .collect()
+/// What the store holds is unknown, for `why`, for every record.
+fn unknown<T>(records: &[T], why: String) -> Vec<Result<Option<String>, String>> {
+    records.iter().map(|_| Err(why.clone())).collect()
 }
+
+/// Why a record waits when its turn to call the CRM came too late: not a
+/// failed read but the request's deadline, counted and logged as such.
+const OUT_OF_TIME: &str = "the request's time for CRM reads ran out";
 
 /// Reads the record of `group` (events of one record, in order) from the
 /// CRM when a handoff they may trigger would read fields never heard of,
@@ -345,7 +351,7 @@ pub(crate) async fn hydrate_record(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?
         .map(|row| row.state);
-    hydrate_known(state, crm, set, group, known, None).await
+    hydrate_known(state, crm, set, group, Ok(known), None).await
 }
 
 /// [`hydrate_record`] with what the store holds of the record (its state
@@ -356,7 +362,7 @@ async fn hydrate_known(
     crm: Crm,
     set: &WorkflowSet,
     group: &mut [&mut CrmEvent],
-    known: Option<String>,
+    known: Result<Option<String>, String>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<(), String> {
     let Some(first) = group.first() else {
@@ -373,7 +379,7 @@ async fn hydrate_known(
     let (Some(om), Some(schema)) = (mapping.object(&object), set.object(&object)) else {
         return Ok(());
     };
-    let stored = match known {
+    let stored = match known? {
         Some(text) => match serde_json::from_str::<StoredRecord>(&text) {
             Ok(s) => Some(RecordState::from_stored(schema, &s)),
             Err(_) => None,
@@ -402,7 +408,7 @@ async fn hydrate_known(
     };
     let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
     let Some(_turn) = client.turn(deadline).await else {
-        return Err("the request's time for CRM reads ran out".into());
+        return Err(OUT_OF_TIME.into());
     };
     match client.fetch(&object_type, &record_id, &properties).await {
         Ok(fetched) => {

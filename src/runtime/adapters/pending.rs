@@ -108,8 +108,10 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
         groups.entry(key).or_default().push(row);
     }
     // Records are independent (each one's decision is one write job), so
-    // up to eight are tried side by side: a CRM that answers slowly, or
-    // not at all until its timeout, slows a pass down eightfold less.
+    // several are tried side by side: a CRM that answers slowly, or not at
+    // all until its timeout, slows a pass down that much less. Half the
+    // process's turns to call the CRM at most, so webhooks, which have a
+    // deadline, always find turns the loop does not hold.
     let mut decided = 0;
     let mut stopped = None;
     let mut running = tokio::task::JoinSet::new();
@@ -117,7 +119,7 @@ pub async fn retry_due(state: &Arc<AppState>) -> Result<usize, StoreError> {
     let mut tasks = std::collections::HashMap::new();
     let mut order = order.into_iter();
     loop {
-        while stopped.is_none() && running.len() < CONCURRENT_READS {
+        while stopped.is_none() && running.len() < CONCURRENT_READS / 2 {
             let Some(key) = order.next() else { break };
             let Some(rows) = groups.remove(&key) else {
                 continue;
