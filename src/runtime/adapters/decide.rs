@@ -184,11 +184,11 @@ pub(super) async fn accept(
 /// could not be read. Every record starts at once and only the CRM call
 /// waits for a turn, so a record that needs no call (its events cannot
 /// trigger, or the store knows its fields) is never held up behind slow
-/// calls for others. One deadline for the whole request, not one per read: a read
-/// may take `timeout_ms` × (`retries` + 1) plus back-off, and a CRM drops a
-/// webhook it waits on too long (HubSpot after 5 s) and in the end gives
-/// up on it, so a record not read in time is stored as pending, answered,
-/// and decided by the retry loop.
+/// calls for others. One deadline for the whole request, not one per
+/// read: a read may take `timeout_ms` × (`retries` + 1) plus back-off, and
+/// a CRM drops a webhook it waits on too long (HubSpot after 5 s) and in
+/// the end gives up on it, so a record not read in time is stored as
+/// pending, answered, and decided by the retry loop.
 async fn hydrate_all(
     state: &Arc<AppState>,
     crm: Crm,
@@ -219,12 +219,11 @@ async fn hydrate_all(
     let deadline_at = tokio::time::Instant::now() + within;
     let deadline = tokio::time::sleep_until(deadline_at);
     tokio::pin!(deadline);
-    // What the store holds of every record, in one blocking call: not one
-    // per record (up to 100 in a HubSpot batch) against a pool of a few
-    // read connections, which a read abandoned at the deadline would go on
-    // holding.
-    // Within the deadline too; if the store cannot say, only records that
-    // would need what it holds wait.
+    // What the store holds of every record, in one blocking call within
+    // the deadline: not one per record (up to 100 in a HubSpot batch)
+    // against a pool of a few read connections, which a read abandoned at
+    // the deadline would go on holding. If the store cannot say, only the
+    // records that would need what it holds wait.
     let keys: Vec<(String, String)> = records.iter().map(|(k, _)| k.clone()).collect();
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
