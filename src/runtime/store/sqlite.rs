@@ -1657,12 +1657,21 @@ mod tests {
     }
 
     #[test]
-    fn two_processes_opening_a_new_file_at_once_both_succeed() {
-        // Two openers race: both read version 0, one migrates, the other
-        // then finds the tables there. Twenty rounds, each a new file.
+    fn two_processes_upgrading_a_file_at_once_both_succeed() {
+        // Two openers race on a version-6 file (as `handoff health` may
+        // when a new release starts): both read version 6, one migrates,
+        // the other then finds the edits made. Twenty rounds, each a file.
         let dir = tempfile::tempdir().unwrap();
         for round in 0..20 {
             let path = dir.path().join(format!("race-{round}.db"));
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                let mode: String = conn
+                    .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                    .unwrap();
+                assert_eq!(mode, "wal");
+                migrations().to_version(&mut conn, 6).unwrap();
+            }
             let start = std::sync::Arc::new(std::sync::Barrier::new(2));
             let openers: Vec<_> = (0..2)
                 .map(|_| {
