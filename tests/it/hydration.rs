@@ -441,6 +441,41 @@ async fn the_retry_loop_leaves_webhooks_turns_to_call_the_crm() {
     );
 }
 
+/// A CRM answering 503 is tried again after a pause, and the pause holds
+/// no turn to call it: nine records' first tries all start at once. (With
+/// turns held through the pauses, 0.2 + 0.4 + ... + 3.2 s, the ninth would
+/// get none before the request's 2 s deadline.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_between_tries_holds_no_turn_to_call_the_crm() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.set_down(true);
+    let base = fake.base();
+    let app = spawn_app_with(move |s| {
+        let mut m = mapping(&base);
+        for crm in [m.hubspot.as_mut(), m.pipedrive.as_mut()] {
+            crm.unwrap().pending_retry_ms = Some(3_600_000);
+        }
+        let hs = m.hubspot.as_mut().unwrap();
+        hs.retries = Some(5);
+        hs.hydrate_deadline_ms = Some(2000);
+        s.crm = m;
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let at = now_ms() - 1000;
+    let batch: Vec<J> = (0..9)
+        .map(|i| stage_change_event(90 + i, 3601 + i, at))
+        .collect();
+    let r = send_hubspot(&app, SECRET, &J::Array(batch).to_string(), now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let calls = fake.calls();
+    for id in 3601..=3609 {
+        let path = format!("/{id}?");
+        assert!(calls.iter().any(|c| c.contains(&path)), "{id}: {calls:?}");
+    }
+}
+
 /// Nine records wait on a CRM that never answers: at most eight calls are
 /// in flight, and a record in the same batch that needs no call (a change
 /// that cannot trigger anything) is decided at once, not left waiting

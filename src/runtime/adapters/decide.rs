@@ -354,7 +354,7 @@ pub(crate) async fn hydrate_record(
 }
 
 /// [`hydrate_record`] with what the store holds of the record (its state
-/// as stored) already read. The CRM call waits for a turn (see
+/// as stored) already read. Each try of the CRM call waits for a turn (see
 /// [`super::hydrate::Client::turn`]) and starts only before `deadline`.
 async fn hydrate_known(
     state: &Arc<AppState>,
@@ -406,10 +406,10 @@ async fn hydrate_known(
         return Ok(());
     };
     let properties: Vec<&str> = needs.iter().map(|(p, _)| p.as_str()).collect();
-    let Some(_turn) = client.turn(deadline).await else {
-        return Err(OUT_OF_TIME.into());
-    };
-    match client.fetch(&object_type, &record_id, &properties).await {
+    match client
+        .fetch(&object_type, &record_id, &properties, deadline)
+        .await
+    {
         Ok(fetched) => {
             state.metrics.crm_hydrations.inc(&[crm.as_str(), "fetched"]);
             let mut fields = serde_json::Map::new();
@@ -431,6 +431,7 @@ async fn hydrate_known(
             }
             Ok(())
         }
+        Err(HydrateError::OutOfTime) => Err(OUT_OF_TIME.into()),
         Err(HydrateError::NotFound) => {
             // Deleted in the CRM since: decide on what the webhook said.
             state

@@ -39,6 +39,10 @@ pub enum HydrateError {
     /// The record does not exist (deleted since the webhook was sent).
     #[error("the record does not exist in the CRM")]
     NotFound,
+    /// No turn to call the API came before the request's deadline.
+    #[error("the request's time for CRM reads ran out")]
+    #[diagnostic(help("the event is stored and decided by the retry loop; if this is frequent, raise `hydrate_deadline_ms` or look at the API's latency"))]
+    OutOfTime,
     /// The client could not be built (a bad `api_base`).
     #[error("cannot set up the {crm} API client: {reason}")]
     #[diagnostic(help("set `[{crm}] api_base` to an http(s) URL such as {default}"))]
@@ -131,11 +135,16 @@ impl Client {
     /// Reads `properties` of record `id` of `object_type`: property name ->
     /// value as the API gives it (a property the record has no value for
     /// may be absent or null).
+    ///
+    /// Each try waits for a turn (see [`Client::turn`]) and holds it only
+    /// while it calls, not through the pause before the next try; none
+    /// starts after `deadline` ([`HydrateError::OutOfTime`]).
     pub async fn fetch(
         &self,
         object_type: &str,
         id: &str,
         properties: &[&str],
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<serde_json::Map<String, serde_json::Value>, HydrateError> {
         let id = encode(id);
         let object_type = encode(object_type);
@@ -146,6 +155,10 @@ impl Client {
                 // waits belong to the pending-decision loop.
                 tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
             }
+            // Dropped at the end of this try, whatever ends it.
+            let Some(_turn) = self.turn(deadline).await else {
+                return Err(HydrateError::OutOfTime);
+            };
             let request = match self.crm {
                 Crm::HubSpot => self
                     .http
