@@ -1656,6 +1656,59 @@ mod tests {
         assert_eq!(v as usize, SCHEMA_VERSION);
     }
 
+    /// The functions an INSERT into `table` runs, from its compiled program.
+    fn functions_run_by_insert(conn: &Connection, table: &str, columns: &str) -> Vec<String> {
+        let n = columns.split(',').count();
+        let values = (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut explain = conn
+            .prepare(&format!(
+                "EXPLAIN INSERT INTO {table} ({columns}) VALUES ({values})"
+            ))
+            .unwrap();
+        let rows = explain
+            .query_map(
+                rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, n)),
+                |r| {
+                    let p4 = r.get_ref(5)?.as_str().ok().map(str::to_owned);
+                    Ok((r.get::<_, String>(1)?, p4))
+                },
+            )
+            .unwrap();
+        rows.map(Result::unwrap)
+            .filter(|(opcode, _)| opcode == "Function" || opcode == "PureFunc")
+            .filter_map(|(_, p4)| p4)
+            .collect()
+    }
+
+    #[test]
+    fn the_connection_that_upgrades_runs_the_checks_of_the_new_schema() {
+        // The writer is the connection that ran migration 7: had it kept the
+        // table definitions it parsed before, it would go on parsing every
+        // stored JSON value that the migration stopped checking.
+        let events = "source, event_id, content_hash, received_at, object, record_id, \
+                      raw_body, normalized, workflow_version, outcome, field_errors";
+        let dir = tempfile::tempdir().unwrap();
+        for from in [0, 6] {
+            let path = dir.path().join(format!("from-{from}.db"));
+            let mut conn = Connection::open(&path).unwrap();
+            if from > 0 {
+                migrations().to_version(&mut conn, from).unwrap();
+                // The probe sees the check while it is there.
+                let run = functions_run_by_insert(&conn, "events", events);
+                assert!(run.iter().any(|f| f.starts_with("json_valid")), "{run:?}");
+            }
+            upgrade(&mut conn, "test").unwrap();
+            let run = functions_run_by_insert(&conn, "events", events);
+            assert!(
+                !run.iter().any(|f| f.starts_with("json_valid")),
+                "from version {from}: {run:?}"
+            );
+        }
+    }
+
     #[test]
     fn two_processes_upgrading_a_file_at_once_both_succeed() {
         // Two openers race on a version-6 file (as `handoff health` may
