@@ -314,10 +314,7 @@ fn set_write_pragmas(
             got.to_string(),
         ));
     }
-    // journal_mode answers with the mode now in force.
-    let journal_mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(&err)?;
+    let journal_mode = switch_to_wal(conn, options.busy_timeout).map_err(&err)?;
     if !journal_mode.eq_ignore_ascii_case("wal") {
         return Err(mismatch("journal_mode", "WAL", journal_mode));
     }
@@ -344,6 +341,33 @@ fn set_write_pragmas(
         busy_timeout: options.busy_timeout,
         foreign_keys: true,
     })
+}
+
+/// Switches the file to WAL and answers the mode now in force.
+///
+/// Two processes creating the same new file at once (`serve` starting while
+/// `handoff health` runs) both hold a shared lock and ask for an exclusive
+/// one to switch: SQLite refuses one of them "database is locked" at once,
+/// without calling the busy handler, because waiting could deadlock. The
+/// refused one has let go of its lock when the statement failed, so trying
+/// again (the other has switched the file by then, or will) succeeds; this
+/// tries until the busy timeout is spent, pausing as SQLite's own busy
+/// handler does.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            answered => return answered,
+        }
+    }
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], refusing a newer file.
@@ -1725,6 +1749,32 @@ mod tests {
                 assert_eq!(mode, "wal");
                 migrations().to_version(&mut conn, 6).unwrap();
             }
+            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let openers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        SqliteStore::open(&path, SqliteOptions::default()).map(|s| s.close())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert!(opened.is_ok(), "round {round}: {opened:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn two_processes_creating_a_file_at_once_both_succeed() {
+        // Both find no file, create it and switch it to WAL: each holds a
+        // shared lock and asks for an exclusive one, and SQLite answers one
+        // of them "database is locked" at once (no busy timeout waits out
+        // that deadlock). Rounds, each a new file.
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..100 {
+            let path = dir.path().join(format!("new-{round}.db"));
             let start = std::sync::Arc::new(std::sync::Barrier::new(2));
             let openers: Vec<_> = (0..2)
                 .map(|_| {
