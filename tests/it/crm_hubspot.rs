@@ -228,30 +228,45 @@ async fn an_older_change_never_overwrites_a_newer_one_and_a_bad_value_is_a_field
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
 
-/// HubSpot's documented v1 example, sent as HubSpot sends it.
+/// HubSpot's documented v1 example, sent as HubSpot sends it: accepted
+/// with `legacy_signatures = true`, and by default refused (v1 has no
+/// timestamp, so it could be a replay), with the answer naming the setting.
 #[tokio::test(flavor = "multi_thread")]
-async fn hubspots_documented_v1_example_is_accepted_over_http() {
+async fn hubspots_documented_v1_example_is_accepted_over_http_only_when_legacy_signatures_are() {
     let secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
-    let app = spawn_app_with(|s| {
-        s.crm = mapping("http://127.0.0.1:9");
-        s.secrets.hubspot_client_secret = Some(Secret::new(secret));
-    })
-    .await;
     let body = r#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
-    let r = app
-        .client
-        .post(app.url("/hooks/hubspot"))
-        .header("x-hubspot-signature-version", "v1")
-        .header(
-            "x-hubspot-signature",
-            "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de",
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(events_stored(&app, "hubspot"), 1);
+    for legacy in [false, true] {
+        let app = spawn_app_with(|s| {
+            s.crm = mapping("http://127.0.0.1:9");
+            if legacy {
+                let hubspot = s.crm.hubspot.as_mut().unwrap();
+                hubspot.legacy_signatures = Some(toml::Spanned::new(0..0, true));
+            }
+            s.secrets.hubspot_client_secret = Some(Secret::new(secret));
+        })
+        .await;
+        let r = app
+            .client
+            .post(app.url("/hooks/hubspot"))
+            .header("x-hubspot-signature-version", "v1")
+            .header(
+                "x-hubspot-signature",
+                "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        if legacy {
+            assert_eq!(r.status(), 200);
+            assert_eq!(events_stored(&app, "hubspot"), 1);
+        } else {
+            assert_eq!(r.status(), 401);
+            let text = r.text().await.unwrap();
+            assert!(text.contains("legacy_signatures = true"), "{text}");
+            assert_eq!(events_stored(&app, "hubspot"), 0);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

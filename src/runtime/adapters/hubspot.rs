@@ -13,6 +13,11 @@
 //!   secret + method + URI + body;
 //! - v1: hex SHA-256 of secret + body.
 //!
+//! HubSpot sends v3 with every request, next to v1 or v2 for older
+//! integrations. v1 and v2 carry no timestamp (a captured request could be
+//! replayed at any time), so they are accepted only with
+//! `legacy_signatures = true` under `[hubspot]`.
+//!
 //! The URI is `HANDOFF_PUBLIC_URL` (what HubSpot was told to call) plus the
 //! request's path and query, or the request's own scheme and host when the
 //! public URL is not set.
@@ -34,6 +39,15 @@ const WINDOW_MS: i64 = 5 * 60 * 1000;
 /// The HubSpot API's base URL when `[hubspot] api_base` is not set.
 pub const DEFAULT_API_BASE: &str = "https://api.hubapi.com";
 
+/// Which signature versions a request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// v3 only (the default).
+    V3,
+    /// v3, or the older v1 and v2 (`legacy_signatures = true`).
+    Legacy,
+}
+
 /// Why a request's signature was refused (the 401's text; never quotes
 /// the secret or the expected signature).
 pub fn verify(
@@ -43,6 +57,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
     now_ms: i64,
+    accept: Accept,
 ) -> Result<(), String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(sig) = header("x-hubspot-signature-v3") {
@@ -72,6 +87,12 @@ pub fn verify(
         return Err("no HubSpot signature: the `X-HubSpot-Signature-v3` header is missing".into());
     };
     let version = header("x-hubspot-signature-version").unwrap_or("v1");
+    if accept == Accept::V3 {
+        return Err(format!(
+            "the request carries only a HubSpot {} signature, which has no timestamp and could be a replay; HubSpot sends `X-HubSpot-Signature-v3` with every request: check that no proxy drops it, or set `legacy_signatures = true` under `[hubspot]` to accept v1 and v2",
+            version.trim()
+        ));
+    }
     let expected = match version.trim() {
         "v1" => sign_v1(secret, body),
         "v2" => sign_v2(secret, method, uri, body),
@@ -429,9 +450,18 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(verify(SECRET, "POST", "", &h, body, 0), Ok(()));
-        assert!(verify(b"other", "POST", "", &h, body, 0).is_err());
-        assert!(verify(SECRET, "POST", "", &h, b"[]", 0).is_err());
+        let legacy = Accept::Legacy;
+        assert_eq!(verify(SECRET, "POST", "", &h, body, 0, legacy), Ok(()));
+        assert!(verify(b"other", "POST", "", &h, body, 0, legacy).is_err());
+        assert!(verify(SECRET, "POST", "", &h, b"[]", 0, legacy).is_err());
+        // Without `legacy_signatures`, even a right v1 signature is refused,
+        // and the answer names the setting.
+        let refused = verify(SECRET, "POST", "", &h, body, 0, Accept::V3).unwrap_err();
+        assert!(
+            refused.contains("only a HubSpot v1 signature")
+                && refused.contains("legacy_signatures = true"),
+            "{refused}"
+        );
     }
 
     /// HubSpot's documented v2 examples (a GET, and a POST with a body).
@@ -455,7 +485,12 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(verify(SECRET, "POST", uri, &h, body, 0), Ok(()));
+        assert_eq!(
+            verify(SECRET, "POST", uri, &h, body, 0, Accept::Legacy),
+            Ok(())
+        );
+        let refused = verify(SECRET, "POST", uri, &h, body, 0, Accept::V3).unwrap_err();
+        assert!(refused.contains("only a HubSpot v2 signature"), "{refused}");
         // Another URI (a proxy rewrote the host): refused.
         assert!(verify(
             SECRET,
@@ -463,7 +498,8 @@ mod tests {
             "https://other.example/webhook_uri",
             &h,
             body,
-            0
+            0,
+            Accept::Legacy
         )
         .is_err());
     }
@@ -483,10 +519,13 @@ mod tests {
             "x-hubspot-request-timestamp",
             ts.to_string().parse().unwrap(),
         );
-        assert_eq!(verify(SECRET, "POST", uri, &h, body, ts + 299_000), Ok(()));
-        let stale = verify(SECRET, "POST", uri, &h, body, ts + 301_000).unwrap_err();
+        assert_eq!(
+            verify(SECRET, "POST", uri, &h, body, ts + 299_000, Accept::V3),
+            Ok(())
+        );
+        let stale = verify(SECRET, "POST", uri, &h, body, ts + 301_000, Accept::V3).unwrap_err();
         assert!(stale.contains("5 minutes"), "{stale}");
-        assert!(verify(SECRET, "POST", uri, &h, b"[]", ts).is_err());
+        assert!(verify(SECRET, "POST", uri, &h, b"[]", ts, Accept::V3).is_err());
         // The same URI with its `:` and `/` escaped signs the same.
         assert_eq!(
             verify(
@@ -495,12 +534,13 @@ mod tests {
                 "https%3A%2F%2Fwww.example.com%2Fwebhook_uri",
                 &h,
                 body,
-                ts
+                ts,
+                Accept::V3
             ),
             Ok(())
         );
         h.remove("x-hubspot-request-timestamp");
-        assert!(verify(SECRET, "POST", uri, &h, body, ts)
+        assert!(verify(SECRET, "POST", uri, &h, body, ts, Accept::V3)
             .unwrap_err()
             .contains("Timestamp"));
     }

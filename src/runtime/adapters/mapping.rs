@@ -89,6 +89,11 @@ pub struct CrmMapping {
     /// retry, in milliseconds (default 30000); the wait doubles after each
     /// failed retry, up to 30 minutes.
     pub pending_retry_ms: Option<u64>,
+    /// HubSpot only: also accept the older v1 and v2 signatures (default
+    /// false). They carry no timestamp, so a captured request could be
+    /// replayed at any time; HubSpot sends the v3 signature with every
+    /// request, so only a proxy that drops its headers needs this.
+    pub legacy_signatures: Option<Spanned<bool>>,
     /// `.handoff` object name -> its mapping.
     #[serde(default)]
     pub objects: BTreeMap<Spanned<String>, ObjectMapping>,
@@ -126,7 +131,20 @@ pub struct MappingError {
     pub reason: String,
 }
 
+/// Why `legacy_signatures` under `[pipedrive]` is refused.
+const NOT_PIPEDRIVE_KEY: &str = "`legacy_signatures` is a HubSpot setting: Pipedrive's \
+     webhooks are not signed (they log in with HANDOFF_PIPEDRIVE_USER and \
+     HANDOFF_PIPEDRIVE_PASSWORD); remove it from `[pipedrive]`";
+
 impl CrmMapping {
+    /// Whether HubSpot's v1 and v2 signatures are accepted (see
+    /// [`CrmMapping::legacy_signatures`]).
+    pub fn accepts_legacy_signatures(&self) -> bool {
+        self.legacy_signatures
+            .as_ref()
+            .is_some_and(|v| *v.get_ref())
+    }
+
     /// How long the API reads of one webhook request may take together.
     pub fn hydrate_deadline(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
@@ -157,9 +175,20 @@ impl Mapping {
                     reason: e.message().to_string(),
                 })
         };
+        let pipedrive = read(Crm::Pipedrive)?;
+        if pipedrive
+            .as_ref()
+            .is_some_and(|p| p.legacy_signatures.is_some())
+        {
+            return Err(MappingError {
+                crm: Crm::Pipedrive,
+                path: path.to_string(),
+                reason: NOT_PIPEDRIVE_KEY.to_string(),
+            });
+        }
         Ok(Mapping {
             hubspot: read(Crm::HubSpot)?,
-            pipedrive: read(Crm::Pipedrive)?,
+            pipedrive,
         })
     }
 
@@ -285,7 +314,7 @@ pub fn check(file: &Arc<SourceFile>, objects: &[ObjectSchema]) -> Vec<Diagnostic
                     format!("the CRM mapping is not valid: {}", e.message()),
                     "here",
                 )
-                .with_help("a CRM table's keys are object_type, properties, stages, owners (users), api_base, timeout_ms, retries, hydrate_deadline_ms and pending_retry_ms"),
+                .with_help("a CRM table's keys are object_type, properties, stages, owners (users), api_base, timeout_ms, retries, hydrate_deadline_ms, pending_retry_ms and (HubSpot) legacy_signatures"),
             );
             return out;
         }
@@ -313,6 +342,18 @@ fn check_crm(
     objects: &[ObjectSchema],
     out: &mut Vec<Diagnostic>,
 ) {
+    if let (Crm::Pipedrive, Some(key)) = (crm, &m.legacy_signatures) {
+        out.push(
+            Diagnostic::error(
+                Code::H001,
+                file,
+                span_of(key),
+                "`legacy_signatures` is a HubSpot setting".to_string(),
+                "not a Pipedrive key",
+            )
+            .with_help(NOT_PIPEDRIVE_KEY),
+        );
+    }
     for (name, om) in &m.objects {
         let Some(schema) = objects.iter().find(|o| &o.name == name.get_ref()) else {
             let mut d = Diagnostic::error(
@@ -514,6 +555,31 @@ closedwon = "Closed Won"
             hs.object("deal").unwrap().stage_label("closedwon"),
             Some("Closed Won")
         );
+    }
+
+    #[test]
+    fn legacy_signatures_are_off_unless_set_and_only_hubspot_has_them() {
+        let read = |text: &str| {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            Mapping::from_table(&table, "handoff.toml")
+        };
+        let m = read("[hubspot]\n").unwrap();
+        assert!(!m.hubspot.unwrap().accepts_legacy_signatures());
+        let m = read("[hubspot]\nlegacy_signatures = true\n").unwrap();
+        assert!(m.hubspot.unwrap().accepts_legacy_signatures());
+        let err = read("[pipedrive]\nlegacy_signatures = true\n").unwrap_err();
+        assert!(
+            err.to_string().contains("is a HubSpot setting") && err.reason.contains("remove it"),
+            "{err}"
+        );
+        // `handoff check --config` points at the key.
+        let text = "[pipedrive]\nlegacy_signatures = false\n";
+        let file = SourceFile::new("handoff.toml", text);
+        let found = check(&file, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].message.contains("HubSpot setting"), "{found:?}");
+        let span = found[0].span;
+        assert_eq!(&text[span.start..span.end], "false");
     }
 
     #[test]

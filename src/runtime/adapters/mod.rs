@@ -196,6 +196,10 @@ async fn hubspot_hook(
         }
     };
     let now = jiff::Timestamp::now();
+    let versions = match state.crm.mapping.crm(crm) {
+        Some(m) if m.accepts_legacy_signatures() => hubspot::Accept::Legacy,
+        _ => hubspot::Accept::V3,
+    };
     if let Err(why) = hubspot::verify(
         secret.expose().as_bytes(),
         method.as_str(),
@@ -203,6 +207,7 @@ async fn hubspot_hook(
         &headers,
         &body,
         now.as_millisecond(),
+        versions,
     ) {
         state.metrics.events.inc(&[source, "unauthorized"]);
         return problem(StatusCode::UNAUTHORIZED, &why);
