@@ -226,21 +226,28 @@ async fn hydrate_all(
     // records that would need what it holds wait.
     let keys: Vec<(String, String)> = records.iter().map(|(k, _)| k.clone()).collect();
     let store = state.store.clone();
+    // A blocking read cannot be cancelled: once the deadline has given up
+    // on it, it stops before its next record instead of reading them all.
+    let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let given_up = abandoned.clone();
     let read = tokio::task::spawn_blocking(move || {
-        keys.iter()
-            .map(|(o, r)| store.crm_record(o, r).map(|row| row.map(|row| row.state)))
-            .collect::<Result<Vec<_>, _>>()
+        read_until_abandoned(&keys, &given_up, |(o, r)| {
+            store.crm_record(o, r).map(|row| row.map(|row| row.state))
+        })
     });
-    let known: Vec<Result<Option<String>, String>> =
-        match tokio::time::timeout_at(deadline_at, read).await {
-            Ok(Ok(Ok(known))) => known.into_iter().map(Ok).collect(),
-            Ok(Ok(Err(e))) => unknown(&records, format!("the stored record is unreadable: {e}")),
-            Ok(Err(e)) => unknown(&records, format!("the stored record is unreadable: {e}")),
-            Err(_) => unknown(
-                &records,
-                "the stored record was not read within hydrate_deadline_ms".to_string(),
-            ),
-        };
+    let read = tokio::time::timeout_at(deadline_at, read).await;
+    if read.is_err() {
+        abandoned.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let known: Vec<Result<Option<String>, String>> = match read {
+        Ok(Ok(Ok(known))) => known.into_iter().map(Ok).collect(),
+        Ok(Ok(Err(e))) => unknown(&records, format!("the stored record is unreadable: {e}")),
+        Ok(Err(e)) => unknown(&records, format!("the stored record is unreadable: {e}")),
+        Err(_) => unknown(
+            &records,
+            "the stored record was not read within hydrate_deadline_ms".to_string(),
+        ),
+    };
     // Each read is a task of its own, owning a copy of its record's
     // events, so the reads run side by side and the ones still running at
     // the deadline are dropped with the set (aborted, their connections
@@ -351,6 +358,26 @@ pub(crate) async fn hydrate_record(
         .map_err(|e| e.to_string())?
         .map(|row| row.state);
     hydrate_known(state, crm, set, group, Ok(known), None).await
+}
+
+/// `read` of each key in turn, stopping with an error before the next key
+/// once `abandoned` is set (the caller's deadline gave up waiting).
+fn read_until_abandoned<K, T>(
+    keys: &[K],
+    abandoned: &std::sync::atomic::AtomicBool,
+    mut read: impl FnMut(&K) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    keys.iter()
+        .map(|key| {
+            if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(StoreError::Backend {
+                    doing: "reading the CRM's records",
+                    reason: "abandoned at the deadline".into(),
+                });
+            }
+            read(key)
+        })
+        .collect()
 }
 
 /// [`hydrate_record`] with what the store holds of the record (its state
@@ -507,4 +534,32 @@ fn needs(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::read_until_abandoned;
+
+    #[test]
+    fn a_read_given_up_on_stops_before_its_next_record() {
+        let keys = ["a", "b", "c", "d"];
+        let abandoned = AtomicBool::new(false);
+        let mut read = Vec::new();
+        let got = read_until_abandoned(&keys, &abandoned, |k| {
+            read.push(*k);
+            // The deadline passes while the second record is read.
+            if *k == "b" {
+                abandoned.store(true, Ordering::Relaxed);
+            }
+            Ok(k.len())
+        });
+        assert!(got.unwrap_err().to_string().contains("abandoned"));
+        assert_eq!(read, ["a", "b"]);
+        // Not given up on: every record is read.
+        let abandoned = AtomicBool::new(false);
+        let all = read_until_abandoned(&keys, &abandoned, |k| Ok(k.to_string())).unwrap();
+        assert_eq!(all, keys);
+    }
 }
