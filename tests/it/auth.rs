@@ -1,5 +1,6 @@
 //! The bearer token: everything but `/healthz` and the signed hooks needs it.
 
+use handoff::runtime::config::Person;
 use handoff::runtime::secret::Secret;
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
@@ -70,6 +71,36 @@ async fn without_a_token_on_loopback_the_api_is_open() {
     let app = spawn_app().await;
     assert!(app.token.is_none());
     assert_eq!(app.get_anonymous("/workflows").await.status(), 200);
+}
+
+#[tokio::test]
+async fn with_peoples_tokens_and_no_api_token_scripts_are_refused() {
+    // People sign in with their tokens; a script without any would pass by
+    // that sign-in and could approve as anyone.
+    let app = spawn_app_with(|s| {
+        s.people = vec![Person {
+            name: "ana@example.com".into(),
+            token: Secret::new("ana-token-41b2e8"),
+        }];
+    })
+    .await;
+    assert!(app.token.is_none());
+    let read = app.get_anonymous("/workflows").await;
+    assert_eq!(read.status(), 401);
+    let why = read.text().await.unwrap();
+    assert!(why.contains("set HANDOFF_API_TOKEN"), "{why}");
+    let write = app
+        .client
+        .post(app.url("/handoffs/h-1/approve"))
+        .header("content-type", "application/json")
+        .body(r#"{"who":"ana@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 401);
+    // The probe and the sign-in page stay open.
+    assert_eq!(app.get_anonymous("/healthz").await.status(), 200);
+    assert_eq!(app.get_anonymous("/signin").await.status(), 200);
 }
 
 /// A deal just won, for the generic hook: it starts a handoff (paused for

@@ -110,9 +110,12 @@ pub async fn require_token(
         request.extensions_mut().insert(viewer);
         return next.run(request).await;
     }
-    // No token set (loopback only): scripts on this machine pass, browsers
-    // still sign in, since their forms need a session's CSRF token.
-    if token.is_none() && !web::wants_html(request.headers()) && !web::is_form(&request) {
+    // Nothing set at all (loopback only): scripts on this machine pass,
+    // browsers still sign in, since their forms need a session's CSRF
+    // token. With people's tokens set, a script without a token would walk
+    // past the sign-in they protect (and name anyone as `who`).
+    let open = token.is_none() && state.settings.people.is_empty();
+    if open && !web::wants_html(request.headers()) && !web::is_form(&request) {
         return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
@@ -126,7 +129,9 @@ pub async fn require_token(
             .to_string();
         return web::to_signin(&target);
     }
-    let reason = if given.is_some() {
+    let reason = if token.is_none() {
+        "people sign in with their own tokens here, so scripts need one too: set HANDOFF_API_TOKEN and send it as `Authorization: Bearer <token>`"
+    } else if given.is_some() {
         "the bearer token is not the API token"
     } else {
         "this endpoint needs `Authorization: Bearer <token>` (the value of HANDOFF_API_TOKEN)"
