@@ -209,9 +209,15 @@ impl Server {
             "serving"
         );
         if state.settings.secrets.api_token.is_none() {
-            tracing::warn!(
-                "no HANDOFF_API_TOKEN set: the API is open to anyone on this machine (allowed on a loopback address only)"
-            );
+            if state.settings.people.is_empty() {
+                tracing::warn!(
+                    "no HANDOFF_API_TOKEN set: the API is open to anyone on this machine (allowed on a loopback address only)"
+                );
+            } else {
+                tracing::warn!(
+                    "no HANDOFF_API_TOKEN set: people sign in with their tokens, and scripts are refused until it is set"
+                );
+            }
         }
 
         let mut watcher = self.watcher;
