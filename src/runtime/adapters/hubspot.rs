@@ -68,7 +68,7 @@ pub fn verify(
             .trim()
             .parse()
             .map_err(|_| "`X-HubSpot-Request-Timestamp` is not Unix milliseconds".to_string())?;
-        if (now_ms - sent).abs() > WINDOW_MS {
+        if now_ms.abs_diff(sent) > WINDOW_MS.unsigned_abs() {
             return Err("`X-HubSpot-Request-Timestamp` is more than 5 minutes from now: check this server's clock, or this is a replay".into());
         }
         let given = base64::engine::general_purpose::STANDARD
@@ -168,7 +168,13 @@ fn decode_uri(uri: &str) -> String {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
         for (code, ch) in DECODED {
-            if tail.len() >= 3 && tail[..3].eq_ignore_ascii_case(code) {
+            // Bytes, not `&str`: the query may hold any UTF-8, and a slice
+            // ending inside a character would panic.
+            if tail
+                .as_bytes()
+                .get(..3)
+                .is_some_and(|b| b.eq_ignore_ascii_case(code.as_bytes()))
+            {
                 out.push_str(ch);
                 rest = &tail[3..];
                 continue 'scan;
@@ -538,6 +544,18 @@ mod tests {
                 Accept::V3
             ),
             Ok(())
+        );
+        // A timestamp as far from now as an i64 goes is only stale, and a
+        // query with non-ASCII text next to a `%` is only another URI.
+        h.insert(
+            "x-hubspot-request-timestamp",
+            i64::MIN.to_string().parse().unwrap(),
+        );
+        let far = verify(SECRET, "POST", uri, &h, body, ts, Accept::V3).unwrap_err();
+        assert!(far.contains("5 minutes"), "{far}");
+        assert_eq!(
+            decode_uri("https://h.example/x?%aé%é%3a"),
+            "https://h.example/x?%aé%é:"
         );
         h.remove("x-hubspot-request-timestamp");
         assert!(verify(SECRET, "POST", uri, &h, body, ts, Accept::V3)

@@ -290,7 +290,7 @@ pub fn verify(
     let sent: i64 = timestamp
         .parse()
         .map_err(|_| "`webhook-timestamp` is not Unix seconds".to_string())?;
-    if (now.as_second() - sent).abs() > TOLERANCE_SECS {
+    if now.as_second().abs_diff(sent) > TOLERANCE_SECS.unsigned_abs() {
         return Err("`webhook-timestamp` is more than 5 minutes from now: check the sender's clock, or this is a replay".into());
     }
     for candidate in signatures.split(' ') {
@@ -362,6 +362,13 @@ mod tests {
         assert!(verify(&key, &h, b"{}", now)
             .unwrap_err()
             .contains("no `webhook-signature`"));
+        // As far from now as an i64 goes: only stale (it overflowed).
+        for far in [i64::MIN, i64::MAX] {
+            h.insert("webhook-timestamp", far.to_string().parse().unwrap());
+            assert!(verify(&key, &h, body, now)
+                .unwrap_err()
+                .contains("5 minutes"));
+        }
         h.remove("webhook-id");
         assert!(verify(&key, &h, body, now)
             .unwrap_err()
