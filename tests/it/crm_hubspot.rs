@@ -575,34 +575,34 @@ async fn an_association_change_or_an_unreadable_event_does_not_lose_the_batch() 
     assert_eq!(events_stored(&app, "hubspot"), 2);
 }
 
-/// An event the adapter read but the workflows cannot take (a blank record
-/// id) is set aside; the batch's other events are decided.
+/// An event whose record id cannot be HubSpot's (blank, or a path such as
+/// `../contacts/7`, which would reach another object in the API's paths)
+/// is set aside; the batch's other events are decided.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_that_does_not_decode_is_rejected_alone() {
+async fn an_event_without_a_hubspot_record_id_is_rejected_alone() {
     let fake = FakeCrm::start(TOKEN).await;
     fake.put("deals", "7101", deal("Iota Co", "30000", "mid", "false"));
     let app = app_with(&fake).await;
     let at = now_ms() - 60_000;
     let mut blank = hs_event(11, 0, at, "deal.propertyChange", Some(("amount", "5")));
     blank["objectId"] = json!(" ");
-    let body = J::Array(vec![blank, won(12, 7101, at + 1)]).to_string();
+    let mut path = hs_event(13, 0, at, "deal.propertyChange", Some(("amount", "5")));
+    path["objectId"] = json!("../contacts/7");
+    let body = J::Array(vec![blank, won(12, 7101, at + 1), path]).to_string();
     let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
     assert_eq!(r.status(), 200);
     let answer = json_of(r).await;
     assert_eq!(answer["events"].as_array().unwrap().len(), 1, "{answer}");
     assert_eq!(answer["events"][0]["duplicate"], false, "{answer}");
     let rejected = answer["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len(), 1, "{answer}");
-    assert!(
-        rejected[0]["id"].as_str().unwrap().starts_with("hs-"),
-        "{answer}"
-    );
-    assert!(
-        rejected[0]["error"].as_str().unwrap().contains("record_id"),
-        "{answer}"
-    );
+    assert_eq!(rejected.len(), 2, "{answer}");
+    for (r, position) in rejected.iter().zip([1, 3]) {
+        assert_eq!(r["position"], position, "{answer}");
+        let why = r["error"].as_str().unwrap();
+        assert!(why.contains("no HubSpot record id"), "{why}");
+    }
     assert_eq!(handoffs_of(&app, "7101").await.len(), 1);
-    assert_eq!(hubspot_events(&app, "rejected").await, 1);
+    assert_eq!(hubspot_events(&app, "rejected").await, 2);
     assert_eq!(events_stored(&app, "hubspot"), 1);
     // The blank record was never asked for.
     assert!(

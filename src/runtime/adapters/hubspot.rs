@@ -350,6 +350,25 @@ pub fn normalize(
                 continue;
             }
         };
+        // HubSpot's ids are whole numbers; the id goes into the paths of
+        // the API calls that read and update the record.
+        if record_id.is_empty() || !record_id.bytes().all(|b| b.is_ascii_digit()) {
+            out.rejected.push(rejected(format!(
+                "event {position} of the batch has no HubSpot record id: `objectId` is {}, not a whole number",
+                ev.object_id
+            )));
+            continue;
+        }
+        // A time out of range would make the event undated, and an undated
+        // event passes the check that keeps older values from overwriting
+        // newer ones.
+        let Ok(occurred_at) = jiff::Timestamp::from_millisecond(ev.occurred_at) else {
+            out.rejected.push(rejected(format!(
+                "event {position} of the batch has `occurredAt` {}, which is not a time in Unix milliseconds",
+                ev.occurred_at
+            )));
+            continue;
+        };
         let event_id = id_text(&ev.event_id);
         let portal = ev.portal_id.as_ref().map(id_text).unwrap_or_default();
         let subscription_id = ev.subscription_id.as_ref().map(id_text).unwrap_or_default();
@@ -373,7 +392,7 @@ pub fn normalize(
             object: object.to_string(),
             object_type: om.object_type.get_ref().clone(),
             record_id,
-            occurred_at: jiff::Timestamp::from_millisecond(ev.occurred_at).ok(),
+            occurred_at: Some(occurred_at),
             record: serde_json::Map::new(),
             previous: serde_json::Map::new(),
             created: creation,
@@ -561,6 +580,52 @@ mod tests {
         assert!(verify(SECRET, "POST", uri, &h, body, ts, Accept::V3)
             .unwrap_err()
             .contains("Timestamp"));
+    }
+
+    #[test]
+    fn an_object_id_or_time_that_cannot_be_hubspots_rejects_only_its_event() {
+        let mapping = mapping_of("[hubspot.objects.deal]\nobject_type = \"deals\"\n[hubspot.objects.deal.properties]\ndealname = \"name\"\n");
+        let set = bundled();
+        let event = |id: serde_json::Value, at: i64| {
+            serde_json::json!({"eventId": 1, "portalId": 1, "occurredAt": at,
+                "subscriptionType": "deal.propertyChange", "objectId": id,
+                "propertyName": "dealname", "propertyValue": "Acme"})
+        };
+        let now = 1_764_000_000_000_i64;
+        let body = serde_json::json!([
+            event(serde_json::json!("../contacts/7"), now),
+            event(serde_json::json!(-3), now),
+            event(serde_json::json!(1.5), now),
+            event(serde_json::json!(55), 9_000_000_000_000_000),
+            event(serde_json::json!(55), now),
+            event(serde_json::json!("56"), now),
+        ])
+        .to_string();
+        let n = normalize(
+            body.as_bytes(),
+            mapping.hubspot.as_ref().unwrap(),
+            &set.schema().objects,
+        )
+        .unwrap();
+        let ids: Vec<&str> = n.events.iter().map(|e| e.record_id.as_str()).collect();
+        assert_eq!(ids, ["55", "56"]);
+        let why: Vec<(Option<usize>, &str)> = n
+            .rejected
+            .iter()
+            .map(|r| (r.position, r.error.as_str()))
+            .collect();
+        assert_eq!(why.len(), 4, "{why:?}");
+        assert!(
+            why[..3]
+                .iter()
+                .all(|(_, e)| e.contains("not a whole number")),
+            "{why:?}"
+        );
+        assert_eq!(why[3].0, Some(4));
+        assert!(
+            why[3].1.contains("not a time in Unix milliseconds"),
+            "{why:?}"
+        );
     }
 
     #[test]

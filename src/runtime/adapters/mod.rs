@@ -254,6 +254,18 @@ async fn pipedrive_hook(
     }
 }
 
+/// Whether `id` can be a CRM record id: HubSpot's are digits, Pipedrive's
+/// digits or (leads) UUIDs. The id goes into the path of the CRM API calls
+/// that read and update the record, so anything else (`..`, `/`, `?`) would
+/// make them reach another object.
+pub fn is_crm_record_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn not_mapped(state: &AppState, crm: Crm) -> Response {
     state.metrics.events.inc(&[crm.as_str(), "rejected"]);
     problem(
@@ -265,4 +277,31 @@ fn not_mapped(state: &AppState, crm: Crm) -> Response {
 fn malformed(state: &AppState, source: &str, why: &str) -> Response {
     state.metrics.events.inc(&[source, "malformed"]);
     problem(StatusCode::BAD_REQUEST, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_crm_record_id;
+
+    #[test]
+    fn a_crm_record_id_cannot_step_out_of_an_api_path() {
+        for good in ["55", "D-1", "adf21080-0e10-11eb-879b-05d71fb426ec", "a_b"] {
+            assert!(is_crm_record_id(good), "{good}");
+        }
+        let long = "9".repeat(65);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../contacts/7",
+            "5/6",
+            "5?x",
+            "5#x",
+            "5%2F6",
+            "5 6",
+            &long,
+        ] {
+            assert!(!is_crm_record_id(bad), "{bad}");
+        }
+    }
 }

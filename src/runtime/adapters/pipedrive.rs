@@ -118,6 +118,12 @@ pub fn normalize(
         .or_else(|| text(current.get("id")))
         .or_else(|| text(meta.get("id")).filter(|_| !v2))
         .ok_or("the webhook names no record: `meta.entity_id` or `data.id` is missing")?;
+    if !super::is_crm_record_id(&record_id) {
+        return Err(format!(
+            "the webhook's record id `{}` is not a Pipedrive id (digits, or a lead's UUID)",
+            record_id.chars().take(80).collect::<String>()
+        ));
+    }
     let occurred_at = match meta.get("timestamp") {
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
@@ -136,12 +142,14 @@ pub fn normalize(
         .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
         .or(occurred_at);
     // The identity a retry repeats: v2's `meta.id`; v1 has none of its own,
-    // so the object, the record and the change's time stand for it.
+    // so its request id, or the change's time, with the object and the
+    // record stand for it (one request, such as a bulk update, may change
+    // several records).
     let id = if v2 {
         text(meta.get("id")).map(|i| format!("pd2-{i}"))
     } else {
         text(meta.get("request_id"))
-            .map(|r| format!("pd1-{r}"))
+            .map(|r| format!("pd1-{entity}-{record_id}-{r}"))
             .or_else(|| {
                 let at =
                     text(meta.get("timestamp_micro")).or_else(|| text(meta.get("timestamp")))?;
@@ -221,6 +229,54 @@ mod tests {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         h.insert("authorization", format!("Basic {token}").parse().unwrap());
         h
+    }
+
+    fn deal_mapping() -> (CrmMapping, Vec<ObjectSchema>) {
+        let table: toml::Table = toml::from_str(
+            "[pipedrive.objects.deal]\nobject_type = \"deals\"\n\
+             [pipedrive.objects.deal.properties]\ntitle = \"name\"\n",
+        )
+        .unwrap();
+        let mapping = super::super::mapping::Mapping::from_table(&table, "t").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let set = crate::compile::load(&[dir]).unwrap().0;
+        (mapping.pipedrive.unwrap(), set.schema().objects.clone())
+    }
+
+    fn v1(id: serde_json::Value, request_id: &str) -> Vec<u8> {
+        serde_json::json!({
+            "v": 1, "event": "updated.deal",
+            "meta": {"v": 1, "action": "updated", "object": "deal", "id": id,
+                     "request_id": request_id, "timestamp": 1795705445},
+            "current": {"id": id, "title": "Beta"}, "previous": {"title": "B"}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_v1_request_id_identifies_one_record_s_change() {
+        // One request (a bulk update) may change several deals: each is
+        // its own event, and a retry of either is still recognised.
+        let (m, objects) = deal_mapping();
+        let id = |deal: i64| {
+            let n = normalize(&v1(serde_json::json!(deal), "req-1"), &m, &objects).unwrap();
+            n.events[0].id.clone()
+        };
+        assert_ne!(id(56), id(57));
+        assert_eq!(id(56), id(56));
+    }
+
+    #[test]
+    fn a_record_id_that_is_not_a_pipedrive_id_is_refused() {
+        let (m, objects) = deal_mapping();
+        for bad in ["../persons/7", "56?x", "", "5 6"] {
+            let err = normalize(&v1(serde_json::json!(bad), "r"), &m, &objects).unwrap_err();
+            assert!(err.contains("is not a Pipedrive id"), "{bad}: {err}");
+        }
+        let lead = "adf21080-0e10-11eb-879b-05d71fb426ec";
+        let n = normalize(&v1(serde_json::json!(lead), "r"), &m, &objects).unwrap();
+        assert_eq!(n.events[0].record_id, lead);
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub trait UserIds: Send + Sync {
     fn crm_property(&self, _system: &str, _object: &str, _field: &str) -> Option<String> {
         None
     }
+
+    /// The CRM's object type (`deals`) of a workflow `object`, when the
+    /// mapping names it; `None` takes the object's own name.
+    fn crm_object_type(&self, _system: &str, _object: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The CRM mapping of `handoff.toml` answers both: owner ids read
@@ -62,6 +68,12 @@ impl UserIds for crate::runtime::adapters::mapping::Mapping {
     fn crm_property(&self, system: &str, object: &str, field: &str) -> Option<String> {
         let crm = crate::runtime::adapters::mapping::Crm::parse(system)?;
         self.property_for(crm, object, field).map(str::to_string)
+    }
+
+    fn crm_object_type(&self, system: &str, object: &str) -> Option<String> {
+        let crm = crate::runtime::adapters::mapping::Crm::parse(system)?;
+        let mapped = self.crm(crm)?.object(object)?;
+        Some(mapped.object_type.get_ref().clone())
     }
 }
 

@@ -5,12 +5,19 @@
 //! idempotency key in `hs_task_body`; a `set` updates the record's property
 //! (`PATCH /crm/v3/objects/{type}/{id}`).
 //!
+//! The record's HubSpot type is the mapping's `object_type` (a workflow
+//! object `opportunity` mapped to `deals` is a deal). Its id goes into the
+//! API's paths, so one that could step out of them (`..`, `/`, `?`) is
+//! refused.
+//!
 //! Before creating a task again after an ambiguous failure, it searches the
 //! tasks associated with the record (`POST /crm/v3/objects/tasks/search`,
-//! filter `associations.{object}`) for one whose body carries the marker,
-//! and answers with that task instead of making a second one. HubSpot's
-//! search index trails writes by a few seconds; the first retry comes
-//! after the backoff (10 s by default), past that lag.
+//! filter `associations.deal`, newest first, every page) for one whose body
+//! carries the marker, and answers with that task instead of making a
+//! second one. HubSpot's search index trails writes by a few seconds; the
+//! first retry comes after the backoff (5 to 10 s with the default 10 s
+//! base), mostly past that lag: a task created just before a timeout and
+//! not yet indexed at the retry would be made twice.
 
 use std::sync::Arc;
 
@@ -39,15 +46,35 @@ pub struct HubSpot {
 /// (task to ticket 230, inverse 229) beside the same 204, 192 and 216. A
 /// portal's own labels have other ids
 /// (`GET /crm/v4/associations/tasks/{type}/labels` lists them).
-fn object_type(object: &str) -> (String, Option<u32>) {
-    match object {
-        "deal" | "deals" => ("deals".into(), Some(216)),
-        "contact" | "contacts" => ("contacts".into(), Some(204)),
-        "company" | "companies" => ("companies".into(), Some(192)),
-        "ticket" | "tickets" => ("tickets".into(), Some(230)),
-        other => (other.to_string(), None),
+/// Also the name the search API filters associations by (`deal`).
+fn object_type(object: &str) -> HubSpotType {
+    let (path, association, type_id) = match object {
+        "deal" | "deals" => ("deals", "deal", Some(216)),
+        "contact" | "contacts" => ("contacts", "contact", Some(204)),
+        "company" | "companies" => ("companies", "company", Some(192)),
+        "ticket" | "tickets" => ("tickets", "ticket", Some(230)),
+        other => (other, other, None),
+    };
+    HubSpotType {
+        path: path.to_string(),
+        association: association.to_string(),
+        type_id,
     }
 }
+
+/// A record's type in HubSpot's API.
+struct HubSpotType {
+    /// In paths: `/crm/v3/objects/{path}/{id}`.
+    path: String,
+    /// In a search filter: `associations.{association}`.
+    association: String,
+    /// The HubSpot-defined task-to-record association type id.
+    type_id: Option<u32>,
+}
+
+/// How many pages of search results a retry reads before giving up on
+/// finding its task (100 tasks a page).
+const SEARCH_PAGES: usize = 20;
 
 impl HubSpot {
     /// A sink calling `base` (`https://api.hubapi.com`) with `token`.
@@ -65,38 +92,77 @@ impl HubSpot {
         }
     }
 
+    /// The record's HubSpot type, and its id checked to be HubSpot's.
+    fn record<'d>(&self, d: &'d Delivery<'_>) -> Result<(HubSpotType, &'d str), SendError> {
+        let record = d.record_id()?;
+        if !crate::runtime::adapters::is_crm_record_id(record) {
+            return Err(SendError::Refused {
+                reason: format!(
+                    "hubspot: the record id `{}` cannot be a HubSpot record id (those are numbers); route this workflow's actions to another sink",
+                    record.chars().take(80).collect::<String>()
+                ),
+            });
+        }
+        let object = d.handoff.map_or("deal", |h| h.object.as_str());
+        let mapped = self.users.crm_object_type("hubspot", object);
+        Ok((object_type(mapped.as_deref().unwrap_or(object)), record))
+    }
+
+    /// The task on `record` whose body carries `marker`: `Some(id)` when
+    /// found (`Some(None)` when HubSpot gave it no readable id: found all
+    /// the same, so not made twice).
     async fn find_task(
         &self,
-        object: &str,
+        kind: &HubSpotType,
         record: &str,
         marker: &str,
-    ) -> Result<Option<String>, SendError> {
-        let body = json!({
-            "filterGroups": [{"filters": [{
-                "propertyName": format!("associations.{object}"),
-                "operator": "EQ",
-                "value": record,
-            }]}],
-            "properties": ["hs_task_body", "hs_task_subject"],
-            "limit": 100,
-        });
-        let res = self
-            .client
-            .post(format!("{}/crm/v3/objects/tasks/search", self.base))
-            .bearer_auth(self.token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport("hubspot", e))?;
-        let found = json("hubspot", check("hubspot", res).await?).await?;
-        let hit = found["results"].as_array().and_then(|rs| {
-            rs.iter().find(|r| {
-                r["properties"]["hs_task_body"]
-                    .as_str()
-                    .is_some_and(|b| b.contains(marker))
-            })
-        });
-        Ok(hit.and_then(|r| r["id"].as_str().map(str::to_string)))
+    ) -> Result<Option<Option<String>>, SendError> {
+        let mut after: Option<String> = None;
+        for _ in 0..SEARCH_PAGES {
+            let mut body = json!({
+                "filterGroups": [{"filters": [{
+                    "propertyName": format!("associations.{}", kind.association),
+                    "operator": "EQ",
+                    "value": record,
+                }]}],
+                // Newest first: a retry looks for a task made moments ago.
+                "sorts": [{"propertyName": "hs_createdate", "direction": "DESCENDING"}],
+                "properties": ["hs_task_body", "hs_task_subject"],
+                "limit": 100,
+            });
+            if let Some(cursor) = &after {
+                body["after"] = json!(cursor);
+            }
+            let res = self
+                .client
+                .post(format!("{}/crm/v3/objects/tasks/search", self.base))
+                .bearer_auth(self.token.expose())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| transport("hubspot", e))?;
+            let found = json("hubspot", check("hubspot", res).await?).await?;
+            let hit = found["results"].as_array().and_then(|rs| {
+                rs.iter().find(|r| {
+                    r["properties"]["hs_task_body"]
+                        .as_str()
+                        .is_some_and(|b| b.contains(marker))
+                })
+            });
+            if let Some(hit) = hit {
+                return Ok(Some(match &hit["id"] {
+                    serde_json::Value::String(id) => Some(id.clone()),
+                    serde_json::Value::Number(id) => Some(id.to_string()),
+                    _ => None,
+                }));
+            }
+            after = match &found["paging"]["next"]["after"] {
+                serde_json::Value::String(a) => Some(a.clone()),
+                serde_json::Value::Number(a) => Some(a.to_string()),
+                _ => return Ok(None),
+            };
+        }
+        Ok(None)
     }
 
     async fn task(
@@ -107,13 +173,12 @@ impl HubSpot {
         due: Option<&str>,
         checklist: &[String],
     ) -> Result<Delivered, SendError> {
-        let record = d.record_id()?;
-        let object = d.handoff.map_or("deal", |h| h.object.as_str());
+        let (kind, record) = self.record(d)?;
         let marker = d.marker();
         if d.retried {
-            if let Some(id) = self.find_task(object, record, &marker).await? {
+            if let Some(id) = self.find_task(&kind, record, &marker).await? {
                 return Ok(Delivered {
-                    remote_ref: Some(id),
+                    remote_ref: id,
                     found_existing: true,
                 });
             }
@@ -139,7 +204,7 @@ impl HubSpot {
             properties["hubspot_owner_id"] = json!(id);
         }
         let mut body = json!({ "properties": properties });
-        if let (_, Some(type_id)) = object_type(object) {
+        if let Some(type_id) = kind.type_id {
             body["associations"] = json!([{
                 "to": {"id": record},
                 "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
@@ -166,9 +231,9 @@ impl HubSpot {
         field: &str,
         value: &crate::value::Value,
     ) -> Result<Delivered, SendError> {
-        let record = d.record_id()?;
+        let (kind, record) = self.record(d)?;
         let object = d.handoff.map_or("deal", |h| h.object.as_str());
-        let (plural, _) = object_type(object);
+        let plural = kind.path;
         // The CRM mapping names the property the field came from (custom
         // properties included); an unmapped field is written by its name.
         let property = self
@@ -230,5 +295,126 @@ impl Sink for HubSpot {
                 }),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use serde_json::{json, Value as J};
+
+    use super::*;
+    use crate::runtime::delivery::NoUserIds;
+
+    /// A local search endpoint in HubSpot's shape: `results`, and
+    /// `paging.next.after` while more pages follow. Answers `pages` in
+    /// turn; keeps every request body.
+    async fn search_server(pages: Vec<J>) -> (String, Arc<Mutex<Vec<J>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, pages) = (seen.clone(), Arc::new(pages));
+        let app = Router::new().route(
+            "/crm/v3/objects/tasks/search",
+            post(move |Json(body): Json<J>| {
+                let (log, pages) = (log.clone(), pages.clone());
+                async move {
+                    let mut log = log.lock().unwrap();
+                    let page = pages
+                        .get(log.len())
+                        .cloned()
+                        .unwrap_or(json!({"results": []}));
+                    log.push(body);
+                    Json(page)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, seen)
+    }
+
+    fn task(id: J, body: &str) -> J {
+        json!({"id": id, "properties": {"hs_task_body": body}})
+    }
+
+    fn sink(base: String) -> HubSpot {
+        HubSpot::new(
+            reqwest::Client::new(),
+            base,
+            Secret::new("t"),
+            Arc::new(NoUserIds),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_retry_finds_its_task_on_a_later_page() {
+        let others: Vec<J> = (0..100)
+            .map(|i| task(json!(i.to_string()), "other"))
+            .collect();
+        let (base, seen) = search_server(vec![
+            json!({"results": others, "paging": {"next": {"after": "100"}}}),
+            json!({"results": [task(json!(4711), "x handoff-action:k-1 y")]}),
+        ])
+        .await;
+        let found = sink(base)
+            .find_task(&object_type("deals"), "55", "handoff-action:k-1")
+            .await
+            .unwrap();
+        // Found on page two; a numeric id is still an id.
+        assert_eq!(found, Some(Some("4711".to_string())));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        let filter = &seen[0]["filterGroups"][0]["filters"][0];
+        assert_eq!(filter["propertyName"], "associations.deal");
+        assert_eq!(filter["value"], "55");
+        assert_eq!(seen[0]["sorts"][0]["direction"], "DESCENDING");
+        assert_eq!(seen[0].get("after"), None);
+        assert_eq!(seen[1]["after"], "100");
+    }
+
+    #[tokio::test]
+    async fn a_task_without_a_readable_id_is_found_all_the_same() {
+        let (base, _) = search_server(vec![
+            json!({"results": [task(J::Null, "handoff-action:k-2")]}),
+        ])
+        .await;
+        let found = sink(base)
+            .find_task(&object_type("deal"), "55", "handoff-action:k-2")
+            .await
+            .unwrap();
+        assert_eq!(found, Some(None), "a second task would be made");
+    }
+
+    #[tokio::test]
+    async fn no_task_is_found_when_the_last_page_has_none() {
+        let (base, seen) = search_server(vec![
+            json!({"results": [task(json!("1"), "other")], "paging": {"next": {"after": "1"}}}),
+            json!({"results": [task(json!("2"), "other")]}),
+        ])
+        .await;
+        let found = sink(base)
+            .find_task(&object_type("deal"), "55", "handoff-action:k-3")
+            .await
+            .unwrap();
+        assert_eq!(found, None);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_mapped_object_type_names_the_record_s_hubspot_type() {
+        let table: toml::Table =
+            toml::from_str("[hubspot.objects.opportunity]\nobject_type = \"deals\"\n").unwrap();
+        let mapping = crate::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+        let mapped = mapping.crm_object_type("hubspot", "opportunity");
+        assert_eq!(mapped.as_deref(), Some("deals"));
+        assert_eq!(mapping.crm_object_type("hubspot", "deal"), None);
+        let kind = object_type(mapped.as_deref().unwrap());
+        assert_eq!(
+            (kind.path.as_str(), kind.association.as_str(), kind.type_id),
+            ("deals", "deal", Some(216))
+        );
     }
 }
