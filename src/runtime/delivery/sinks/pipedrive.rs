@@ -55,7 +55,14 @@ impl Pipedrive {
         })
     }
 
-    async fn find_activity(&self, deal: i64, marker: &str) -> Result<Option<String>, SendError> {
+    /// The activity on `deal` whose note carries `marker`: `Some(id)` when
+    /// found (`Some(None)` when it has no readable id: found all the same,
+    /// so not made twice).
+    async fn find_activity(
+        &self,
+        deal: i64,
+        marker: &str,
+    ) -> Result<Option<Option<String>>, SendError> {
         let mut cursor: Option<String> = None;
         // A deal has few activities; the bound stops a misbehaving cursor.
         for _ in 0..20 {
@@ -74,7 +81,11 @@ impl Pipedrive {
                     .find(|a| a["note"].as_str().is_some_and(|n| n.contains(marker)))
             });
             if let Some(a) = hit {
-                return Ok(a["id"].as_i64().map(|id| id.to_string()));
+                return Ok(Some(match &a["id"] {
+                    serde_json::Value::Number(id) => Some(id.to_string()),
+                    serde_json::Value::String(id) => Some(id.clone()),
+                    _ => None,
+                }));
             }
             match page["additional_data"]["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_string()),
@@ -97,7 +108,7 @@ impl Pipedrive {
         if d.retried {
             if let Some(id) = self.find_activity(deal, &marker).await? {
                 return Ok(Delivered {
-                    remote_ref: Some(id),
+                    remote_ref: id,
                     found_existing: true,
                 });
             }
@@ -208,5 +219,61 @@ impl Sink for Pipedrive {
                 }),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::Query;
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde_json::{json, Value as J};
+
+    use super::*;
+    use crate::runtime::delivery::NoUserIds;
+
+    #[tokio::test]
+    async fn a_retry_finds_its_activity_on_a_later_page_even_without_an_id() {
+        // Pipedrive's API v2 shape: `data`, and `additional_data.next_cursor`
+        // while more pages follow.
+        let seen = Arc::new(Mutex::new(Vec::<HashMap<String, String>>::new()));
+        let log = seen.clone();
+        let app = Router::new().route(
+            "/api/v2/activities",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let log = log.clone();
+                async move {
+                    let page = match q.get("cursor").map(String::as_str) {
+                        None => json!({"success": true,
+                            "data": [{"id": 1, "note": "other"}],
+                            "additional_data": {"next_cursor": "c2"}}),
+                        Some(_) => json!({"success": true,
+                            "data": [{"note": "x handoff-action:k-9 y"}],
+                            "additional_data": {"next_cursor": null}}),
+                    };
+                    log.lock().unwrap().push(q);
+                    Json::<J>(page)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let sink = Pipedrive::new(
+            reqwest::Client::new(),
+            base,
+            Secret::new("t"),
+            "task".into(),
+            Arc::new(NoUserIds),
+        );
+        let found = sink.find_activity(56, "handoff-action:k-9").await.unwrap();
+        assert_eq!(found, Some(None), "a second activity would be made");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0]["deal_id"], "56");
+        assert_eq!(seen[1]["cursor"], "c2");
     }
 }
