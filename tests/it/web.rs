@@ -309,6 +309,42 @@ async fn a_restart_keeps_people_signed_in_and_signed_out() {
     }
 }
 
+/// A form the database cannot save (another process holds the write lock
+/// past the busy timeout) answers 503 with a page that names no file and
+/// quotes no SQLite text; nothing changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_the_database_cannot_save_says_so_without_its_internals() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-9", "Acme").await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    let csrf = hidden(&html, "csrf");
+    let db = app.dir.path().join("handoff.db");
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/review")))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("verdict", "approve"),
+            ("note", "ok"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Not saved") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    let dir = app.dir.path().display().to_string();
+    assert!(!text.contains(&dir) && !text.contains("locked"), "{text}");
+    lock.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(detail(&app, &id).await["status"], "review");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn forms_without_a_session_or_a_valid_csrf_token_get_403_and_change_nothing() {
     let (app, b) = app().await;

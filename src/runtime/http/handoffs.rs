@@ -314,7 +314,10 @@ async fn verdict(
                 verdict.verb()
             ),
         ),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "a review decision could not be saved");
+            problem(StatusCode::SERVICE_UNAVAILABLE, super::STORE_UNAVAILABLE)
+        }
     }
 }
 

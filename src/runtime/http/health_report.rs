@@ -56,7 +56,10 @@ async fn report(State(state): State<Arc<AppState>>, Query(q): Query<HealthQuery>
         Ok(Err(e @ HealthError::UnknownWorkflow { .. })) => {
             problem(StatusCode::NOT_FOUND, &format!("{e}"))
         }
-        Ok(Err(e)) => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the health report could not be read");
+            problem(StatusCode::SERVICE_UNAVAILABLE, super::STORE_UNAVAILABLE)
+        }
         Err(_) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the report was interrupted",

@@ -107,11 +107,6 @@ pub async fn redrive(
         .await;
     match saved {
         Ok(_) => see_other("/dead-letters"),
-        Err(e) => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(&who),
-            "Not saved",
-            &e.to_string(),
-        ),
+        Err(e) => super::not_saved(&who, &e),
     }
 }

@@ -134,12 +134,7 @@ fn done(saved: Result<bool, StoreError>, who: &Viewer) -> Response {
     match saved {
         Ok(true) => see_other("/drafts"),
         Ok(false) => gone(who),
-        Err(e) => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(who),
-            "Not saved",
-            &e.to_string(),
-        ),
+        Err(e) => super::not_saved(who, &e),
     }
 }
 

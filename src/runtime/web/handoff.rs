@@ -305,7 +305,7 @@ pub async fn review(
             "Not in review",
             "This handoff is not waiting in review any more (someone decided first, or the CRM moved it on). Reload its page.",
         ),
-        Err(e) => message(StatusCode::SERVICE_UNAVAILABLE, Some(&who), "Not saved", &e.to_string()),
+        Err(e) => super::not_saved(&who, &e),
     }
 }
 
@@ -372,11 +372,6 @@ pub async fn answer(
     };
     match state.store.write(move |tx| tx.add_note(&note)).await {
         Ok(_) => see_other(&format!("/handoffs/{id}")),
-        Err(e) => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(&who),
-            "Not saved",
-            &e.to_string(),
-        ),
+        Err(e) => super::not_saved(&who, &e),
     }
 }

@@ -180,6 +180,19 @@ pub fn message(status: StatusCode, viewer: Option<&Viewer>, title: &str, text: &
     )
 }
 
+/// The answer to a form the store could not save: a page that names no
+/// file and quotes no SQLite text (as the API's answers), the cause going
+/// to the log.
+pub fn not_saved(viewer: &Viewer, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a form could not be saved");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(viewer),
+        "Not saved",
+        "The database cannot save this right now; nothing was changed. Try again in a moment (the server's log says why).",
+    )
+}
+
 /// The answer to a form without a session or with a wrong CSRF token.
 pub fn forbidden(viewer: Option<&Viewer>) -> Response {
     message(
