@@ -269,7 +269,22 @@ pub enum ConfigError {
         help("set HANDOFF_API_TOKEN (or HANDOFF_API_TOKEN_FILE) to a long random value, e.g. `openssl rand -hex 32`, or listen on a loopback address such as 127.0.0.1:8080")
     )]
     OpenToNetwork { addr: SocketAddr },
+    /// A token short enough to guess, on an address other machines reach.
+    #[error("refusing to listen on {addr} with {var} only {len} characters long: anyone who can reach this address could guess it by trying")]
+    #[diagnostic(
+        code(config::weak_token),
+        help("set {var} to at least 16 characters of a long random value, e.g. `openssl rand -hex 32`")
+    )]
+    WeakToken {
+        addr: SocketAddr,
+        var: String,
+        len: usize,
+    },
 }
+
+/// The fewest characters a token may have on an address other machines
+/// reach (sign-in and the API do not slow down guessing).
+pub const MIN_NETWORK_TOKEN_CHARS: usize = 16;
 
 /// Where a value came from, for messages.
 #[derive(Debug, Clone)]
@@ -513,8 +528,22 @@ impl Settings {
     /// is set. [`crate::runtime::serve::run`] checks the address it was
     /// actually given, which may differ from [`Settings::listen`].
     pub fn validate_listener(&self, addr: SocketAddr) -> Result<(), ConfigError> {
-        if !addr.ip().is_loopback() && self.secrets.api_token.is_none() {
+        if addr.ip().is_loopback() {
+            return Ok(());
+        }
+        let Some(api) = &self.secrets.api_token else {
             return Err(ConfigError::OpenToNetwork { addr });
+        };
+        let tokens = std::iter::once((SECRET_VARS[0].0.to_string(), api)).chain(
+            self.people
+                .iter()
+                .map(|p| (people::var_name(&p.name), &p.token)),
+        );
+        for (var, token) in tokens {
+            let len = token.expose().chars().count();
+            if len < MIN_NETWORK_TOKEN_CHARS {
+                return Err(ConfigError::WeakToken { addr, var, len });
+            }
         }
         Ok(())
     }
@@ -889,11 +918,39 @@ mod tests {
             &Overrides::default(),
             env(&[
                 ("HANDOFF_LISTEN", "0.0.0.0:8080"),
-                ("HANDOFF_API_TOKEN", "t"),
+                ("HANDOFF_API_TOKEN", "3f9c0a6e2b7d4185"),
             ]),
         )
         .unwrap();
         assert!(guarded.validate().is_ok());
+        // A token short enough to guess, the API's or a person's: refused
+        // on the network, naming the variable to change.
+        for (api, ana) in [("t0k", "ana-token-41b2e8a9"), ("3f9c0a6e2b7d4185", "ana")] {
+            let vars = [
+                ("HANDOFF_LISTEN", "0.0.0.0:8080"),
+                ("HANDOFF_API_TOKEN", api),
+                ("HANDOFF_TOKEN_ANA", ana),
+            ];
+            let listed = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            let weak = Settings::load_with_vars(&Overrides::default(), env(&vars), listed).unwrap();
+            assert_eq!(weak.people.len(), 1);
+            let err = weak.validate().unwrap_err();
+            let var = if api.len() < 16 {
+                "HANDOFF_API_TOKEN"
+            } else {
+                "HANDOFF_TOKEN_ANA"
+            };
+            assert!(
+                matches!(&err, ConfigError::WeakToken { var: v, len, .. } if v == var && *len == 3),
+                "{err:?}"
+            );
+            let help = miette::Diagnostic::help(&err).unwrap().to_string();
+            assert!(help.contains(var) && help.contains("16"), "{help}");
+        }
+        // On loopback a short token is the owner's business.
+        let local =
+            Settings::load_with(&Overrides::default(), env(&[("HANDOFF_API_TOKEN", "t")])).unwrap();
+        assert!(local.validate().is_ok());
         let v6 = Settings::load_with(&Overrides::default(), env(&[("HANDOFF_LISTEN", "[::1]:0")]))
             .unwrap();
         assert!(v6.validate().is_ok());

@@ -50,9 +50,12 @@ async fn a_network_address_without_a_token_is_refused() {
     assert!(stopped.stderr.contains("HANDOFF_API_TOKEN"));
 
     // With a token it starts.
-    let app = start_binary(&["--listen", "0.0.0.0:0"], &[("HANDOFF_API_TOKEN", "t0k")])
-        .await
-        .expect("a token makes it safe");
+    let app = start_binary(
+        &["--listen", "0.0.0.0:0"],
+        &[("HANDOFF_API_TOKEN", "3f9c0a6e2b7d41850c2e")],
+    )
+    .await
+    .expect("a token makes it safe");
     assert_eq!(app.stop().await.status.code(), Some(0));
 }
 
