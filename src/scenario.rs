@@ -236,12 +236,25 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                             .and_then(J::as_array)
                             .map(|t| t.iter().filter_map(J::as_str).collect())
                             .unwrap_or_default();
-                        for needle in want
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|v| v.as_str())
-                        {
+                        // One line or a list of lines; anything else would
+                        // check nothing and pass, so it fails.
+                        let needles: Vec<&str> = match want {
+                            toml::Value::String(line) => vec![line.as_str()],
+                            toml::Value::Array(lines) => {
+                                lines.iter().filter_map(|l| l.as_str()).collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        let texts = match want {
+                            toml::Value::Array(lines) => lines.len(),
+                            _ => 1,
+                        };
+                        if needles.len() != texts || needles.is_empty() {
+                            failures.push(format!(
+                                "step {n}, \"{workflow}\": `trace_contains` is {want}; write a line of text, or a list of them, such as [\"fired\"]"
+                            ));
+                        }
+                        for needle in needles {
                             if !trace.iter().any(|l| l.contains(needle)) {
                                 failures.push(format!(
                                     "step {n}, \"{workflow}\": trace has no line containing \"{needle}\""

@@ -323,6 +323,29 @@ fn run_a_batch_prints_an_array_of_outcomes() {
 }
 
 #[test]
+fn a_batch_of_one_prints_an_array_and_a_byte_order_mark_is_read() {
+    let dir = TempDir::new().unwrap();
+    let batch = std::fs::read_to_string(event("batch.json")).unwrap();
+    let all: Vec<serde_json::Value> = serde_json::from_str(&batch).unwrap();
+    let one = dir.path().join("one.json");
+    // As a Windows editor saves it: a byte-order mark first.
+    let text = format!("\u{feff}{}", serde_json::to_string(&all[..1]).unwrap());
+    std::fs::write(&one, text).unwrap();
+    let json = stdout(
+        handoff()
+            .arg("run")
+            .arg("--workflows")
+            .arg(workflows())
+            .arg("--event")
+            .arg(&one)
+            .args(["--format", "json"]),
+    );
+    let outcomes: Vec<Outcome> = serde_json::from_str(&json).expect("an array, as the input was");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].event, "b1");
+}
+
+#[test]
 fn run_state_file_carries_the_handoff_across_runs() {
     let dir = TempDir::new().unwrap();
     let state = dir.path().join("state.json");
@@ -604,6 +627,45 @@ fn test_a_failing_scenario_exits_1_with_a_readable_diff() {
     );
     assert!(out.contains("the outcome was:"), "{out}");
     assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
+
+#[test]
+fn test_takes_a_bare_file_name_in_the_project_folder() {
+    // `x.handoff-test` has the parent "": the project is the folder it is in.
+    let dir = scenario_project(&SCENARIO.replace("STATUS", "proceeded"));
+    let out = stdout(
+        handoff()
+            .current_dir(dir.path())
+            .args(["test", "onboarding.handoff-test"]),
+    );
+    assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn test_trace_contains_as_one_line_checks_it_and_any_other_value_fails() {
+    let holds = SCENARIO.replace("STATUS", "proceeded");
+    let with = |trace: &str| format!("{holds}trace_contains = {trace}\n");
+    // One line, as text: checked like a list of one.
+    let dir = scenario_project(&with(r#""no such line""#));
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"trace has no line containing "no such line""#),
+        "{out}"
+    );
+    let dir = scenario_project(&with(r#""fired""#));
+    let out = stdout(handoff().arg("test").arg(dir.path()));
+    assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
+    // Anything but text would check nothing: it fails, saying how to write it.
+    for bad in ["1", "[1]", "[]"] {
+        let dir = scenario_project(&with(bad));
+        let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+        let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        assert!(
+            out.contains("write a line of text, or a list of them"),
+            "{bad}: {out}"
+        );
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub fn run(args: &CheckArgs) -> Exit {
     let loaded = project::load(&args.paths);
     let analysis = handoff::check::analyze(&loaded.sources);
     let mut diagnostics = analysis.diagnostics;
+    #[cfg_attr(not(feature = "serve"), allow(unused_mut))]
     let mut files = loaded.sources.len();
     // The CRM mapping in handoff.toml names objects, fields and stage
     // labels: checked against what the workflows declare.

@@ -18,8 +18,9 @@ pub struct DemoArgs {
     /// else handoff.db). It must be new or empty.
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
-    /// How many weeks of history, ending today.
-    #[arg(long, default_value_t = 13, value_name = "N")]
+    /// How many weeks of history, ending today (2 to 520: ten years).
+    #[arg(long, default_value_t = 13, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..=520))]
     pub weeks: u32,
     /// The same seed gives the same quarter.
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -5,7 +5,7 @@
 //! are printed and the command exits 1. Other files are formatted as usual.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::report::{self, Summary};
 use super::{Exit, FmtArgs, Format};
@@ -93,20 +93,10 @@ pub fn run(args: &FmtArgs) -> Exit {
     }
 }
 
-/// Writes through a temporary file in the same directory, then renames it
-/// over the original, so an interrupted run never leaves half a file.
+/// Writes through a temporary file (see [`super::replace::replace`]), so an
+/// interrupted run never leaves half a file.
 fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".fmt-tmp");
-    let tmp: PathBuf = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        // Keep the original's permissions (a read-only file stays read-only).
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    super::replace::replace(path, text.as_bytes())
 }
 
 /// A short unified-diff-style hint for `--check`: the first run of lines

@@ -11,7 +11,9 @@ mod fmt;
 mod graph;
 #[cfg(feature = "serve")]
 mod health;
+#[cfg(feature = "serve")]
 mod outbox;
+mod replace;
 mod report;
 mod run;
 #[cfg(feature = "serve")]
@@ -231,6 +233,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Health(args) => health::run(&args),
         #[cfg(feature = "serve")]
         Command::Demo(args) => demo::run(&args),
+        #[cfg(feature = "serve")]
         Command::Outbox(args) => outbox::run(&args),
     }
 }

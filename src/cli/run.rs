@@ -1,7 +1,7 @@
 //! `handoff run`: a dry run of events through the workflows, with an
 //! explanation of every decision.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{ApproveArgs, Exit, OutputFormat, RunArgs};
 use handoff::compile::WorkflowSet;
@@ -52,7 +52,16 @@ pub fn run(args: &RunArgs) -> Exit {
     }
     match args.format {
         OutputFormat::Json => {
-            let json = if outcomes.len() == 1 {
+            // The shape follows the input's: an array of events, even of
+            // one, prints an array, so a script reading batches need not
+            // special-case a batch of one.
+            let batch = bytes
+                .strip_prefix(b"\xEF\xBB\xBF")
+                .unwrap_or(&bytes)
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                == Some(&b'[');
+            let json = if outcomes.len() == 1 && !batch {
                 serde_json::to_string_pretty(&outcomes[0])
             } else {
                 serde_json::to_string_pretty(&outcomes)
@@ -109,13 +118,10 @@ pub(super) fn read_state(p: &Path) -> Result<State, String> {
     }
 }
 
-/// Writes a state file atomically (temp file, then rename).
+/// Writes a state file atomically (temp file, synced, then renamed).
 pub(super) fn write_state(p: &Path, state: &State) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
-    let tmp: PathBuf = p.with_extension("tmp");
-    std::fs::write(&tmp, json)
-        .and_then(|_| std::fs::rename(&tmp, p))
-        .map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+    super::replace::replace(p, &json).map_err(|e| format!("cannot write `{}`: {e}", p.display()))
 }
 
 /// The human rendering of an outcome.

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use handoff::runtime::config::LogFormat;
+use handoff::runtime::reload::InitialLoadError;
 use handoff::runtime::{Overrides, ServeError, Server, Settings};
 
 use super::Exit;
@@ -134,8 +135,8 @@ async fn serve(settings: Settings) -> Exit {
 /// diagnostics) on stderr.
 fn failed(e: ServeError) -> Exit {
     let mut err = std::io::stderr().lock();
-    if let ServeError::Workflows(w) = &e {
-        let _ = write!(err, "{}", w.report);
+    if let ServeError::Workflows(InitialLoadError::Invalid { report, .. }) = &e {
+        let _ = write!(err, "{report}");
     }
     let _ = write!(err, "{:?}", miette::Report::new(e));
     Exit::Failure

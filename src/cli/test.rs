@@ -47,7 +47,9 @@ pub fn run(args: &TestArgs) -> Exit {
                     if p.is_dir() {
                         p.clone()
                     } else {
+                        // `x.handoff-test` has the parent "", not none.
                         p.parent()
+                            .filter(|d| !d.as_os_str().is_empty())
                             .map_or_else(|| PathBuf::from("."), |d| d.to_path_buf())
                     }
                 })

@@ -133,6 +133,9 @@ impl Event {
 
     /// Decodes a JSON array of events, or a single event.
     pub fn decode_many(set: &WorkflowSet, bytes: &[u8]) -> Result<Vec<Event>, EventError> {
+        // A file saved by some Windows editors starts with a byte-order
+        // mark, which JSON does not allow; `.handoff` files accept it too.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace());
         if trimmed.is_some_and(|i| bytes[i] == b'[') {
             let raws: Vec<&RawValue> =

@@ -73,10 +73,13 @@ const REPS: [&str; 8] = [
     "zoe@example.com",
 ];
 
+/// The most weeks a demo generates (ten years).
+pub const MAX_WEEKS: u32 = 520;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// How many weeks, ending at `end`.
+    /// How many weeks, ending at `end` (2 to [`MAX_WEEKS`]).
     pub weeks: u32,
     pub seed: u64,
     /// Sales reps (deal owners).
@@ -295,7 +298,9 @@ pub async fn generate(
     let (before, after) = workflow_versions()?;
     let calendar = before.calendar().clone();
     let tz = calendar.timezone().clone();
-    let weeks = options.weeks.max(2);
+    // Ten years at most: more would run the dates past what the calendar
+    // holds and generate millions of events.
+    let weeks = options.weeks.clamp(2, MAX_WEEKS);
     let end = options.end;
     let first = end
         .checked_sub(SignedDuration::from_hours(i64::from(weeks) * 7 * 24))

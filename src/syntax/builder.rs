@@ -579,8 +579,15 @@ impl<'s> Builder<'s> {
             _ => {
                 let text = p.as_str().to_string();
                 let date = &text[..10];
+                // The whole literal must read as the evaluator reads it
+                // (`compile::parse_datetime`): seconds past 59 or an offset
+                // past ±25:59 would otherwise compile to an empty value,
+                // and the condition could never hold.
+                let reads = text.parse::<jiff::Timestamp>().is_ok()
+                    || text.parse::<jiff::civil::DateTime>().is_ok();
                 if jiff::civil::Date::strptime("%Y-%m-%d", date).is_err()
                     || jiff::civil::Time::strptime("%H:%M", &text[11..16]).is_err()
+                    || !reads
                 {
                     self.error(
                         Code::H005,
@@ -1105,4 +1112,37 @@ fn first(p: P<'_>) -> P<'_> {
 
 fn next<'a>(it: &mut impl Iterator<Item = P<'a>>) -> P<'a> {
     it.next().expect("grammar guarantees this pair")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::Code;
+    use crate::source::SourceFile;
+
+    fn h005(literal: &str) -> bool {
+        let text = format!("handoff \"D\" {{\n  done when deal.closed_at > {literal}\n}}\n");
+        let parsed = crate::syntax::parse(&SourceFile::new("t.handoff", text));
+        parsed.diagnostics.iter().any(|d| d.code == Code::H005)
+    }
+
+    #[test]
+    fn a_date_time_the_evaluator_cannot_read_is_an_error() {
+        // Seconds or an offset out of range compiled to an empty value,
+        // so the condition could never hold, and nothing said so.
+        for bad in [
+            "2026-11-20T15:04:99Z",
+            "2026-11-20T15:04:05+26:00",
+            "2026-02-30T10:00",
+            "2026-11-20T25:00",
+        ] {
+            assert!(h005(bad), "{bad}");
+        }
+        for good in [
+            "2026-11-20T15:04:05Z",
+            "2026-11-20T15:04",
+            "2026-11-20T15:04:05-05:00",
+        ] {
+            assert!(!h005(good), "{good}");
+        }
+    }
 }
