@@ -581,32 +581,42 @@ async fn by_hand(
 
 /// The store's assignment verbs as the engine's [`Assignments`]. The trait
 /// cannot fail, so the first store error is kept and the job aborts on it.
+/// After an error nothing more reaches the store: an error such as a full
+/// disk can make SQLite roll back the whole transaction, and a statement
+/// run after that would commit on its own, outside the batch.
 struct TxAssignments<'a> {
     tx: &'a mut dyn WriteTx,
     error: Option<StoreError>,
 }
 
+impl TxAssignments<'_> {
+    /// `f` on the store unless an earlier call failed; `fallback` then.
+    fn call<T>(
+        &mut self,
+        fallback: T,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, StoreError>,
+    ) -> T {
+        if self.error.is_some() {
+            return fallback;
+        }
+        f(&mut *self.tx).unwrap_or_else(|e| {
+            self.error = Some(e);
+            fallback
+        })
+    }
+}
+
 impl Assignments for TxAssignments<'_> {
     fn next_cursor(&mut self, team: &str) -> u64 {
-        self.tx.next_cursor(team).unwrap_or_else(|e| {
-            self.error.get_or_insert(e);
-            0
-        })
+        self.call(0, |tx| tx.next_cursor(team))
     }
     fn open_tasks(&mut self, person: &str) -> u32 {
-        self.tx.open_tasks(person).unwrap_or_else(|e| {
-            self.error.get_or_insert(e);
-            0
-        })
+        self.call(0, |tx| tx.open_tasks(person))
     }
     fn task_opened(&mut self, person: &str) {
-        if let Err(e) = self.tx.adjust_open_tasks(person, 1) {
-            self.error.get_or_insert(e);
-        }
+        self.call((), |tx| tx.adjust_open_tasks(person, 1).map(drop))
     }
     fn task_closed(&mut self, person: &str) {
-        if let Err(e) = self.tx.adjust_open_tasks(person, -1) {
-            self.error.get_or_insert(e);
-        }
+        self.call((), |tx| tx.adjust_open_tasks(person, -1).map(drop))
     }
 }

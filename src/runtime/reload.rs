@@ -95,35 +95,65 @@ pub enum Reload {
     Unchanged,
     /// The files have problems; the last good version stays.
     Rejected { problems: usize },
+    /// The files are valid but could not be kept (the store failed); the
+    /// last version stays, and the same files are tried again next time.
+    NotKept { reason: String },
 }
 
 /// A boxed future, for the hook trait to stay object safe.
 pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// Called after a version becomes active (at start-up too), in the order
-/// the hooks were given. The store persists the version here; a hook that
-/// fails should log and return (the swap has happened).
+/// A boxed future answering whether a version may serve.
+pub type BoxCheck<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Called around a version becoming active (at start-up too), in the order
+/// the hooks were given.
 pub trait OnActivate: Send + Sync {
-    /// `active` is now serving.
+    /// Before `active` serves. The store saves the version's text here, so
+    /// no decision can name a version whose text was not kept. An error
+    /// keeps the version serving now (at start-up: the server does not
+    /// start); the reload is tried again at the folder's next change or
+    /// SIGHUP.
+    fn activating(&self, _active: Arc<Active>) -> BoxCheck<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// `active` is now serving. A hook that fails here should log and
+    /// return (the swap has happened).
     fn activated(&self, active: Arc<Active>) -> BoxFuture<'_>;
 }
 
 /// Why the workflows could not be loaded at start-up.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error(
-    "the workflows in `{dir}` cannot be loaded ({problems} problem(s)); the server did not start"
-)]
-#[diagnostic(
-    code(serve::workflows),
-    help("fix the problems above (`handoff check {dir}` shows them too), or point --workflows at another folder")
-)]
-pub struct InitialLoadError {
-    /// The folder.
-    pub dir: String,
-    /// How many problems.
-    pub problems: usize,
-    /// The diagnostics, rendered without colour.
-    pub report: String,
+pub enum InitialLoadError {
+    /// The files have problems.
+    #[error(
+        "the workflows in `{dir}` cannot be loaded ({problems} problem(s)); the server did not start"
+    )]
+    #[diagnostic(
+        code(serve::workflows),
+        help("fix the problems above (`handoff check {dir}` shows them too), or point --workflows at another folder")
+    )]
+    Invalid {
+        /// The folder.
+        dir: String,
+        /// How many problems.
+        problems: usize,
+        /// The diagnostics, rendered without colour.
+        report: String,
+    },
+    /// A hook refused the version (the store could not keep its text).
+    #[error("the workflows in `{dir}` could not be kept before serving: {reason}; the server did not start")]
+    #[diagnostic(
+        code(serve::workflows_not_kept),
+        help("every decision names the workflow version it used, so its text is saved first: check the database (disk space, permissions, `handoff serve --db`) and start again")
+    )]
+    NotKept {
+        /// The folder.
+        dir: String,
+        /// The hook's reason.
+        reason: String,
+    },
 }
 
 /// The active workflows of a server, and the way to reload them.
@@ -216,7 +246,7 @@ impl Workflows {
         let read = read_folder(&dir);
         let shown = dir.display().to_string();
         if !read.errors.is_empty() {
-            return Err(InitialLoadError {
+            return Err(InitialLoadError::Invalid {
                 dir: shown,
                 problems: read.errors.len(),
                 report: read.errors.concat(),
@@ -225,8 +255,8 @@ impl Workflows {
         let (set, warnings, sources) =
             compile_off_thread(read.sources)
                 .await
-                .map_err(|(problems, report)| InitialLoadError {
-                    dir: shown,
+                .map_err(|(problems, report)| InitialLoadError::Invalid {
+                    dir: shown.clone(),
                     problems,
                     report,
                 })?;
@@ -239,6 +269,11 @@ impl Workflows {
             reloads: 0,
             rejected_reloads: 0,
         });
+        for hook in &hooks {
+            if let Err(reason) = hook.activating(active.clone()).await {
+                return Err(InitialLoadError::NotKept { dir: shown, reason });
+            }
+        }
         metrics
             .workflows_loaded_at
             .set(active.loaded_at.as_second());
@@ -284,7 +319,7 @@ impl Workflows {
         if read.digest == *last {
             return Reload::Unchanged;
         }
-        *last = read.digest;
+        let before = std::mem::replace(&mut *last, read.digest);
 
         let compiled = if read.errors.is_empty() {
             compile_off_thread(read.sources).await
@@ -314,6 +349,18 @@ impl Workflows {
                     reloads: current.reloads + 1,
                     rejected_reloads: current.rejected_reloads,
                 });
+                for hook in &self.hooks {
+                    if let Err(reason) = hook.activating(active.clone()).await {
+                        tracing::error!(
+                            version = short(&version),
+                            error = %reason,
+                            "the new workflows could not be kept, so the version serving now stays; the reload is tried again at the next change or SIGHUP"
+                        );
+                        // Not "seen": the same files are tried again.
+                        *last = before;
+                        return Reload::NotKept { reason };
+                    }
+                }
                 self.active.store(active.clone());
                 self.metrics.reloads.inc();
                 self.metrics

@@ -344,7 +344,7 @@ async fn reload_on_sighup(never: Hangups, _workflows: Arc<Workflows>) {
 struct KeepVersions(Arc<dyn Store>);
 
 impl reload::OnActivate for KeepVersions {
-    fn activated(&self, active: Arc<reload::Active>) -> reload::BoxFuture<'_> {
+    fn activating(&self, active: Arc<reload::Active>) -> reload::BoxCheck<'_> {
         Box::pin(async move {
             let version = WorkflowVersion {
                 id: active.set.version().to_string(),
@@ -358,6 +358,18 @@ impl reload::OnActivate for KeepVersions {
                     })
                     .collect(),
             };
+            // Committed before the version serves: a decision that names it
+            // can always be explained and replayed from its text.
+            self.0
+                .write(move |tx| tx.save_workflow_version(&version))
+                .await
+                .map(drop)
+                .map_err(|e| format!("could not record the workflow version: {e}"))
+        })
+    }
+
+    fn activated(&self, active: Arc<reload::Active>) -> reload::BoxFuture<'_> {
+        Box::pin(async move {
             // A workflow is the same one across versions when its name and
             // its object stay (its instances migrate); by name alone, one
             // moved to another object would keep the old object's
@@ -372,7 +384,6 @@ impl reload::OnActivate for KeepVersions {
             let result = self
                 .0
                 .write(move |tx| {
-                    tx.save_workflow_version(&version)?;
                     let live: Vec<(&str, &str)> =
                         live.iter().map(|(w, o)| (w.as_str(), o.as_str())).collect();
                     tx.mark_orphans(&live)
@@ -384,7 +395,7 @@ impl reload::OnActivate for KeepVersions {
                     orphaned = n,
                     "handoffs whose workflow is gone keep their status and are listed as orphaned"
                 ),
-                Err(e) => tracing::error!(error = %e, "could not record the workflow version"),
+                Err(e) => tracing::error!(error = %e, "could not mark the orphaned handoffs"),
             }
         })
     }

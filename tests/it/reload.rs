@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use handoff::runtime::metrics::Metrics;
-use handoff::runtime::reload::{Active, BoxFuture, OnActivate, Reload, Workflows};
+use handoff::runtime::reload::{Active, BoxCheck, BoxFuture, OnActivate, Reload, Workflows};
 
 use crate::helpers::{save_by_rename, save_in_place, spawn_app, version_of, workspace};
 
@@ -156,6 +156,80 @@ async fn the_activation_hooks_see_every_version_that_serves_and_no_other() {
     assert_eq!(workflows.reload().await, Reload::Rejected { problems: 1 });
 
     assert_eq!(*recorder.0.lock().unwrap(), [first, second]);
+}
+
+/// Refuses the versions while `refuse` is set, as a store that cannot
+/// save them would; records the ones it is told serve.
+struct Refusing {
+    refuse: std::sync::atomic::AtomicBool,
+    served: std::sync::Mutex<Vec<String>>,
+}
+
+impl OnActivate for Refusing {
+    fn activating(&self, _active: Arc<Active>) -> BoxCheck<'_> {
+        let refuse = self.refuse.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if refuse {
+                Err("the disk is full".to_string())
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn activated(&self, active: Arc<Active>) -> BoxFuture<'_> {
+        Box::pin(async move {
+            let version = active.set.version().to_string();
+            self.served.lock().unwrap().push(version);
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_version_that_cannot_be_kept_does_not_serve_and_is_tried_again() {
+    let dir = workspace();
+    let folder = dir.path().join("workflows");
+    let hook = Arc::new(Refusing {
+        refuse: std::sync::atomic::AtomicBool::new(true),
+        served: Default::default(),
+    });
+    let hooks = || vec![hook.clone() as Arc<dyn OnActivate>];
+    // At start-up: the server does not start.
+    let err = match Workflows::load(folder.clone(), Arc::new(Metrics::new()), hooks()).await {
+        Ok(_) => panic!("a version that cannot be kept must not serve"),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    hook.refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let workflows = Workflows::load(folder.clone(), Arc::new(Metrics::new()), hooks())
+        .await
+        .unwrap();
+    let first = workflows.active().set.version().to_string();
+
+    // A reload whose version cannot be kept leaves the first serving...
+    hook.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let file = folder.join("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_in_place(&file, &format!("{text}\n# second\n"));
+    assert_eq!(
+        workflows.reload().await,
+        Reload::NotKept {
+            reason: "the disk is full".into()
+        }
+    );
+    assert_eq!(workflows.active().set.version(), first);
+    // ...and the same files are tried again, not taken as seen.
+    hook.refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = version_of(&folder);
+    assert_eq!(
+        workflows.reload().await,
+        Reload::Activated {
+            version: second.clone()
+        }
+    );
+    assert_eq!(*hook.served.lock().unwrap(), [first, second]);
 }
 
 #[tokio::test]
