@@ -63,6 +63,40 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// Another server runs on the same database file.
+    #[error("another `handoff serve` is using the database `{db}` (it holds `{lock}`)")]
+    #[diagnostic(
+        code(serve::db_in_use),
+        help("one server per SQLite file: at start a server takes back the outbox actions left leased, so a second one would send what the first is sending. Stop the other server first, or give this one another --db")
+    )]
+    InUse { db: String, lock: String },
+}
+
+/// Takes the lock that makes this the only server on `db`, held for the
+/// server's life (the system lets go of it when the process ends, even
+/// killed). `handoff health` and `handoff outbox` do not take it.
+fn lock_db(db: &std::path::Path) -> Result<std::fs::File, ServeError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".serve-lock");
+    let path = std::path::PathBuf::from(name);
+    let io = |source| ServeError::Io {
+        what: format!("cannot open the lock file `{}`", path.display()),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::InUse {
+            db: db.display().to_string(),
+            lock: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 /// A server ready to run: settings checked, workflows loaded, listener
@@ -75,6 +109,8 @@ pub struct Server {
     watcher: Option<Watcher>,
     sighup: Option<Hangups>,
     users: Arc<dyn UserIds>,
+    /// Held until `run` ends: see [`lock_db`].
+    db_lock: std::fs::File,
 }
 
 impl Server {
@@ -121,6 +157,7 @@ impl Server {
             })),
             ..SqliteOptions::default()
         };
+        let db_lock = lock_db(&settings.db)?;
         let db = settings.db.clone();
         let store: Arc<dyn Store> = Arc::new(
             tokio::task::spawn_blocking(move || SqliteStore::open(&db, options))
@@ -171,6 +208,7 @@ impl Server {
             watcher,
             sighup,
             users,
+            db_lock,
         })
     }
 
@@ -197,6 +235,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        // Dropped when this returns, after the store is closed.
+        let _db_lock = self.db_lock;
         let state = self.state;
         let workflows = state.workflows.clone();
         let active = workflows.active();

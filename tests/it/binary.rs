@@ -173,3 +173,34 @@ async fn sighup_reloads_the_workflows() {
     assert!(stopped.stderr.contains("SIGHUP"), "{}", stopped.stderr);
     assert_eq!(stopped.status.code(), Some(0));
 }
+
+/// One server per database file: a second one on the same file is refused
+/// while the first runs (it would take back the outbox actions the first
+/// is sending), and starts once the first has stopped.
+#[tokio::test]
+async fn a_second_server_on_the_same_database_is_refused_until_the_first_stops() {
+    let first = start_binary(&[], &[])
+        .await
+        .expect("the first server starts");
+    let db = first.dir.path().join("handoff.db");
+    let db_arg = db.to_str().unwrap().to_string();
+    let second = start_binary(&["--db", &db_arg], &[])
+        .await
+        .err()
+        .expect("the second server refuses to start");
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        second
+            .stderr
+            .contains("another `handoff serve` is using the database"),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stderr.contains("another --db"), "{}", second.stderr);
+    let (_dir, stopped) = first.stop_keeping_dir().await;
+    assert_eq!(stopped.status.code(), Some(0));
+    let again = start_binary(&["--db", &db_arg], &[])
+        .await
+        .expect("the lock went with the first server");
+    assert_eq!(again.stop().await.status.code(), Some(0));
+}

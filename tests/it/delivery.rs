@@ -723,3 +723,49 @@ async fn serve_refuses_a_routed_sink_without_its_secret() {
         "the token is never logged"
     );
 }
+
+/// An action whose lease ran out while the server runs (its result could
+/// not be recorded, or its task died) is taken again by the next pass, not
+/// left leased until a restart. The server here has no worker of its own:
+/// the test runs a worker's passes on its database.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_action_whose_lease_ran_out_is_delivered_without_a_restart() {
+    let fake = FakeSinks::start().await;
+    let app = spawn_app_with_users(|_| {}, None).await;
+    assert!(!app.state.settings.delivery.enabled());
+    post_event(&app, &won("l-1", "D-L1", Some("None"))).await;
+    let store = app.state.store.clone();
+    // Leased by a worker that is gone, its lease over at once.
+    let leased = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.claim_due(jiff::Timestamp::now(), Duration::ZERO, 100)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let notify = leased
+        .iter()
+        .filter(|a| a.kind == ActionKind::Notify)
+        .count();
+    assert_eq!(notify, 1, "{leased:?}");
+
+    let mut settings = Settings::default();
+    deliver_to(&fake, &[(ActionKind::Notify, &[SinkKind::Slack])], 5, None)(&mut settings);
+    let sinks = handoff::runtime::delivery::build_sinks(&settings, users()).unwrap();
+    let worker = Arc::new(handoff::runtime::delivery::Worker::new(
+        store,
+        sinks,
+        &settings.delivery,
+        settings.public_url(),
+        Arc::new(handoff::runtime::metrics::Metrics::new()),
+    ));
+    let pass = worker.run_once().await.unwrap();
+    assert!(pass.delivered >= 1, "{pass:?}");
+    assert_eq!(fake.received(|r| r.slack.len()), 1);
+    let h = handoff_of(&app, "D-L1").await;
+    let detail = json_of(app.get(&format!("/handoffs/{h}")).await).await;
+    let actions = detail["actions"].as_array().unwrap().clone();
+    assert_eq!(state_of(&actions, "notify"), ["delivered"]);
+}

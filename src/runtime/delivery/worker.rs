@@ -158,6 +158,10 @@ impl Worker {
         let claimed: Vec<Claimed> = self
             .store
             .write(move |tx| {
+                // An action whose lease ran out while this server runs (its
+                // result could not be recorded, or its task died) is due
+                // again; a lease outlasts every call its delivery may make.
+                tx.release_expired_leases(now)?;
                 let rows = tx.claim_due(now, lease, limit)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for action in rows {
