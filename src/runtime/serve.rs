@@ -89,14 +89,32 @@ fn lock_db(db: &std::path::Path) -> Result<std::fs::File, ServeError> {
         .write(true)
         .open(&path)
         .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::InUse {
+    match try_lock(&file) {
+        Ok(true) => Ok(file),
+        Ok(false) => Err(ServeError::InUse {
             db: db.display().to_string(),
             lock: path.display().to_string(),
         }),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        Err(e) => Err(io(e)),
     }
+}
+
+/// An exclusive lock on `file` if no other open file holds one (`false`
+/// when one does), without waiting.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Elsewhere no lock is taken (the README says so).
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// A server ready to run: settings checked, workflows loaded, listener
