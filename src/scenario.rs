@@ -97,7 +97,12 @@ pub fn read(path: &Path) -> Result<TestFile, String> {
     if let Some(problem) = shape::problem(&table) {
         return Err(bad(&problem));
     }
-    TestFile::deserialize(toml::Value::Table(table)).map_err(|e| bad(&e))
+    let file = TestFile::deserialize(toml::Value::Table(table)).map_err(|e| bad(&e))?;
+    // A file with no test would pass while checking nothing.
+    if file.test.is_empty() {
+        return Err(bad(&"it holds no test: write at least one `[[test]]` with a `name` and `[[test.step]]`s (grammar/README.md, \"Workflow tests\")"));
+    }
+    Ok(file)
 }
 
 /// Runs every case of a file against `set`.
@@ -153,6 +158,12 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             }
             None => None,
         };
+        if step.event.is_some() && step.approve.is_some() {
+            failures.push(format!(
+                "step {n}: give an `event` or an `approve`, not both: put the approval in a step of its own"
+            ));
+            return failures;
+        }
         let outcomes: Vec<J> = if let Some(ev) = &step.event {
             let json = toml_to_json(ev);
             let event = match Event::decode(set, json.to_string().as_bytes()) {

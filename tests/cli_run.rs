@@ -669,6 +669,24 @@ fn test_trace_contains_as_one_line_checks_it_and_any_other_value_fails() {
 }
 
 #[test]
+fn test_a_file_with_no_test_or_a_step_with_two_things_fails() {
+    // A file that checks nothing: refused (exit 2), saying what to write.
+    let dir = scenario_project("# nothing yet\n");
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("it holds no test"), "{err}");
+    // An event and an approval in one step: the approval is not dropped.
+    let both = SCENARIO.replace("STATUS", "proceeded").replace(
+        "[[test.step.expect]]",
+        "approve = { workflow = \"Onboarding\", record = \"deal/D-1\" }\n[[test.step.expect]]",
+    );
+    let dir = scenario_project(&both);
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("not both"), "{out}");
+}
+
+#[test]
 fn test_without_scenarios_exits_2() {
     let dir = TempDir::new().unwrap();
     handoff()
