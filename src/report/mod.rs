@@ -218,12 +218,17 @@ impl miette::SourceCode for Windowed<'_> {
         let local = miette::SourceSpan::new((start - from).into(), end - start);
         let inner = window.read_span(&local, context_lines_before, context_lines_after)?;
         let base_line = file.line_col(from).0 - 1;
+        // The column in characters, as `--format json`, SARIF and GitHub
+        // give it (miette's own count is in bytes, so a line with `é`
+        // before the span would head the report with another column).
+        let at = from + inner.span().offset();
+        let (line, column) = file.line_col(at);
         Ok(Box::new(miette::MietteSpanContents::new_named(
             file.name.clone(),
             inner.data(),
-            miette::SourceSpan::new((from + inner.span().offset()).into(), inner.span().len()),
-            base_line + inner.line(),
-            inner.column(),
+            miette::SourceSpan::new(at.into(), inner.span().len()),
+            line - 1,
+            column - 1,
             base_line + inner.line_count(),
         )))
     }
@@ -316,4 +321,37 @@ fn escape_data(s: &str) -> String {
 
 fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::{Code, Diagnostic};
+    use crate::source::{SourceFile, Span};
+
+    #[test]
+    fn the_human_header_gives_the_column_json_gives() {
+        // `é` and `à` are two bytes each, `🙂` four: the span's column in
+        // characters differs from its byte offset in the line.
+        for (text, needle) in [
+            ("notify ops \"Déjà vu {deal.nme}\"\n", "deal.nme"),
+            ("a\n  🙂 x = bad\n", "bad"),
+            ("\u{feff}object x {}\nhandoff y\n", "y"),
+        ] {
+            let file = SourceFile::new("t.handoff", text);
+            let at = text.find(needle).unwrap();
+            let d = Diagnostic::error(
+                Code::H001,
+                &file,
+                Span::new(at, at + needle.len()),
+                "m",
+                "l",
+            );
+            let (line, col) = file.line_col(at);
+            let plain = super::render_plain(&d);
+            assert!(
+                plain.contains(&format!("[t.handoff:{line}:{col}]")),
+                "{line}:{col} in {plain}"
+            );
+        }
+    }
 }
