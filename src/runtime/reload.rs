@@ -418,6 +418,8 @@ pub fn short(version: &str) -> &str {
 pub struct Watcher {
     // Dropping the notify watcher stops its events; kept for that.
     _watcher: notify::RecommendedWatcher,
+    /// The folder watched, as it was when watching began (see [`follow`]).
+    watched: Option<(PathBuf, u64, u64)>,
     changes: Option<mpsc::Receiver<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -438,9 +440,11 @@ impl Watcher {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "file watcher error"),
             })?;
+        let watched = folder_identity(dir);
         watcher.watch(dir, notify::RecursiveMode::Recursive)?;
         Ok(Watcher {
             _watcher: watcher,
+            watched,
             changes: Some(rx),
             task: None,
         })
@@ -455,10 +459,84 @@ impl Watcher {
     }
 
     /// Stops watching.
-    pub async fn stop(self) {
-        if let Some(task) = self.task {
+    pub async fn stop(mut self) {
+        if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Watcher {
+    /// A watcher dropped without `stop` (its [`follow`] task aborted)
+    /// reloads no more either.
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// How often [`follow`] checks which folder the workflows path names.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Which folder `dir` names now: its real path and, on Unix, its device
+/// and inode (a folder deleted and made again has a new inode). `None`
+/// while it does not exist (between a deploy's delete and create).
+fn folder_identity(dir: &Path) -> Option<(PathBuf, u64, u64)> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    #[cfg(unix)]
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt as _;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (dev, ino) = {
+        let _ = meta;
+        (0, 0)
+    };
+    Some((real, dev, ino))
+}
+
+/// Keeps `watcher` on the folder `dir` names, reloading `workflows` on its
+/// changes. A deploy may replace the folder or flip a symlink to another
+/// release: the watcher would go on watching the old folder and nothing
+/// would reload. Every `every` this checks which folder `dir` names; when
+/// it changed, it watches the new one and reloads. Runs until aborted
+/// (which drops the watcher).
+pub async fn follow(
+    dir: PathBuf,
+    mut watcher: Watcher,
+    workflows: Arc<Workflows>,
+    every: std::time::Duration,
+) {
+    watcher.reload_into(workflows.clone());
+    let mut seen = watcher.watched.clone();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = folder_identity(&dir);
+        if now.is_none() || now == seen {
+            continue;
+        }
+        match Watcher::start(&dir) {
+            Ok(mut new) => {
+                new.reload_into(workflows.clone());
+                seen = new.watched.clone();
+                std::mem::replace(&mut watcher, new).stop().await;
+                tracing::info!(
+                    dir = %dir.display(),
+                    "the workflows folder was replaced: watching the new one"
+                );
+                workflows.reload().await;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot watch the replaced workflows folder; trying again"
+            ),
         }
     }
 }

@@ -278,11 +278,15 @@ impl Server {
             }
         }
 
-        let mut watcher = self.watcher;
-        if let Some(w) = &mut watcher {
-            w.reload_into(workflows.clone());
+        let watcher = self.watcher.map(|w| {
             tracing::info!("watching {} for changes", workflows.dir().display());
-        }
+            tokio::spawn(reload::follow(
+                workflows.dir().to_path_buf(),
+                w,
+                workflows.clone(),
+                reload::FOLLOW_EVERY,
+            ))
+        });
         let sighup = self
             .sighup
             .map(|h| tokio::spawn(reload_on_sighup(h, workflows.clone())));
@@ -334,8 +338,10 @@ impl Server {
                 task.abort();
             }
         }
-        if let Some(w) = watcher {
-            w.stop().await;
+        if let Some(task) = watcher {
+            // Aborting drops the watcher, which stops its reloads.
+            task.abort();
+            let _ = task.await;
         }
         served.map_err(|source| ServeError::Io {
             what: "the server stopped".to_string(),

@@ -26,6 +26,54 @@ async fn a_valid_save_in_place_becomes_active() {
     assert_eq!(view.reloads, 1);
 }
 
+/// A deploy that flips a symlink to another release folder: the server
+/// serves the new release, and then follows edits made in it (it watches
+/// the new folder, not the old one).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_flipped_symlink_to_another_release_is_followed() {
+    let root = workspace();
+    let release = |name: &str, note: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for entry in std::fs::read_dir(root.path().join("workflows")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(
+                dir.join(path.file_name().unwrap()),
+                format!("{text}\n# {note}\n"),
+            )
+            .unwrap();
+        }
+        dir
+    };
+    let (a, b) = (release("release-a", "a"), release("release-b", "b"));
+    let current = root.path().join("current");
+    std::os::unix::fs::symlink(&a, &current).unwrap();
+    let app = crate::helpers::spawn_app_with({
+        let current = current.clone();
+        move |s| s.workflows = current
+    })
+    .await;
+    assert_eq!(app.status().version, version_of(&a));
+
+    // The flip: a new link renamed over the old one, as deploy tools do.
+    let next = root.path().join("current.next");
+    std::os::unix::fs::symlink(&b, &next).unwrap();
+    std::fs::rename(&next, &current).unwrap();
+    let want = version_of(&b);
+    let status = app.wait_for_status(|s| s.version == want).await;
+    assert_eq!(status.version, want);
+
+    // An edit in the new release reloads: the new folder is watched.
+    let file = b.join("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_in_place(&file, &format!("{text}\n# edited in b\n"));
+    let edited = version_of(&b);
+    app.wait_for_status(|s| s.version == edited).await;
+    drop(root);
+}
+
 #[tokio::test]
 async fn a_valid_save_by_rename_becomes_active() {
     let app = spawn_app().await;
