@@ -264,8 +264,10 @@ impl Drop for SyncHandoff {
 
 impl Writer {
     /// Starts the writer thread on `target` (and the sync thread, if
-    /// `target` gives a [`Syncer`]). The queue is unbounded: the HTTP layer
-    /// bounds how many requests are in flight.
+    /// `target` gives a [`Syncer`]). The queue is unbounded: it holds one
+    /// job per request waiting for its commit, so it is as long as the
+    /// requests in flight, which nothing but the clients' connections
+    /// bounds today (a stalled disk grows it; see the closing notes).
     pub fn start<T: Transactor>(
         mut target: T,
         max_batch: usize,
