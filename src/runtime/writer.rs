@@ -267,7 +267,7 @@ impl Writer {
     /// `target` gives a [`Syncer`]). The queue is unbounded: it holds one
     /// job per request waiting for its commit, so it is as long as the
     /// requests in flight, which nothing but the clients' connections
-    /// bounds today (a stalled disk grows it; see the closing notes).
+    /// bounds today: a stalled disk grows it.
     pub fn start<T: Transactor>(
         mut target: T,
         max_batch: usize,
