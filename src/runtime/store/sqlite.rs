@@ -1733,6 +1733,24 @@ mod tests {
         }
     }
 
+    /// Two threads open the store at `path` at the same instant; both must.
+    fn two_open_at_once(path: &std::path::Path, round: usize) {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let openers: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, start) = (path.to_path_buf(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path, SqliteOptions::default()).map(|s| s.close())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().unwrap();
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+
     #[test]
     fn two_processes_upgrading_a_file_at_once_both_succeed() {
         // Two openers race on a version-6 file (as `handoff health` may
@@ -1749,20 +1767,7 @@ mod tests {
                 assert_eq!(mode, "wal");
                 migrations().to_version(&mut conn, 6).unwrap();
             }
-            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
-            let openers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (path, start) = (path.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        SqliteStore::open(&path, SqliteOptions::default()).map(|s| s.close())
-                    })
-                })
-                .collect();
-            for opener in openers {
-                let opened = opener.join().unwrap();
-                assert!(opened.is_ok(), "round {round}: {opened:?}");
-            }
+            two_open_at_once(&path, round);
         }
     }
 
@@ -1775,20 +1780,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for round in 0..100 {
             let path = dir.path().join(format!("new-{round}.db"));
-            let start = std::sync::Arc::new(std::sync::Barrier::new(2));
-            let openers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (path, start) = (path.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        SqliteStore::open(&path, SqliteOptions::default()).map(|s| s.close())
-                    })
-                })
-                .collect();
-            for opener in openers {
-                let opened = opener.join().unwrap();
-                assert!(opened.is_ok(), "round {round}: {opened:?}");
-            }
+            two_open_at_once(&path, round);
         }
     }
 
