@@ -458,6 +458,15 @@ impl Watcher {
         }
     }
 
+    /// Stops watching, letting a reload under way finish: aborted half
+    /// way, it could leave the folder's digest marked as seen with its
+    /// version never activated.
+    fn retire(mut self) {
+        // Detached, not aborted: with the notify watcher dropped, its
+        // channel closes and the task ends after what it is doing.
+        drop(self.task.take());
+    }
+
     /// Stops watching.
     pub async fn stop(mut self) {
         if let Some(task) = self.task.take() {
@@ -526,7 +535,7 @@ pub async fn follow(
             Ok(mut new) => {
                 new.reload_into(workflows.clone());
                 seen = new.watched.clone();
-                std::mem::replace(&mut watcher, new).stop().await;
+                std::mem::replace(&mut watcher, new).retire();
                 tracing::info!(
                     dir = %dir.display(),
                     "the workflows folder was replaced: watching the new one"
