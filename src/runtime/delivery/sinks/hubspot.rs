@@ -14,10 +14,10 @@
 //! tasks associated with the record (`POST /crm/v3/objects/tasks/search`,
 //! filter `associations.deal`, newest first, every page) for one whose body
 //! carries the marker, and answers with that task instead of making a
-//! second one. HubSpot's search index trails writes by a few seconds; the
-//! first retry comes after the backoff (5 to 10 s with the default 10 s
-//! base), mostly past that lag: a task created just before a timeout and
-//! not yet indexed at the retry would be made twice.
+//! second one. HubSpot's search index trails writes by a few seconds, so
+//! after a create that may have worked (a timeout, a 5xx) the next try
+//! waits at least [`SEARCH_LAG`] (30 s, within `[delivery]`'s longest
+//! wait).
 
 use std::sync::Arc;
 
@@ -70,6 +70,27 @@ struct HubSpotType {
     association: String,
     /// The HubSpot-defined task-to-record association type id.
     type_id: Option<u32>,
+}
+
+/// How long HubSpot's search may take to list a task just created: a retry
+/// after a create that may have worked waits at least this long (within
+/// the worker's longest wait), so its search finds the task instead of
+/// making a second one.
+pub const SEARCH_LAG: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A failed create that may have worked is tried again only after
+/// [`SEARCH_LAG`].
+fn after_search_lag(e: SendError) -> SendError {
+    match e {
+        SendError::Retry {
+            reason,
+            retry_after,
+        } => SendError::Retry {
+            reason,
+            retry_after: Some(retry_after.map_or(SEARCH_LAG, |r| r.max(SEARCH_LAG))),
+        },
+        other => other,
+    }
 }
 
 /// How many pages of search results a retry reads before giving up on
@@ -217,8 +238,12 @@ impl HubSpot {
             .json(&body)
             .send()
             .await
-            .map_err(|e| transport("hubspot", e))?;
-        let made = json("hubspot", check("hubspot", res).await?).await?;
+            .map_err(|e| after_search_lag(transport("hubspot", e)))?;
+        let made = json(
+            "hubspot",
+            check("hubspot", res).await.map_err(after_search_lag)?,
+        )
+        .await?;
         Ok(Delivered {
             remote_ref: made["id"].as_str().map(str::to_string),
             found_existing: false,
@@ -401,6 +426,31 @@ mod tests {
             .unwrap();
         assert_eq!(found, None);
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_create_that_may_have_worked_is_retried_after_the_search_lag() {
+        let retry = |after: Option<std::time::Duration>| SendError::Retry {
+            reason: "hubspot: no answer".into(),
+            retry_after: after,
+        };
+        let waits = |e: SendError| match e {
+            SendError::Retry { retry_after, .. } => retry_after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(waits(after_search_lag(retry(None))), Some(SEARCH_LAG));
+        let asked = SEARCH_LAG * 2;
+        assert_eq!(waits(after_search_lag(retry(Some(asked)))), Some(asked));
+        let short = std::time::Duration::from_secs(1);
+        assert_eq!(
+            waits(after_search_lag(retry(Some(short)))),
+            Some(SEARCH_LAG)
+        );
+        // A refusal stays one.
+        let refused = after_search_lag(SendError::Refused {
+            reason: "400".into(),
+        });
+        assert!(matches!(refused, SendError::Refused { .. }));
     }
 
     #[test]
