@@ -687,6 +687,30 @@ fn test_a_file_with_no_test_or_a_step_with_two_things_fails() {
 }
 
 #[test]
+fn run_on_a_broken_project_counts_every_file_checked() {
+    let dir = TempDir::new().unwrap();
+    let mut n = 0;
+    for f in std::fs::read_dir(workflows()).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "handoff") {
+            n += 1;
+        }
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.path().join("broken.handoff"), "object {\n").unwrap();
+    let assert = handoff()
+        .arg("run")
+        .arg("--workflows")
+        .arg(dir.path())
+        .arg("--event")
+        .arg(event("won_custom.json"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains(&format!("checked {} files", n + 1)), "{err}");
+}
+
+#[test]
 fn test_without_scenarios_exits_2() {
     let dir = TempDir::new().unwrap();
     handoff()

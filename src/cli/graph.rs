@@ -53,12 +53,15 @@ pub(super) fn load(paths: &[std::path::PathBuf]) -> Result<compile::WorkflowSet,
             Err(Exit::Failure)
         }
         Err(LoadFailure::Invalid(diagnostics)) => {
-            let files: std::collections::HashSet<_> =
+            // "checked N files" counts every file of the project, as
+            // `handoff check` does, not only those with a diagnostic.
+            let (files, _) = handoff::project::discover(paths);
+            let with_problems: std::collections::HashSet<_> =
                 diagnostics.iter().map(|d| d.file.name.clone()).collect();
             report::print(
                 Format::Human,
                 &diagnostics,
-                &Summary::of(&diagnostics, files.len()),
+                &Summary::of(&diagnostics, files.len().max(with_problems.len())),
             );
             Err(Exit::Problems)
         }
