@@ -253,7 +253,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        // Dropped when this returns, after the store is closed.
+        // Released when this returns (the binary then exits).
         let _db_lock = self.db_lock;
         let state = self.state;
         let workflows = state.workflows.clone();
