@@ -31,12 +31,17 @@ fn handoff() -> Command {
 
 /// `handoff run --workflows <lifecycle> --event <file> ARGS…`.
 fn run(event_file: &str, args: &[&str]) -> Command {
+    run_in(&workflows(), &event(event_file), args)
+}
+
+/// `handoff run --workflows <project> --event <path> ARGS…`.
+fn run_in(project: &Path, event_path: &Path, args: &[&str]) -> Command {
     let mut cmd = handoff();
     cmd.arg("run")
         .arg("--workflows")
-        .arg(workflows())
+        .arg(project)
         .arg("--event")
-        .arg(event(event_file))
+        .arg(event_path)
         .args(args);
     cmd
 }
@@ -331,15 +336,7 @@ fn a_batch_of_one_prints_an_array_and_a_byte_order_mark_is_read() {
     // As a Windows editor saves it: a byte-order mark first.
     let text = format!("\u{feff}{}", serde_json::to_string(&all[..1]).unwrap());
     std::fs::write(&one, text).unwrap();
-    let json = stdout(
-        handoff()
-            .arg("run")
-            .arg("--workflows")
-            .arg(workflows())
-            .arg("--event")
-            .arg(&one)
-            .args(["--format", "json"]),
-    );
+    let json = stdout(&mut run_in(&workflows(), &one, &["--format", "json"]));
     let outcomes: Vec<Outcome> = serde_json::from_str(&json).expect("an array, as the input was");
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].event, "b1");
@@ -446,12 +443,7 @@ fn run_on_workflows_with_errors_exits_1() {
         "handoff \"Broken\" {\n  when deal.stage becomes \"Won\"\n}\n",
     )
     .unwrap();
-    handoff()
-        .arg("run")
-        .arg("--workflows")
-        .arg(dir.path())
-        .arg("--event")
-        .arg(event("won_custom.json"))
+    run_in(dir.path(), &event("won_custom.json"), &[])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("H102"));
@@ -698,12 +690,7 @@ fn run_on_a_broken_project_counts_every_file_checked() {
         std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
     }
     std::fs::write(dir.path().join("broken.handoff"), "object {\n").unwrap();
-    let assert = handoff()
-        .arg("run")
-        .arg("--workflows")
-        .arg(dir.path())
-        .arg("--event")
-        .arg(event("won_custom.json"))
+    let assert = run_in(dir.path(), &event("won_custom.json"), &[])
         .assert()
         .code(1);
     let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
