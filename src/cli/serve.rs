@@ -24,6 +24,8 @@ Environment:
   HANDOFF_LISTEN           the address to listen on        [default: 127.0.0.1:8080]
   HANDOFF_SYNCHRONOUS      full | normal                   [default: full]
   HANDOFF_MAX_BODY_BYTES   larger request bodies get 413   [default: 1048576]
+  HANDOFF_MAX_IN_FLIGHT    webhook requests taken at once; more get 503
+                           with Retry-After                [default: 256]
   HANDOFF_LOG_FORMAT       human | json                    [default: human]
   HANDOFF_PUBLIC_URL       the URL people reach the server at
   HANDOFF_WATCH            reload when files change        [default: true]

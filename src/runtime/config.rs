@@ -40,6 +40,9 @@ pub struct Settings {
     pub synchronous: Synchronous,
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// Webhook requests taken at once; past this a hook answers 503 with
+    /// `Retry-After` (see `http::in_flight`).
+    pub max_in_flight: usize,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// The address people reach the server at, for links in tasks and
@@ -70,6 +73,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             synchronous: Synchronous::Full,
             max_body_bytes: 1024 * 1024,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             log_format: LogFormat::Human,
             public_url: None,
             watch: true,
@@ -81,6 +85,11 @@ impl Default for Settings {
         }
     }
 }
+
+/// Webhook requests taken at once by default: far above what a CRM keeps
+/// in flight while the disk keeps up (a few dozen at 10,000 events/s), and
+/// with the default body limit at most 256 MiB of bodies held.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// SQLite's `synchronous` pragma, as far as we allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +221,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery], [health] and [people.NAME] with token_file (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, max_in_flight, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery], [health] and [people.NAME] with token_file (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -313,6 +322,7 @@ struct FileSettings {
     listen: Option<String>,
     synchronous: Option<String>,
     max_body_bytes: Option<u64>,
+    max_in_flight: Option<u64>,
     log_format: Option<String>,
     public_url: Option<String>,
     watch: Option<bool>,
@@ -438,6 +448,9 @@ impl Settings {
         if let Some(v) = file.max_body_bytes {
             self.max_body_bytes = body_limit(v, origin("max_body_bytes"))?;
         }
+        if let Some(v) = file.max_in_flight {
+            self.max_in_flight = in_flight_limit(v, origin("max_in_flight"))?;
+        }
         if let Some(v) = file.log_format {
             self.log_format = parse_log_format(&v, origin("log_format"))?;
         }
@@ -477,6 +490,15 @@ impl Settings {
                 help: "give a whole number, e.g. 1048576 for 1 MiB".to_string(),
             })?;
             self.max_body_bytes = body_limit(n, origin)?;
+        }
+        if let Some(v) = env("HANDOFF_MAX_IN_FLIGHT") {
+            let origin = Origin::Env("HANDOFF_MAX_IN_FLIGHT");
+            let n = v.trim().parse::<u64>().map_err(|_| ConfigError::BadValue {
+                origin: origin.to_string(),
+                problem: format!("`{v}` is not a number of requests"),
+                help: format!("give a whole number, e.g. {DEFAULT_MAX_IN_FLIGHT}"),
+            })?;
+            self.max_in_flight = in_flight_limit(n, origin)?;
         }
         if let Some(v) = env("HANDOFF_LOG_FORMAT") {
             self.log_format = parse_log_format(&v, Origin::Env("HANDOFF_LOG_FORMAT"))?;
@@ -670,6 +692,20 @@ fn body_limit(n: u64, origin: Origin) -> Result<usize, ConfigError> {
     }
 }
 
+fn in_flight_limit(n: u64, origin: Origin) -> Result<usize, ConfigError> {
+    // Tokio's semaphore holds at most usize::MAX >> 3 permits.
+    match usize::try_from(n) {
+        Ok(n) if n > 0 && n <= tokio::sync::Semaphore::MAX_PERMITS => Ok(n),
+        _ => Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            problem: format!("{n} is not a usable number of requests in flight"),
+            help: format!(
+                "give a positive whole number, e.g. {DEFAULT_MAX_IN_FLIGHT} (the default)"
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -700,6 +736,31 @@ mod tests {
         assert_eq!(s.synchronous, Synchronous::Full);
         assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn max_in_flight_comes_from_the_file_or_the_environment_and_must_be_positive() {
+        assert_eq!(Settings::default().max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        let (_dir, path) = config_file("max_in_flight = 64\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&flags, env(&[])).unwrap();
+        assert_eq!(s.max_in_flight, 64);
+        let s = Settings::load_with(&flags, env(&[("HANDOFF_MAX_IN_FLIGHT", "8")])).unwrap();
+        assert_eq!(s.max_in_flight, 8, "the environment wins over the file");
+        for bad in ["0", "many", "-3"] {
+            let err = Settings::load_with(
+                &Overrides::default(),
+                env(&[("HANDOFF_MAX_IN_FLIGHT", bad)]),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadValue { origin, .. } if origin == "HANDOFF_MAX_IN_FLIGHT"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

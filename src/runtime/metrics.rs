@@ -24,7 +24,7 @@ use std::time::Duration;
 pub struct Metrics {
     /// `handoff_events_total{source, outcome}`: events received, by the hook
     /// they came in on (`generic`, `hubspot`, `pipedrive`) and what became
-    /// of them (`applied`, `duplicate`, `rejected`, …).
+    /// of them (`applied`, `duplicate`, `rejected`, `busy`, …).
     pub events: CounterVec,
     /// `handoff_decision_seconds`: time to decide one event (`eval::step`).
     pub decision_seconds: Histogram,
@@ -51,6 +51,9 @@ pub struct Metrics {
     /// scrape (what `/readyz` checks), else 0: after a failed disk sync the
     /// store refuses every write until a restart.
     pub store_ready: Gauge,
+    /// `handoff_hooks_in_flight`: webhook requests taken and not yet
+    /// answered (at most `max_in_flight`; past it a hook answers 503).
+    pub hooks_in_flight: Gauge,
     /// `handoff_crm_pending_events`: CRM events stored and waiting for
     /// their decision (the CRM's API could not be read).
     pub crm_pending_events: Gauge,
@@ -141,6 +144,10 @@ impl Metrics {
                 "handoff_store_ready",
                 "1 when the store took a job at this scrape, 0 when it could not (see /readyz for why).",
             ),
+            hooks_in_flight: Gauge::new(
+                "handoff_hooks_in_flight",
+                "Webhook requests taken and not yet answered (at most max_in_flight; past it hooks answer 503).",
+            ),
             crm_pending_events: Gauge::new(
                 "handoff_crm_pending_events",
                 "CRM events stored and waiting for their decision (the CRM's API could not be read).",
@@ -194,6 +201,7 @@ impl Metrics {
         self.workflows_loaded_at.render(&mut out);
         self.outbox_depth.render(&mut out);
         self.store_ready.render(&mut out);
+        self.hooks_in_flight.render(&mut out);
         self.crm_pending_events.render(&mut out);
         self.crm_pending_oldest_seconds.render(&mut out);
         self.field_errors.render(&mut out);

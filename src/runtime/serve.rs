@@ -209,6 +209,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
+            hooks_in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
             settings,
             workflows,
             metrics,

@@ -264,10 +264,10 @@ impl Drop for SyncHandoff {
 
 impl Writer {
     /// Starts the writer thread on `target` (and the sync thread, if
-    /// `target` gives a [`Syncer`]). The queue is unbounded: it holds one
-    /// job per request waiting for its commit, so it is as long as the
-    /// requests in flight, which nothing but the clients' connections
-    /// bounds today: a stalled disk grows it.
+    /// `target` gives a [`Syncer`]). The queue itself is unbounded: it
+    /// holds one job per request waiting for its commit, and the webhooks,
+    /// the only writers a sender outside controls, take at most
+    /// `max_in_flight` requests at once (`http::in_flight`).
     pub fn start<T: Transactor>(
         mut target: T,
         max_batch: usize,

@@ -24,3 +24,88 @@ async fn a_body_over_the_limit_is_413() {
         .unwrap();
     assert_eq!(at.status(), 405);
 }
+
+/// Past `max_in_flight` webhook requests a hook answers 503 with
+/// `Retry-After` at once. A request whose client hangs up keeps its place
+/// until its work is done (its job is still in the writer's queue), and
+/// that work still commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_past_max_in_flight_get_503_and_a_client_that_leaves_keeps_its_place() {
+    let app = spawn_app_with(|s| s.max_in_flight = 1).await;
+    let in_flight = || app.state.metrics.hooks_in_flight.get();
+    let event = |id: &str| {
+        serde_json::json!({"id": id, "object": "deal", "record_id": id,
+            "occurred_at": "2026-11-20T15:04:05Z",
+            "record": {"name": "Acme", "stage": "Proposal"}})
+        .to_string()
+    };
+    // Another process holds the write lock: a hook request waits at the
+    // writer (within the store's busy timeout).
+    let lock = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    // The first request's client gives up while it waits.
+    let gave_up = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .timeout(std::time::Duration::from_millis(300))
+        .body(event("evt-left"))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "answered while the lock was held");
+    assert_eq!(in_flight(), 1, "the place went with the client");
+
+    let busy = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(event("evt-second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let text = busy.text().await.unwrap();
+    assert!(
+        text.contains("busy") && text.contains("send it again"),
+        "{text}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"handoff_events_total{source="generic",outcome="busy"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("handoff_hooks_in_flight 1"), "{metrics}");
+
+    // The lock goes: the first request's work finishes and gives its
+    // place back, and what it stored is there.
+    lock.execute_batch("COMMIT").unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::BOUND;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    while in_flight() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never given back"
+        );
+        tick.tick().await;
+    }
+    // Its retry finds it stored.
+    let retry = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(event("evt-left"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    let retry: serde_json::Value = retry.json().await.unwrap();
+    assert_eq!(retry["events"][0]["duplicate"], true, "{retry}");
+    // The refused request, sent again, is taken.
+    let again = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .body(event("evt-second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "{}", again.text().await.unwrap());
+}

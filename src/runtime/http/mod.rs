@@ -11,6 +11,7 @@ pub mod handoffs;
 pub mod health;
 pub mod health_report;
 pub mod hooks;
+pub mod in_flight;
 pub mod metrics;
 pub mod outbox;
 pub mod workflows;
@@ -38,8 +39,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(workflows::router())
-        .merge(hooks::router())
-        .merge(crate::runtime::adapters::router())
+        .merge(
+            // The webhooks take at most `max_in_flight` requests at once;
+            // `route_layer` runs after the token check, so a request the
+            // token refuses takes no place.
+            hooks::router()
+                .merge(crate::runtime::adapters::router())
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    in_flight::admit,
+                )),
+        )
         .merge(handoffs::router())
         .merge(crate::runtime::web::router())
         .merge(escalations::router())
