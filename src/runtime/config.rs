@@ -292,7 +292,8 @@ pub enum ConfigError {
 }
 
 /// The fewest characters a token may have on an address other machines
-/// reach (sign-in and the API do not slow down guessing).
+/// reach: guessing is slowed (`http::guesses`), but a short token would
+/// still fall to a patient guesser.
 pub const MIN_NETWORK_TOKEN_CHARS: usize = 16;
 
 /// Where a value came from, for messages.

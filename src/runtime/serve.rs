@@ -209,6 +209,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
+            guesses: Default::default(),
             hooks_in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
             settings,
             workflows,
@@ -315,6 +316,8 @@ impl Server {
 
         let draining = state.clone();
         let app = http::router(state);
+        // The client's address, for counting wrong tokens (`guesses`).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub crm: Arc<super::adapters::Crms>,
     /// The web pages' sessions.
     pub web: super::web::WebState,
+    /// Wrong tokens by client address (sign-in and the bearer token).
+    pub guesses: super::http::guesses::Guesses,
     /// Places for webhook requests in flight (`max_in_flight` of them).
     pub hooks_in_flight: Arc<tokio::sync::Semaphore>,
 }

@@ -193,6 +193,54 @@ async fn a_browser_without_a_session_is_sent_to_sign_in_and_scripts_keep_json() 
     assert!(r.text().await.unwrap().contains("The four answers"));
 }
 
+/// Wrong tokens from one address, at the sign-in form and as a bearer
+/// token, count together: after `BURST` of them that address waits (429
+/// with `Retry-After`), even with the right token, which is not compared.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_that_sends_a_burst_of_wrong_tokens_waits_even_with_the_right_one() {
+    use handoff::runtime::http::guesses::{BURST, REFILL};
+    let (app, b) = app().await;
+    for i in 0..BURST {
+        let status = if i % 2 == 0 {
+            sign_in(&app, &b, "ana@example.com", "nope").await.status()
+        } else {
+            app.client
+                .get(app.url("/handoffs"))
+                .bearer_auth("nope")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(status, 401, "wrong token {i}");
+    }
+    let r = sign_in(&app, &b, "ana@example.com", ANA_TOKEN).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(cookie_of(&r, "handoff_session"), None);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=REFILL.as_secs()).contains(&wait), "{wait}");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("Too many wrong tokens"), "{text}");
+
+    let r = app
+        .client
+        .get(app.url("/handoffs"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: J = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("wait"), "{body}");
+    // Requests without a token are not slowed: probes and signed hooks go on.
+    assert_eq!(app.get_anonymous("/healthz").await.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_takes_a_person_token_or_the_api_token_with_a_name() {
     let (app, b) = app().await;

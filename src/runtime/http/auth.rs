@@ -10,7 +10,9 @@
 //! or sent by a web page of another site is refused.
 //!
 //! The web pages sign people in to a session instead (`/signin`, open);
-//! see [`require_token`] for how the two meet.
+//! see [`require_token`] for how the two meet. An address that sent too
+//! many wrong tokens waits (429) before its token is compared
+//! ([`super::guesses`]).
 
 use std::sync::Arc;
 
@@ -71,9 +73,20 @@ pub async fn require_token(
         return next.run(request).await;
     }
     let given = bearer(request.headers());
+    let ip = super::guesses::client_ip(request.extensions());
+    // An address that sent too many wrong tokens waits, right or wrong,
+    // before its token is compared.
+    if given.is_some() {
+        if let Err(wait) = state.guesses.check(ip) {
+            return too_many_guesses(wait);
+        }
+    }
     // A valid bearer token needs no session (and no database read).
     if token.zip(given).is_some_and(|(t, g)| t.matches(g)) {
         return next.run(as_api(request)).await;
+    }
+    if token.is_some() && given.is_some() {
+        state.guesses.wrong(ip);
     }
     let now = jiff::Timestamp::now();
     let credentials = state.web.credentials;
@@ -140,6 +153,19 @@ pub async fn require_token(
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
         Json(serde_json::json!({ "error": reason })),
+    )
+        .into_response()
+}
+
+/// The answer to an address that sent too many wrong tokens.
+fn too_many_guesses(wait: std::time::Duration) -> Response {
+    let secs = super::guesses::retry_after_secs(wait);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        Json(serde_json::json!({
+            "error": format!("too many wrong tokens from this address: wait {secs} s, then send the value of HANDOFF_API_TOKEN")
+        })),
     )
         .into_response()
 }

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod escalations;
+pub mod guesses;
 pub mod handoffs;
 pub mod health;
 pub mod health_report;

@@ -4,7 +4,8 @@
 //!
 //! The form carries a random value that must match a cookie set with it,
 //! so another site cannot post the form to sign a browser in as someone
-//! else. Tokens are compared in constant time and never logged.
+//! else. Tokens are compared in constant time and never logged; wrong ones
+//! count against their address (`http::guesses`), which then waits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,7 @@ pub struct SigninForm {
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(f): Form<SigninForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref()).to_string();
@@ -123,6 +125,22 @@ pub async fn submit(
             Some("This sign-in form expired. Send it again from this page."),
             StatusCode::FORBIDDEN,
         );
+    }
+    let ip = crate::runtime::http::guesses::client_ip(&extensions);
+    if !open_mode(&state) {
+        if let Err(wait) = state.guesses.check(ip) {
+            let secs = crate::runtime::http::guesses::retry_after_secs(wait);
+            let mut r = render(
+                &state,
+                &next,
+                Some(&format!("Too many wrong tokens were sent from your address. Wait {secs} seconds, then try again.")),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = secs.to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
     }
     let who = f.who.trim();
     let settings = &state.settings;
@@ -139,6 +157,7 @@ pub async fn submit(
                 .as_ref()
                 .is_some_and(|t| t.matches(f.token.as_bytes()));
             if !api && !open_mode(&state) {
+                state.guesses.wrong(ip);
                 return render(
                     &state,
                     &next,
