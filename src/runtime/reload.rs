@@ -24,6 +24,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,7 +97,8 @@ pub enum Reload {
     /// The files have problems; the last good version stays.
     Rejected { problems: usize },
     /// The files are valid but could not be kept (the store failed); the
-    /// last version stays, and the same files are tried again next time.
+    /// last version stays, and the same files are tried again next time
+    /// ([`retry_not_kept`] makes a next time).
     NotKept { reason: String },
 }
 
@@ -112,7 +114,8 @@ pub trait OnActivate: Send + Sync {
     /// Before `active` serves. The store saves the version's text here, so
     /// no decision can name a version whose text was not kept. An error
     /// keeps the version serving now (at start-up: the server does not
-    /// start); the reload is tried again at the folder's next change or
+    /// start); the reload is tried again every few seconds by
+    /// [`retry_not_kept`] (in `serve`), and at the folder's next change or
     /// SIGHUP.
     fn activating(&self, _active: Arc<Active>) -> BoxCheck<'_> {
         Box::pin(async { Ok(()) })
@@ -167,6 +170,9 @@ pub struct Workflows {
     /// never interleave and an older read never replaces a newer one. It
     /// also keeps the digest of what the last attempt read.
     reloading: tokio::sync::Mutex<[u8; 32]>,
+    /// Set while the last reload's version could not be kept: then
+    /// [`retry_not_kept`] tries again without waiting for a change.
+    not_kept: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Workflows {
@@ -289,6 +295,7 @@ impl Workflows {
             hooks,
             metrics,
             reloading: tokio::sync::Mutex::new(read.digest),
+            not_kept: Default::default(),
         });
         for hook in &workflows.hooks {
             hook.activated(active.clone()).await;
@@ -315,6 +322,8 @@ impl Workflows {
     /// Reads the folder again and activates it if it is valid.
     pub async fn reload(&self) -> Reload {
         let mut last = self.reloading.lock().await;
+        // Whatever this attempt finds decides whether a retry is due.
+        self.not_kept.store(false, Ordering::Relaxed);
         let read = read_folder(&self.dir);
         if read.digest == *last {
             return Reload::Unchanged;
@@ -354,10 +363,11 @@ impl Workflows {
                         tracing::error!(
                             version = short(&version),
                             error = %reason,
-                            "the new workflows could not be kept, so the version serving now stays; the reload is tried again at the next change or SIGHUP"
+                            "the new workflows could not be kept, so the version serving now stays; the reload is tried again shortly, and at the next change or SIGHUP"
                         );
                         // Not "seen": the same files are tried again.
                         *last = before;
+                        self.not_kept.store(true, Ordering::Relaxed);
                         return Reload::NotKept { reason };
                     }
                 }
@@ -482,6 +492,31 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
+        }
+    }
+}
+
+/// How often [`retry_not_kept`] tries again a version the store could
+/// not keep (a full disk that was cleared, a lock that went).
+pub const RETRY_NOT_KEPT_EVERY: Duration = Duration::from_secs(5);
+
+/// Reloads every `every` while the last reload's version could not be
+/// kept, so valid files whose save failed go live once the store takes
+/// them, not only at the folder's next change or SIGHUP (which may never
+/// come: the author saved once). Runs until aborted.
+pub async fn retry_not_kept(workflows: Arc<Workflows>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if workflows.not_kept.load(Ordering::Relaxed) {
+            if let Reload::Activated { version } = workflows.reload().await {
+                tracing::info!(
+                    version = short(&version),
+                    "the workflows that could not be kept earlier are now serving"
+                );
+            }
         }
     }
 }

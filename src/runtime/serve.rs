@@ -292,6 +292,10 @@ impl Server {
         let sighup = self
             .sighup
             .map(|h| tokio::spawn(reload_on_sighup(h, workflows.clone())));
+        let retry = tokio::spawn(reload::retry_not_kept(
+            workflows.clone(),
+            reload::RETRY_NOT_KEPT_EVERY,
+        ));
 
         // Events that wait for the CRM's API are decided once it answers.
         let pending = super::adapters::pending::spawn(state.clone());
@@ -329,6 +333,7 @@ impl Server {
         if let Some(task) = sighup {
             task.abort();
         }
+        retry.abort();
         if let Some(task) = pending {
             task.abort();
         }

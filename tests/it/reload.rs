@@ -277,7 +277,38 @@ async fn a_version_that_cannot_be_kept_does_not_serve_and_is_tried_again() {
             version: second.clone()
         }
     );
-    assert_eq!(*hook.served.lock().unwrap(), [first, second]);
+    assert_eq!(*hook.served.lock().unwrap(), [first, second.clone()]);
+
+    // With no further change, the retry task takes the files once the
+    // store keeps them again.
+    hook.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    save_in_place(&file, &format!("{text}\n# third\n"));
+    assert!(matches!(workflows.reload().await, Reload::NotKept { .. }));
+    let retry = tokio::spawn(handoff::runtime::reload::retry_not_kept(
+        workflows.clone(),
+        std::time::Duration::from_millis(10),
+    ));
+    // While the store refuses, the retries keep the second version serving.
+    let mut status = workflows.status();
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        status.wait_for(|s| s.version != second),
+    )
+    .await
+    .is_err();
+    assert!(refused, "a version that cannot be kept served");
+    hook.refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let third = version_of(&folder);
+    tokio::time::timeout(
+        crate::helpers::BOUND,
+        status.wait_for(|s| s.version == third),
+    )
+    .await
+    .expect("the retry activated the files without a change")
+    .unwrap();
+    retry.abort();
+    assert_eq!(workflows.active().set.version(), third);
 }
 
 #[tokio::test]
