@@ -565,6 +565,41 @@ async fn restart_resumes_and_delivers(
     app.shutdown().await.unwrap();
 }
 
+/// A workflow on leads kept as Pipedrive persons (the example mapping's
+/// `[pipedrive.objects.lead] object_type = "persons"`): the activity goes
+/// on the person, never on a deal with the same number, and a retry after
+/// a timed-out create finds it by the person.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lead_mapped_to_pipedrive_persons_gets_its_activity_on_the_person() {
+    let fake = FakeSinks::start().await;
+    fake.set("pipedrive.create", Behaviour::HangAfterWorkFirst(1));
+    let routes: &[(ActionKind, &[SinkKind])] = &[(ActionKind::Task, &[SinkKind::Pipedrive])];
+    let table: toml::Table =
+        toml::from_str("[pipedrive.objects.lead]\nobject_type = \"persons\"\n").unwrap();
+    let mapping = handoff::runtime::adapters::mapping::Mapping::from_table(&table, "t").unwrap();
+    let app =
+        spawn_app_with_users(deliver_to(&fake, routes, 5, None), Some(Arc::new(mapping))).await;
+    let lead = json!({"id": "l-1", "object": "lead", "record_id": "7",
+        "occurred_at": "2026-11-20T15:04:05Z",
+        "record": {"name": "Jo Park", "status": "Sales Qualified", "owner": "sam@example.com",
+            "lead_source": "webinar", "campaign": "Q4 ops", "offer": "audit",
+            "pain_point": "slow handoffs", "qualification_answer": "yes",
+            "budget_signal": "approved", "last_touchpoint": "2026-11-19T10:00:00Z"},
+        "previous": {"status": "Marketing Qualified"}});
+    post_event(&app, &lead).await;
+    let h = handoff_of(&app, "7").await;
+    wait_actions(&app, &h, |a| state_of(a, "task") == ["delivered"]).await;
+    let activities = fake.received(|r| r.pipedrive_activities.clone());
+    assert_eq!(
+        activities.len(),
+        1,
+        "the timed-out create was found, not repeated"
+    );
+    assert_eq!(activities[0]["person_id"], 7, "{}", activities[0]);
+    assert!(activities[0].get("deal_id").is_none(), "{}", activities[0]);
+    app.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pipedrive_activities_set_fields_and_a_refusal_dead_letters_at_once() {
     let fake = FakeSinks::start().await;

@@ -90,7 +90,7 @@ impl FakeSinks {
                 "/api/v2/activities",
                 post(pipedrive_create).get(pipedrive_list),
             )
-            .route("/api/v2/deals/{id}", patch(pipedrive_patch))
+            .route("/api/v2/{kind}/{id}", patch(pipedrive_patch))
             .route("/services/T0/B0/secret", post(slack))
             .route("/receiver", post(webhook))
             .with_state(inner.clone());
@@ -339,14 +339,17 @@ async fn pipedrive_list(
     if let Step::Fail(r) = step(&inner, "pipedrive.list") {
         return r;
     }
-    let deal: Option<i64> = q.get("deal_id").and_then(|d| d.parse().ok());
+    // API v2 filters by one of the record links.
+    let link = ["deal_id", "person_id", "org_id"]
+        .into_iter()
+        .find_map(|k| Some((k, q.get(k)?.parse::<i64>().ok()?)));
     let data: Vec<J> = inner
         .received
         .lock()
         .unwrap()
         .pipedrive_activities
         .iter()
-        .filter(|a| deal.is_none() || a["deal_id"].as_i64() == deal)
+        .filter(|a| link.is_none_or(|(k, id)| a[k].as_i64() == Some(id)))
         .cloned()
         .collect();
     Json(json!({"success": true, "data": data, "additional_data": {"next_cursor": null}}))
@@ -355,7 +358,7 @@ async fn pipedrive_list(
 
 async fn pipedrive_patch(
     State(inner): State<Arc<Inner>>,
-    Path(id): Path<String>,
+    Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
     Json(body): Json<J>,
 ) -> Response {
@@ -365,12 +368,14 @@ async fn pipedrive_patch(
     if let Step::Fail(r) = step(&inner, "pipedrive.patch") {
         return r;
     }
-    inner
-        .received
-        .lock()
-        .unwrap()
-        .pipedrive_patches
-        .push((id.clone(), body));
+    inner.received.lock().unwrap().pipedrive_patches.push((
+        if kind == "deals" {
+            id.clone()
+        } else {
+            format!("{kind}/{id}")
+        },
+        body,
+    ));
     Json(json!({"success": true, "data": {"id": id.parse::<i64>().unwrap_or(0)}})).into_response()
 }
 

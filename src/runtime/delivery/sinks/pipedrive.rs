@@ -1,14 +1,21 @@
-//! Pipedrive: a `task` becomes an activity on the deal (`POST
-//! /api/v2/activities`: subject, type, owner, deal, due date and time in
-//! UTC, the note in HTML with the checklist, the link to the brief and the
-//! marker); a `set` updates the deal (`PATCH /api/v2/deals/{id}`, a custom
-//! field's 40-hex-digit key under `custom_fields`). The token goes in the
+//! Pipedrive: a `task` becomes an activity on the handoff's record (`POST
+//! /api/v2/activities`: subject, type, owner, the record, due date and
+//! time in UTC, the note in HTML with the checklist, the link to the brief
+//! and the marker); a `set` updates the record (`PATCH
+//! /api/v2/deals/{id}`, `/persons/{id}` or `/organizations/{id}`, a custom
+//! field's 40-hex-digit key under `custom_fields`; a lead, which API v2
+//! cannot update, `PATCH /v1/leads/{id}`). The token goes in the
 //! `x-api-token` header, never in the URL (where it would reach logs).
 //!
-//! After an ambiguous failure it lists the deal's activities (`GET
-//! /api/v2/activities?deal_id=`) and answers with the one whose note
-//! carries the marker, instead of creating a second one. Unlike a search
-//! index, that list is read from the database, so it has no lag.
+//! Which kind of record it is comes from the mapping's `object_type`
+//! (`[pipedrive.objects.lead] object_type = "persons"`); an object the
+//! mapping does not name is a deal, as before there was a choice.
+//!
+//! After an ambiguous failure it lists the record's activities (`GET
+//! /api/v2/activities?deal_id=`, or `person_id`, `org_id`, `lead_id`) and
+//! answers with the one whose note carries the marker, instead of creating
+//! a second one. Unlike a search index, that list is read from the
+//! database, so it has no lag.
 
 use std::sync::Arc;
 
@@ -46,21 +53,20 @@ impl Pipedrive {
         }
     }
 
-    fn deal_id(d: &Delivery<'_>) -> Result<i64, SendError> {
+    /// The Pipedrive record the handoff is about.
+    fn target(&self, d: &Delivery<'_>) -> Result<Target, SendError> {
         let record = d.record_id()?;
-        record.parse().map_err(|_| SendError::Refused {
-            reason: format!(
-                "pipedrive: the record id `{record}` is not a Pipedrive deal id (a number); route this workflow's tasks to another sink"
-            ),
-        })
+        let object = d.handoff.map_or("deal", |h| h.object.as_str());
+        let mapped = self.users.crm_object_type("pipedrive", object);
+        Target::of(mapped.as_deref(), object, record)
     }
 
-    /// The activity on `deal` whose note carries `marker`: `Some(id)` when
-    /// found (`Some(None)` when it has no readable id: found all the same,
-    /// so not made twice).
+    /// The activity on `target` whose note carries `marker`: `Some(id)`
+    /// when found (`Some(None)` when it has no readable id: found all the
+    /// same, so not made twice).
     async fn find_activity(
         &self,
-        deal: i64,
+        target: &Target,
         marker: &str,
     ) -> Result<Option<Option<String>>, SendError> {
         let mut cursor: Option<String> = None;
@@ -70,7 +76,7 @@ impl Pipedrive {
                 .client
                 .get(format!("{}/api/v2/activities", self.base))
                 .header("x-api-token", self.token.expose())
-                .query(&[("deal_id", deal.to_string()), ("limit", "500".into())]);
+                .query(&[(target.link(), target.id()), ("limit", "500".into())]);
             if let Some(c) = &cursor {
                 req = req.query(&[("cursor", c)]);
             }
@@ -103,10 +109,10 @@ impl Pipedrive {
         due: Option<&str>,
         checklist: &[String],
     ) -> Result<Delivered, SendError> {
-        let deal = Self::deal_id(d)?;
+        let target = self.target(d)?;
         let marker = d.marker();
         if d.retried {
-            if let Some(id) = self.find_activity(deal, &marker).await? {
+            if let Some(id) = self.find_activity(&target, &marker).await? {
                 return Ok(Delivered {
                     remote_ref: id,
                     found_existing: true,
@@ -127,10 +133,10 @@ impl Pipedrive {
         let mut body = json!({
             "subject": title,
             "type": self.activity_type,
-            "deal_id": deal,
             "done": false,
             "note": task_html(d, checklist, unassigned),
         });
+        body[target.link()] = target.json_id();
         if let Some(id) = owner {
             body["owner_id"] = json!(id);
         }
@@ -161,7 +167,7 @@ impl Pipedrive {
         field: &str,
         value: &crate::value::Value,
     ) -> Result<Delivered, SendError> {
-        let deal = Self::deal_id(d)?;
+        let target = self.target(d)?;
         let text = super::property_text(value);
         // The CRM mapping names the deal field (or custom field hash) the
         // handoff field came from; an unmapped field is written by its name.
@@ -171,14 +177,15 @@ impl Pipedrive {
         // Custom fields are keyed by a 40-hex-digit hash and go under
         // `custom_fields` in API v2.
         let custom = field.len() == 40 && field.bytes().all(|b| b.is_ascii_hexdigit());
-        let body = if custom {
+        // API v1 (leads) takes custom fields flat, by key.
+        let body = if custom && !matches!(target, Target::Lead(_)) {
             json!({"custom_fields": {field: text}})
         } else {
             json!({ field: text })
         };
         let res = self
             .client
-            .patch(format!("{}/api/v2/deals/{deal}", self.base))
+            .patch(format!("{}/{}", self.base, target.update_path()))
             .header("x-api-token", self.token.expose())
             .json(&body)
             .send()
@@ -186,9 +193,103 @@ impl Pipedrive {
             .map_err(|e| transport("pipedrive", e))?;
         check("pipedrive", res).await?;
         Ok(Delivered {
-            remote_ref: Some(format!("deals/{deal}")),
+            remote_ref: Some(target.remote_ref()),
             found_existing: false,
         })
+    }
+}
+
+/// The kind of Pipedrive record a handoff is about, with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Deal(u64),
+    Person(u64),
+    Organization(u64),
+    /// A lead's id is a UUID.
+    Lead(String),
+}
+
+impl Target {
+    /// `object_type` is the mapping's (`deals`, `persons`, `organizations`,
+    /// `leads`; the singular too); `None` is a deal.
+    fn of(object_type: Option<&str>, object: &str, record: &str) -> Result<Target, SendError> {
+        let kind = object_type.unwrap_or("deals").to_ascii_lowercase();
+        let number = |what: &str| {
+            record.parse::<u64>().map_err(|_| SendError::Refused {
+                reason: format!(
+                    "pipedrive: the record id `{record}` is not a Pipedrive {what} id (a number); route this workflow's tasks to another sink"
+                ),
+            })
+        };
+        match kind.trim_end_matches('s') {
+            "deal" => number("deal").map(Target::Deal),
+            "person" => number("person").map(Target::Person),
+            "organization" => number("organization").map(Target::Organization),
+            "lead" => {
+                let uuid = record.len() == 36
+                    && record
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b'-');
+                if uuid {
+                    Ok(Target::Lead(record.to_ascii_lowercase()))
+                } else {
+                    Err(SendError::Refused {
+                        reason: format!(
+                            "pipedrive: the record id `{record}` is not a Pipedrive lead id (a UUID); route this workflow's tasks to another sink"
+                        ),
+                    })
+                }
+            }
+            _ => Err(SendError::Refused {
+                reason: format!(
+                    "pipedrive: `{object}` is mapped to object_type `{kind}`, which takes no activities or field updates here; map it to deals, persons, organizations or leads, or route its actions to another sink"
+                ),
+            }),
+        }
+    }
+
+    /// The activity's field linking it to the record (also the list's
+    /// filter).
+    fn link(&self) -> &'static str {
+        match self {
+            Target::Deal(_) => "deal_id",
+            Target::Person(_) => "person_id",
+            Target::Organization(_) => "org_id",
+            Target::Lead(_) => "lead_id",
+        }
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Target::Deal(n) | Target::Person(n) | Target::Organization(n) => n.to_string(),
+            Target::Lead(id) => id.clone(),
+        }
+    }
+
+    fn json_id(&self) -> serde_json::Value {
+        match self {
+            Target::Deal(n) | Target::Person(n) | Target::Organization(n) => json!(n),
+            Target::Lead(id) => json!(id),
+        }
+    }
+
+    /// Where a field update goes (after the API's base URL).
+    fn update_path(&self) -> String {
+        match self {
+            Target::Lead(id) => format!("v1/leads/{id}"),
+            _ => format!("api/v2/{}", self.remote_ref()),
+        }
+    }
+
+    /// The record as `deals/42`, `persons/7`, `leads/…`.
+    fn remote_ref(&self) -> String {
+        let kind = match self {
+            Target::Deal(_) => "deals",
+            Target::Person(_) => "persons",
+            Target::Organization(_) => "organizations",
+            Target::Lead(_) => "leads",
+        };
+        format!("{kind}/{}", self.id())
     }
 }
 
@@ -235,6 +336,43 @@ mod tests {
     use super::*;
     use crate::runtime::delivery::NoUserIds;
 
+    #[test]
+    fn the_mapped_object_type_says_which_record_an_action_goes_to() {
+        let t = |ty: Option<&str>, id: &str| Target::of(ty, "lead", id);
+        assert_eq!(t(None, "42").unwrap(), Target::Deal(42));
+        assert_eq!(t(Some("deals"), "42").unwrap(), Target::Deal(42));
+        let person = t(Some("persons"), "7").unwrap();
+        assert_eq!((person.link(), person.id()), ("person_id", "7".into()));
+        assert_eq!(person.update_path(), "api/v2/persons/7");
+        let org = t(Some("organizations"), "9").unwrap();
+        assert_eq!(
+            (org.link(), org.update_path().as_str()),
+            ("org_id", "api/v2/organizations/9")
+        );
+        let uuid = "5F1E0B34-7a2c-11ef-9e4b-0242ac120002";
+        let lead = t(Some("leads"), uuid).unwrap();
+        assert_eq!(lead.link(), "lead_id");
+        assert_eq!(
+            lead.update_path(),
+            format!("v1/leads/{}", uuid.to_lowercase())
+        );
+        for (ty, id, why) in [
+            (Some("persons"), "D-9", "not a Pipedrive person id"),
+            (None, "../persons/7", "not a Pipedrive deal id"),
+            (Some("leads"), "42", "not a Pipedrive lead id"),
+            (
+                Some("products"),
+                "42",
+                "map it to deals, persons, organizations or leads",
+            ),
+        ] {
+            match t(ty, id) {
+                Err(SendError::Refused { reason }) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{ty:?} {id}: {other:?}"),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_retry_finds_its_activity_on_a_later_page_even_without_an_id() {
         // Pipedrive's API v2 shape: `data`, and `additional_data.next_cursor`
@@ -269,7 +407,10 @@ mod tests {
             "task".into(),
             Arc::new(NoUserIds),
         );
-        let found = sink.find_activity(56, "handoff-action:k-9").await.unwrap();
+        let found = sink
+            .find_activity(&Target::Deal(56), "handoff-action:k-9")
+            .await
+            .unwrap();
         assert_eq!(found, Some(None), "a second activity would be made");
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
