@@ -399,6 +399,34 @@ fn crash_holding_leases(db: &Path) -> usize {
     n
 }
 
+/// A create answered 2xx whose body cannot be read (a proxy's page, a cut
+/// connection) did make the task: it counts as delivered, and nothing is
+/// searched for or made again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_2xx_with_an_unreadable_body_is_delivered_once() {
+    let fake = FakeSinks::start().await;
+    fake.set("hubspot.create", Behaviour::GarbleAfterWorkFirst(1));
+    fake.set("pipedrive.create", Behaviour::GarbleAfterWorkFirst(1));
+    let routes: &[(ActionKind, &[SinkKind])] =
+        &[(ActionKind::Task, &[SinkKind::Hubspot, SinkKind::Pipedrive])];
+    let app = spawn_app_with_users(deliver_to(&fake, routes, 5, None), Some(users())).await;
+    post_event(&app, &won("e1", "55", Some("None"))).await;
+    let h = handoff_of(&app, "55").await;
+    let actions = wait_actions(&app, &h, |a| state_of(a, "task") == ["delivered"]).await;
+    assert_eq!(of_kind(&actions, "task")[0]["attempts"], 1);
+    let (tasks, activities, searches, lists) = fake.received(|r| {
+        (
+            r.hubspot_tasks.len(),
+            r.pipedrive_activities.len(),
+            r.calls.get("hubspot.search").copied(),
+            r.calls.get("pipedrive.list").copied(),
+        )
+    });
+    assert_eq!((tasks, activities), (1, 1));
+    assert_eq!((searches, lists), (None, None), "nothing to look for");
+    app.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limit_is_waited_out_and_never_uses_up_the_attempts() {
     let fake = FakeSinks::start().await;

@@ -39,6 +39,9 @@ pub enum Behaviour {
     },
     /// The first `n` calls do the work, then never answer.
     HangAfterWorkFirst(u32),
+    /// The first `n` calls do the work and answer 2xx with a body that is
+    /// not JSON (a proxy's page, a cut connection).
+    GarbleAfterWorkFirst(u32),
     /// Every call gets `status` until the behaviour is changed.
     AlwaysFail(u16),
 }
@@ -131,6 +134,12 @@ enum Step {
     Answer,
     Fail(Response),
     HangAfterWork,
+    GarbleAfterWork,
+}
+
+/// A 2xx whose body is not the JSON the API promises.
+fn garbled() -> Response {
+    (StatusCode::CREATED, "<html>upstream reset</html>").into_response()
 }
 
 /// Counts the call and says what this one does.
@@ -174,6 +183,7 @@ fn step(inner: &Inner, route: &'static str) -> Step {
                 .into_response(),
         ),
         Behaviour::HangAfterWorkFirst(k) if n <= k => Step::HangAfterWork,
+        Behaviour::GarbleAfterWorkFirst(k) if n <= k => Step::GarbleAfterWork,
         _ => Step::Answer,
     }
 }
@@ -222,8 +232,10 @@ async fn hubspot_create(
         r.hubspot_tasks.push(task.clone());
         task
     };
-    if let Step::HangAfterWork = s {
-        return hang().await;
+    match s {
+        Step::HangAfterWork => return hang().await,
+        Step::GarbleAfterWork => return garbled(),
+        _ => {}
     }
     (StatusCode::CREATED, Json(task)).into_response()
 }
@@ -318,8 +330,10 @@ async fn pipedrive_create(
         r.pipedrive_activities.push(a.clone());
         a
     };
-    if let Step::HangAfterWork = s {
-        return hang().await;
+    match s {
+        Step::HangAfterWork => return hang().await,
+        Step::GarbleAfterWork => return garbled(),
+        _ => {}
     }
     (
         StatusCode::CREATED,

@@ -195,6 +195,16 @@ impl HubSpot {
         checklist: &[String],
     ) -> Result<Delivered, SendError> {
         let (kind, record) = self.record(d)?;
+        let Some(type_id) = kind.type_id else {
+            // Without an association the task would float free, and a
+            // retry's search (by association) could never find it.
+            return Err(SendError::Refused {
+                reason: format!(
+                    "hubspot: tasks go on deals, contacts, companies or tickets, and this record is of type `{}`: map its object to one of those (object_type), or route its tasks to the webhook sink",
+                    kind.path
+                ),
+            });
+        };
         let marker = d.marker();
         if d.retried {
             if let Some(id) = self.find_task(&kind, record, &marker).await? {
@@ -224,13 +234,13 @@ impl HubSpot {
         if let Some(id) = owner {
             properties["hubspot_owner_id"] = json!(id);
         }
-        let mut body = json!({ "properties": properties });
-        if let Some(type_id) = kind.type_id {
-            body["associations"] = json!([{
+        let body = json!({
+            "properties": properties,
+            "associations": [{
                 "to": {"id": record},
                 "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
-            }]);
-        }
+            }],
+        });
         let res = self
             .client
             .post(format!("{}/crm/v3/objects/tasks", self.base))
@@ -239,13 +249,10 @@ impl HubSpot {
             .send()
             .await
             .map_err(|e| after_search_lag(transport("hubspot", e)))?;
-        let made = json(
-            "hubspot",
-            check("hubspot", res).await.map_err(after_search_lag)?,
-        )
-        .await?;
+        let made = check("hubspot", res).await.map_err(after_search_lag)?;
         Ok(Delivered {
-            remote_ref: made["id"].as_str().map(str::to_string),
+            remote_ref: super::made_id("hubspot", made, |m| m["id"].as_str().map(str::to_string))
+                .await,
             found_existing: false,
         })
     }

@@ -193,6 +193,23 @@ pub async fn json(sink: &str, res: reqwest::Response) -> Result<serde_json::Valu
     })
 }
 
+/// The id of what a 2xx answer says was made, read by `pick`. The 2xx
+/// already says it was made: an answer that cannot be read loses only its
+/// id (logged), since trying again would make a second one.
+pub async fn made_id(
+    sink: &str,
+    res: reqwest::Response,
+    pick: impl FnOnce(&serde_json::Value) -> Option<String>,
+) -> Option<String> {
+    match json(sink, res).await {
+        Ok(made) => pick(&made),
+        Err(e) => {
+            tracing::warn!(sink, error = %e, "made, but its id could not be read from the answer");
+            None
+        }
+    }
+}
+
 /// Text for HTML (task bodies and activity notes are HTML in both CRMs).
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -154,9 +154,12 @@ impl Pipedrive {
             .send()
             .await
             .map_err(|e| transport("pipedrive", e))?;
-        let made = json("pipedrive", check("pipedrive", res).await?).await?;
+        let made = check("pipedrive", res).await?;
         Ok(Delivered {
-            remote_ref: made["data"]["id"].as_i64().map(|id| id.to_string()),
+            remote_ref: super::made_id("pipedrive", made, |m| {
+                m["data"]["id"].as_i64().map(|id| id.to_string())
+            })
+            .await,
             found_existing: false,
         })
     }
