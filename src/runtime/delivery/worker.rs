@@ -143,11 +143,29 @@ impl Worker {
     }
 
     /// Returns every leased action to pending (run once at start-up); how
-    /// many there were.
+    /// many there were. Their lost try may have made a HubSpot task just
+    /// before the stop, which HubSpot's search lists only after a while: with
+    /// a HubSpot sink routed they wait that long (within `backoff_max`),
+    /// as a retry after an ambiguous create does, so the search finds the
+    /// task instead of a second one being made.
     pub async fn resume(&self) -> Result<u64, StoreError> {
+        let retry_at = self.clock.now() + self.resume_wait();
         self.store
-            .write(|tx| tx.release_expired_leases(Timestamp::MAX))
+            .write(move |tx| tx.release_expired_leases(Timestamp::MAX, retry_at))
             .await
+    }
+
+    /// How long actions in flight at a stop wait at the next start.
+    fn resume_wait(&self) -> Duration {
+        let hubspot = self
+            .routes
+            .values()
+            .any(|sinks| sinks.contains(&SinkKind::Hubspot));
+        if hubspot {
+            super::sinks::hubspot::SEARCH_LAG.min(self.backoff.max)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Delivers what is due now, at most `concurrency` actions at once;
@@ -161,7 +179,8 @@ impl Worker {
                 // An action whose lease ran out while this server runs (its
                 // result could not be recorded, or its task died) is due
                 // again; a lease outlasts every call its delivery may make.
-                tx.release_expired_leases(now)?;
+                // (Its try began a lease ago, longer than any search lag.)
+                tx.release_expired_leases(now, now)?;
                 let rows = tx.claim_due(now, lease, limit)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for action in rows {

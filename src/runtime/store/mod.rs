@@ -591,8 +591,13 @@ pub trait WriteTx {
     /// `false` if it was not dead.
     fn redrive(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// Leases that ended before `now` go back to pending (a worker died
-    /// holding them); how many. Run at start-up.
-    fn release_expired_leases(&mut self, now: Timestamp) -> Result<u64, StoreError>;
+    /// holding them), due no earlier than `retry_at` (a CRM's search may
+    /// need a while to list what the lost try made); how many.
+    fn release_expired_leases(
+        &mut self,
+        now: Timestamp,
+        retry_at: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     // --- health ---
     /// Records that delivery escalated a handoff (the handoff must exist):
@@ -712,8 +717,12 @@ pub trait Store: Send + Sync {
         self.write_blocking(move |tx| tx.redrive(&id, at))
     }
     /// See [`WriteTx::release_expired_leases`].
-    fn release_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.write_blocking(move |tx| tx.release_expired_leases(now))
+    fn release_expired_leases(
+        &self,
+        now: Timestamp,
+        retry_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.write_blocking(move |tx| tx.release_expired_leases(now, retry_at))
     }
 
     // --- web ---

@@ -1263,13 +1263,18 @@ impl WriteTx for WriteConn {
             .map_err(db("redriving an action"))
     }
 
-    fn release_expired_leases(&mut self, now: Timestamp) -> Result<u64, StoreError> {
+    fn release_expired_leases(
+        &mut self,
+        now: Timestamp,
+        retry_at: Timestamp,
+    ) -> Result<u64, StoreError> {
         self.conn
             .prepare_cached(
-                "UPDATE actions SET state = 'pending', lease_until = NULL \
+                "UPDATE actions SET state = 'pending', lease_until = NULL, \
+                 next_attempt_at = MAX(next_attempt_at, ?2) \
                  WHERE state = 'leased' AND lease_until <= ?1",
             )
-            .and_then(|mut s| s.execute([us(now)]))
+            .and_then(|mut s| s.execute([us(now), us(retry_at)]))
             .map(|n| n as u64)
             .map_err(db("releasing expired leases"))
     }
