@@ -713,3 +713,42 @@ fn test_without_scenarios_exits_2() {
         .code(2)
         .stderr(predicate::str::contains("`no/such/dir` does not exist"));
 }
+
+/// `handoff run … | head`: when the reader goes away the command stops the
+/// way Unix tools do (SIGPIPE), without a panic and its backtrace.
+#[cfg(unix)]
+#[test]
+fn a_reader_that_leaves_early_stops_the_output_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = TempDir::new().unwrap();
+    // Far more output than a pipe holds (64 KiB), so the writer meets the
+    // closed end.
+    let events: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            serde_json::json!({"id": format!("e{i}"), "object": "deal",
+                "record_id": format!("D-{i}"), "occurred_at": "2026-11-20T15:04:05Z",
+                "record": {"stage": "Proposal"}})
+        })
+        .collect();
+    let file = dir.path().join("many.json");
+    std::fs::write(&file, serde_json::to_vec(&events).unwrap()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(["run", "--explain", "--workflows"])
+        .arg(workflows())
+        .arg("--event")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here, as `head` closes it.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}

@@ -219,6 +219,17 @@ pub enum Deny {
 }
 
 /// Runs a parsed command line.
+impl Cli {
+    /// True for `serve`, which keeps SIGPIPE ignored (see `main`).
+    pub fn serves(&self) -> bool {
+        #[cfg(feature = "serve")]
+        if matches!(self.command, Command::Serve(_)) {
+            return true;
+        }
+        false
+    }
+}
+
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Check(args) => check::run(&args),

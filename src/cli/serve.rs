@@ -43,6 +43,13 @@ Secrets (environment only; NAME_FILE reads the secret from a file instead):
   HANDOFF_PIPEDRIVE_API_TOKEN      API token: activities and deal fields ([delivery])
   HANDOFF_SLACK_WEBHOOK_URL        the Slack incoming webhook notify goes to
   HANDOFF_OUTBOUND_SECRET          whsec_… secret the outbound webhook signs with
+  HANDOFF_TOKEN_<NAME>             a person's own token for the web pages (NAME in
+                                   capitals, e.g. HANDOFF_TOKEN_ANA), or token_file
+                                   under [people.\"ana@example.com\"] in the file
+
+In the config file only: [health] targets, [delivery] routes and sinks,
+[people.NAME], and the CRM mappings [hubspot] and [pipedrive] (the README's
+Operations and CRMs sections list every key).
 
 Send SIGHUP to reload the workflows; SIGTERM or ctrl-c to stop (requests in
 flight finish first).";

@@ -73,6 +73,36 @@ async fn without_a_token_on_loopback_the_api_is_open() {
     assert_eq!(app.get_anonymous("/workflows").await.status(), 200);
 }
 
+/// `curl -d @event.json` sends a form type: still refused (another site's
+/// page can send forms), with an answer that says what to send instead.
+#[tokio::test]
+async fn a_form_typed_event_is_refused_naming_the_content_type_to_send() {
+    let app = spawn_app().await;
+    let event = r#"{"id": "f-1", "object": "deal", "record_id": "D-1",
+        "occurred_at": "2026-11-20T15:04:05Z", "record": {"stage": "Proposal"}}"#;
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("Content-Type: application/json"), "{error}");
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .header("content-type", "application/json")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn with_peoples_tokens_and_no_api_token_scripts_are_refused() {
     // People sign in with their tokens; a script without any would pass by

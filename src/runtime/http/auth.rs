@@ -132,6 +132,16 @@ pub async fn require_token(
         return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
+        // A form sent to the API (curl's `-d` sends one) is refused all
+        // the same, since another site's page can send forms; but it is
+        // told what to send instead of that its form expired.
+        if !web::takes_forms(request.uri().path()) {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(serde_json::json!({ "error": "this endpoint takes JSON, not a form: send `Content-Type: application/json` (curl's -d sends a form type unless you add -H 'content-type: application/json')" })),
+            )
+                .into_response();
+        }
         return web::forbidden(None);
     }
     if web::wants_html(request.headers()) && *request.method() == Method::GET {
