@@ -241,6 +241,87 @@ async fn an_address_that_sends_a_burst_of_wrong_tokens_waits_even_with_the_right
     assert_eq!(app.get_anonymous("/healthz").await.status(), 200);
 }
 
+/// A handoff in review whose workflow was removed (orphaned) shows no
+/// review form, and a verdict sent anyway says why it cannot be taken and
+/// what to do, by the API and by the form alike; nothing changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orphaned_handoff_in_review_says_its_workflow_must_come_back() {
+    let (app, b) = app().await;
+    let id = plant_review(&app, "D-7", "Acme").await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, before) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    let csrf = hidden(&before, "csrf");
+    assert!(
+        before.contains("name=\"verdict\""),
+        "the form is there first"
+    );
+
+    // The workflow is renamed away: the handoff is orphaned, still in review.
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "handoff \"Sales to Delivery\"",
+            "handoff \"Sales to Onboarding\"",
+        ),
+    )
+    .unwrap();
+    app.state.workflows.reload().await;
+    assert_eq!(detail(&app, &id).await["orphaned"], true);
+
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    assert!(
+        !html.contains("name=\"verdict\""),
+        "no form that cannot work"
+    );
+    assert!(html.contains("Put the workflow back"), "{html}");
+
+    let r = app
+        .client
+        .post(app.url(&format!("/handoffs/{id}/approve")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"who": "maya@example.com", "note": "ok"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: J = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("\"Sales to Delivery\" is gone") && error.contains("put the workflow back"),
+        "{error}"
+    );
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/review")))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("verdict", "approve"),
+            ("note", "ok"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("Put the workflow back"));
+    assert_eq!(detail(&app, &id).await["status"], "review");
+}
+
+/// A page link whose cursor was edited is the person's to fix: 400 with
+/// a way back, not "try again" (which never helps).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_page_with_a_bad_cursor_says_to_start_again() {
+    let (app, b) = app().await;
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (status, html) = page(&app, &b, &cookie, "/handoffs?cursor=zzz").await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("not valid") && html.contains("first page"),
+        "{html}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_takes_a_person_token_or_the_api_token_with_a_name() {
     let (app, b) = app().await;

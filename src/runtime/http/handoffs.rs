@@ -270,21 +270,74 @@ impl Verdict {
     }
 }
 
-/// Runs a person's verdict on a handoff in review: the outcome, or `None`
-/// when it is not in review (or does not exist).
+/// What became of a person's verdict.
+#[derive(Debug)]
+pub enum Decision {
+    /// Recorded; the handoff's outcome.
+    Made(Box<crate::eval::HandoffOutcome>),
+    /// It is not waiting in review (or does not exist).
+    NotInReview,
+    /// It waits in review, but its workflow is gone from the rules now
+    /// serving (orphaned): no verdict can move it until the workflow is
+    /// back.
+    WorkflowGone { workflow: String },
+}
+
+impl Decision {
+    /// What a person is told when the verdict was not recorded.
+    pub fn why_not(&self, verdict: Verdict) -> Option<String> {
+        match self {
+            Decision::Made(_) => None,
+            Decision::NotInReview => Some(format!(
+                "that handoff is not waiting in review (someone decided first, the CRM moved it on, or it does not exist): only a handoff in review can be {}",
+                verdict.verb()
+            )),
+            Decision::WorkflowGone { workflow } => Some(format!(
+                "this handoff waits in review, but its workflow \"{workflow}\" is gone from the rules now serving, so it cannot be {} now: put the workflow back in the workflows folder (GET /workflows lists the versions that served), then decide it",
+                verdict.verb()
+            )),
+        }
+    }
+}
+
+/// Runs a person's verdict on a handoff in review.
 pub async fn decide(
     state: &Arc<AppState>,
     id: String,
     who: String,
     note: String,
     verdict: Verdict,
-) -> Result<Option<crate::eval::HandoffOutcome>, ingest::IngestError> {
+) -> Result<Decision, ingest::IngestError> {
     let set = state.workflows.active().set.clone();
     let now = jiff::Timestamp::now();
-    match verdict {
-        Verdict::Approve => ingest::approve(&state.store, set, id, who, note, now).await,
-        Verdict::Reject => ingest::reject(&state.store, set, id, who, note, now).await,
+    let made = match verdict {
+        Verdict::Approve => {
+            ingest::approve(&state.store, set.clone(), id.clone(), who, note, now).await
+        }
+        Verdict::Reject => {
+            ingest::reject(&state.store, set.clone(), id.clone(), who, note, now).await
+        }
+    }?;
+    if let Some(outcome) = made {
+        return Ok(Decision::Made(Box::new(outcome)));
     }
+    // Why not: a handoff whose workflow was removed keeps its status (it is
+    // listed as orphaned), and the engine cannot decide it without its rule.
+    let store = state.store.clone();
+    let row = tokio::task::spawn_blocking(move || store.handoff(&id))
+        .await
+        .map_err(|e| StoreError::Backend {
+            doing: "reading a handoff",
+            reason: e.to_string(),
+        })??;
+    Ok(match row.map(|d| d.handoff) {
+        Some(h) if h.status == "review" && !set.handoffs().iter().any(|w| w.name == h.workflow) => {
+            Decision::WorkflowGone {
+                workflow: h.workflow,
+            }
+        }
+        _ => Decision::NotInReview,
+    })
 }
 
 async fn verdict(
@@ -306,13 +359,10 @@ async fn verdict(
         );
     }
     match decide(&state, id, body.who, body.note, verdict).await {
-        Ok(Some(outcome)) => Json(json!({ "outcome": outcome })).into_response(),
-        Ok(None) => problem(
+        Ok(Decision::Made(outcome)) => Json(json!({ "outcome": outcome })).into_response(),
+        Ok(not) => problem(
             StatusCode::CONFLICT,
-            &format!(
-                "that handoff is not waiting in review (or does not exist): only a handoff in review can be {}",
-                verdict.verb()
-            ),
+            &not.why_not(verdict).unwrap_or_default(),
         ),
         Err(e) => {
             tracing::error!(error = %e, "a review decision could not be saved");

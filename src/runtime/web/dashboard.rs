@@ -187,12 +187,14 @@ pub async fn page(
     let d = match tokio::task::spawn_blocking(move || data(store.as_ref(), &targets, now)).await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => {
+            // The cause (a file name, SQLite's words) is for the log.
+            tracing::error!(error = %e, "the dashboard's figures could not be read");
             return super::message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 viewer.as_ref(),
                 "The figures could not be read",
-                &e.to_string(),
-            )
+                "Try again in a moment; the server's log says why.",
+            );
         }
         Err(_) => {
             return super::message(

@@ -21,7 +21,7 @@ use serde_json::Value as J;
 
 use super::layout::{csrf_field, page as shell, status};
 use super::{check_form, html_page, message, read, see_other, Viewer};
-use crate::runtime::http::handoffs::{decide, detail_json, with_sinks, Verdict};
+use crate::runtime::http::handoffs::{decide, detail_json, with_sinks, Decision, Verdict};
 use crate::runtime::state::AppState;
 use crate::runtime::store::{NewNote, StoreExt};
 
@@ -90,7 +90,12 @@ fn body(j: &J, viewer: Option<&Viewer>) -> Markup {
             " · rules " (text(&j["version"]).chars().take(12).collect::<String>())
             @if j["orphaned"] == true { " · " strong { "orphaned: its workflow is gone from the rules now serving" } }
         }
-        @if st == "review" {
+        @if st == "review" && j["orphaned"] == true {
+            section aria-labelledby="review-h" {
+                h2 #review-h { "Review" }
+                p.notice { "Flagged: " strong { (exceptions.join(", ")) } ". Its workflow is gone from the rules now serving, so it cannot be approved or rejected here. Put the workflow back in the workflows folder, then decide it on this page." }
+            }
+        } @else if st == "review" {
             @if let Some(v) = viewer.filter(|v| v.csrf.is_some()) {
                 section aria-labelledby="review-h" {
                     h2 #review-h { "Review" }
@@ -298,12 +303,18 @@ pub async fn review(
         }
     };
     match decide(&state, id.clone(), who.who.clone(), f.note, verdict).await {
-        Ok(Some(_)) => see_other(&format!("/handoffs/{id}")),
-        Ok(None) => message(
+        Ok(Decision::Made(_)) => see_other(&format!("/handoffs/{id}")),
+        Ok(Decision::NotInReview) => message(
             StatusCode::CONFLICT,
             Some(&who),
             "Not in review",
             "This handoff is not waiting in review any more (someone decided first, or the CRM moved it on). Reload its page.",
+        ),
+        Ok(Decision::WorkflowGone { workflow }) => message(
+            StatusCode::CONFLICT,
+            Some(&who),
+            "Its workflow is gone",
+            &format!("This handoff waits in review, but its workflow \"{workflow}\" is gone from the rules now serving, so it cannot be approved or rejected. Put the workflow back in the workflows folder, then decide it here."),
         ),
         Err(e) => super::not_saved(&who, &e),
     }

@@ -223,6 +223,14 @@ pub async fn read<T: Send + 'static>(
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
         Ok(Ok(v)) => Ok(v),
+        // A page link edited by hand, or kept from another list: trying
+        // again cannot help, starting the list again does.
+        Ok(Err(StoreError::BadCursor(_))) => Err(message(
+            StatusCode::BAD_REQUEST,
+            None,
+            "This page link is not valid",
+            "The link to a later page was changed or belongs to another list. Open the list again from its first page.",
+        )),
         Ok(Err(e)) => {
             // The cause (a file name, SQLite's words) is for the log.
             tracing::error!(error = %e, "a page's read failed");
