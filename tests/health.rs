@@ -234,6 +234,7 @@ async fn demo_then_health_finds_what_was_planted() {
                 workflow: Some("Sales to Delivery".into()),
                 record_id: None,
                 orphaned: None,
+                stuck_before: None,
             },
             &handoff::runtime::store::PageRequest::first(500),
         )

@@ -761,6 +761,7 @@ async fn find(
         workflow: Some(workflow.to_string()),
         record_id: Some(record.to_string()),
         orphaned: None,
+        stuck_before: None,
     };
     let store = store.clone();
     let page =

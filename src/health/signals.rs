@@ -303,8 +303,20 @@ pub fn compute(
             ones.len(),
         );
         let rejection_reasons = ranked(ones.iter().filter_map(|o| o.rejected), ones.len());
+        // Each reason once per handoff, of the handoffs that proceeded (a
+        // share of them, so never above 1); a blank reason is no reason.
         let escalation_reasons = ranked(
-            ones.iter().flat_map(|o| o.escalations.iter().copied()),
+            ones.iter().filter(|o| o.proceeded).flat_map(|o| {
+                let mut reasons: Vec<&str> = o
+                    .escalations
+                    .iter()
+                    .map(|r| r.trim())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                reasons.sort_unstable();
+                reasons.dedup();
+                reasons
+            }),
             totals.proceeded as usize,
         );
         let leads = (object == targets.lead_object).then(|| lead_signals(&ones, &totals, targets));
@@ -447,7 +459,9 @@ fn signals<'a, 'b: 'a>(ones: impl Iterator<Item = &'a One<'b>>) -> Signals {
         s.approved += u32::from(o.approved);
         s.rejected += u32::from(o.rejected.is_some());
         s.proceeded += u32::from(o.proceeded);
-        s.escalated += u32::from(!o.escalations.is_empty());
+        // Only a handoff that reached the normal path counts: the rate is
+        // of those, and a person may escalate one that never got there.
+        s.escalated += u32::from(o.proceeded && !o.escalations.is_empty());
     }
     s.lead_time_hours = Stat::of(&mut lead);
     s.lead_time_business_hours = Stat::of(&mut lead_b);

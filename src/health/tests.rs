@@ -301,13 +301,30 @@ fn escalations_count_against_proceeded_handoffs() {
         who: "rule".into(),
         reason: "deal.delivery_blocked is yes".into(),
     };
-    let mut r = rows(hs);
-    r.escalations = vec![esc.clone(), esc];
+    // A handoff still paused (it never reached the normal path) that a
+    // person escalated anyway, with no reason.
+    let paused = run("p", DEALS, &[("paused", monday(60))]);
+    let blank = EscalationFact {
+        handoff_id: paused.id.clone(),
+        reason: "  ".into(),
+        ..esc.clone()
+    };
+    let mut all = hs;
+    all.push(paused);
+    let mut r = rows(all);
+    r.escalations = vec![esc.clone(), esc, blank];
     let rep = report_of(&r);
     let w = workflow(&rep, DEALS);
     assert_eq!((w.totals.escalated, w.totals.proceeded), (1, 4));
     assert_eq!(w.totals.escalation_rate, Some(0.25));
-    assert_eq!(w.escalation_reasons[0].count, 2);
+    // The reason once for its handoff (escalated twice), as a share of
+    // the handoffs that proceeded; the blank one is not a reason.
+    let reasons: Vec<(&str, u32, f64)> = w
+        .escalation_reasons
+        .iter()
+        .map(|r| (r.name.as_str(), r.count, r.share))
+        .collect();
+    assert_eq!(reasons, [("deal.delivery_blocked is yes", 1, 0.25)]);
 }
 
 #[test]

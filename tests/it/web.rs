@@ -308,6 +308,59 @@ async fn an_orphaned_handoff_in_review_says_its_workflow_must_come_back() {
     assert_eq!(detail(&app, &id).await["status"], "review");
 }
 
+/// The owner filter reads on past the first page of handoffs (it runs on
+/// each handoff's plan, not in the database), and the stuck filter is the
+/// health report's: open and triggered `stuck_after_days` ago or more.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_filters_find_matches_past_the_first_page_and_stuck_is_the_report_s() {
+    let app = spawn_app_with(|s| {
+        with_tokens(s);
+        s.health.stuck_after_days = 0.0;
+    })
+    .await;
+    let b = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    // Kim's deal first (the oldest), then 60 of Sam's: every one pauses.
+    let paused = |i: usize, owner: &str| {
+        json!({"id": format!("ev-{i}"), "object": "deal", "record_id": format!("P-{i}"),
+            "occurred_at": "2026-11-20T15:04:05Z",
+            "record": {"name": format!("Deal {i}"), "stage": "Closed Won", "owner": owner,
+                "amount": 8000},
+            "previous": {"stage": "Proposal"}})
+    };
+    let events: Vec<J> = std::iter::once(paused(0, "kim@example.com"))
+        .chain((1..=60).map(|i| paused(i, "sam@example.com")))
+        .collect();
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .bearer_auth(TOKEN)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+
+    let (status, html) = page(&app, &b, &cookie, "/handoffs?owner=kim").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(">P-0<"), "{html}");
+    assert!(
+        !html.contains(">P-1<") && !html.contains("No handoff matches"),
+        "{html}"
+    );
+
+    // Every paused handoff is open and was triggered before now.
+    let (_, html) = page(&app, &b, &cookie, "/handoffs?stuck=on").await;
+    assert!(
+        html.contains(">P-60<") && html.contains("Older handoffs"),
+        "{html}"
+    );
+    assert!(html.contains("Stuck (open 0+ days)"), "{html}");
+}
+
 /// A page link whose cursor was edited is the person's to fix: 400 with
 /// a way back, not "try again" (which never helps).
 #[tokio::test(flavor = "multi_thread")]

@@ -465,6 +465,33 @@ pub fn pagination_has_no_gaps_or_repeats(store: &dyn Store) {
     assert_eq!(got.items.len(), (0..N).filter(|i| i % 5 == 3).count());
     assert_eq!(got.next, None);
 
+    // Stuck: open and triggered before the moment given; done ones never.
+    store
+        .write_blocking(|tx| {
+            for (id, status, when) in [
+                ("st-old-open", "proceeded", "2029-12-01T00:00:00Z"),
+                ("st-old-done", "done", "2029-12-01T00:00:00Z"),
+                ("st-new-open", "paused", "2030-02-01T00:00:00Z"),
+            ] {
+                let mut h = handoff(id, status, "ST-1");
+                h.workflow = "Stuck Check".into();
+                h.triggered_at = at(when);
+                tx.upsert_instance(&h)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let stuck = HandoffFilter {
+        workflow: Some("Stuck Check".into()),
+        stuck_before: Some(at("2030-01-01T00:00:00Z")),
+        ..HandoffFilter::default()
+    };
+    let got = store
+        .list_handoffs(&stuck, &PageRequest::first(10))
+        .unwrap();
+    let ids: Vec<&str> = got.items.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids, ["st-old-open"]);
+
     let bad = PageRequest {
         cursor: Some("not-a-cursor".into()),
         limit: 10,

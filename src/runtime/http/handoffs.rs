@@ -86,6 +86,7 @@ async fn list(
         workflow: q.workflow,
         record_id: q.record,
         orphaned: q.orphaned,
+        stuck_before: None,
     };
     let page = PageRequest {
         cursor: q.cursor,

@@ -432,6 +432,9 @@ pub struct HandoffFilter {
     pub workflow: Option<String>,
     pub record_id: Option<String>,
     pub orphaned: Option<bool>,
+    /// Only the stuck: open (paused, in review, or proceeded and not done)
+    /// and triggered before this moment (the health report's definition).
+    pub stuck_before: Option<Timestamp>,
 }
 
 /// A page to read: start after `cursor` (the `next` of the previous page),

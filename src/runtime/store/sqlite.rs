@@ -1366,7 +1366,10 @@ impl Store for SqliteStore {
                 "SELECT {HANDOFF_COLUMNS} FROM handoffs \
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2) \
                  AND (?3 IS NULL OR record_id = ?3) AND (?4 IS NULL OR orphaned = ?4) \
-                 AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?6"
+                 AND (?5 IS NULL OR seq < ?5) \
+                 AND (?7 IS NULL OR (status IN ('paused', 'review', 'proceeded') \
+                      AND triggered_at < ?7)) \
+                 ORDER BY seq DESC LIMIT ?6"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
@@ -1377,7 +1380,8 @@ impl Store for SqliteStore {
                         filter.record_id,
                         filter.orphaned,
                         after,
-                        (limit + 1) as i64
+                        (limit + 1) as i64,
+                        filter.stuck_before.map(us),
                     ],
                     |r| Ok((r.get("seq")?, handoff_row(r)?)),
                 )?

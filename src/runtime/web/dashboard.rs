@@ -1,7 +1,9 @@
 //! `/`: the founder's weekly look at where work gets stuck. Findings first,
-//! then per workflow: open / paused / in review / stuck counts, lead time
-//! per week (median and p90) and completeness per week as SVG charts, the
-//! top missing fields, and data-quality warnings.
+//! then per workflow: proceeded-not-done / paused / in review counts now,
+//! the handoffs stuck (the health report's own list, so the card and the
+//! findings agree), lead time per week (median and p90) and completeness
+//! per week as SVG charts, the top missing fields, and data-quality
+//! warnings.
 //!
 //! The figures come from one function, [`data`], over the health report
 //! (`crate::health`); the page only draws them.
@@ -16,7 +18,6 @@ use jiff::{Timestamp, ToSpan};
 use maud::{html, Markup};
 
 use super::chart::{bars, lines, Series};
-use super::handoffs::STUCK_AFTER_DAYS;
 use super::layout::page as shell;
 use super::{html_page, Viewer};
 use crate::health::{self, HealthError, HealthReport, Severity, Targets, Window};
@@ -35,6 +36,10 @@ pub struct Dashboard {
     pub warnings: Vec<String>,
     /// Week labels (the Monday, `MM-DD`), oldest first.
     pub weeks: Vec<String>,
+    /// The timezone weeks are counted in (the workflows' calendar).
+    pub timezone: String,
+    /// An open handoff triggered this many days ago or more is stuck.
+    pub stuck_after_days: f64,
     pub workflows: Vec<WorkflowFigures>,
 }
 
@@ -42,11 +47,12 @@ pub struct Dashboard {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkflowFigures {
     pub name: String,
-    /// Proceeded and waiting for `done when`.
+    /// Proceeded and waiting for `done when`, now.
     pub open: u64,
     pub paused: u64,
     pub review: u64,
-    /// Paused or in review, untouched for [`STUCK_AFTER_DAYS`] days.
+    /// Open (paused, in review, or proceeded and not done) and triggered
+    /// `stuck_after_days` or more ago: the report's `stuck` list.
     pub stuck: u64,
     /// Per week: median and p90 hours from trigger to done.
     pub lead_median: Vec<Option<f64>>,
@@ -57,9 +63,11 @@ pub struct WorkflowFigures {
     pub top_missing: Vec<(String, u64)>,
 }
 
-/// The Monday (UTC) starting `t`'s week.
-fn week_of(t: Timestamp) -> jiff::civil::Date {
-    let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+/// The Monday starting `t`'s week in `tz` (the report's weeks are
+/// counted in the calendar's timezone; a week in UTC would lose a row near
+/// midnight).
+fn week_of(t: Timestamp, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    let d = t.to_zoned(tz.clone()).date();
     let back = i64::from(d.weekday().to_monday_zero_offset());
     d.checked_sub(back.days()).unwrap_or(d)
 }
@@ -88,14 +96,12 @@ pub fn data(
 
 /// The page's figures from a health report and the handoffs' statuses now.
 pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) -> Dashboard {
-    let this_week = week_of(now);
+    let tz = jiff::tz::TimeZone::get(&report.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let this_week = week_of(now, &tz);
     let mondays: Vec<jiff::civil::Date> = (0..WEEKS)
         .rev()
         .filter_map(|k| this_week.checked_sub((7 * k as i64).days()).ok())
         .collect();
-    let stuck_before = now
-        .checked_sub(jiff::SignedDuration::from_hours(24 * STUCK_AFTER_DAYS))
-        .unwrap_or(now);
     let mut workflows = Vec::new();
     for wh in &report.workflows {
         let mut w = WorkflowFigures {
@@ -109,10 +115,11 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
                 .take(5)
                 .map(|r| (r.name.clone(), u64::from(r.count)))
                 .collect(),
+            stuck: wh.stuck.len() as u64,
             ..WorkflowFigures::default()
         };
         for row in &wh.weeks {
-            // Weeks start on Monday in the report's timezone: the same date.
+            // Weeks start on Monday in the report's timezone, as above.
             let Some(i) = mondays.iter().position(|m| *m == row.monday) else {
                 continue;
             };
@@ -126,9 +133,6 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
                 "paused" => w.paused += 1,
                 "review" => w.review += 1,
                 _ => {}
-            }
-            if matches!(f.status.as_str(), "paused" | "review") && f.updated_at < stuck_before {
-                w.stuck += 1;
             }
         }
         workflows.push(w);
@@ -154,6 +158,8 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
             .iter()
             .map(|d| d.strftime("%m-%d").to_string())
             .collect(),
+        timezone: report.timezone.clone(),
+        stuck_after_days: report.targets.stuck_after_days,
         workflows,
     }
 }
@@ -231,10 +237,10 @@ pub fn render(d: &Dashboard) -> Markup {
             section aria-label=(w.name) {
                 h2 { (w.name) }
                 div.cards {
-                    div.card { strong { (w.open) } "open" }
+                    div.card { strong { (w.open) } "proceeded, not done" }
                     div.card { strong { (w.paused) } "paused" }
                     div.card { strong { (w.review) } "in review" }
-                    div.card { strong { (w.stuck) } "stuck" }
+                    div.card { strong { (w.stuck) } "stuck (open " (d.stuck_after_days) "+ days)" }
                 }
                 (lines(
                     &format!("{}: lead time from trigger to done, per week", w.name),
@@ -288,9 +294,16 @@ mod tests {
 
     #[test]
     fn weeks_start_on_monday() {
+        let utc = jiff::tz::TimeZone::UTC;
         let thursday: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
-        assert_eq!(week_of(thursday).to_string(), "2026-11-23");
+        assert_eq!(week_of(thursday, &utc).to_string(), "2026-11-23");
         let monday: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
-        assert_eq!(week_of(monday).to_string(), "2026-11-23");
+        assert_eq!(week_of(monday, &utc).to_string(), "2026-11-23");
+        // Monday 08:00 in Sydney is still Sunday in UTC: the week is
+        // Sydney's, as the report counts it.
+        let sydney = jiff::tz::TimeZone::get("Australia/Sydney").unwrap();
+        let early: Timestamp = "2026-11-29T21:00:00Z".parse().unwrap();
+        assert_eq!(week_of(early, &sydney).to_string(), "2026-11-30");
+        assert_eq!(week_of(early, &utc).to_string(), "2026-11-23");
     }
 }

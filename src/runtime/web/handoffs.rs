@@ -1,6 +1,11 @@
 //! `/handoffs` for a browser: the list, filtered by workflow, status,
-//! owner (who owns the next step) and stuck (paused or in review for more
-//! than [`STUCK_AFTER_DAYS`] days), newest first, a page at a time.
+//! owner (who owns the next step) and stuck (open and triggered more than
+//! `[health] stuck_after_days` ago, as the health report and the dashboard
+//! count it), newest first, a page at a time.
+//!
+//! The owner is read from each handoff's plan, so that filter runs here:
+//! a page reads on through the store's pages until it has [`PAGE`] rows or
+//! has looked at [`SCAN`] handoffs, and then says how far it looked.
 
 use std::sync::Arc;
 
@@ -13,12 +18,12 @@ use super::layout::{page as shell, status};
 use super::{html_page, read, Viewer};
 use crate::runtime::http::handoffs::detail_json;
 use crate::runtime::state::AppState;
-use crate::runtime::store::{HandoffFilter, PageRequest};
+use crate::runtime::store::{HandoffFilter, HandoffRow, PageRequest, Store, StoreError};
 
-/// A paused or in-review handoff untouched this long is stuck.
-pub const STUCK_AFTER_DAYS: i64 = 3;
 /// Rows a page shows.
 const PAGE: usize = 50;
+/// Handoffs one page looks at, at most, for the owner filter.
+const SCAN: usize = 500;
 
 /// The list's filters, from the query string.
 #[derive(Debug, Clone, Default)]
@@ -53,69 +58,57 @@ struct Row {
 /// The list page.
 pub async fn page(state: Arc<AppState>, f: Filters, viewer: Option<Viewer>) -> Response {
     let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.trim().is_empty());
+    let stuck_days = state.settings.health.stuck_after_days;
+    let now = jiff::Timestamp::now();
+    let stuck_before = f.stuck.then(|| {
+        let hours = (stuck_days * 24.0).clamp(0.0, 24.0 * 366.0 * 100.0);
+        now.checked_sub(jiff::SignedDuration::from_secs_f64(hours * 3600.0))
+            .unwrap_or(now)
+    });
     let filter = HandoffFilter {
         status: nonempty(&f.status),
         workflow: nonempty(&f.workflow),
         record_id: None,
         orphaned: None,
+        stuck_before,
     };
     let owner = nonempty(&f.owner).map(|o| o.trim().to_lowercase());
-    let stuck = f.stuck;
     let cursor = nonempty(&f.cursor);
-    let now = jiff::Timestamp::now();
-    let cutoff = now
-        .checked_sub(jiff::SignedDuration::from_hours(24 * STUCK_AFTER_DAYS))
-        .unwrap_or(now);
     let listed = read(&state, move |s| {
-        let page = s.list_handoffs(
-            &filter,
-            &PageRequest {
-                cursor,
-                limit: PAGE,
-            },
-        )?;
-        let mut rows = Vec::with_capacity(page.items.len());
-        for h in page.items {
-            if stuck && !(matches!(h.status.as_str(), "paused" | "review") && h.updated_at < cutoff)
-            {
-                continue;
-            }
-            // The owner is the plan's next owner, else the record's owner.
-            let detail = s.handoff(&h.id)?;
-            let who = detail.as_ref().map(|d| detail_json(d, &[])).map(|j| {
-                let next = &j["answers"]["next_owner"];
-                if next.is_string() {
-                    text(next)
-                } else {
-                    text(&j["record"]["owner"])
+        let mut rows = Vec::new();
+        let mut scanned = 0;
+        let mut cursor = cursor;
+        loop {
+            // Never more than a page of rows: each store page asks only
+            // for the rows still missing, and is used up whole, so the
+            // store's own cursor says where the next one starts.
+            let page = s.list_handoffs(
+                &filter,
+                &PageRequest {
+                    cursor,
+                    limit: PAGE - rows.len(),
+                },
+            )?;
+            for h in page.items {
+                scanned += 1;
+                if let Some(row) = shown(s, h, owner.as_deref())? {
+                    rows.push(row);
                 }
-            });
-            let who = who.unwrap_or_default();
-            if owner
-                .as_ref()
-                .is_some_and(|o| !who.to_lowercase().contains(o.as_str()))
-            {
-                continue;
             }
-            rows.push(Row {
-                missing: serde_json::from_str::<serde_json::Value>(&h.missing)
-                    .map(|m| text(&m))
-                    .unwrap_or_default(),
-                id: h.id,
-                workflow: h.workflow,
-                record: h.record_id,
-                status: h.status,
-                owner: who,
-                updated: h.updated_at,
-            });
+            if rows.len() >= PAGE || page.next.is_none() || scanned >= SCAN {
+                return Ok((rows, page.next, scanned));
+            }
+            cursor = page.next;
         }
-        Ok((rows, page.next))
     })
     .await;
-    let (rows, next) = match listed {
+    let (rows, next, scanned) = match listed {
         Ok(v) => v,
         Err(r) => return r,
     };
+    // Fewer rows than a page with more to look at: only the owner filter,
+    // which runs here, stops early, and the page says how far it looked.
+    let looked = (rows.len() < PAGE && next.is_some()).then_some(scanned);
     let workflows: Vec<String> = state
         .workflows
         .active()
@@ -160,13 +153,20 @@ pub async fn page(state: Arc<AppState>, f: Filters, viewer: Option<Viewer>) -> R
             label { "Owner"
                 input type="text" name="owner" value=(f.owner.clone().unwrap_or_default()) placeholder="name or email";
             }
-            label { span { "Stuck (" (STUCK_AFTER_DAYS) "+ days)" }
+            label { span { "Stuck (open " (stuck_days) "+ days)" }
                 input type="checkbox" name="stuck" value="on" checked[f.stuck];
             }
             button type="submit" { "Filter" }
         }
+        @if let Some(n) = looked {
+            p.muted { "Looked at the " (n) " newest handoffs here; older ones may match too." }
+        }
         @if rows.is_empty() {
-            p.muted { "No handoff matches these filters." }
+            @if looked.is_some() {
+                p.muted { "None of these matches the filters." }
+            } @else {
+                p.muted { "No handoff matches these filters." }
+            }
         } @else {
             div.wrap { table {
                 thead { tr {
@@ -186,4 +186,37 @@ pub async fn page(state: Arc<AppState>, f: Filters, viewer: Option<Viewer>) -> R
         @if let Some(n) = &next_link { p { a href=(n) { "Older handoffs →" } } }
     };
     html_page(StatusCode::OK, shell("Handoffs", viewer.as_ref(), body))
+}
+
+/// The row for `h`, or `None` when its owner does not match `owner` (in
+/// lower case; a part of a name or an email matches).
+fn shown(s: &dyn Store, h: HandoffRow, owner: Option<&str>) -> Result<Option<Row>, StoreError> {
+    // The owner is the plan's next owner, else the record's owner.
+    let detail = s.handoff(&h.id)?;
+    let who = detail
+        .as_ref()
+        .map(|d| detail_json(d, &[]))
+        .map(|j| {
+            let next = &j["answers"]["next_owner"];
+            if next.is_string() {
+                text(next)
+            } else {
+                text(&j["record"]["owner"])
+            }
+        })
+        .unwrap_or_default();
+    if owner.is_some_and(|o| !who.to_lowercase().contains(o)) {
+        return Ok(None);
+    }
+    Ok(Some(Row {
+        missing: serde_json::from_str::<serde_json::Value>(&h.missing)
+            .map(|m| text(&m))
+            .unwrap_or_default(),
+        id: h.id,
+        workflow: h.workflow,
+        record: h.record_id,
+        status: h.status,
+        owner: who,
+        updated: h.updated_at,
+    }))
 }
