@@ -754,6 +754,75 @@ async fn html_in_crm_values_is_escaped_on_every_page() {
     assert!(dl.contains(&dead.id));
 }
 
+/// More drafts than a page holds: the page links to the older ones, and
+/// the oldest, on no first page, is approved by its id all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn drafts_page_on_and_one_past_the_first_page_is_approved() {
+    let (app, b) = app().await;
+    let won = |i: usize| {
+        json!({"id": format!("ev-{i}"), "object": "deal", "record_id": format!("W-{i}"),
+            "occurred_at": "2026-11-20T15:04:05Z",
+            "record": {"name": format!("Deal {i}"), "stage": "Closed Won",
+                "owner": "sam@example.com", "amount": 8000, "segment": "smb",
+                "buyer_goals": "x", "main_contact": format!("c{i}@example.com"),
+                "signed_scope": "https://docs.example/sow", "start_date": "2026-12-14",
+                "promised_deliverables": ["Setup"], "pricing_exceptions": "None",
+                "risk_notes": "None", "kickoff_preference": "Async first"},
+            "previous": {"stage": "Proposal"}})
+    };
+    let events: Vec<J> = (0..105).map(won).collect();
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .bearer_auth(TOKEN)
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, first) = page(&app, &b, &cookie, "/drafts").await;
+    assert!(
+        !first.contains("c0@example.com"),
+        "the oldest is not on the first page"
+    );
+    let at = first
+        .find("/drafts?cursor=")
+        .expect("a link to older drafts");
+    let link = &first[at..first[at..].find('"').unwrap() + at];
+    let (status, older) = page(&app, &b, &cookie, &link.replace("&amp;", "&")).await;
+    assert_eq!(status, 200);
+    assert!(older.contains("c0@example.com"), "{older}");
+
+    let h = detail_of_record(&app, "W-0").await;
+    let draft_id = h["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "email_draft")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&first, "csrf");
+    let r = b
+        .post(app.url(&format!("/drafts/{draft_id}/approve")))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+/// The detail of the first handoff of `record`.
+async fn detail_of_record(app: &TestApp, record: &str) -> J {
+    let list = app.get(&format!("/handoffs?record={record}")).await;
+    let list: J = list.json().await.unwrap();
+    let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
+    detail(app, &id).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn drafts_are_edited_and_approved_and_dead_letters_re_driven_by_a_person() {
     let (app, b) = app().await;

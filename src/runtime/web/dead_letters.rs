@@ -4,28 +4,29 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
 use maud::html;
 use serde_json::Value as J;
 
-use super::drafts::CsrfForm;
+use super::drafts::{CsrfForm, Later};
 use super::handoff::{summary, text};
 use super::layout::{csrf_field, page as shell};
 use super::{check_form, html_page, message, read, see_other, Viewer};
 use crate::runtime::state::AppState;
-use crate::runtime::store::{NewNote, PageRequest, StoreError, StoreExt, MAX_PAGE};
+use crate::runtime::store::{DeliveryState, NewNote, StoreError, StoreExt};
 
 /// `GET /dead-letters`.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     viewer: Option<Extension<Viewer>>,
+    Query(later): Query<Later>,
 ) -> Response {
     let viewer = viewer.map(|v| v.0);
-    let dead = match read(&state, |s| s.dead_letters(&PageRequest::first(MAX_PAGE))).await {
-        Ok(p) => p.items,
+    let (dead, next) = match read(&state, move |s| s.dead_letters(&later.page())).await {
+        Ok(p) => (p.items, p.next),
         Err(r) => return r,
     };
     let body = html! {
@@ -52,6 +53,7 @@ pub async fn page(
                 } }
             } }
         }
+        @if let Some(n) = &next { p { a href={ "/dead-letters?cursor=" (super::encode(n)) } { "Older dead letters →" } } }
     };
     html_page(StatusCode::OK, shell("Dead letters", viewer.as_ref(), body))
 }
@@ -70,10 +72,8 @@ pub async fn redrive(
     let wanted = id.clone();
     let row =
         match read(&state, move |s| {
-            Ok(s.dead_letters(&PageRequest::first(MAX_PAGE))?
-                .items
-                .into_iter()
-                .find(|a| a.id == wanted))
+            Ok(s.action(&wanted)?
+                .filter(|a| a.state == DeliveryState::Dead))
         })
         .await
         {

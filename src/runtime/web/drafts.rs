@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
@@ -16,16 +16,36 @@ use super::handoff::text;
 use super::layout::{csrf_field, page as shell};
 use super::{check_form, html_page, message, read, see_other, Viewer};
 use crate::runtime::state::AppState;
-use crate::runtime::store::{ActionRow, NewNote, PageRequest, StoreError, StoreExt, MAX_PAGE};
+use crate::runtime::store::{ActionRow, DeliveryState, NewNote, PageRequest, StoreError, StoreExt};
+
+/// Drafts or dead letters a page shows.
+pub const PAGE: usize = 100;
+
+/// `?cursor=`: where a later page starts.
+#[derive(Debug, Default, Deserialize)]
+pub struct Later {
+    pub cursor: Option<String>,
+}
+
+impl Later {
+    /// The page to read.
+    pub fn page(self) -> PageRequest {
+        PageRequest {
+            cursor: self.cursor.filter(|c| !c.trim().is_empty()),
+            limit: PAGE,
+        }
+    }
+}
 
 /// `GET /drafts`.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     viewer: Option<Extension<Viewer>>,
+    Query(later): Query<Later>,
 ) -> Response {
     let viewer = viewer.map(|v| v.0);
-    let drafts = match read(&state, |s| s.drafts(&PageRequest::first(MAX_PAGE))).await {
-        Ok(p) => p.items,
+    let (drafts, next) = match read(&state, move |s| s.drafts(&later.page())).await {
+        Ok(p) => (p.items, p.next),
         Err(r) => return r,
     };
     let body = html! {
@@ -55,17 +75,16 @@ pub async fn page(
                 }
             }
         }
+        @if let Some(n) = &next { p { a href={ "/drafts?cursor=" (super::encode(n)) } { "Older drafts →" } } }
     };
     html_page(StatusCode::OK, shell("Email drafts", viewer.as_ref(), body))
 }
 
-/// The draft `id`, if it is waiting.
+/// The draft `id`, if it is waiting (however old: not only those the
+/// first page shows).
 async fn find(state: &Arc<AppState>, id: String) -> Result<Option<ActionRow>, Response> {
     read(state, move |s| {
-        Ok(s.drafts(&PageRequest::first(MAX_PAGE))?
-            .items
-            .into_iter()
-            .find(|a| a.id == id))
+        Ok(s.action(&id)?.filter(|a| a.state == DeliveryState::Draft))
     })
     .await
 }
