@@ -7,8 +7,22 @@ use std::fmt::Write as _;
 use super::findings::Severity;
 use super::signals::{HealthReport, Signals, Stat, WorkflowHealth};
 
-/// The report as text for a person at a terminal.
+/// The report as text for a person at a terminal. CRM values are in it
+/// (a stage nobody declared, record ids, reasons people typed): a control
+/// character among them (an escape sequence that recolours, moves the
+/// cursor or retitles the terminal) is shown as `�` instead of acting.
 pub fn human(report: &HealthReport) -> String {
+    inert(&text(report))
+}
+
+/// `text` with every control character but the line break replaced.
+fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { '\u{fffd}' } else { c })
+        .collect()
+}
+
+fn text(report: &HealthReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -162,6 +176,12 @@ fn arrow(before: Option<f64>, now: Option<f64>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_from_the_crm_cannot_act_on_the_terminal() {
+        let shown = super::inert("stage = \u{1b}]0;pwned\u{7}Won\r\n");
+        assert_eq!(shown, "stage = \u{fffd}]0;pwned\u{fffd}Won\u{fffd}\n");
+    }
+
     use super::arrow;
 
     #[test]
