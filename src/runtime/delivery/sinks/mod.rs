@@ -116,14 +116,24 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
 /// request went out is ambiguous (the sink may have acted), and retried.
 pub fn transport(sink: &str, e: reqwest::Error) -> SendError {
     let e = e.without_url();
+    // reqwest's own words name only the kind ("error sending request");
+    // the causes under it say what to fix (DNS, refused, TLS). They carry
+    // no URL (the webhook URL of Slack is a secret), only the reasons.
+    let mut causes = String::new();
+    let mut next = std::error::Error::source(&e);
+    while let Some(cause) = next {
+        causes.push_str(": ");
+        causes.push_str(&cause.to_string());
+        next = cause.source();
+    }
     let reason = if e.is_timeout() {
         format!(
             "{sink}: no answer within the timeout (it may have acted; the next try checks first)"
         )
     } else if e.is_connect() {
-        format!("{sink}: cannot connect ({e})")
+        format!("{sink}: cannot connect ({e}{causes})")
     } else {
-        format!("{sink}: the request failed ({e})")
+        format!("{sink}: the request failed ({e}{causes})")
     };
     SendError::Retry {
         reason,
@@ -269,6 +279,25 @@ mod tests {
             escape_html(r#"<b>"Tom" & 'Jerry'</b>"#),
             "&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jerry&#39;&lt;/b&gt;"
         );
+    }
+
+    /// A connection refused says so (the operator's fix), and the URL,
+    /// whose path is a secret for Slack, is nowhere in it.
+    #[tokio::test]
+    async fn a_transport_error_names_its_cause_and_not_the_url() {
+        // A port just freed: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/services/T0/B0/s3cr3t-path");
+        let e = reqwest::Client::new().post(&url).send().await.unwrap_err();
+        let SendError::Retry { reason, .. } = transport("slack", e) else {
+            panic!("a connection error is retried");
+        };
+        assert!(reason.to_lowercase().contains("refused"), "{reason}");
+        assert!(!reason.contains("s3cr3t") && !reason.contains("/services"), "{reason}");
     }
 
     #[test]
