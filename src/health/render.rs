@@ -18,7 +18,13 @@ pub fn human(report: &HealthReport) -> String {
 /// `text` with every control character but the line break replaced.
 fn inert(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() && c != '\n' { '\u{fffd}' } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -207,6 +207,19 @@ impl Server {
                 "both [hubspot.objects.{object}] and [pipedrive.objects.{object}] are mapped: records are kept by object and record id whichever CRM sent them, so HubSpot's {object} 55 and Pipedrive's {object} 55 would be one record; map each object from one CRM"
             );
         }
+        let lag = super::delivery::sinks::hubspot::SEARCH_LAG;
+        if settings
+            .delivery
+            .sinks()
+            .contains(&delivery::SinkKind::Hubspot)
+            && settings.delivery.backoff_max < lag
+        {
+            tracing::warn!(
+                backoff_max = ?settings.delivery.backoff_max,
+                "[delivery] backoff_max is shorter than the {}s HubSpot's search may take to list a new task: a retry after a create that timed out may not find the task it made and make a second; set backoff_max to \"30s\" or more",
+                lag.as_secs()
+            );
+        }
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
             guesses: Default::default(),

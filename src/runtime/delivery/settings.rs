@@ -143,9 +143,19 @@ fn bad(path: &str, key: &str, problem: String, help: &str) -> ConfigError {
     }
 }
 
+/// The longest any `[delivery]` duration may be: past it a wait added to
+/// now can leave the calendar's range, and no retry schedule needs more.
+pub const LONGEST_SETTING: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn duration(path: &str, key: &str, v: &str) -> Result<Duration, ConfigError> {
     let parsed: Result<jiff::SignedDuration, _> = v.trim().parse();
     match parsed.ok().and_then(|d| Duration::try_from(d).ok()) {
+        Some(d) if d > LONGEST_SETTING => Err(bad(
+            path,
+            key,
+            format!("`{v}` is longer than 30 days"),
+            "give at most \"720h\" (30 days); a retry a month away is as good as none",
+        )),
         Some(d) if !d.is_zero() => Ok(d),
         _ => Err(bad(
             path,
@@ -396,6 +406,13 @@ mod tests {
             .contains("never sent"));
         let e = read("backoff = \"soon\"\n").unwrap_err();
         assert!(e.to_string().contains("not a positive duration"), "{e}");
+        // A wait past the calendar's range would retry at once, in a loop.
+        let e = read("backoff_max = \"100000000h\"\n").unwrap_err();
+        assert!(e.to_string().contains("longer than 30 days"), "{e}");
+        assert_eq!(
+            read("backoff_max = \"720h\"\n").unwrap().backoff_max,
+            LONGEST_SETTING
+        );
         let e = read("retries = 3\n").unwrap_err();
         assert!(e.to_string().contains("retries"), "{e}");
     }

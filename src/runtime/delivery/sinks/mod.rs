@@ -297,7 +297,10 @@ mod tests {
             panic!("a connection error is retried");
         };
         assert!(reason.to_lowercase().contains("refused"), "{reason}");
-        assert!(!reason.contains("s3cr3t") && !reason.contains("/services"), "{reason}");
+        assert!(
+            !reason.contains("s3cr3t") && !reason.contains("/services"),
+            "{reason}"
+        );
     }
 
     #[test]
