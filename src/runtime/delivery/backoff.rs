@@ -98,6 +98,24 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// How many failures' worth of wait an action throttled for `age`
+    /// has earned: rate limits do not count as failures (the attempts stay
+    /// put), yet a sink that keeps answering 429 without a `Retry-After`
+    /// must be asked less and less often, not every `base` for a day. The
+    /// wait doubles with each `base` × 2^n the action has been around.
+    pub fn throttled_failures(&self, age: Duration) -> u32 {
+        let base = self.base.as_secs_f64().max(f64::MIN_POSITIVE);
+        let ratio = age.as_secs_f64() / base;
+        if ratio < 1.0 {
+            1
+        } else {
+            // floor(log2(ratio)) + 1, at most 32 (past the cap anyway).
+            (ratio.log2().floor() as u32).saturating_add(1).min(32)
+        }
+    }
+}
+
 /// A `Retry-After` header's wait: delta-seconds (`120`) or an HTTP date
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`), measured from `now`. A date in the
 /// past is no wait; anything else unreadable is `None`.
@@ -119,6 +137,29 @@ mod tests {
         base: Duration::from_secs(10),
         max: Duration::from_secs(3600),
     };
+
+    /// A sink answering 429 without `Retry-After` for a day is asked a few
+    /// dozen times, not every 10 s: the wait grows with the action's age.
+    #[test]
+    fn a_throttled_action_waits_longer_the_longer_it_has_been_throttled() {
+        let waits: Vec<u64> = [0, 9, 10, 25, 80, 3600, 86_400]
+            .iter()
+            .map(|&s| {
+                B.ceiling(B.throttled_failures(Duration::from_secs(s)))
+                    .as_secs()
+            })
+            .collect();
+        // About as long as it has been throttled so far, up to the max.
+        assert_eq!(waits, [10, 10, 10, 20, 80, 2560, 3600]);
+        // Simulated: a day of 429s at the longest wait each time.
+        let (mut age, mut tries) = (Duration::ZERO, 0);
+        while age < Duration::from_secs(86_400) {
+            age += B.ceiling(B.throttled_failures(age));
+            tries += 1;
+        }
+        assert!(tries < 40, "{tries} tries in a day");
+        assert_eq!(B.throttled_failures(Duration::MAX), 32);
+    }
 
     #[test]
     fn the_ceiling_doubles_up_to_the_max() {

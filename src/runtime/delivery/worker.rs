@@ -406,9 +406,18 @@ impl Worker {
                     .jitter
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // A rate limit did not count as a try: its wait grows with
+                // how long the action has been throttled instead.
+                let failures = if throttled {
+                    let age = now.duration_since(action.created_at);
+                    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+                    self.backoff.throttled_failures(age)
+                } else {
+                    action.attempts
+                };
                 let wait = self
                     .backoff
-                    .delay_honouring(action.attempts, *retry_after, &mut jitter);
+                    .delay_honouring(failures, *retry_after, &mut jitter);
                 now.checked_add(wait).unwrap_or(now)
             }
             _ => now,
