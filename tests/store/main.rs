@@ -42,6 +42,7 @@ each_check!(
     workflow_versions_are_kept_once,
     orphans_are_marked_and_cleared,
     a_sink_delivery_is_kept_once_per_sink,
+    a_late_set_knows_a_newer_one_of_its_field_went_first,
     web_sessions_expire_end_and_are_bounded,
 );
 

@@ -37,8 +37,52 @@ pub fn run(store: &dyn Store) {
     orphans_are_marked_and_cleared(store);
     // --- delivery ---
     a_sink_delivery_is_kept_once_per_sink(store);
+    a_late_set_knows_a_newer_one_of_its_field_went_first(store);
     // --- web ---
     web_sessions_expire_end_and_are_bounded(store);
+}
+
+/// A `set` of a field on a record, and a later one of the same field on
+/// the same record delivered first: the older knows it is superseded;
+/// another field, another record or a newer one not yet delivered do not
+/// count.
+pub fn a_late_set_knows_a_newer_one_of_its_field_went_first(store: &dyn Store) {
+    let t = at("2030-01-01T00:00:00Z");
+    let set = move |id: &str, h: &str, field: &str| NewAction {
+        payload: format!(r#"{{"id":"{id}","type":"set","field":"{field}","value":"x"}}"#),
+        ..action(id, h, ActionKind::Set, t)
+    };
+    store
+        .write_blocking(move |tx| {
+            tx.upsert_instance(&handoff("ls-h1", "proceeded", "LS-1"))?;
+            tx.upsert_instance(&handoff("ls-h2", "proceeded", "LS-1"))?;
+            tx.upsert_instance(&handoff("ls-h3", "proceeded", "LS-2"))?;
+            tx.enqueue_action(&set("ls-old", "ls-h1", "stage"))?;
+            tx.enqueue_action(&set("ls-other-field", "ls-h2", "owner"))?;
+            tx.enqueue_action(&set("ls-other-record", "ls-h3", "stage"))?;
+            tx.enqueue_action(&set("ls-new", "ls-h2", "stage"))?;
+            Ok(())
+        })
+        .unwrap();
+    let newer = |id: &'static str| {
+        store
+            .write_blocking(move |tx| tx.newer_set_delivered(id))
+            .unwrap()
+    };
+    assert_eq!(newer("ls-old"), None, "the newer one is not delivered yet");
+    store
+        .write_blocking(move |tx| {
+            for a in tx.claim_due(t, std::time::Duration::from_secs(60), 500)? {
+                if a.id.starts_with("ls-") && a.id != "ls-old" {
+                    tx.mark_delivered(&a.id, t)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(newer("ls-old").as_deref(), Some("ls-new"));
+    assert_eq!(newer("ls-new"), None, "nothing newer than the newest");
+    assert_eq!(newer("ls-other-record"), None);
 }
 
 pub fn at(s: &str) -> Timestamp {

@@ -23,7 +23,8 @@ use super::{Clock, SinkSet, SystemClock};
 use crate::eval::Action;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::store::{
-    ActionKind, ActionRow, DeliveryState, HandoffRow, SinkDelivery, Store, StoreError, StoreExt,
+    ActionKind, ActionRow, DeliveryState, HandoffRow, NewNote, SinkDelivery, Store, StoreError,
+    StoreExt,
 };
 
 /// What one pass did.
@@ -173,7 +174,7 @@ impl Worker {
     pub async fn run_once(self: &Arc<Self>) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let (lease, limit) = (self.lease, self.batch);
-        let claimed: Vec<Claimed> = self
+        let (claimed, superseded): (Vec<Claimed>, usize) = self
             .store
             .write(move |tx| {
                 // An action whose lease ran out while this server runs (its
@@ -183,7 +184,29 @@ impl Worker {
                 tx.release_expired_leases(now, now)?;
                 let rows = tx.claim_due(now, lease, limit)?;
                 let mut out = Vec::with_capacity(rows.len());
+                let mut superseded = 0;
                 for action in rows {
+                    // A `set` that comes late (its tries failed while a
+                    // newer one of the same field went through) is done:
+                    // writing it now would put the older value back.
+                    if action.kind == ActionKind::Set {
+                        if let Some(newer) = tx.newer_set_delivered(&action.id)? {
+                            tx.mark_delivered(&action.id, now)?;
+                            tx.add_note(&NewNote {
+                                handoff_id: action.handoff_id.clone(),
+                                kind: "superseded".into(),
+                                who: "delivery".into(),
+                                at: now,
+                                text: format!(
+                                    "did not send {}: {newer}, a newer set of the same field, was delivered first",
+                                    action.id
+                                ),
+                                data: None,
+                            })?;
+                            superseded += 1;
+                            continue;
+                        }
+                    }
                     let handoff = tx.load_instance(&action.handoff_id)?;
                     let done = tx.sink_deliveries(&action.id)?;
                     out.push(Claimed {
@@ -192,11 +215,12 @@ impl Worker {
                         done,
                     });
                 }
-                Ok(out)
+                Ok((out, superseded))
             })
             .await?;
         let mut pass = Pass {
-            claimed: claimed.len(),
+            claimed: claimed.len() + superseded,
+            delivered: superseded,
             ..Pass::default()
         };
         let mut running = JoinSet::new();

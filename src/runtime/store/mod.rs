@@ -581,6 +581,10 @@ pub trait WriteTx {
     /// A leased action was delivered; `false` if it was not leased (its
     /// lease expired and it went back to pending).
     fn mark_delivered(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// For a `set` action: the id of a `set` of the same field on the same
+    /// record, planned after it and already delivered. Writing the older
+    /// value now (a retry that came late) would undo the newer one.
+    fn newer_set_delivered(&mut self, id: &str) -> Result<Option<String>, StoreError>;
     /// A leased action failed; try again at `at`. `false` if it was not leased.
     fn schedule_retry(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError>;
     /// A leased action's sink asked us to slow down (HTTP 429): back to

@@ -1218,6 +1218,22 @@ impl WriteTx for WriteConn {
             .map_err(db("marking an action delivered"))
     }
 
+    fn newer_set_delivered(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT b.id FROM actions a \
+                 JOIN handoffs ha ON ha.id = a.handoff_id \
+                 JOIN actions b ON b.kind = 'set' AND b.seq > a.seq AND b.state = 'delivered' \
+                 JOIN handoffs hb ON hb.id = b.handoff_id \
+                 WHERE a.id = ?1 AND a.kind = 'set' \
+                 AND hb.object = ha.object AND hb.record_id = ha.record_id \
+                 AND json_extract(b.payload, '$.field') = json_extract(a.payload, '$.field') \
+                 ORDER BY b.seq DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(db("looking for a newer set of the same field"))
+    }
+
     fn schedule_retry(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError> {
         self.conn
             .prepare_cached(
