@@ -109,3 +109,31 @@ async fn webhooks_past_max_in_flight_get_503_and_a_client_that_leaves_keeps_its_
         .unwrap();
     assert_eq!(again.status(), 200, "{}", again.text().await.unwrap());
 }
+
+/// A client that sends its headers and then its body slowly (or never)
+/// holds its own connection, not a place: with one place, a CRM's request
+/// still goes through meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_body_takes_no_place_from_the_crms() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|s| s.max_in_flight = 1).await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(
+        b"POST /hooks/generic HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"id\":",
+    )
+    .await
+    .unwrap();
+    slow.flush().await.unwrap();
+    let event = serde_json::json!({"id": "evt-fast", "object": "deal", "record_id": "D-1",
+        "occurred_at": "2026-11-20T15:04:05Z", "record": {"name": "Acme", "stage": "Proposal"}});
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(app.state.metrics.hooks_in_flight.get(), 0);
+    drop(slow);
+}

@@ -4,9 +4,13 @@
 //! writer's queue until its batch is on the disk. Nothing else bounds how
 //! many there are: when the disk stalls, a CRM that keeps sending (and
 //! retries what timed out) would grow memory without limit. Past the bound
-//! a hook answers 503 with `Retry-After` at once, before reading the body;
+//! a hook answers 503 with `Retry-After` at once, before any work;
 //! every CRM retries a 503, so nothing is lost, and the requests already
 //! taken finish.
+//!
+//! A request takes its place only once its whole body is in (within
+//! [`BODY_READ`]): a client that sends a body slowly, or never, holds its
+//! own connection, not one of the places the CRMs need.
 //!
 //! A request keeps its place until its work is done, not until its client
 //! hangs up: the route runs in a task of its own, so a client that gives
@@ -20,6 +24,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument as _;
 
 use crate::runtime::metrics::Metrics;
 use crate::runtime::state::AppState;
@@ -27,10 +32,48 @@ use crate::runtime::state::AppState;
 /// What a refused request's `Retry-After` asks for, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
 
+/// How long a hook's body may take to arrive.
+pub const BODY_READ: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The middleware on the hook routes.
 pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let source = source_of(request.uri().path());
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, usize::MAX)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let over = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if over {
+                super::hooks::problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the body is larger than max_body_bytes ({} bytes)",
+                        state.settings.max_body_bytes
+                    ),
+                )
+            } else {
+                super::hooks::problem(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read (the connection broke): send it again",
+                )
+            };
+        }
+        Err(_) => {
+            return super::hooks::problem(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {} s: send it again",
+                    BODY_READ.as_secs()
+                ),
+            )
+        }
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let Ok(permit) = Arc::clone(&state.hooks_in_flight).try_acquire_owned() else {
-        let source = source_of(request.uri().path());
         state.metrics.events.inc(&[source, "busy"]);
         tracing::warn!(
             limit = state.settings.max_in_flight,
@@ -39,7 +82,7 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
         let mut answer = super::hooks::problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
-                "the server is busy: {} webhook requests are already waiting to be stored; send it again in a moment (nothing of this request was read or stored)",
+                "the server is busy: {} webhook requests are already waiting to be stored; send it again in a moment (nothing of this request was stored)",
                 state.settings.max_in_flight
             ),
         );
@@ -52,11 +95,15 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
     let place = Place::taken(permit, Arc::clone(&state.metrics));
     // Its own task: dropped by a client that hangs up, the route would
     // give back its place while its job still waits in the queue.
-    let work = tokio::spawn(async move {
-        let response = next.run(request).await;
-        drop(place);
-        response
-    });
+    // The request's span (its id, method and path) goes with it.
+    let work = tokio::spawn(
+        async move {
+            let response = next.run(request).await;
+            drop(place);
+            response
+        }
+        .in_current_span(),
+    );
     match work.await {
         Ok(response) => response,
         Err(e) => {
