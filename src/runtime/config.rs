@@ -557,11 +557,20 @@ impl Settings {
         let Some(api) = &self.secrets.api_token else {
             return Err(ConfigError::OpenToNetwork { addr });
         };
-        let tokens = std::iter::once((SECRET_VARS[0].0.to_string(), api)).chain(
-            self.people
-                .iter()
-                .map(|p| (people::var_name(&p.name), &p.token)),
-        );
+        // The Pipedrive hook's password is not slowed per address (see
+        // `adapters::pipedrive_hook`), so it must be as long as a token.
+        let pipedrive = self
+            .secrets
+            .pipedrive_password
+            .as_ref()
+            .map(|p| ("HANDOFF_PIPEDRIVE_PASSWORD".to_string(), p));
+        let tokens = std::iter::once((SECRET_VARS[0].0.to_string(), api))
+            .chain(
+                self.people
+                    .iter()
+                    .map(|p| (people::var_name(&p.name), &p.token)),
+            )
+            .chain(pipedrive);
         for (var, token) in tokens {
             let len = token.expose().chars().count();
             if len < MIN_NETWORK_TOKEN_CHARS {
@@ -1009,6 +1018,20 @@ mod tests {
             let help = miette::Diagnostic::help(&err).unwrap().to_string();
             assert!(help.contains(var) && help.contains("16"), "{help}");
         }
+        // The Pipedrive hook's password too: it is not slowed per address.
+        let short_password = Settings::load_with(
+            &Overrides::default(),
+            env(&[
+                ("HANDOFF_LISTEN", "0.0.0.0:8080"),
+                ("HANDOFF_API_TOKEN", "3f9c0a6e2b7d4185"),
+                ("HANDOFF_PIPEDRIVE_USER", "pipedrive"),
+                ("HANDOFF_PIPEDRIVE_PASSWORD", "hunter2"),
+            ]),
+        )
+        .unwrap();
+        assert!(
+            matches!(short_password.validate(), Err(ConfigError::WeakToken { var, .. }) if var == "HANDOFF_PIPEDRIVE_PASSWORD")
+        );
         // On loopback a short token is the owner's business.
         let local =
             Settings::load_with(&Overrides::default(), env(&[("HANDOFF_API_TOKEN", "t")])).unwrap();

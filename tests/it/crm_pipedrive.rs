@@ -159,17 +159,15 @@ async fn without_the_right_basic_auth_the_hook_is_401_and_stores_nothing() {
     assert_eq!(events_stored(&app, "pipedrive"), 0);
     assert!(handoffs_of(&app, "57").await.is_empty());
 
-    // Guessing the password is slowed: after a burst of wrong ones (two
-    // counted above) this address waits, even with the right password.
-    use handoff::runtime::http::guesses::BURST;
-    for _ in 2..BURST {
+    // Wrong passwords do not lock out the address they came from: Pipedrive
+    // sends every account's webhooks from the same addresses, so another
+    // account's webhook with a wrong password must not stop ours.
+    for _ in 0..12 {
         let r = send_pipedrive(&app, Some((USER, "guess")), &body).await;
         assert_eq!(r.status(), 401);
     }
     let r = send_pipedrive(&app, Some((USER, PASSWORD)), &body).await;
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().contains_key("retry-after"));
-    assert_eq!(events_stored(&app, "pipedrive"), 0);
+    assert_eq!(r.status(), 200);
 
     // A server with no Pipedrive credentials configured refuses all.
     let open = spawn_app_with(|s| s.crm = mapping("http://127.0.0.1:9")).await;

@@ -623,7 +623,13 @@ async fn a_lead_mapped_to_pipedrive_persons_gets_its_activity_on_the_person() {
         1,
         "the timed-out create was found, not repeated"
     );
-    assert_eq!(activities[0]["person_id"], 7, "{}", activities[0]);
+    // API v2 takes a person only as the primary participant.
+    assert_eq!(
+        activities[0]["participants"],
+        json!([{"person_id": 7, "primary": true}]),
+        "{}",
+        activities[0]
+    );
     assert!(activities[0].get("deal_id").is_none(), "{}", activities[0]);
     app.shutdown().await.unwrap();
 }

@@ -323,9 +323,24 @@ async fn pipedrive_create(
     if let Step::Fail(r) = s {
         return r;
     }
+    // API v2: `person_id` is read-only; a person is the primary participant.
+    if body.get("person_id").is_some() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"success": false, "error": "'person_id' is a read-only field. Add a primary participant to set 'person_id' instead.", "code": "ERR_BAD_REQUEST"})),
+        )
+            .into_response();
+    }
     let activity = {
         let mut r = inner.received.lock().unwrap();
         let mut a = body.clone();
+        // As read back: the primary participant is the activity's person.
+        if let Some(p) = body["participants"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["primary"] == true))
+        {
+            a["person_id"] = p["person_id"].clone();
+        }
         a["id"] = json!(r.pipedrive_activities.len() + 501);
         r.pipedrive_activities.push(a.clone());
         a

@@ -1,7 +1,8 @@
 //! Pipedrive: a `task` becomes an activity on the handoff's record (`POST
-//! /api/v2/activities`: subject, type, owner, the record, due date and
-//! time in UTC, the note in HTML with the checklist, the link to the brief
-//! and the marker); a `set` updates the record (`PATCH
+//! /api/v2/activities`: subject, type, owner, the record (`deal_id`,
+//! `org_id`, `lead_id`, or a person as the primary participant), due date
+//! and time in UTC, the note in HTML with the checklist, the link to the
+//! brief and the marker); a `set` updates the record (`PATCH
 //! /api/v2/deals/{id}`, `/persons/{id}` or `/organizations/{id}`, a custom
 //! field's 40-hex-digit key under `custom_fields`; a lead, which API v2
 //! cannot update, `PATCH /v1/leads/{id}`). The token goes in the
@@ -136,7 +137,7 @@ impl Pipedrive {
             "done": false,
             "note": task_html(d, checklist, unassigned),
         });
-        body[target.link()] = target.json_id();
+        target.link_activity(&mut body);
         if let Some(id) = owner {
             body["owner_id"] = json!(id);
         }
@@ -251,8 +252,9 @@ impl Target {
         }
     }
 
-    /// The activity's field linking it to the record (also the list's
-    /// filter).
+    /// The activities list's filter for the record (`GET
+    /// /api/v2/activities?person_id=7`), which is also the field a read
+    /// activity carries.
     fn link(&self) -> &'static str {
         match self {
             Target::Deal(_) => "deal_id",
@@ -269,10 +271,17 @@ impl Target {
         }
     }
 
-    fn json_id(&self) -> serde_json::Value {
+    /// Puts the record on a new activity. API v2 takes `deal_id`,
+    /// `org_id` and `lead_id` as they are, but a person only as the
+    /// primary participant (`person_id` is read-only there and refused).
+    fn link_activity(&self, body: &mut serde_json::Value) {
         match self {
-            Target::Deal(n) | Target::Person(n) | Target::Organization(n) => json!(n),
-            Target::Lead(id) => json!(id),
+            Target::Deal(n) => body["deal_id"] = json!(n),
+            Target::Organization(n) => body["org_id"] = json!(n),
+            Target::Lead(id) => body["lead_id"] = json!(id),
+            Target::Person(n) => {
+                body["participants"] = json!([{"person_id": n, "primary": true}]);
+            }
         }
     }
 
