@@ -218,7 +218,6 @@ pub enum Deny {
     Warnings,
 }
 
-/// Runs a parsed command line.
 impl Cli {
     /// True for `serve`, which keeps SIGPIPE ignored (see `main`).
     pub fn serves(&self) -> bool {
@@ -230,6 +229,7 @@ impl Cli {
     }
 }
 
+/// Runs a parsed command line.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Check(args) => check::run(&args),

@@ -92,6 +92,25 @@ async fn a_form_typed_event_is_refused_naming_the_content_type_to_send() {
     let body: serde_json::Value = r.json().await.unwrap();
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("Content-Type: application/json"), "{error}");
+    // With a token set, the missing token is what to fix first.
+    let guarded = guarded().await;
+    let r = guarded
+        .client
+        .post(guarded.url("/hooks/generic"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("HANDOFF_API_TOKEN"),
+        "{body}"
+    );
     let r = app
         .client
         .post(app.url("/hooks/generic"))

@@ -430,9 +430,10 @@ impl Worker {
                     .jitter
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // A rate limit did not count as a try: its wait grows with
-                // how long the action has been throttled instead.
-                let failures = if throttled {
+                // A rate limit did not count as a try: without a
+                // `Retry-After` to follow, its wait grows with the
+                // action's age instead.
+                let failures = if throttled && retry_after.is_none() {
                     let age = now.duration_since(action.created_at);
                     let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
                     self.backoff.throttled_failures(age)

@@ -132,17 +132,21 @@ pub async fn require_token(
         return next.run(as_api(request)).await;
     }
     if web::is_form(&request) {
-        // A form sent to the API (curl's `-d` sends one) is refused all
-        // the same, since another site's page can send forms; but it is
-        // told what to send instead of that its form expired.
-        if !web::takes_forms(request.uri().path()) {
+        // A form sent to the API of a server left open (curl's `-d` sends
+        // one) is refused all the same, since another site's page can
+        // send forms; but it is told what to send instead of that its
+        // form expired. With a token set, the 401 below names the token.
+        let api = !web::takes_forms(request.uri().path());
+        if api && token.is_none() {
             return (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Json(serde_json::json!({ "error": "this endpoint takes JSON, not a form: send `Content-Type: application/json` (curl's -d sends a form type unless you add -H 'content-type: application/json')" })),
             )
                 .into_response();
         }
-        return web::forbidden(None);
+        if !api {
+            return web::forbidden(None);
+        }
     }
     if web::wants_html(request.headers()) && *request.method() == Method::GET {
         let target = request

@@ -61,7 +61,13 @@ pub async fn page(state: Arc<AppState>, f: Filters, viewer: Option<Viewer>) -> R
     let stuck_days = state.settings.health.stuck_after_days;
     let now = jiff::Timestamp::now();
     let stuck_before = f.stuck.then(|| {
-        let hours = (stuck_days * 24.0).clamp(0.0, 24.0 * 366.0 * 100.0);
+        // (A NaN from the file would pass `clamp` and panic below.)
+        let days = if stuck_days.is_finite() {
+            stuck_days
+        } else {
+            0.0
+        };
+        let hours = (days * 24.0).clamp(0.0, 24.0 * 366.0 * 100.0);
         now.checked_sub(jiff::SignedDuration::from_secs_f64(hours * 3600.0))
             .unwrap_or(now)
     });
