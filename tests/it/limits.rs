@@ -42,6 +42,7 @@ async fn webhooks_past_max_in_flight_get_503_and_a_client_that_leaves_keeps_its_
     // Another process holds the write lock: a hook request waits at the
     // writer (within the store's busy timeout).
     let lock = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    let send = |body: String| app.client.post(app.url("/hooks/generic")).body(body).send();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     // The first request's client gives up while it waits.
@@ -55,13 +56,7 @@ async fn webhooks_past_max_in_flight_get_503_and_a_client_that_leaves_keeps_its_
     assert!(gave_up.is_err(), "answered while the lock was held");
     assert_eq!(in_flight(), 1, "the place went with the client");
 
-    let busy = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .body(event("evt-second"))
-        .send()
-        .await
-        .unwrap();
+    let busy = send(event("evt-second")).await.unwrap();
     assert_eq!(busy.status(), 503);
     assert_eq!(busy.headers()["retry-after"], "1");
     let text = busy.text().await.unwrap();
@@ -89,24 +84,12 @@ async fn webhooks_past_max_in_flight_get_503_and_a_client_that_leaves_keeps_its_
         tick.tick().await;
     }
     // Its retry finds it stored.
-    let retry = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .body(event("evt-left"))
-        .send()
-        .await
-        .unwrap();
+    let retry = send(event("evt-left")).await.unwrap();
     assert_eq!(retry.status(), 200);
     let retry: serde_json::Value = retry.json().await.unwrap();
     assert_eq!(retry["events"][0]["duplicate"], true, "{retry}");
     // The refused request, sent again, is taken.
-    let again = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .body(event("evt-second"))
-        .send()
-        .await
-        .unwrap();
+    let again = send(event("evt-second")).await.unwrap();
     assert_eq!(again.status(), 200, "{}", again.text().await.unwrap());
 }
 

@@ -333,15 +333,7 @@ async fn the_list_filters_find_matches_past_the_first_page_and_stuck_is_the_repo
     let events: Vec<J> = std::iter::once(paused(0, "kim@example.com"))
         .chain((1..=60).map(|i| paused(i, "sam@example.com")))
         .collect();
-    let r = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .bearer_auth(TOKEN)
-        .json(&events)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_events(&app, &events).await;
     let cookie = session(&app, &b, "-", ANA_TOKEN).await;
 
     let (status, html) = page(&app, &b, &cookie, "/handoffs?owner=kim").await;
@@ -771,15 +763,7 @@ async fn drafts_page_on_and_one_past_the_first_page_is_approved() {
             "previous": {"stage": "Proposal"}})
     };
     let events: Vec<J> = (0..105).map(won).collect();
-    let r = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .bearer_auth(TOKEN)
-        .json(&events)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_events(&app, &events).await;
     let cookie = session(&app, &b, "-", ANA_TOKEN).await;
     let (_, first) = page(&app, &b, &cookie, "/drafts").await;
     assert!(
@@ -813,6 +797,19 @@ async fn drafts_page_on_and_one_past_the_first_page_is_approved() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
+}
+
+/// Sends `events` as one batch to the generic hook, with the API token.
+async fn post_events(app: &TestApp, events: &[J]) {
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .bearer_auth(TOKEN)
+        .json(events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
 /// The detail of the first handoff of `record`.
