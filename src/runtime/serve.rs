@@ -333,15 +333,12 @@ impl Server {
 
         let draining = state.clone();
         let app = http::router(state);
-        // The client's address, for counting wrong tokens (`guesses`).
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                draining.draining.store(true, Ordering::Relaxed);
-                tracing::info!("shutting down: finishing requests in flight");
-            })
-            .await;
+        http::listen::serve(self.listener, app, http::listen::HEADER_READ, async move {
+            shutdown.await;
+            draining.draining.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await;
 
         if let Some(task) = sighup {
             task.abort();
@@ -365,10 +362,6 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
-        served.map_err(|source| ServeError::Io {
-            what: "the server stopped".to_string(),
-            source,
-        })?;
         tracing::info!("stopped");
         Ok(())
     }

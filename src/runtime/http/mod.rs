@@ -13,6 +13,7 @@ pub mod health;
 pub mod health_report;
 pub mod hooks;
 pub mod in_flight;
+pub mod listen;
 pub mod metrics;
 pub mod outbox;
 pub mod workflows;
