@@ -65,9 +65,11 @@ async fn send(store: &Arc<dyn Store>, set: &WorkflowSet, at: &str, record: &str,
         set.clone(),
         Request {
             source: "generic".into(),
-            raw_body: bytes,
             received_at: common::ts(at),
-            events: vec![event],
+            events: vec![ingest::Received {
+                event,
+                raw_body: bytes,
+            }],
         },
     )
     .await

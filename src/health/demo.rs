@@ -422,9 +422,11 @@ pub async fn generate(
                     set.clone(),
                     Request {
                         source: "generic".into(),
-                        raw_body: raw,
                         received_at: p.at,
-                        events: vec![event],
+                        events: vec![ingest::Received {
+                            event,
+                            raw_body: raw,
+                        }],
                     },
                 )
                 .await?;

@@ -60,12 +60,21 @@ pub enum IngestError {
 }
 
 /// One request's events, decoded by `set`, from `source` (`generic`,
-/// `hubspot`, ...). `raw_body` is kept in the audit log as received.
+/// `hubspot`, ...), in order.
 pub struct Request {
     pub source: String,
-    pub raw_body: Vec<u8>,
     pub received_at: Timestamp,
-    pub events: Vec<Event>,
+    pub events: Vec<Received>,
+}
+
+/// One event of a request, with the bytes the audit log keeps for it as
+/// received: the whole body when the body is this one event, the event's
+/// own element when it came in a batch. (Each event of a batch keeping the
+/// whole body would store an array of thousands of events thousands of
+/// times over.)
+pub struct Received {
+    pub event: Event,
+    pub raw_body: Vec<u8>,
 }
 
 /// Decides and stores every event of `request`, in order, in one write job:
@@ -95,7 +104,7 @@ pub async fn ingest_observed(
     let encoded: Vec<Encoded> = request
         .events
         .iter()
-        .map(|e| Encoded::of(&set, e))
+        .map(|r| Encoded::of(&set, &r.event))
         .collect();
     // Replayable: if another job of the batch fails, this one runs again
     // (the writer then spares every job a savepoint). It only reads what
@@ -105,14 +114,14 @@ pub async fn ingest_observed(
         let times = std::cell::RefCell::new(Vec::with_capacity(request.events.len()));
         let took = |d: Duration| times.borrow_mut().push(d);
         let mut out = Vec::with_capacity(request.events.len());
-        for (event, encoded) in request.events.iter().zip(&encoded) {
+        for (received, encoded) in request.events.iter().zip(&encoded) {
             let stored = ingest_event(
                 tx,
                 &set,
                 &request,
-                event,
+                &received.event,
                 encoded.clone(),
-                request.raw_body.clone(),
+                received.raw_body.clone(),
                 &took,
             );
             out.push(stored.map_err(|e| match e {
@@ -210,26 +219,21 @@ impl Encoded {
 }
 
 /// Decides and stores one event inside a write job (the CRM adapters
-/// call it in their own jobs, beside their pending rows); `decided` is told
-/// how long the decision took, inside the job: a replayable job keeps the
+/// call it in their own jobs, beside their pending rows); `request` gives
+/// the source and the time received (its `events` are not read), and
+/// `raw_body` is the event's own bytes as received. `decided` is told how
+/// long the decision took, inside the job: a replayable job keeps the
 /// times and observes them after its commit, as [`ingest_observed`] does.
 pub fn ingest_one(
     tx: &mut dyn WriteTx,
     set: &WorkflowSet,
     request: &Request,
     event: &Event,
+    raw_body: Vec<u8>,
     decided: &dyn Fn(Duration),
 ) -> Result<Ingested, IngestError> {
     let encoded = Encoded::of(set, event);
-    ingest_event(
-        tx,
-        set,
-        request,
-        event,
-        encoded,
-        request.raw_body.clone(),
-        decided,
-    )
+    ingest_event(tx, set, request, event, encoded, raw_body, decided)
 }
 
 fn ingest_event(

@@ -119,6 +119,25 @@ async fn a_batch_for_a_won_deal_and_a_qualified_contact_hands_off_once() {
     assert_eq!(r.status(), 200);
     let answer = json_of(r).await;
     assert_eq!(answer["events"].as_array().unwrap().len(), batch.len());
+    // The audit log keeps each event's own element of the batch, not the
+    // whole batch once per event.
+    let elements: Vec<String> = batch.iter().map(J::to_string).collect();
+    let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    let raws: Vec<Vec<u8>> = db
+        .prepare("SELECT raw_body FROM events WHERE source = 'hubspot'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(raws.len() > 20, "{}", raws.len());
+    for raw in &raws {
+        let raw = String::from_utf8(raw.clone()).unwrap();
+        assert!(
+            elements.contains(&raw),
+            "not one element of the batch: {raw}"
+        );
+    }
 
     let deals = handoffs_of(&app, "1001").await;
     assert_eq!(deals.len(), 1, "{deals:?}");

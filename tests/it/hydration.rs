@@ -596,3 +596,43 @@ async fn a_record_that_cannot_be_decided_does_not_hold_up_the_other_waiting_reco
     let age = sample(&text, "handoff_crm_pending_oldest_seconds");
     assert!((3600.0..3600.0 + 600.0).contains(&age), "{age}");
 }
+
+/// HubSpot sends again an event already stored (its answer came late) in
+/// one batch with a new event of the same record. The values read from
+/// the CRM must reach the new event: given to the first event of the
+/// record alone, they went with the retry, which is skipped, and the new
+/// event paused for fields the CRM has.
+#[tokio::test(flavor = "multi_thread")]
+async fn values_read_from_the_crm_reach_a_new_event_behind_a_retry() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "2101", full_deal("Acme Co"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 1000;
+    let rename = hs_event(
+        10,
+        2101,
+        at,
+        "deal.propertyChange",
+        Some(("dealname", "Acme Co")),
+    );
+    let once = J::Array(vec![rename.clone()]).to_string();
+    let r = send_hubspot(&app, SECRET, &once, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    assert!(handoffs_of(&app, "2101").await.is_empty());
+
+    let body = J::Array(vec![rename, stage_change_event(11, 2101, at + 1)]).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"][0]["duplicate"], true, "{answer}");
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.starts_with("/crm/v3/objects/deals/2101?")),
+        "the CRM was not read: {:?}",
+        fake.calls()
+    );
+    let h = &handoffs_of(&app, "2101").await[0];
+    assert_eq!(h["status"], "proceeded", "{h}");
+    assert_eq!(h["missing"], json!([]));
+}

@@ -1,6 +1,10 @@
-//! The request body limit.
+//! The request body limit, the events per request, the webhook requests
+//! in flight.
 
-use crate::helpers::spawn_app_with;
+use handoff::runtime::http::hooks::MAX_EVENTS;
+use serde_json::{json, Value as J};
+
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
@@ -23,6 +27,76 @@ async fn a_body_over_the_limit_is_413() {
         .await
         .unwrap();
     assert_eq!(at.status(), 405);
+}
+
+/// A batch keeps each event's own element in the audit log (not the
+/// whole body once per event: a body of thousands of small events would
+/// be stored thousands of times over), one event alone keeps the body as
+/// sent, and a batch of more than `MAX_EVENTS` is refused whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whole() {
+    let app = spawn_app().await;
+    let event = |id: String| {
+        json!({"id": id, "object": "deal", "record_id": id,
+            "occurred_at": "2026-11-20T15:04:05Z",
+            "record": {"name": "Acme", "stage": "Proposal"}})
+    };
+    let post = |body: String| {
+        app.client
+            .post(app.url("/hooks/generic"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    let raw_of = |id: &str| -> Vec<u8> {
+        db.query_row(
+            "SELECT raw_body FROM events WHERE event_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+
+    let batch: Vec<J> = (0..3).map(|i| event(format!("b-{i}"))).collect();
+    let body = format!("[ {} ,\n {} , {} ]", batch[0], batch[1], batch[2]);
+    let r = post(body).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for (i, e) in batch.iter().enumerate() {
+        assert_eq!(raw_of(&format!("b-{i}")), e.to_string().into_bytes());
+    }
+
+    let alone = format!(
+        "\n  {}  \n",
+        serde_json::to_string_pretty(&event("solo".into())).unwrap()
+    );
+    let r = post(alone.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(raw_of("solo"), alone.into_bytes());
+
+    let too_many: Vec<J> = (0..=MAX_EVENTS).map(|i| event(format!("m-{i}"))).collect();
+    let r = post(J::Array(too_many).to_string()).await.unwrap();
+    assert_eq!(r.status(), 413);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!("{} events", MAX_EVENTS + 1))
+            && text.contains(&format!("at most {MAX_EVENTS}"))
+            && text.contains("several requests"),
+        "{text}"
+    );
+    let stored: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE event_id LIKE 'm-%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0, "a refused batch stored some of its events");
+
+    // At the most, a batch goes through.
+    let most: Vec<J> = (0..MAX_EVENTS).map(|i| event(format!("k-{i}"))).collect();
+    let r = post(J::Array(most).to_string()).await.unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// Past `max_in_flight` webhook requests a hook answers 503 with

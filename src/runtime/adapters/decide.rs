@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
@@ -37,7 +36,6 @@ pub(super) async fn accept(
     state: &Arc<AppState>,
     crm: Crm,
     set: WorkflowSet,
-    body: Bytes,
     received_at: jiff::Timestamp,
     normalized: Normalized,
 ) -> Response {
@@ -61,7 +59,12 @@ pub(super) async fn accept(
                 let wait = waiting
                     .get(&(e.object.clone(), e.record_id.clone()))
                     .cloned();
-                decoded.push((ev, serde_json::to_string(e).unwrap_or_default(), wait));
+                decoded.push((
+                    ev,
+                    serde_json::to_string(e).unwrap_or_default(),
+                    e.raw.clone(),
+                    wait,
+                ));
             }
             // Set aside alone, unlike `/hooks/generic`'s 422 for the whole
             // request: HubSpot does not resend a batch answered 4xx, so its
@@ -78,7 +81,6 @@ pub(super) async fn accept(
     }
     let request = Request {
         source: source.to_string(),
-        raw_body: body.to_vec(),
         received_at,
         events: Vec::new(),
     };
@@ -90,7 +92,7 @@ pub(super) async fn accept(
         let times = std::cell::RefCell::new(Vec::new());
         let decided = |d| times.borrow_mut().push(d);
         let mut out = Vec::with_capacity(decoded.len());
-        for (event, stored, wait) in &decoded {
+        for (event, stored, raw_body, wait) in &decoded {
             let normalized = ingest::normalized(&set, event);
             let hash = ingest::content_hash(event, &normalized);
             let key = EventKey {
@@ -111,7 +113,7 @@ pub(super) async fn accept(
                     object: event.object.clone(),
                     record_id: event.record_id.clone(),
                     event: stored.clone(),
-                    raw_body: request.raw_body.clone(),
+                    raw_body: raw_body.clone(),
                     received_at: request.received_at,
                     next_attempt_at: retry_at,
                     error: wait
@@ -121,8 +123,8 @@ pub(super) async fn accept(
                 out.push(Fate::Pending(added));
                 continue;
             }
-            let done =
-                ingest::ingest_one(tx, &set, &request, event, &decided).map_err(|e| match e {
+            let done = ingest::ingest_one(tx, &set, &request, event, raw_body.clone(), &decided)
+                .map_err(|e| match e {
                     ingest::IngestError::Store(s) => s,
                     other => StoreError::abort(other),
                 })?;
@@ -449,10 +451,21 @@ async fn hydrate_known(
                 })
                 .collect();
             apply_properties(&mut fields, mapping, om, schema, returned);
-            if let Some(first) = group.first_mut() {
-                for (field, value) in fields {
-                    if !carried.contains(&field) {
-                        first.record.insert(field, value);
+            // Each event gets the values that neither it nor an event
+            // before it carries (a later event keeps its own, newer
+            // values). Not the first event alone: when it is a retry of
+            // one already stored, its job skips it, and the values must
+            // still reach the next one.
+            let own: Vec<Vec<String>> = group
+                .iter()
+                .map(|e| e.record.keys().cloned().collect())
+                .collect();
+            let mut carried_so_far: Vec<&String> = Vec::new();
+            for (e, own) in group.iter_mut().zip(&own) {
+                carried_so_far.extend(own);
+                for (field, value) in &fields {
+                    if !carried_so_far.contains(&field) {
+                        e.record.insert(field.clone(), value.clone());
                     }
                 }
             }

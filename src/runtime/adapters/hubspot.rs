@@ -266,18 +266,26 @@ pub fn normalize(
     mapping: &CrmMapping,
     objects: &[ObjectSchema],
 ) -> Result<Normalized, String> {
-    let items: Vec<serde_json::Value> = match serde_json::from_slice(body) {
-        Ok(serde_json::Value::Array(items)) => items,
-        Ok(one @ serde_json::Value::Object(_)) => vec![one],
-        Ok(_) => return Err("a HubSpot webhook body is a JSON array of events".into()),
-        Err(e) => {
-            return Err(format!(
-                "the body is not valid JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        }
+    let not_json = |e: serde_json::Error| {
+        format!(
+            "the body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        )
     };
+    // Each item with its own bytes, which the audit log keeps for the
+    // event (not the whole batch once per event).
+    let whole: &serde_json::value::RawValue = serde_json::from_slice(body).map_err(not_json)?;
+    let raws: Vec<&serde_json::value::RawValue> = match whole.get().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(whole.get()).map_err(not_json)?,
+        Some(b'{') => vec![whole],
+        _ => return Err("a HubSpot webhook body is a JSON array of events".into()),
+    };
+    let mut items = Vec::with_capacity(raws.len());
+    for raw in &raws {
+        let item: serde_json::Value = serde_json::from_str(raw.get()).map_err(not_json)?;
+        items.push(item);
+    }
     // One odd item in a batch is set aside below; an array without a
     // single object in it is not a HubSpot batch (a misrouted sender).
     if !items.is_empty() && !items.iter().any(serde_json::Value::is_object) {
@@ -287,7 +295,7 @@ pub fn normalize(
         );
     }
     let mut out = Normalized::default();
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, (item, raw)) in items.into_iter().zip(&raws).enumerate() {
         let position = i + 1;
         let rejected = |error: String| Rejected {
             position: Some(position),
@@ -396,6 +404,7 @@ pub fn normalize(
             record: serde_json::Map::new(),
             previous: serde_json::Map::new(),
             created: creation,
+            raw: raw.get().as_bytes().to_vec(),
         };
         if let Some(property) = &ev.property_name {
             let value = ev.property_value.clone().unwrap_or(serde_json::Value::Null);

@@ -54,6 +54,12 @@ pub struct CrmEvent {
     /// A creation event (the record is new in the CRM).
     #[serde(default)]
     pub created: bool,
+    /// What the audit log keeps as the event's raw body: the whole body
+    /// for Pipedrive (one change per request), the event's own element of
+    /// a HubSpot batch. Not in the event's stored JSON: a pending row keeps
+    /// it in a column of its own.
+    #[serde(skip)]
+    pub raw: Vec<u8>,
 }
 
 impl CrmEvent {
@@ -217,7 +223,7 @@ async fn hubspot_hook(
         return not_mapped(&state, crm);
     };
     match hubspot::normalize(&body, mapping, &active.set.schema().objects) {
-        Ok(n) => accept(&state, crm, active.set.clone(), body, now, n).await,
+        Ok(n) => accept(&state, crm, active.set.clone(), now, n).await,
         Err(e) => malformed(&state, source, &e),
     }
 }
@@ -253,7 +259,7 @@ async fn pipedrive_hook(
         return not_mapped(&state, crm);
     };
     match pipedrive::normalize(&body, mapping, &active.set.schema().objects) {
-        Ok(n) => accept(&state, crm, active.set.clone(), body, now, n).await,
+        Ok(n) => accept(&state, crm, active.set.clone(), now, n).await,
         Err(e) => malformed(&state, source, &e),
     }
 }

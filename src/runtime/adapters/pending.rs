@@ -268,16 +268,14 @@ async fn retry_record(
                 } else {
                     let request = Request {
                         source: source.clone(),
-                        raw_body: raw_body.clone(),
                         received_at: *received_at,
                         events: Vec::new(),
                     };
-                    ingest::ingest_one(tx, &set, &request, event, &decided).map_err(
-                        |e| match e {
+                    ingest::ingest_one(tx, &set, &request, event, raw_body.clone(), &decided)
+                        .map_err(|e| match e {
                             ingest::IngestError::Store(s) => s,
                             other => StoreError::abort(other),
-                        },
-                    )?
+                        })?
                 };
                 // Decided and deleted in the same transaction.
                 tx.crm_remove_pending(*seq)?;

@@ -166,6 +166,7 @@ pub fn normalize(
         record: serde_json::Map::new(),
         previous: serde_json::Map::new(),
         created,
+        raw: body.to_vec(),
     };
     let unmapped = apply_properties(&mut event.record, mapping, om, schema, flatten(current));
     if let Some(prev) = previous.and_then(|p| p.as_object()) {

@@ -28,6 +28,12 @@ use crate::runtime::store::StoreError;
 /// How far a signed timestamp may be from now.
 const TOLERANCE_SECS: i64 = 5 * 60;
 
+/// The most events one request may carry. A request is one write job, and
+/// the one writer runs nothing else while it runs: a batch of tens of
+/// thousands of small events (which fit the body limit) would hold up
+/// every other webhook for seconds.
+pub const MAX_EVENTS: usize = 1000;
+
 /// The hooks routes.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/hooks/generic", post(generic))
@@ -43,24 +49,43 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         }
     }
     // Malformed JSON: say where, before anything is stored.
-    let items: Vec<&serde_json::value::RawValue> = match first_byte(&body) {
-        Some(b'[') => match serde_json::from_slice(&body) {
+    let batch = first_byte(&body) == Some(b'[');
+    let items: Vec<&serde_json::value::RawValue> = if batch {
+        match serde_json::from_slice(&body) {
             Ok(items) => items,
             Err(e) => return malformed(&state, source, &e),
-        },
-        _ => match serde_json::from_slice(&body) {
+        }
+    } else {
+        match serde_json::from_slice(&body) {
             Ok(one) => vec![one],
             Err(e) => return malformed(&state, source, &e),
-        },
+        }
     };
+    if items.len() > MAX_EVENTS {
+        state.metrics.events.inc(&[source, "rejected"]);
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the batch holds {} events, and a request may carry at most {MAX_EVENTS}: send them in several requests, in order",
+                items.len()
+            ),
+        );
+    }
     let active = state.workflows.active();
     let mut events = Vec::with_capacity(items.len());
     let mut bad = Vec::with_capacity(items.len());
     for (i, raw) in items.iter().enumerate() {
         match Event::decode_lenient(&active.set, raw.get().as_bytes()) {
-            Ok(e) => {
-                bad.push(BadValues::of(&e));
-                events.push(e);
+            Ok(event) => {
+                bad.push(BadValues::of(&event));
+                // A batch's event keeps its own element; one event, the
+                // body exactly as it came.
+                let raw_body = if batch {
+                    raw.get().as_bytes().to_vec()
+                } else {
+                    body.to_vec()
+                };
+                events.push(ingest::Received { event, raw_body });
             }
             Err(e) => {
                 state.metrics.events.inc(&[source, "rejected"]);
@@ -76,7 +101,6 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let started = Instant::now();
     let request = Request {
         source: source.to_string(),
-        raw_body: body.to_vec(),
         received_at: now,
         events,
     };
