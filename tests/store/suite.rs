@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use handoff::runtime::store::{
     ActionKind, Appended, Cause, DeliveryState, EventKey, HandoffFilter, HandoffRow, NewAction,
-    NewEvent, NewNote, PageRequest, Receipt, RecordRow, SessionRow, SinkDelivery, StatusChange,
-    Store, StoreError, StoreExt, WorkflowFile, WorkflowVersion, WriteTx,
+    NewEvent, NewNote, NewPending, PageRequest, Receipt, RecordRow, SessionRow, SinkDelivery,
+    StatusChange, Store, StoreError, StoreExt, WorkflowFile, WorkflowVersion, WriteTx,
 };
 use jiff::Timestamp;
 
@@ -38,6 +38,8 @@ pub fn run(store: &dyn Store) {
     // --- delivery ---
     a_sink_delivery_is_kept_once_per_sink(store);
     a_late_set_knows_a_newer_one_of_its_field_went_first(store);
+    // --- CRM ---
+    a_new_pending_event_waits_out_its_records_back_off(store);
     // --- web ---
     web_sessions_expire_end_and_are_bounded(store);
 }
@@ -83,6 +85,59 @@ pub fn a_late_set_knows_a_newer_one_of_its_field_went_first(store: &dyn Store) {
     assert_eq!(newer("ls-old").as_deref(), Some("ls-new"));
     assert_eq!(newer("ls-new"), None, "nothing newer than the newest");
     assert_eq!(newer("ls-other-record"), None);
+}
+
+/// A record's events wait together: a new event of a record backed off
+/// for 30 minutes waits those 30 minutes too, not the first retry's 30 s
+/// (the retry pass takes every row of a record once one is due). Another
+/// record's new event keeps its own time.
+pub fn a_new_pending_event_waits_out_its_records_back_off(store: &dyn Store) {
+    let t = at("2031-01-01T00:00:00Z");
+    let pending = move |id: &str, record: &str, next: Timestamp| NewPending {
+        source: "hubspot".into(),
+        event_id: id.into(),
+        object: "deal".into(),
+        record_id: record.into(),
+        event: "{}".into(),
+        raw_body: b"{}".to_vec(),
+        received_at: t,
+        next_attempt_at: next,
+        error: "the CRM did not answer".into(),
+    };
+    let soon = t + jiff::SignedDuration::from_secs(30);
+    let later = t + jiff::SignedDuration::from_mins(30);
+    store
+        .write_blocking(move |tx| tx.crm_add_pending(&pending("bo-1", "BO-1", soon)))
+        .unwrap();
+    let seq = store
+        .crm_due_pending(soon, 100)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.event_id == "bo-1")
+        .expect("bo-1 is due at its time")
+        .seq;
+    store
+        .write_blocking(move |tx| {
+            // Its retries failed: backed off to 30 minutes.
+            tx.crm_pending_failed(seq, later, "still failing")?;
+            tx.crm_add_pending(&pending("bo-2", "BO-1", soon))?;
+            tx.crm_add_pending(&pending("bo-3", "BO-2", soon))?;
+            Ok(())
+        })
+        .unwrap();
+    let due_ids = |now: Timestamp| -> Vec<String> {
+        store
+            .crm_due_pending(now, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event_id.starts_with("bo-"))
+            .map(|r| r.event_id)
+            .collect()
+    };
+    let a_minute_on = t + jiff::SignedDuration::from_mins(1);
+    assert_eq!(due_ids(a_minute_on), vec!["bo-3".to_string()]);
+    let past_back_off = later + jiff::SignedDuration::from_secs(1);
+    assert_eq!(due_ids(past_back_off), vec!["bo-1", "bo-2", "bo-3"]);
 }
 
 pub fn at(s: &str) -> Timestamp {

@@ -70,6 +70,12 @@ pub struct Mapping {
 /// reads leaves the rest for storing the events and answering.
 pub const DEFAULT_HYDRATE_DEADLINE_MS: u64 = 3000;
 
+/// The longest `timeout_ms` and `hydrate_deadline_ms`: 5 minutes.
+const MAX_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+/// The longest `pending_retry_ms`: 30 minutes, where its doubling stops.
+const MAX_PENDING_RETRY_MS: u64 = 30 * 60 * 1000;
+
 /// One CRM's `[hubspot]` or `[pipedrive]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +151,40 @@ impl CrmMapping {
             .is_some_and(|v| *v.get_ref())
     }
 
+    /// Refuses durations no one means, which would overflow the clock
+    /// arithmetic they feed (a deadline of `now` + the value).
+    fn check_durations(&self) -> Result<(), String> {
+        let limits = [
+            (
+                "timeout_ms",
+                self.timeout_ms,
+                MAX_TIMEOUT_MS,
+                "one API call",
+            ),
+            (
+                "hydrate_deadline_ms",
+                self.hydrate_deadline_ms,
+                MAX_TIMEOUT_MS,
+                "a webhook's API reads (HubSpot gives up on a webhook after 5 s)",
+            ),
+            (
+                "pending_retry_ms",
+                self.pending_retry_ms,
+                MAX_PENDING_RETRY_MS,
+                "the first retry of a waiting decision (the wait doubles up to 30 minutes)",
+            ),
+        ];
+        for (key, value, most, what) in limits {
+            if let Some(v) = value.filter(|v| *v > most) {
+                return Err(format!(
+                    "`{key} = {v}` is longer than {what} may take: write at most {most} ({} s)",
+                    most / 1000
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// How long the API reads of one webhook request may take together.
     pub fn hydrate_deadline(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
@@ -167,13 +207,18 @@ impl Mapping {
                 path: path.to_string(),
                 reason: e.to_string(),
             })?;
-            toml::from_str(&text)
-                .map(Some)
-                .map_err(|e: toml::de::Error| MappingError {
+            let m: CrmMapping =
+                toml::from_str(&text).map_err(|e: toml::de::Error| MappingError {
                     crm,
                     path: path.to_string(),
                     reason: e.message().to_string(),
-                })
+                })?;
+            m.check_durations().map_err(|reason| MappingError {
+                crm,
+                path: path.to_string(),
+                reason,
+            })?;
+            Ok(Some(m))
         };
         let pipedrive = read(Crm::Pipedrive)?;
         if pipedrive
@@ -495,6 +540,37 @@ closedwon = "Closed Won"
             m.crm(Crm::HubSpot).unwrap().hydrate_deadline(),
             std::time::Duration::from_millis(1500)
         );
+    }
+
+    /// A huge duration overflowed `now + it` and answered every CRM
+    /// request 500; it is refused at start, naming the key and the most.
+    #[test]
+    fn durations_past_their_most_are_refused_by_name() {
+        let read = |line: &str| {
+            let text = format!("[hubspot]\n{line}\n{TOML}");
+            let table: toml::Table = toml::from_str(&text).unwrap();
+            Mapping::from_table(&table, "handoff.toml")
+        };
+        for (line, most) in [
+            ("pending_retry_ms = 9223372036854775807", "1800000"),
+            ("pending_retry_ms = 1800001", "1800000"),
+            ("hydrate_deadline_ms = 9223372036854775807", "300000"),
+            ("timeout_ms = 300001", "300000"),
+        ] {
+            let key = line.split(' ').next().unwrap();
+            let err = read(line).expect_err(line).to_string();
+            assert!(
+                err.contains(&format!("`{key} = ")) && err.contains(&format!("at most {most}")),
+                "{line}: {err}"
+            );
+        }
+        for line in [
+            "pending_retry_ms = 1800000",
+            "hydrate_deadline_ms = 300000",
+            "timeout_ms = 300000",
+        ] {
+            assert!(read(line).is_ok(), "{line}");
+        }
     }
 
     #[test]

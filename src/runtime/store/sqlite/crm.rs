@@ -19,10 +19,16 @@ pub(super) fn has_pending(
         .map_err(db("looking up pending CRM events"))
 }
 
+/// A new row waits at least as long as its record's rows already waiting:
+/// the retry pass takes all of a record's rows once one is due, so a new
+/// event due sooner would cut short the record's back-off (a revoked
+/// token retried every `pending_retry_ms` while webhooks keep coming).
 pub(super) fn add_pending(conn: &Connection, p: &NewPending) -> Result<bool, StoreError> {
     conn.prepare_cached(
         "INSERT INTO crm_pending (source, event_id, object, record_id, event, raw_body, \
-         received_at, next_attempt_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         received_at, next_attempt_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         max(?8, coalesce((SELECT max(next_attempt_at) FROM crm_pending \
+                           WHERE object = ?3 AND record_id = ?4), ?8)), ?9) \
          ON CONFLICT (source, event_id) DO NOTHING",
     )
     .and_then(|mut s| {
