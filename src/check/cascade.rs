@@ -235,24 +235,33 @@ impl Checker<'_> {
         }
     }
 
+    /// H119 for each handoff that runs on the same trigger as an earlier
+    /// one and assigns the same role or sets the same field, named against
+    /// the first such handoff only: n copies of one handoff are n - 1
+    /// findings, not one per pair (which buried the file under n² errors,
+    /// each quoting the lines between its two handoffs).
     fn report_conflicts(&mut self, keys: &[Option<TriggerKey>]) {
-        for a in 0..self.handoffs.len() {
-            for b in (a + 1)..self.handoffs.len() {
-                let (Some(ka), Some(kb)) = (&keys[a], &keys[b]) else {
-                    continue;
-                };
-                if ka != kb {
+        // Each filter serialized once, not once per pair compared: with
+        // thousands of handoffs the pairs are millions.
+        let filters: Vec<Option<Option<serde_json::Value>>> = (0..self.handoffs.len())
+            .map(|h| {
+                self.trigger_of(h)
+                    .and_then(|t| t.filter.as_ref())
+                    .map(|f| serde_json::to_value(f).ok())
+            })
+            .collect();
+        for b in 1..self.handoffs.len() {
+            let Some(kb) = &keys[b] else {
+                continue;
+            };
+            for a in 0..b {
+                if keys[a].as_ref() != Some(kb) {
                     continue;
                 }
                 // Two different filters are taken to split the records
                 // between the handoffs; the same filter (or none on one side)
                 // lets both run on one event.
-                let filter = |h: usize| {
-                    self.trigger_of(h)
-                        .and_then(|t| t.filter.as_ref())
-                        .map(|f| serde_json::to_value(f).ok())
-                };
-                if let (Some(fa), Some(fb)) = (filter(a), filter(b)) {
+                if let (Some(fa), Some(fb)) = (&filters[a], &filters[b]) {
                     if fa != fb {
                         continue;
                     }
@@ -292,6 +301,7 @@ impl Checker<'_> {
                     );
                 let d = self.relate(d, first, &format!("\"{}\" does it here", ha.name));
                 self.diagnostics.push(d);
+                break;
             }
         }
     }
