@@ -173,6 +173,12 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                     return failures;
                 }
             };
+            // A step's value outside a `one of` list is a typo in the test
+            // (the engine would take it as sent and fire nothing on it).
+            if let Some(u) = event.unknown_values.first() {
+                failures.push(format!("step {n}: {u}: write one of the listed values"));
+                return failures;
+            }
             let now = now
                 .or(event.occurred_at)
                 .unwrap_or_else(|| jiff::Timestamp::from_second(0).unwrap_or_default());

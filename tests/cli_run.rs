@@ -621,6 +621,40 @@ fn test_a_failing_scenario_exits_1_with_a_readable_diff() {
     assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
 }
 
+/// A stage outside the `one of` list in a test step is a typo in the
+/// test: it fails naming the value meant, instead of passing as a rule
+/// that did not fire.
+#[test]
+fn test_a_step_value_outside_its_list_fails_naming_the_value_meant() {
+    let dir = scenario_project(
+        &SCENARIO
+            .replace("STATUS", "not_triggered")
+            .replace(r#"stage = "Won""#, r#"stage = "Wonn""#),
+    );
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"step 1: `record.stage` is "Wonn", expected one of "Lead", "Proposal", "Won", "Lost" (did you mean "Won"?): write one of the listed values"#),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+}
+
+/// `run` applies a value outside its list as the server does, and says so
+/// on stderr with the value meant: a typo no longer reads as a rule that
+/// did not fire.
+#[test]
+fn run_warns_of_a_value_outside_its_list_and_names_the_value_meant() {
+    run("stage_typo.json", &[])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            r#"warning: `record.stage` is "Wonn", expected one of "Lead", "Proposal", "Won", "Lost" (did you mean "Won"?): applied as sent, so no rule waiting for a listed value fires on it"#,
+        ));
+    // A value listed: no warning.
+    run("won_custom.json", &[]).assert().code(0).stderr("");
+}
+
 #[test]
 fn test_takes_a_bare_file_name_in_the_project_folder() {
     // `x.handoff-test` has the parent "": the project is the folder it is in.

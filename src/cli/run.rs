@@ -23,6 +23,7 @@ pub fn run(args: &RunArgs) -> Exit {
         Ok(ev) => ev,
         Err(e) => return fail(&format!("`{}`: {e}", args.event.display())),
     };
+    warn_unknown_values(&events);
     let mut state = match &args.state {
         Some(p) => match read_state(p) {
             Ok(s) => s,
@@ -78,6 +79,24 @@ pub fn run(args: &RunArgs) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// A value outside its field's `one of` list is applied as sent (as the
+/// server does), so nothing waiting for a listed value fires on it: said
+/// on stderr, or a typo in the event reads as a rule that did not fire.
+fn warn_unknown_values(events: &[Event]) {
+    for (i, e) in events.iter().enumerate() {
+        for u in &e.unknown_values {
+            let which = if events.len() > 1 {
+                format!("event {}: ", i + 1)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "warning: {which}{u}: applied as sent, so no rule waiting for a listed value fires on it"
+            );
+        }
+    }
 }
 
 fn fail(msg: &str) -> Exit {

@@ -345,17 +345,26 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                         Ok(v) => {
                             if let (Type::OneOf(allowed), Value::Text(t)) = (ty, &v) {
                                 if !t.trim().is_empty() && !allowed.iter().any(|a| a == t) {
+                                    let listed = allowed
+                                        .iter()
+                                        .map(|a| format!("\"{a}\""))
+                                        .collect::<Vec<_>>()
+                                        .join(", ");
+                                    // A typo (`Closed Wonn`) names the value
+                                    // meant; a renamed CRM stage names none.
+                                    let expected = match crate::check::suggest(
+                                        t,
+                                        allowed.iter().map(String::as_str),
+                                    ) {
+                                        Some(s) => {
+                                            format!("one of {listed} (did you mean \"{s}\"?)")
+                                        }
+                                        None => format!("one of {listed}"),
+                                    };
                                     self.unknown.push(FieldError {
                                         field: format!("{}.{key}", self.prefix),
                                         value: format!("\"{t}\""),
-                                        expected: format!(
-                                            "one of {}",
-                                            allowed
-                                                .iter()
-                                                .map(|a| format!("\"{a}\""))
-                                                .collect::<Vec<_>>()
-                                                .join(", ")
-                                        ),
+                                        expected,
                                     });
                                 }
                             }
