@@ -69,6 +69,12 @@ fn duration() -> BoxedStrategy<String> {
         prop_oneof![Just("minutes"), Just("hours"), Just("days"), Just("weeks")],
     )
         .prop_map(|(n, business, unit)| {
+            // Days and weeks count whole (H005 refuses `2.5 days`).
+            let n = if matches!(unit, "days" | "weeks") {
+                n.split('.').next().unwrap_or("1").to_string()
+            } else {
+                n
+            };
             format!("{n} {}{unit}", if business { "business " } else { "" })
         })
         .boxed()

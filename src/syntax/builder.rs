@@ -431,14 +431,19 @@ impl<'s> Builder<'s> {
         let mut amount = 0.0;
         let mut business = false;
         let mut unit = TimeUnit::Days;
+        let mut number = span;
         for part in p.into_inner() {
             match part.as_rule() {
-                Rule::number => amount = self.number(&part),
+                Rule::number => {
+                    amount = self.number(&part);
+                    number = self.span(&part);
+                }
                 Rule::k_business => business = true,
                 Rule::time_unit => unit = time_unit(part.as_str()),
                 _ => {}
             }
         }
+        self.whole_days(amount, business, unit, number);
         Due {
             amount,
             business,
@@ -492,6 +497,43 @@ impl<'s> Builder<'s> {
                 0.0
             }
         }
+    }
+
+    /// Days and weeks count whole (a calendar day, or a working day to its
+    /// close): `2.5 days` would silently be 3, so it is refused, naming
+    /// the whole numbers around it and the same time in a smaller unit.
+    fn whole_days(&mut self, amount: f64, business: bool, unit: TimeUnit, span: Span) {
+        if !matches!(unit, TimeUnit::Days | TimeUnit::Weeks) || amount.fract() == 0.0 {
+            return;
+        }
+        let b = if business { "business " } else { "" };
+        let (lower, upper) = (amount.floor(), amount.ceil());
+        let (smaller, per) = match (unit, business) {
+            (TimeUnit::Weeks, false) => ("days", 7.0),
+            (TimeUnit::Weeks, true) => ("business days", 5.0),
+            _ if business => ("business hours", 0.0),
+            _ => ("hours", 24.0),
+        };
+        let instead = if per > 0.0 && (amount * per).fract() == 0.0 {
+            format!(", or `{} {smaller}`", amount * per)
+        } else {
+            format!(", or count in {smaller}")
+        };
+        self.error(
+            Code::H005,
+            span,
+            format!(
+                "`{amount} {b}{}` is not a whole number of {}",
+                unit.keyword(amount),
+                unit.keyword(2.0)
+            ),
+            "not whole",
+            &format!(
+                "days and weeks count whole: write `{lower} {b}{}` or `{upper} {b}{}`{instead}",
+                unit.keyword(lower),
+                unit.keyword(upper)
+            ),
+        );
     }
 
     /// A number literal, exactly: `0.1` is one tenth, not the float
@@ -891,13 +933,18 @@ impl<'s> Builder<'s> {
                 let mut amount = 0.0;
                 let mut business = false;
                 let mut unit = TimeUnit::Days;
+                let mut number = span;
                 for part in p.into_inner() {
                     match part.as_rule() {
-                        Rule::number => amount = self.number(&part),
+                        Rule::number => {
+                            amount = self.number(&part);
+                            number = self.span(&part);
+                        }
                         Rule::k_business => business = true,
                         _ => unit = time_unit(part.as_str()),
                     }
                 }
+                self.whole_days(amount, business, unit, number);
                 Expr {
                     kind: ExprKind::Duration {
                         amount,
