@@ -276,3 +276,25 @@ fn default_path_is_workflows() {
             Path::new("workflows").join("a.handoff").display()
         ));
 }
+
+/// A CRLF file with a script comes out with LF endings only: the script's
+/// body (kept verbatim) kept its CRs, leaving the file with both endings.
+#[test]
+fn a_crlf_file_with_a_script_comes_out_with_lf_only() {
+    let lf = "object deal {\n  name: text\n}\nhandoff \"Risky\" {\n  when deal is created\n  exception \"Long name\" when script ```\n    let n = deal.name ?? \"\";\n    n.len() > 40\n  ```\n}\n";
+    let crlf = lf.replace('\n', "\r\n");
+    let dir = temp_dir(&[("risky.handoff", &crlf)]);
+    let path = dir.path().join("risky.handoff");
+    handoff().arg("fmt").arg(&path).assert().code(0);
+    let out = fs::read_to_string(&path).expect("read");
+    assert!(!out.contains('\r'), "{out:?}");
+    assert!(
+        out.contains("    let n = deal.name ?? \"\";\n    n.len() > 40\n"),
+        "{out}"
+    );
+    handoff()
+        .args(["fmt", "--check"])
+        .arg(&path)
+        .assert()
+        .code(0);
+}

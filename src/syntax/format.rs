@@ -40,8 +40,9 @@ use crate::syntax::ast::*;
 ///
 /// `src` must be the text the tree was parsed from: spans index it, and it
 /// supplies the comments' positions, the blank lines worth keeping, and
-/// script bodies. The result ends with exactly one newline (or is empty for
-/// a file with neither code nor comments).
+/// script bodies. Lines end in LF, whatever the source used. The result
+/// ends with exactly one newline (or is empty for a file with neither code
+/// nor comments).
 ///
 /// ```
 /// use handoff::{diagnostic::SourceFile, syntax};
@@ -63,7 +64,15 @@ pub fn format(file: &File, src: &str) -> String {
         p.comments_before(decl.span().start, 0);
         declaration(&mut p, decl);
     }
-    p.finish()
+    let out = p.finish();
+    // Every line the printer writes ends in LF; only text kept verbatim
+    // (a script's body) can still carry a CRLF file's CRs, which left a
+    // formatted CRLF file with both endings. (A lone CR never parses.)
+    if out.contains('\r') {
+        out.replace("\r\n", "\n")
+    } else {
+        out
+    }
 }
 
 fn declaration(p: &mut Printer, decl: &Declaration) {

@@ -35,6 +35,25 @@ pub(crate) const DECLARATION_KEYWORDS: [&str; 6] =
 /// Parses one source file.
 pub fn parse(source: &Arc<SourceFile>) -> Parsed {
     let src = source.text.as_str();
+    if let Some(at) = lone_carriage_return(src) {
+        // Lines ended by CR alone (classic Mac editors) are one line to
+        // the grammar: a comment on the first would hide every rule after
+        // it and the file would check clean. Refused, naming the fix.
+        return Parsed {
+            file: File {
+                declarations: Vec::new(),
+                comments: Vec::new(),
+            },
+            diagnostics: vec![Diagnostic::error(
+                Code::H001,
+                source,
+                Span::new(at, at + 1),
+                "this line ends with a carriage return alone (CR), which does not end a line here".to_string(),
+                "CR without LF",
+            )
+            .with_help("save the file with LF (or CRLF) line endings; most editors offer it under \"line endings\"")],
+        };
+    }
     let scan = lexical::scan(src);
     let mut diagnostics = Vec::new();
     let mut declarations = Vec::new();
@@ -143,6 +162,16 @@ pub fn parse(source: &Arc<SourceFile>) -> Parsed {
         },
         diagnostics,
     }
+}
+
+/// The offset of the first `\r` not followed by `\n`.
+fn lone_carriage_return(src: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .find(|&(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        .map(|(i, _)| i)
 }
 
 /// Parses `rule` at `pos`, in a window of the text that ends at the next
