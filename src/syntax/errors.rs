@@ -120,9 +120,11 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         found,
         prev: prev_token(src, site.scan, site.start, at),
     };
-    let d = thousands_separator(&cx)
+    let d = lookalike_space(&cx)
+        .or_else(|| thousands_separator(&cx))
         .or_else(|| hash_comment(&cx))
         .or_else(|| business_after_unit(&cx))
+        .or_else(|| unreadable_due(&cx))
         .or_else(|| quoted_email(&cx))
         .or_else(|| bare_email(&cx))
         .or_else(|| swallowed_keyword(&cx))

@@ -61,6 +61,14 @@ pub(super) fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -
         } else {
             "2"
         };
+        let b = if prev_text == "business" {
+            "business "
+        } else {
+            ""
+        };
+        if let Some(h) = unit_help(n, b, found) {
+            return Some(h);
+        }
         return Some(format!(
             "give a unit after the number: `due in {n} days`, `due in {n} business days` or `due in {n} hours`"
         ));
@@ -74,6 +82,15 @@ pub(super) fn help_for(cx: &Cx<'_>, statement: Option<&str>, unfinished: bool) -
                 .trim();
             let rest = if rest.is_empty() { "days" } else { rest };
             return Some(format!("write the number in digits: `due in {n} {rest}`"));
+        }
+        // `2d`, `3hrs`: a number and an abbreviated unit written together.
+        let digits = found
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(found.len());
+        if digits > 0 {
+            if let Some(h) = unit_help(&found[..digits], "", &found[digits..]) {
+                return Some(h);
+            }
         }
         return Some(
             "write the number in digits, for example `due in 2 business days`".to_string(),
@@ -501,4 +518,29 @@ pub(super) fn us_date(text: &str) -> Option<String> {
     }
     let (m, d): (u32, u32) = (m.parse().ok()?, d.parse().ok()?);
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| format!("{y}-{m:02}-{d:02}"))
+}
+
+/// The fix for a unit handoff does not take: an abbreviation (`d`, `hrs`)
+/// written in full, months and years said to be no unit. `None` for a
+/// word that is no unit at all.
+pub(super) fn unit_help(n: &str, business: &str, unit: &str) -> Option<String> {
+    let full = match unit.to_ascii_lowercase().as_str() {
+        "month" | "months" | "mo" | "mos" => {
+            let weeks = n.parse::<f64>().map_or(4.0, |m| (m * 4.0).round().max(1.0));
+            return Some(format!(
+                "months are not a unit (their length varies): write weeks or days, such as `due in {weeks} {business}weeks`"
+            ));
+        }
+        "year" | "years" | "yr" | "yrs" => {
+            return Some("years are not a unit: write weeks, such as `due in 52 weeks`".to_string())
+        }
+        "d" | "dy" | "dys" => "days",
+        "w" | "wk" | "wks" => "weeks",
+        "h" | "hr" | "hrs" => "hours",
+        "m" | "min" | "mins" => "minutes",
+        _ => return None,
+    };
+    Some(format!(
+        "write the unit in full, after a space: `due in {n} {business}{full}`"
+    ))
 }

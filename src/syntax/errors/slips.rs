@@ -234,6 +234,13 @@ pub(super) fn unquoted_value(cx: &Cx<'_>) -> Option<Diagnostic> {
     }
     let ls = line_start(src, cx.site.start, cx.at);
     let head = src[ls..cx.at].trim();
+    // `Closed Won"`: only the opening quote is missing.
+    let bare = value.trim_end_matches('"');
+    let help = if bare.len() < value.len() {
+        format!("the opening quote is missing: `{head} \"{bare}\"`")
+    } else {
+        format!("text values go in double quotes: `{head} \"{value}\"`")
+    };
     Some(
         cx.error(
             Code::H001,
@@ -241,10 +248,113 @@ pub(super) fn unquoted_value(cx: &Cx<'_>) -> Option<Diagnostic> {
             format!("expected a value in double quotes, found `{value}`"),
             "put this value in double quotes".to_string(),
         )
-        .with_help(format!(
-            "text values go in double quotes: `{head} \"{value}\"`"
-        )),
+        .with_help(help),
     )
+}
+
+/// Characters that look like a space, or like nothing, but are not
+/// whitespace to the grammar: pasted from a chat, a document or a web page.
+const LOOKALIKE_SPACES: [(char, &str); 11] = [
+    ('\u{00a0}', "a non-breaking space (U+00A0)"),
+    ('\u{2002}', "an en space (U+2002)"),
+    ('\u{2003}', "an em space (U+2003)"),
+    ('\u{2009}', "a thin space (U+2009)"),
+    ('\u{200a}', "a hair space (U+200A)"),
+    ('\u{200b}', "a zero-width space (U+200B)"),
+    ('\u{200c}', "a zero-width non-joiner (U+200C)"),
+    ('\u{200d}', "a zero-width joiner (U+200D)"),
+    ('\u{2060}', "a word joiner (U+2060)"),
+    ('\u{202f}', "a narrow non-breaking space (U+202F)"),
+    ('\u{3000}', "an ideographic space (U+3000)"),
+];
+
+/// A look-alike space between the last token taken and the one that
+/// failed (or inside it): the message would quote text that looks right.
+pub(super) fn lookalike_space(cx: &Cx<'_>) -> Option<Diagnostic> {
+    let from = cx.prev.map_or(cx.site.start, |p| p.span.end);
+    let to = cx.found.span.end.max(cx.at);
+    let text = cx.src.get(from..to)?;
+    let (i, c, name) = text.char_indices().find_map(|(i, c)| {
+        LOOKALIKE_SPACES
+            .iter()
+            .find(|(l, _)| *l == c)
+            .map(|(_, name)| (i, c, *name))
+    })?;
+    let at = from + i;
+    Some(
+        cx.error(
+            Code::H001,
+            Span::new(at, at + c.len_utf8()),
+            format!("{name} here, which is not a space to handoff"),
+            "not a plain space".to_string(),
+        )
+        .with_help(
+            "replace it with a plain space (or delete it): text pasted from chat, documents or web pages often carries these",
+        ),
+    )
+}
+
+/// `due in 2d`, `due in 1 month`, `due in two days`: the `due` clause did
+/// not parse, so the parser stopped at `due` and asked for an action.
+pub(super) fn unreadable_due(cx: &Cx<'_>) -> Option<Diagnostic> {
+    if cx.found.kind != Kind::Word || cx.text(cx.found) != "due" {
+        return None;
+    }
+    let src = cx.src;
+    let start = cx.found.span.start;
+    let line_end = src[start..]
+        .find(['\n', '\r', '#', '{'])
+        .map_or(src.len(), |i| start + i);
+    let written = src[start..line_end].trim_end();
+    let rest = written["due".len()..].trim_start();
+    let Some(time) = rest.strip_prefix("in").filter(|t| t.starts_with(' ')) else {
+        return Some(due_error(
+            cx,
+            start,
+            written,
+            "write `due in` and a time, such as `due in 2 days`".to_string(),
+        ));
+    };
+    let time = time.trim();
+    let digits = time
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(time.len());
+    let (number, unit) = (&time[..digits], time[digits..].trim());
+    let unit_word = unit.split_whitespace().last().unwrap_or("");
+    let business = unit.split_whitespace().any(|w| w == "business");
+    // A due time that reads fine failed for another reason (`task "…"
+    // due in 2 days` without `for`): the general translators say which.
+    let words: Vec<&str> = unit.split_whitespace().collect();
+    let fine = !number.is_empty()
+        && match words.as_slice() {
+            [u] | ["business", u] => TIME_UNITS.contains(u),
+            _ => false,
+        };
+    if fine {
+        return None;
+    }
+    let b = if business { "business " } else { "" };
+    let n = if number.is_empty() { "2" } else { number };
+    let help = if number.is_empty() {
+        format!("the time is a number and a unit, in digits: `due in {n} {b}days`")
+    } else {
+        super::help::unit_help(n, b, unit_word).unwrap_or_else(|| {
+            format!(
+                "the unit is minutes, hours, days or weeks, optionally `business`: `due in {n} {b}days`"
+            )
+        })
+    };
+    Some(due_error(cx, start, written, help))
+}
+
+fn due_error(cx: &Cx<'_>, start: usize, written: &str, help: String) -> Diagnostic {
+    cx.error(
+        Code::H001,
+        Span::new(start, start + written.len()),
+        format!("expected a due time such as `due in 2 business days`, found `{written}`"),
+        "not a due time".to_string(),
+    )
+    .with_help(help)
 }
 
 /// A user name made from an email's local part: `finance@…` → `finance`.
