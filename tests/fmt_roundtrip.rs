@@ -216,6 +216,25 @@ fn boolean() -> BoxedStrategy<String> {
         .boxed()
 }
 
+/// A `due in` time within the ten years `check` allows.
+fn due_duration() -> BoxedStrategy<Toks> {
+    let unit = prop::sample::select(
+        &[
+            "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks",
+        ][..],
+    );
+    (0u32..=520, any::<bool>(), unit)
+        .prop_map(|(n, business, unit)| {
+            let mut t = one(n.to_string());
+            if business {
+                t.push("business".into());
+            }
+            t.push(unit.into());
+            t
+        })
+        .boxed()
+}
+
 fn duration() -> BoxedStrategy<Toks> {
     let unit = prop::sample::select(
         &[
@@ -470,7 +489,7 @@ fn calendar() -> BoxedStrategy<Toks> {
 
 fn action() -> BoxedStrategy<Toks> {
     let strategy = prop::sample::select(&["round robin", "least loaded"][..]).prop_map(words);
-    let due = prop::option::of(duration().prop_map(|d| cat([words("due in"), d])));
+    let due = prop::option::of(due_duration().prop_map(|d| cat([words("due in"), d])));
     let body_line = prop_oneof![
         prop::collection::vec(template(expr()).prop_map(one), 1..5)
             .prop_map(|items| cat([one("checklist"), comma_list(items)])),

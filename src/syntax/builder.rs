@@ -16,6 +16,9 @@ use crate::source::SourceFile;
 
 type P<'a> = Pair<'a, Rule>;
 
+/// The furthest a task may be due: ten years.
+const MAX_DUE_DAYS: f64 = 3650.0;
+
 /// Builds nodes for one declaration; `base` is the declaration's offset in the
 /// file, since each declaration is parsed from its own slice.
 pub(crate) struct Builder<'s> {
@@ -444,6 +447,7 @@ impl<'s> Builder<'s> {
             }
         }
         self.whole_days(amount, business, unit, number);
+        self.due_within_reach(amount, business, unit, number);
         Due {
             amount,
             business,
@@ -534,6 +538,31 @@ impl<'s> Builder<'s> {
                 unit.keyword(upper)
             ),
         );
+    }
+
+    /// A due time past [`MAX_DUE_DAYS`] is a typo (a task due in 300
+    /// years), and past what the calendar counts it would leave the task
+    /// with no due date at run time, said only in the trace.
+    fn due_within_reach(&mut self, amount: f64, business: bool, unit: TimeUnit, span: Span) {
+        let days = match unit {
+            TimeUnit::Minutes => amount / (24.0 * 60.0),
+            TimeUnit::Hours => amount / 24.0,
+            TimeUnit::Days => amount,
+            TimeUnit::Weeks => amount * 7.0,
+        };
+        if days > MAX_DUE_DAYS {
+            self.error(
+                Code::H005,
+                span,
+                format!(
+                    "a task due in {amount} {}{} is due more than ten years out",
+                    if business { "business " } else { "" },
+                    unit.keyword(amount)
+                ),
+                "too far",
+                "a due time is at most 3650 days (520 weeks): check the number",
+            );
+        }
     }
 
     /// A number literal, exactly: `0.1` is one tenth, not the float
