@@ -701,6 +701,19 @@ fn test_a_file_with_no_test_or_a_step_with_two_things_fails() {
     let assert = handoff().arg("test").arg(dir.path()).assert().code(2);
     let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(err.contains("it holds no test"), "{err}");
+    // The other files still run, and the summary says one was not read.
+    std::fs::write(
+        dir.path().join("good.handoff-test"),
+        SCENARIO.replace("STATUS", "proceeded"),
+    )
+    .unwrap();
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(2);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("ok    "), "{out}");
+    assert!(
+        out.ends_with("1 passed, 0 failed, 1 file not read (see above)\n"),
+        "{out}"
+    );
     // An event and an approval in one step: the approval is not dropped.
     let both = SCENARIO.replace("STATUS", "proceeded").replace(
         "[[test.step.expect]]",

@@ -62,13 +62,16 @@ pub fn run(args: &TestArgs) -> Exit {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut unreadable) = (0, 0, 0);
     for f in &files {
+        // One broken file does not hide the other files' results; the run
+        // still ends with exit 2, since it did not test everything.
         let file = match scenario::read(f) {
             Ok(t) => t,
             Err(msg) => {
                 eprintln!("error: {msg}");
-                return Exit::Failure;
+                unreadable += 1;
+                continue;
             }
         };
         for r in scenario::run_file(&set, f, &file) {
@@ -83,6 +86,11 @@ pub fn run(args: &TestArgs) -> Exit {
                 }
             }
         }
+    }
+    if unreadable > 0 {
+        let files = if unreadable == 1 { "file" } else { "files" };
+        println!("{passed} passed, {failed} failed, {unreadable} {files} not read (see above)");
+        return Exit::Failure;
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
