@@ -121,6 +121,7 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         prev: prev_token(src, site.scan, site.start, at),
     };
     let d = lookalike_space(&cx)
+        .or_else(|| non_ascii_name(&cx))
         .or_else(|| thousands_separator(&cx))
         .or_else(|| hash_comment(&cx))
         .or_else(|| business_after_unit(&cx))

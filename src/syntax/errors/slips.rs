@@ -376,3 +376,74 @@ fn user_name(email: &str) -> String {
         name
     }
 }
+
+/// A name with a letter outside ASCII (`café`, `propriétaire`): the
+/// grammar took the ASCII part as the name and stopped at the letter, so
+/// the general messages would quote a fragment (`étaire`) and suggest
+/// `caf_é`.
+pub(super) fn non_ascii_name(cx: &Cx<'_>) -> Option<Diagnostic> {
+    let src = cx.src;
+    let c = src.get(cx.at..)?.chars().next()?;
+    if c.is_ascii() || !c.is_alphabetic() {
+        return None;
+    }
+    // The whole word around it, as the author wrote it.
+    let start = src[..cx.at]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_word_char(c))
+        .last()
+        .map_or(cx.at, |(i, _)| i);
+    let end = src[cx.at..]
+        .find(|c: char| !is_word_char(c))
+        .map_or(src.len(), |i| cx.at + i);
+    let word = &src[start..end];
+    let ascii: String = word.chars().map(ascii_letter).collect();
+    Some(
+        cx.error(
+            Code::H001,
+            Span::new(cx.at, cx.at + c.len_utf8()),
+            format!("`{c}` cannot be part of the name `{word}`: names are ASCII letters, digits and `_`"),
+            "not an ASCII letter".to_string(),
+        )
+        .with_help(format!(
+            "write `{ascii}`; labels and values in quotes may use any letters, such as `\"{word}\"`"
+        )),
+    )
+}
+
+/// The ASCII letters an accented Latin letter is usually written as.
+fn ascii_letter(c: char) -> String {
+    let plain = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => "a",
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' => "A",
+        'ç' | 'ć' | 'č' => "c",
+        'Ç' | 'Ć' | 'Č' => "C",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ę' | 'Ě' => "E",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ī' => "I",
+        'ñ' | 'ń' | 'ň' => "n",
+        'Ñ' | 'Ń' | 'Ň' => "N",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => "o",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' => "O",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' => "u",
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ū' | 'Ů' => "U",
+        'ý' | 'ÿ' => "y",
+        'Ý' => "Y",
+        'ß' => "ss",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'ł' => "l",
+        'Ł' => "L",
+        'š' | 'ś' => "s",
+        'Š' | 'Ś' => "S",
+        'ž' | 'ź' | 'ż' => "z",
+        'Ž' | 'Ź' | 'Ż' => "Z",
+        c if c.is_ascii() => return c.to_string(),
+        _ => "_",
+    };
+    plain.to_string()
+}
