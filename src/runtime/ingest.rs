@@ -52,6 +52,13 @@ pub enum IngestError {
         "send the request again: the retry finds the event stored and changes nothing"
     ))]
     Raced { key: String },
+    /// An earlier CRM event of the record waits for the CRM's API; this
+    /// event would apply ahead of it. Nothing of the request was stored.
+    #[error("an earlier event of {object} `{record_id}` waits for the CRM's API, and this one must not apply before it")]
+    #[diagnostic(help(
+        "send the request again in a minute: the waiting event is decided once the CRM answers"
+    ))]
+    WaitsBehindCrm { object: String, record_id: String },
     #[error("the stored state of {key} is unreadable: {reason}")]
     #[diagnostic(help(
         "restore the database from a backup, or delete the record's row to start it afresh"
@@ -122,6 +129,7 @@ pub async fn ingest_observed(
                 &received.event,
                 encoded.clone(),
                 received.raw_body.clone(),
+                Behind::Refuse,
                 &took,
             );
             out.push(stored.map_err(|e| match e {
@@ -233,9 +241,24 @@ pub fn ingest_one(
     decided: &dyn Fn(Duration),
 ) -> Result<Ingested, IngestError> {
     let encoded = Encoded::of(set, event);
-    ingest_event(tx, set, request, event, encoded, raw_body, decided)
+    // The CRM paths keep their own order: an event behind waiting ones
+    // waits too (`adapters::decide`), and the retry pass decides the
+    // waiting ones themselves.
+    let behind = Behind::Decide;
+    ingest_event(tx, set, request, event, encoded, raw_body, behind, decided)
 }
 
+/// What to do with an event whose record has CRM events waiting.
+#[derive(Clone, Copy, PartialEq)]
+enum Behind {
+    /// Refuse it, so that it does not apply before them (the generic
+    /// hook: its sender sends it again).
+    Refuse,
+    /// Decide it: the caller keeps the order itself.
+    Decide,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn ingest_event(
     tx: &mut dyn WriteTx,
     set: &WorkflowSet,
@@ -243,6 +266,7 @@ fn ingest_event(
     event: &Event,
     encoded: Encoded,
     raw_body: Vec<u8>,
+    behind: Behind,
     decided: &dyn Fn(Duration),
 ) -> Result<Ingested, IngestError> {
     let Encoded {
@@ -258,6 +282,12 @@ fn ingest_event(
     };
     if let Some(audit_id) = tx.processed(&key)? {
         return Ok(Ingested::Duplicate { audit_id });
+    }
+    if behind == Behind::Refuse && tx.crm_has_pending(&event.object, &event.record_id)? {
+        return Err(IngestError::WaitsBehindCrm {
+            object: event.object.clone(),
+            record_id: event.record_id.clone(),
+        });
     }
     let object = &set.schema().objects[event.object_index];
     let record = load(tx, object, &event.object, &event.record_id)?;

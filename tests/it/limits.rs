@@ -194,3 +194,86 @@ async fn a_slow_body_takes_no_place_from_the_crms() {
     assert_eq!(app.state.metrics.hooks_in_flight.get(), 0);
     drop(slow);
 }
+
+/// A generic event for a record whose CRM events wait for the CRM's API
+/// would apply ahead of them: it is refused whole (503, `Retry-After`),
+/// nothing stored, and taken once they are decided. A retry of an event
+/// already stored still answers `duplicate`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
+    use handoff::runtime::store::{NewPending, StoreExt as _};
+    let app = spawn_app().await;
+    let event = |id: &str, record: &str| {
+        json!({"id": id, "object": "deal", "record_id": record,
+            "occurred_at": "2026-11-20T15:04:05Z",
+            "record": {"name": "Acme", "stage": "Proposal"}})
+        .to_string()
+    };
+    let post = |body: String| {
+        app.client
+            .post(app.url("/hooks/generic"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Stored before the CRM's event waits: its retry stays a duplicate.
+    assert_eq!(post(event("g-0", "D-9")).await.unwrap().status(), 200);
+    let now = jiff::Timestamp::now();
+    let added = app
+        .state
+        .store
+        .write(move |tx| {
+            tx.crm_add_pending(&NewPending {
+                source: "hubspot".into(),
+                event_id: "hs-waiting".into(),
+                object: "deal".into(),
+                record_id: "D-9".into(),
+                event: "{}".into(),
+                raw_body: b"{}".to_vec(),
+                received_at: now,
+                next_attempt_at: now + jiff::SignedDuration::from_hours(1),
+                error: "the CRM did not answer".into(),
+            })
+        })
+        .await
+        .unwrap();
+    assert!(added);
+
+    let r = post(event("g-1", "D-9")).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("an earlier event of deal `D-9` waits for the CRM's API")
+            && text.contains("send it again"),
+        "{text}"
+    );
+    let dup = post(event("g-0", "D-9")).await.unwrap();
+    assert_eq!(dup.status(), 200);
+    assert!(dup.text().await.unwrap().contains("\"duplicate\":true"));
+    // Another record is not held up.
+    assert_eq!(post(event("g-2", "D-10")).await.unwrap().status(), 200);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"handoff_events_total{source="generic",outcome="behind_crm"} 1"#),
+        "{metrics}"
+    );
+
+    // Once the waiting event is decided (here: removed), the retry goes in.
+    let rows = app
+        .state
+        .store
+        .crm_due_pending(now + jiff::SignedDuration::from_hours(2), 10)
+        .unwrap();
+    let seq = rows
+        .iter()
+        .find(|r| r.event_id == "hs-waiting")
+        .unwrap()
+        .seq;
+    app.state
+        .store
+        .write(move |tx| tx.crm_remove_pending(seq))
+        .await
+        .unwrap();
+    assert_eq!(post(event("g-1", "D-9")).await.unwrap().status(), 200);
+}

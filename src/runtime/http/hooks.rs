@@ -122,6 +122,27 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             }
             body.finish(None)
         }
+        Err(ingest::IngestError::Store(ref e))
+            if e.aborted_with::<ingest::IngestError>()
+                .is_some_and(|e| matches!(e, ingest::IngestError::WaitsBehindCrm { .. })) =>
+        {
+            // In order behind the CRM's waiting events: refused whole, and
+            // the sender's retry applies it once they are decided.
+            state.metrics.events.inc(&[source, "behind_crm"]);
+            let why = e
+                .aborted_with::<ingest::IngestError>()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let mut res = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{why}: nothing of the request was stored; send it again in a minute"),
+            );
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("60"),
+            );
+            res
+        }
         Err(ingest::IngestError::Store(e @ StoreError::Sync { .. })) => {
             // Committed, but the disk did not confirm it: the sender must
             // send it again, and the copy already stored (if the disk kept
