@@ -241,13 +241,14 @@ impl Checker<'_> {
     /// findings, not one per pair (which buried the file under n² errors,
     /// each quoting the lines between its two handoffs).
     fn report_conflicts(&mut self, keys: &[Option<TriggerKey>]) {
-        // Each filter serialized once, not once per pair compared: with
-        // thousands of handoffs the pairs are millions.
-        let filters: Vec<Option<Option<serde_json::Value>>> = (0..self.handoffs.len())
+        // Each filter serialized once, not once per pair compared (with
+        // thousands of handoffs the pairs are millions), and as text, which
+        // compares in one pass where a JSON tree compares map by map.
+        let filters: Vec<Option<Option<String>>> = (0..self.handoffs.len())
             .map(|h| {
                 self.trigger_of(h)
                     .and_then(|t| t.filter.as_ref())
-                    .map(|f| serde_json::to_value(f).ok())
+                    .map(|f| serde_json::to_string(f).ok())
             })
             .collect();
         for b in 1..self.handoffs.len() {
