@@ -240,9 +240,33 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                 .iter()
                 .find(|o| o.get("workflow").and_then(J::as_str) == Some(workflow))
             else {
-                failures.push(format!("step {n}: no outcome for workflow \"{workflow}\""));
+                // A typo in the name reads as a workflow that did not run.
+                let names = set.handoffs().iter().map(|h| h.name.as_str());
+                let hint = match crate::check::suggest(workflow, names) {
+                    Some(s) if s != workflow => format!(": did you mean \"{s}\"?"),
+                    _ => String::new(),
+                };
+                failures.push(format!(
+                    "step {n}: no outcome for workflow \"{workflow}\"{hint}"
+                ));
                 continue;
             };
+            // A status that does not exist can never match: say so, with
+            // the one meant, instead of a plain difference.
+            if let Some(want) = expect.get("status").and_then(|s| s.as_str()) {
+                let statuses =
+                    crate::eval::OutcomeStatus::ALL.map(crate::eval::OutcomeStatus::as_str);
+                if !statuses.contains(&want) {
+                    let hint = crate::check::suggest(want, statuses.into_iter())
+                        .map(|s| format!("did you mean \"{s}\"? "))
+                        .unwrap_or_default();
+                    failures.push(format!(
+                        "step {n}, \"{workflow}\": status \"{want}\" is not a status: {hint}the statuses are {}",
+                        statuses.join(", ")
+                    ));
+                    continue;
+                }
+            }
             let before = failures.len();
             for (key, want) in expect {
                 match key.as_str() {

@@ -655,6 +655,30 @@ fn run_warns_of_a_value_outside_its_list_and_names_the_value_meant() {
     run("won_custom.json", &[]).assert().code(0).stderr("");
 }
 
+/// A status that does not exist, or a workflow name with a typo, can
+/// never match: the failure names the one meant, not a bare difference.
+#[test]
+fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
+    let dir = scenario_project(&SCENARIO.replace("STATUS", "pause"));
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"step 1, "Onboarding": status "pause" is not a status: did you mean "paused"? the statuses are proceeded, paused, review, resumed, done, withdrawn, rejected, orphaned, not_triggered"#),
+        "{out}"
+    );
+    let dir = scenario_project(
+        &SCENARIO
+            .replace("STATUS", "proceeded")
+            .replace(r#"workflow = "Onboarding""#, r#"workflow = "Onbaording""#),
+    );
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"step 1: no outcome for workflow "Onbaording": did you mean "Onboarding"?"#),
+        "{out}"
+    );
+}
+
 #[test]
 fn test_takes_a_bare_file_name_in_the_project_folder() {
     // `x.handoff-test` has the parent "": the project is the folder it is in.

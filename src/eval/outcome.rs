@@ -93,6 +93,19 @@ pub enum OutcomeStatus {
 }
 
 impl OutcomeStatus {
+    /// Every status, in the order the reference lists them.
+    pub const ALL: [OutcomeStatus; 9] = [
+        OutcomeStatus::Proceeded,
+        OutcomeStatus::Paused,
+        OutcomeStatus::Review,
+        OutcomeStatus::Resumed,
+        OutcomeStatus::Done,
+        OutcomeStatus::Withdrawn,
+        OutcomeStatus::Rejected,
+        OutcomeStatus::Orphaned,
+        OutcomeStatus::NotTriggered,
+    ];
+
     /// The status as written in the contract.
     pub fn as_str(self) -> &'static str {
         match self {
