@@ -4,7 +4,7 @@
 use handoff::runtime::http::hooks::MAX_EVENTS;
 use serde_json::{json, Value as J};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
@@ -29,6 +29,24 @@ async fn a_body_over_the_limit_is_413() {
     assert_eq!(at.status(), 405);
 }
 
+/// A deal event for the generic hook: event `id`, record `record`.
+fn deal(id: &str, record: &str) -> J {
+    json!({"id": id, "object": "deal", "record_id": record,
+        "occurred_at": "2026-11-20T15:04:05Z",
+        "record": {"name": "Acme", "stage": "Proposal"}})
+}
+
+/// Posts `body` to `/hooks/generic` as JSON.
+async fn post_generic(app: &TestApp, body: String) -> reqwest::Response {
+    app.client
+        .post(app.url("/hooks/generic"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A batch keeps each event's own element in the audit log (not the
 /// whole body once per event: a body of thousands of small events would
 /// be stored thousands of times over), one event alone keeps the body as
@@ -36,18 +54,8 @@ async fn a_body_over_the_limit_is_413() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whole() {
     let app = spawn_app().await;
-    let event = |id: String| {
-        json!({"id": id, "object": "deal", "record_id": id,
-            "occurred_at": "2026-11-20T15:04:05Z",
-            "record": {"name": "Acme", "stage": "Proposal"}})
-    };
-    let post = |body: String| {
-        app.client
-            .post(app.url("/hooks/generic"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
+    let event = |id: String| deal(&id, &id);
+    let post = |body: String| post_generic(&app, body);
     let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
     let raw_of = |id: &str| -> Vec<u8> {
         db.query_row(
@@ -60,7 +68,7 @@ async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whol
 
     let batch: Vec<J> = (0..3).map(|i| event(format!("b-{i}"))).collect();
     let body = format!("[ {} ,\n {} , {} ]", batch[0], batch[1], batch[2]);
-    let r = post(body).await.unwrap();
+    let r = post(body).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     for (i, e) in batch.iter().enumerate() {
         assert_eq!(raw_of(&format!("b-{i}")), e.to_string().into_bytes());
@@ -70,12 +78,12 @@ async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whol
         "\n  {}  \n",
         serde_json::to_string_pretty(&event("solo".into())).unwrap()
     );
-    let r = post(alone.clone()).await.unwrap();
+    let r = post(alone.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(raw_of("solo"), alone.into_bytes());
 
     let too_many: Vec<J> = (0..=MAX_EVENTS).map(|i| event(format!("m-{i}"))).collect();
-    let r = post(J::Array(too_many).to_string()).await.unwrap();
+    let r = post(J::Array(too_many).to_string()).await;
     assert_eq!(r.status(), 413);
     let text = r.text().await.unwrap();
     assert!(
@@ -95,7 +103,7 @@ async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whol
 
     // At the most, a batch goes through.
     let most: Vec<J> = (0..MAX_EVENTS).map(|i| event(format!("k-{i}"))).collect();
-    let r = post(J::Array(most).to_string()).await.unwrap();
+    let r = post(J::Array(most).to_string()).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -203,21 +211,10 @@ async fn a_slow_body_takes_no_place_from_the_crms() {
 async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
     use handoff::runtime::store::{NewPending, StoreExt as _};
     let app = spawn_app().await;
-    let event = |id: &str, record: &str| {
-        json!({"id": id, "object": "deal", "record_id": record,
-            "occurred_at": "2026-11-20T15:04:05Z",
-            "record": {"name": "Acme", "stage": "Proposal"}})
-        .to_string()
-    };
-    let post = |body: String| {
-        app.client
-            .post(app.url("/hooks/generic"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
+    let event = |id: &str, record: &str| deal(id, record).to_string();
+    let post = |body: String| post_generic(&app, body);
     // Stored before the CRM's event waits: its retry stays a duplicate.
-    assert_eq!(post(event("g-0", "D-9")).await.unwrap().status(), 200);
+    assert_eq!(post(event("g-0", "D-9")).await.status(), 200);
     let now = jiff::Timestamp::now();
     let added = app
         .state
@@ -239,7 +236,7 @@ async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
         .unwrap();
     assert!(added);
 
-    let r = post(event("g-1", "D-9")).await.unwrap();
+    let r = post(event("g-1", "D-9")).await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "60");
     let text = r.text().await.unwrap();
@@ -248,11 +245,11 @@ async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
             && text.contains("send it again"),
         "{text}"
     );
-    let dup = post(event("g-0", "D-9")).await.unwrap();
+    let dup = post(event("g-0", "D-9")).await;
     assert_eq!(dup.status(), 200);
     assert!(dup.text().await.unwrap().contains("\"duplicate\":true"));
     // Another record is not held up.
-    assert_eq!(post(event("g-2", "D-10")).await.unwrap().status(), 200);
+    assert_eq!(post(event("g-2", "D-10")).await.status(), 200);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"handoff_events_total{source="generic",outcome="behind_crm"} 1"#),
@@ -275,5 +272,5 @@ async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
         .write(move |tx| tx.crm_remove_pending(seq))
         .await
         .unwrap();
-    assert_eq!(post(event("g-1", "D-9")).await.unwrap().status(), 200);
+    assert_eq!(post(event("g-1", "D-9")).await.status(), 200);
 }

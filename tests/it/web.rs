@@ -151,6 +151,24 @@ async fn detail(app: &TestApp, id: &str) -> J {
         .unwrap()
 }
 
+/// Posts the review form of handoff `id` as the session `cookie`, with its
+/// CSRF token: a verdict and a note.
+async fn post_review(
+    app: &TestApp,
+    b: &reqwest::Client,
+    id: &str,
+    (cookie, csrf): (&str, &str),
+    verdict: &str,
+    note: &str,
+) -> reqwest::Response {
+    b.post(app.url(&format!("/handoffs/{id}/review")))
+        .header(COOKIE, cookie)
+        .form(&[("csrf", csrf), ("verdict", verdict), ("note", note)])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_without_a_session_is_sent_to_sign_in_and_scripts_keep_json() {
     let (app, b) = app().await;
@@ -292,17 +310,7 @@ async fn an_orphaned_handoff_in_review_says_its_workflow_must_come_back() {
         error.contains("\"Sales to Delivery\" is gone") && error.contains("put the workflow back"),
         "{error}"
     );
-    let r = b
-        .post(app.url(&format!("/handoffs/{id}/review")))
-        .header(COOKIE, &cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("verdict", "approve"),
-            ("note", "ok"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_review(&app, &b, &id, (&cookie, &csrf), "approve", "ok").await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("Put the workflow back"));
     assert_eq!(detail(&app, &id).await["status"], "review");
@@ -496,17 +504,7 @@ async fn a_form_the_database_cannot_save_says_so_without_its_internals() {
     let db = app.dir.path().join("handoff.db");
     let lock = rusqlite::Connection::open(&db).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let r = b
-        .post(app.url(&format!("/handoffs/{id}/review")))
-        .header(COOKIE, &cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("verdict", "approve"),
-            ("note", "ok"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_review(&app, &b, &id, (&cookie, &csrf), "approve", "ok").await;
     assert_eq!(r.status(), 503);
     let text = r.text().await.unwrap();
     assert!(
@@ -591,17 +589,7 @@ async fn forms_without_a_session_or_a_valid_csrf_token_get_403_and_change_nothin
     assert_eq!(still["notes"], json!([]));
 
     // With the session and its token it goes through, as the person.
-    let r = b
-        .post(&review)
-        .header(COOKIE, &cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("verdict", "approve"),
-            ("note", "scope checked"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_review(&app, &b, &id, (&cookie, &csrf), "approve", "scope checked").await;
     assert_eq!(r.status(), 303);
     let done = detail(&app, &id).await;
     assert_eq!(done["status"], "proceeded");
@@ -669,17 +657,7 @@ async fn html_in_crm_values_is_escaped_on_every_page() {
     let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
     let csrf = hidden(&html, "csrf");
     // Approve it so the kickoff task and the client's email draft exist.
-    let r = b
-        .post(app.url(&format!("/handoffs/{id}/review")))
-        .header(COOKIE, &cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("verdict", "approve"),
-            ("note", EVIL),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = post_review(&app, &b, &id, (&cookie, &csrf), "approve", EVIL).await;
     assert_eq!(r.status(), 303);
     let question = "What does the client actually care about?";
     let r = b
