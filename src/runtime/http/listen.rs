@@ -30,8 +30,9 @@ use tower::ServiceExt as _;
 pub const HEADER_READ: Duration = Duration::from_secs(10);
 
 /// How long to wait before accepting again after an error that is not one
-/// connection's (out of file descriptors): retrying at once would spin.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// connection's (out of file descriptors): retrying at once would spin,
+/// and each try logs an error. `axum::serve` waits the same.
+const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `shutdown` completes, then waits for
 /// the connections to finish their requests. Each request carries the
