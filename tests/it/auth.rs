@@ -80,28 +80,21 @@ async fn a_form_typed_event_is_refused_naming_the_content_type_to_send() {
     let app = spawn_app().await;
     let event = r#"{"id": "f-1", "object": "deal", "record_id": "D-1",
         "occurred_at": "2026-11-20T15:04:05Z", "record": {"stage": "Proposal"}}"#;
-    let r = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(event)
-        .send()
-        .await
-        .unwrap();
+    let form_post = |app: &TestApp| {
+        app.client
+            .post(app.url("/hooks/generic"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(event)
+            .send()
+    };
+    let r = form_post(&app).await.unwrap();
     assert_eq!(r.status(), 415);
     let body: serde_json::Value = r.json().await.unwrap();
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("Content-Type: application/json"), "{error}");
     // With a token set, the missing token is what to fix first.
     let guarded = guarded().await;
-    let r = guarded
-        .client
-        .post(guarded.url("/hooks/generic"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(event)
-        .send()
-        .await
-        .unwrap();
+    let r = form_post(&guarded).await.unwrap();
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
