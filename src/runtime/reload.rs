@@ -2,8 +2,9 @@
 //! server runs.
 //!
 //! [`Workflows`] holds the active version in an `ArcSwap<Active>`: a request
-//! takes the current `Arc<Active>` once and decides with it, however many
-//! reloads happen meanwhile. A reload reads every `.handoff` file once
+//! takes a [`Lease`] on it once and decides with it, however many reloads
+//! happen meanwhile (the new version's orphan sweep waits for the leases
+//! of earlier ones). A reload reads every `.handoff` file once
 //! (`project::load`), then checks and compiles what it read on a blocking
 //! thread (`compile::load_sources`), so the request path never waits for a
 //! compile. A valid result replaces the active version; an invalid one is
@@ -36,6 +37,10 @@ use super::metrics::Metrics;
 use crate::compile::{self, LoadFailure, WorkflowSet};
 use crate::diagnostic::{Diagnostic, Severity, SourceFile};
 use crate::report;
+
+mod lease;
+
+pub use lease::Lease;
 
 /// How long the folder must stay quiet before a reload starts.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -79,8 +84,13 @@ pub struct Rejected {
 /// [`Workflows::status`] after every reload attempt that changed something.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadStatus {
-    /// The active version id.
+    /// The active version id, once everything decided under earlier
+    /// versions has committed and the `activated` hooks have run (the
+    /// store's orphans are marked).
     pub version: String,
+    /// The version new requests take: set at the swap, before the
+    /// version's hooks run (`version` follows).
+    pub serving: String,
     /// Versions activated by a reload (the initial load is not counted).
     pub reloads: u64,
     /// Edits rejected.
@@ -173,6 +183,8 @@ pub struct Workflows {
     /// Set while the last reload's version could not be kept: then
     /// [`retry_not_kept`] tries again without waiting for a change.
     not_kept: std::sync::atomic::AtomicBool,
+    /// Who still decides under which version (see [`Lease`]).
+    leases: Arc<lease::Leases>,
 }
 
 impl std::fmt::Debug for Workflows {
@@ -285,6 +297,7 @@ impl Workflows {
             .set(active.loaded_at.as_second());
         let (status, _) = watch::channel(ReloadStatus {
             version: active.set.version().to_string(),
+            serving: active.set.version().to_string(),
             reloads: 0,
             rejected: 0,
         });
@@ -296,6 +309,7 @@ impl Workflows {
             metrics,
             reloading: tokio::sync::Mutex::new(read.digest),
             not_kept: Default::default(),
+            leases: Default::default(),
         });
         for hook in &workflows.hooks {
             hook.activated(active.clone()).await;
@@ -303,9 +317,18 @@ impl Workflows {
         Ok(workflows)
     }
 
-    /// The version serving now. Take it once per request.
+    /// The version serving now, to show (a page, `GET /workflows`). To
+    /// decide with it, take a [`Workflows::lease`] instead.
     pub fn active(&self) -> Arc<Active> {
         self.active.load_full()
+    }
+
+    /// The version serving now, to decide with: take it once per request
+    /// and keep it until the request's write job is queued. A reload's
+    /// `activated` hooks (the orphan sweep) wait until every lease of an
+    /// earlier version is released.
+    pub fn lease(&self) -> Lease {
+        self.leases.take(&self.active)
     }
 
     /// The folder watched.
@@ -371,7 +394,9 @@ impl Workflows {
                         return Reload::NotKept { reason };
                     }
                 }
-                self.active.store(active.clone());
+                self.leases.swap(&self.active, active.clone());
+                self.status
+                    .send_modify(|s| s.serving = active.set.version().to_string());
                 self.metrics.reloads.inc();
                 self.metrics
                     .workflows_loaded_at
@@ -382,6 +407,11 @@ impl Workflows {
                     warnings = active.warnings.len(),
                     "workflows reloaded"
                 );
+                // Requests that leased the previous version may still be
+                // deciding with it; the hooks (the orphan sweep) come
+                // after their decisions. Bounded by the longest lease: a
+                // webhook waiting for a CRM read (`hydrate_deadline_ms`).
+                self.leases.settled(active.reloads).await;
                 for hook in &self.hooks {
                     hook.activated(active.clone()).await;
                 }

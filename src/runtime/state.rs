@@ -14,7 +14,8 @@ use super::store::Store;
 pub struct AppState {
     /// The settings the server started with (secrets print as `[redacted]`).
     pub settings: Settings,
-    /// The active workflows; `workflows.active()` once per request.
+    /// The active workflows: `workflows.lease()` once per request that
+    /// decides, `workflows.active()` for one that only shows.
     pub workflows: Arc<Workflows>,
     /// The metrics registry (`GET /metrics`).
     pub metrics: Arc<Metrics>,

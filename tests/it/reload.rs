@@ -469,3 +469,59 @@ async fn a_kept_workflow_migrates_its_instances_and_a_removed_one_orphans_them()
         ]
     );
 }
+
+/// A request that leased the previous version decides after the reload's
+/// swap: the new version's orphan sweep waits for it, so the instance it
+/// starts of a workflow the new version removed is listed as orphaned too
+/// (swept first, it would be listed live with no rule left to settle it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_under_the_previous_version_is_swept_after_it() {
+    let app = spawn_app().await;
+    let first = app.status().version;
+    let old = app.state.workflows.lease();
+
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    save_in_place(
+        &file,
+        &text.replace(
+            "handoff \"Sales to Delivery\"",
+            "handoff \"Sales to Onboarding\"",
+        ),
+    );
+    let next = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.serving == next).await;
+    assert_eq!(app.state.workflows.active().set.version(), next);
+
+    // The late decision, under the version this request leased.
+    let body = won_paused("late", "D-9").to_string();
+    let event = handoff::eval::Event::decode_lenient(&old.set, body.as_bytes()).unwrap();
+    let request = handoff::runtime::ingest::Request {
+        source: "generic".into(),
+        received_at: jiff::Timestamp::now(),
+        events: vec![handoff::runtime::ingest::Received {
+            event,
+            raw_body: body.into_bytes(),
+        }],
+    };
+    let done = handoff::runtime::ingest::ingest(&app.state.store, old.set.clone(), request)
+        .await
+        .unwrap();
+    assert!(matches!(
+        &done[0],
+        handoff::runtime::ingest::Ingested::Applied { outcome, .. }
+            if outcome.version == first
+    ));
+    assert_eq!(
+        app.status().version,
+        first,
+        "the new version's hooks wait for the lease"
+    );
+
+    drop(old);
+    app.wait_for_status(|s| s.version == next).await;
+    assert_eq!(
+        orphans(&app).await,
+        [("D-9".to_string(), "paused".to_string())]
+    );
+}

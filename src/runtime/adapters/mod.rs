@@ -218,7 +218,7 @@ async fn hubspot_hook(
         state.metrics.events.inc(&[source, "unauthorized"]);
         return problem(StatusCode::UNAUTHORIZED, &why);
     }
-    let active = state.workflows.active();
+    let active = state.workflows.lease();
     let Some(mapping) = state.crm.mapping.crm(crm) else {
         return not_mapped(&state, crm);
     };
@@ -254,7 +254,7 @@ async fn pipedrive_hook(
         return res;
     }
     let now = jiff::Timestamp::now();
-    let active = state.workflows.active();
+    let active = state.workflows.lease();
     let Some(mapping) = state.crm.mapping.crm(crm) else {
         return not_mapped(&state, crm);
     };

@@ -212,7 +212,9 @@ async fn retry_record(
             return failed(state, rows, next, why).await;
         }
     };
-    let set = state.workflows.active().set.clone();
+    // Held until the record's job is queued (see `reload::Lease`).
+    let lease = state.workflows.lease();
+    let set = lease.set.clone();
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         match serde_json::from_str::<CrmEvent>(&row.event) {

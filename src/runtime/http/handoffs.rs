@@ -309,7 +309,9 @@ pub async fn decide(
     note: String,
     verdict: Verdict,
 ) -> Result<Decision, ingest::IngestError> {
-    let set = state.workflows.active().set.clone();
+    // Held until the verdict's job is queued (see `reload::Lease`).
+    let lease = state.workflows.lease();
+    let set = lease.set.clone();
     let now = jiff::Timestamp::now();
     let made = match verdict {
         Verdict::Approve => {

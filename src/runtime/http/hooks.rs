@@ -71,7 +71,7 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             ),
         );
     }
-    let active = state.workflows.active();
+    let active = state.workflows.lease();
     let mut events = Vec::with_capacity(items.len());
     let mut bad = Vec::with_capacity(items.len());
     for (i, raw) in items.iter().enumerate() {
