@@ -31,6 +31,7 @@ pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod store;
+pub mod turns;
 pub mod web;
 pub mod writer;
 

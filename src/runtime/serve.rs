@@ -223,6 +223,7 @@ impl Server {
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
             guesses: Default::default(),
+            turns: Default::default(),
             hooks_in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
             settings,
             workflows,

@@ -34,6 +34,8 @@ pub struct AppState {
     pub guesses: super::http::guesses::Guesses,
     /// Places for webhook requests in flight (`max_in_flight` of them).
     pub hooks_in_flight: Arc<tokio::sync::Semaphore>,
+    /// Arrival order of the records a CRM request reads before queueing.
+    pub turns: super::turns::RecordTurns,
 }
 
 impl AppState {

@@ -636,3 +636,108 @@ async fn values_read_from_the_crm_reach_a_new_event_behind_a_retry() {
     assert_eq!(h["status"], "proceeded", "{h}");
     assert_eq!(h["missing"], json!([]));
 }
+
+/// Events of one record apply in the order they arrived, even when the
+/// first waits for a CRM read and the later ones need none: a HubSpot
+/// change that cannot trigger and a generic event for the same deal wait
+/// for the stage change ahead of them, then apply after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3601", full_deal("Nu Ltd"));
+    fake.set_stalled(true);
+    let base = fake.base();
+    let app = spawn_app_with(move |s| {
+        let mut m = mapping(&base);
+        m.hubspot.as_mut().unwrap().hydrate_deadline_ms = Some(60_000);
+        s.crm = m;
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let app = std::sync::Arc::new(app);
+    let at = now_ms() - 1000;
+
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move {
+            json_of(send_hubspot(&app, SECRET, &stage_change(70, 3601, at), now_ms()).await).await
+        }
+    });
+    wait_for("the stage change to read the deal", || {
+        let calls = fake.calls();
+        async move {
+            calls
+                .iter()
+                .any(|c| c.contains("/deals/3601?"))
+                .then_some(())
+        }
+    })
+    .await;
+
+    // A change that cannot trigger (no read), then a generic event.
+    let rename = J::Array(vec![hs_event(
+        71,
+        3601,
+        at + 1,
+        "deal.propertyChange",
+        Some(("dealname", "Nu Ltd (renamed)")),
+    )])
+    .to_string();
+    let second = tokio::spawn({
+        let app = app.clone();
+        async move { json_of(send_hubspot(&app, SECRET, &rename, now_ms()).await).await }
+    });
+    wait_for("the rename to wait for its turn", || {
+        let queued = app.state.turns.queued("deal", "3601");
+        async move { (queued == 2).then_some(()) }
+    })
+    .await;
+    let third = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let body = json!({"id": "g-72", "object": "deal", "record_id": "3601",
+                "record": {"risk_notes": "Generic note"}});
+            let r = app
+                .client
+                .post(app.url("/hooks/generic"))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            json_of(r).await
+        }
+    });
+    wait_for("the generic event to wait behind them", || {
+        let queued = app.state.turns.queued("deal", "3601");
+        async move { (queued == 3).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        events_stored(&app, "hubspot"),
+        0,
+        "nothing jumped the queue"
+    );
+    assert_eq!(
+        events_stored(&app, "generic"),
+        0,
+        "nothing jumped the queue"
+    );
+
+    fake.set_stalled(false);
+    let audit = |answer: &J| answer["events"][0]["audit_id"].as_i64().expect("applied");
+    let (first, second, third) = (
+        first.await.unwrap(),
+        second.await.unwrap(),
+        third.await.unwrap(),
+    );
+    assert_eq!(
+        first["events"][0]["outcome"]["handoffs"][0]["status"], "proceeded",
+        "{first}"
+    );
+    assert!(
+        audit(&first) < audit(&second) && audit(&second) < audit(&third),
+        "in arrival order: {first} {second} {third}"
+    );
+    assert!(app.state.turns.is_empty(), "every turn was given back");
+}

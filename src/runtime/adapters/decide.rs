@@ -48,7 +48,29 @@ pub(super) async fn accept(
     }
     let mut rejected = normalized.rejected;
     let mut events = normalized.events;
-    let waiting = hydrate_all(state, crm, &set, &mut events).await;
+    // Taken before the CRM reads and given back once the job is queued: a
+    // later request for one of these records queues after this one, even
+    // when it needs no read (see `turns`).
+    // One deadline from arrival, the wait for the turns included: a CRM
+    // drops a webhook it waits on too long.
+    let within = state
+        .crm
+        .mapping
+        .crm(crm)
+        .map(|m| m.hydrate_deadline())
+        .unwrap_or(std::time::Duration::from_millis(
+            super::mapping::DEFAULT_HYDRATE_DEADLINE_MS,
+        ));
+    let deadline_at = tokio::time::Instant::now() + within;
+    let turns = state
+        .turns
+        .take(
+            events
+                .iter()
+                .map(|e| (e.object.clone(), e.record_id.clone())),
+        )
+        .await;
+    let waiting = hydrate_all(state, crm, &set, &mut events, (deadline_at, within)).await;
     let mut decoded = Vec::with_capacity(events.len());
     let mut bad = Vec::with_capacity(events.len());
     for e in &events {
@@ -132,6 +154,8 @@ pub(super) async fn accept(
         }
         Ok((out, times.into_inner()))
     });
+    // Queued: the writer runs jobs in that order.
+    drop(turns);
     match job.await {
         Ok((fates, times)) => {
             for d in times {
@@ -196,6 +220,7 @@ async fn hydrate_all(
     crm: Crm,
     set: &WorkflowSet,
     events: &mut [CrmEvent],
+    (deadline_at, within): (tokio::time::Instant, std::time::Duration),
 ) -> BTreeMap<(String, String), String> {
     // Records in order of first appearance, with their events' positions.
     let mut records: Vec<((String, String), Vec<usize>)> = Vec::new();
@@ -210,15 +235,6 @@ async fn hydrate_all(
             None => records.push((key, vec![i])),
         }
     }
-    let within = state
-        .crm
-        .mapping
-        .crm(crm)
-        .map(|m| m.hydrate_deadline())
-        .unwrap_or(std::time::Duration::from_millis(
-            super::mapping::DEFAULT_HYDRATE_DEADLINE_MS,
-        ));
-    let deadline_at = tokio::time::Instant::now() + within;
     let deadline = tokio::time::sleep_until(deadline_at);
     tokio::pin!(deadline);
     // What the store holds of every record, in one blocking call within

@@ -104,6 +104,17 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         received_at: now,
         events,
     };
+    // Behind a CRM request for one of these records that arrived first
+    // and is still reading the CRM (see `turns`); no wait otherwise.
+    state
+        .turns
+        .wait_behind(
+            request
+                .events
+                .iter()
+                .map(|r| (r.event.object.as_str(), r.event.record_id.as_str())),
+        )
+        .await;
     let metrics = state.metrics.clone();
     let decided = move |d| metrics.decision_seconds.observe_duration(d);
     match ingest::ingest_observed(&state.store, active.set.clone(), request, decided).await {
