@@ -13,30 +13,46 @@ use crate::syntax::*;
 /// enough that people complete it.
 pub const MAX_REQUIRED: usize = 12;
 
+/// A handoff name as people tell names apart: case and runs of spaces
+/// ignored.
+fn name_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 impl Checker<'_> {
     pub(super) fn check_handoffs(&mut self) {
         let units = self.units;
-        let mut names: HashMap<String, Loc> = HashMap::new();
+        let mut names: HashMap<String, (Loc, String)> = HashMap::new();
         for (fi, unit) in units.iter().enumerate() {
             for (di, decl) in unit.file.declarations.iter().enumerate() {
                 let Declaration::Handoff(h) = decl else {
                     continue;
                 };
                 let loc = Loc::new(fi, h.name.span);
-                if let Some(&first) = names.get(&h.name.value) {
-                    let d = self
-                        .diag(
-                            Code::H101,
-                            loc,
-                            format!("handoff \"{}\" is declared twice", h.name.value),
-                            "declared again here",
+                // A blank name is refused by the parser (H005).
+                // People read and filter handoffs by name: two that differ
+                // only in case or spacing would look like one.
+                let key = name_key(&h.name.value);
+                if let Some((first, first_name)) = names.get(&key) {
+                    let message = if *first_name == h.name.value {
+                        format!("handoff \"{}\" is declared twice", h.name.value)
+                    } else {
+                        format!(
+                            "handoff \"{}\" is declared twice: \"{first_name}\" differs from it only in case or spacing",
+                            h.name.value
                         )
+                    };
+                    let d = self
+                        .diag(Code::H101, loc, message, "declared again here")
                         .with_help("give each handoff its own name");
-                    let d = self.relate(d, first, "first declared here");
+                    let d = self.relate(d, *first, "first declared here");
                     self.diagnostics.push(d);
                     continue;
                 }
-                names.insert(h.name.value.clone(), loc);
+                names.insert(key, (loc, h.name.value.clone()));
                 if let Some(info) = self.handoff(fi, di, h) {
                     self.handoffs.push(info);
                 }

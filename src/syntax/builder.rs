@@ -206,6 +206,15 @@ impl<'s> Builder<'s> {
         let span = self.span(&p);
         let mut it = sig(p);
         let name = self.text(next(&mut it));
+        if name.value.trim().is_empty() {
+            self.error(
+                Code::H005,
+                name.span,
+                "a handoff needs a name".to_string(),
+                "empty name",
+                "name what is handed over, for example `handoff \"Sales to Delivery\" {`: the name shows on tasks, on the pages and in the API",
+            );
+        }
         let items = it.map(|i| self.handoff_item(i)).collect();
         HandoffDecl { name, items, span }
     }
