@@ -609,8 +609,15 @@ fn handoff_item() -> BoxedStrategy<Toks> {
     .boxed()
 }
 
+/// A handoff's name: never blank (a blank one is H005).
+fn handoff_name() -> BoxedStrategy<String> {
+    prop::collection::vec(string_piece(), 0..4)
+        .prop_map(|parts| format!("\"H{}\"", parts.concat()))
+        .boxed()
+}
+
 fn handoff_decl() -> BoxedStrategy<Toks> {
-    (plain_string(), prop::collection::vec(handoff_item(), 0..6))
+    (handoff_name(), prop::collection::vec(handoff_item(), 0..6))
         .prop_map(|(name, items)| {
             cat([
                 vec!["handoff".into(), name, "{".into()],

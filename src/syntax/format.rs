@@ -410,7 +410,7 @@ mod tests {
     /// between items) must not change the list's layout.
     #[test]
     fn a_comment_inside_a_list_item_formats_the_same_twice() {
-        let once = fmt("handoff \"\" { require az12_3  #\n. i3ry__k4u , owner.x }");
+        let once = fmt("handoff \"h\" { require az12_3  #\n. i3ry__k4u , owner.x }");
         assert_eq!(fmt(&once), once);
     }
 
