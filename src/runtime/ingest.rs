@@ -9,6 +9,7 @@
 //! per event, and the assignment memory through the store's atomic verbs.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,23 +87,29 @@ pub struct Received {
 
 /// Decides and stores every event of `request`, in order, in one write job:
 /// the answer comes once that job's batch has committed.
-pub async fn ingest(
+///
+/// The job is queued when this is called, not when the future is first
+/// polled: jobs run in the order they are queued, so a caller that orders
+/// requests (a record's turn, a version's lease) may let go once this
+/// returns, before awaiting the commit.
+pub fn ingest(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
     request: Request,
-) -> Result<Vec<Ingested>, IngestError> {
-    ingest_observed(store, set, request, |_| {}).await
+) -> impl Future<Output = Result<Vec<Ingested>, IngestError>> + Send + 'static {
+    ingest_observed(store, set, request, |_| {})
 }
 
 /// [`ingest`], telling `decided` how long each event's `eval::step` took
 /// (for the decision latency histogram), once the events are committed
 /// (so not when the caller stops waiting first: a client that went away).
-pub async fn ingest_observed(
+/// Queues the job when called, like [`ingest`].
+pub fn ingest_observed<D: Fn(Duration) + Send + 'static>(
     store: &Arc<dyn Store>,
     set: WorkflowSet,
     mut request: Request,
-    decided: impl Fn(Duration) + Send + 'static,
-) -> Result<Vec<Ingested>, IngestError> {
+    decided: D,
+) -> impl Future<Output = Result<Vec<Ingested>, IngestError>> + Send + 'static {
     request.received_at = stored_precision(request.received_at);
     // Everything that depends on the event alone is encoded here, on the
     // request's task, before the job is queued: the one writer thread
@@ -139,13 +146,18 @@ pub async fn ingest_observed(
         }
         Ok((out, times.into_inner()))
     });
-    // A job's own error (a step refused, a corrupt row) comes back as
-    // `StoreError::Aborted` carrying it: `aborted_with` reads it.
-    let (out, times) = job.await?;
-    for d in times {
-        decided(d);
+    // Boxed: the store's future type names the `&self` borrow it no
+    // longer holds, which would tie this future to `store`.
+    let job: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(job);
+    async move {
+        // A job's own error (a step refused, a corrupt row) comes back as
+        // `StoreError::Aborted` carrying it: `aborted_with` reads it.
+        let (out, times) = job.await?;
+        for d in times {
+            decided(d);
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// `t` cut to the microseconds the store keeps. A decision reads `now`

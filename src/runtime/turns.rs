@@ -8,14 +8,17 @@
 //! keeps the values right either way, but the audit order, and which event
 //! saw a stage change, would not be the order the CRM sent them in.
 //!
-//! So a CRM request takes a turn on each of its records when it arrives
-//! and gives it back once its job is queued; a later CRM request for one
-//! of those records waits for the turn, and a generic event for it waits
-//! behind the turn ([`RecordTurns::wait_behind`]) without taking one (the
-//! generic hook never reads the CRM, so nothing needs to wait behind it).
-//! Turns are fair (first come, first served), and taken in the records'
-//! sorted order, so two requests sharing records cannot each hold one the
-//! other waits for.
+//! So a CRM request queues for a turn on each of its records when it
+//! arrives (all of them at once, so a batch keeps its place on every
+//! record) and gives the turns back once its job is queued; a later
+//! request for one of those records waits for its turn. A generic event
+//! queues only on records someone is already queued on
+//! ([`RecordTurns::take_if_queued`]): it never reads the CRM, so with
+//! nobody ahead it goes straight on. Tickets are served in the order they
+//! were handed out, and a request gets all of its tickets under one lock,
+//! so two requests sharing records queue in the same order on each and
+//! neither can hold a turn the other waits for while waiting for one it
+//! holds.
 //!
 //! In this process only: replicas sharing a database (the next wave) need
 //! the store to order them.
@@ -23,7 +26,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::Notify;
 
 /// A record: (object, record id).
 pub type RecordKey = (String, String);
@@ -35,37 +38,46 @@ pub struct RecordTurns {
     records: Mutex<HashMap<RecordKey, Record>>,
 }
 
-/// One record's turn and how many hold or await it.
+/// One record's queue: numbered tickets, served in order.
 #[derive(Debug, Default)]
 struct Record {
-    turn: Arc<tokio::sync::Mutex<()>>,
-    people: usize,
+    /// The ticket the next request gets.
+    next: u64,
+    /// The ticket whose turn it is.
+    serving: u64,
+    /// Tickets given up before their turn (a cancelled request): skipped.
+    abandoned: BTreeSet<u64>,
+    /// Woken when `serving` moves.
+    moved: Arc<Notify>,
 }
 
-/// Turns held on some records, given back when dropped.
+/// Turns held (or still awaited) on some records, given back when dropped.
 #[derive(Debug)]
 pub struct Turns<'a> {
-    held: Vec<Held<'a>>,
-}
-
-/// One record's turn, held or awaited.
-#[derive(Debug)]
-struct Held<'a> {
     turns: &'a RecordTurns,
-    key: RecordKey,
-    guard: Option<OwnedMutexGuard<()>>,
+    tickets: Vec<(RecordKey, u64, Arc<Notify>)>,
 }
 
-impl Drop for Held<'_> {
-    /// Gives the turn back, and forgets the record when nobody else holds
-    /// or awaits it. Also runs when a wait is cancelled (a dropped request).
+impl Drop for Turns<'_> {
+    /// Gives every turn back, or gives up the tickets still waiting (a
+    /// cancelled request), and forgets records nobody else is queued on.
     fn drop(&mut self) {
         let mut records = self.turns.records();
-        drop(self.guard.take());
-        if let Some(record) = records.get_mut(&self.key) {
-            record.people -= 1;
-            if record.people == 0 {
-                records.remove(&self.key);
+        for (key, ticket, _) in self.tickets.drain(..) {
+            let Some(record) = records.get_mut(&key) else {
+                continue;
+            };
+            if ticket == record.serving {
+                record.serving += 1;
+                while record.abandoned.remove(&record.serving) {
+                    record.serving += 1;
+                }
+                record.moved.notify_waiters();
+            } else if ticket > record.serving {
+                record.abandoned.insert(ticket);
+            }
+            if record.serving == record.next {
+                records.remove(&key);
             }
         }
     }
@@ -73,56 +85,66 @@ impl Drop for Held<'_> {
 
 impl RecordTurns {
     fn records(&self) -> MutexGuard<'_, HashMap<RecordKey, Record>> {
-        // Every change to the map is one statement: a panic elsewhere while
-        // it was locked leaves it consistent.
+        // Every change to the map is made whole under the lock: a panic
+        // elsewhere while it was locked leaves it consistent.
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a turn on each of `keys` (duplicates count once), waiting for
-    /// whoever took one before. Hold the result until the request's job is
-    /// queued.
+    /// Queues for a turn on each of `keys` (duplicates count once), all at
+    /// once, then waits for them: whoever queued on one of them before
+    /// goes first. Hold the result until the request's job is queued.
     pub async fn take(&self, keys: impl IntoIterator<Item = RecordKey>) -> Turns<'_> {
-        let sorted: BTreeSet<RecordKey> = keys.into_iter().collect();
-        let mut held = Vec::with_capacity(sorted.len());
-        for key in sorted {
-            let turn = {
-                let mut records = self.records();
-                let record = records.entry(key.clone()).or_default();
-                record.people += 1;
-                record.turn.clone()
-            };
-            // Counted above and pushed before the wait, so a cancelled wait
-            // still counts itself out.
-            held.push(Held {
-                turns: self,
-                key,
-                guard: None,
-            });
-            let guard = turn.lock_owned().await;
-            if let Some(last) = held.last_mut() {
-                last.guard = Some(guard);
-            }
-        }
-        Turns { held }
+        let keys: BTreeSet<RecordKey> = keys.into_iter().collect();
+        let turns = self.queue(keys);
+        turns.wait().await;
+        turns
     }
 
-    /// Waits until every turn taken on `keys` before this call is given
-    /// back, without taking one (and without waiting for records nobody
-    /// holds a turn on).
-    pub async fn wait_behind<'k>(&self, keys: impl IntoIterator<Item = (&'k str, &'k str)>) {
-        let taken: BTreeSet<RecordKey> = {
+    /// Like [`RecordTurns::take`], but only on the records someone else
+    /// is queued on now, and at once (no wait) when there are none: the
+    /// generic hook never reads the CRM, so it need not queue on a record
+    /// nobody is reading.
+    pub async fn take_if_queued<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Turns<'_> {
+        let keys: BTreeSet<RecordKey> = {
             let records = self.records();
             if records.is_empty() {
-                return;
+                BTreeSet::new()
+            } else {
+                keys.into_iter()
+                    .map(|(o, r)| (o.to_string(), r.to_string()))
+                    .filter(|k| records.contains_key(k))
+                    .collect()
             }
-            keys.into_iter()
-                .filter(|(o, r)| records.contains_key(&(o.to_string(), r.to_string())))
-                .map(|(o, r)| (o.to_string(), r.to_string()))
-                .collect()
         };
-        if !taken.is_empty() {
-            drop(self.take(taken).await);
+        self.take(keys).await
+    }
+
+    /// Tickets on every record of `keys`, under one lock: requests queue
+    /// in one order on all the records they share, so none waits for a
+    /// turn another holds while that one waits for a turn it holds.
+    fn queue(&self, keys: BTreeSet<RecordKey>) -> Turns<'_> {
+        let mut records = self.records();
+        let tickets = keys
+            .into_iter()
+            .map(|key| {
+                let record = records.entry(key.clone()).or_default();
+                let ticket = record.next;
+                record.next += 1;
+                (key, ticket, record.moved.clone())
+            })
+            .collect();
+        Turns {
+            turns: self,
+            tickets,
         }
+    }
+
+    /// Whose turn it is on `key`, if anyone is queued.
+    fn serving(&self, key: &RecordKey) -> Option<u64> {
+        self.records().get(key).map(|r| r.serving)
     }
 
     /// How many requests hold or await the turn of `object` `record_id`
@@ -130,7 +152,9 @@ impl RecordTurns {
     pub fn queued(&self, object: &str, record_id: &str) -> usize {
         self.records()
             .get(&(object.to_string(), record_id.to_string()))
-            .map_or(0, |r| r.people)
+            .map_or(0, |r| {
+                (r.next - r.serving) as usize - r.abandoned.range(r.serving..).count()
+            })
     }
 
     /// How many records have a turn held or awaited.
@@ -145,14 +169,31 @@ impl RecordTurns {
 }
 
 impl Turns<'_> {
+    /// Waits until it is this request's turn on every record.
+    async fn wait(&self) {
+        for (key, ticket, moved) in &self.tickets {
+            loop {
+                let notified = moved.notified();
+                tokio::pin!(notified);
+                // Registered before the check: a move between the check and
+                // the wait still wakes it.
+                notified.as_mut().enable();
+                if self.turns.serving(key).is_none_or(|s| s >= *ticket) {
+                    break;
+                }
+                notified.await;
+            }
+        }
+    }
+
     /// How many records this holds a turn on.
     pub fn len(&self) -> usize {
-        self.held.len()
+        self.tickets.len()
     }
 
     /// True when this holds no turn.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        self.tickets.is_empty()
     }
 }
 
@@ -184,7 +225,7 @@ mod tests {
 
         let mut second = Box::pin(turns.take([key("2")]));
         assert!(pending(second.as_mut()), "the turn on D-2 is held");
-        let mut generic = Box::pin(turns.wait_behind([("deal", "1")]));
+        let mut generic = Box::pin(turns.take_if_queued([("deal", "1")]));
         assert!(pending(generic.as_mut()));
         assert_eq!(
             turns.queued("deal", "1"),
@@ -200,7 +241,7 @@ mod tests {
 
         drop(first);
         let second = tokio::time::timeout(BOUND, second).await.unwrap();
-        tokio::time::timeout(BOUND, generic).await.unwrap();
+        drop(tokio::time::timeout(BOUND, generic).await.unwrap());
         assert_eq!(turns.len(), 1, "only D-2, still held");
         drop(second);
         assert!(turns.is_empty());
@@ -223,9 +264,46 @@ mod tests {
     #[tokio::test]
     async fn nobody_holding_a_turn_means_no_wait() {
         let turns = RecordTurns::default();
-        tokio::time::timeout(BOUND, turns.wait_behind([("deal", "1")]))
+        let none = tokio::time::timeout(BOUND, turns.take_if_queued([("deal", "1")]))
             .await
             .unwrap();
+        assert!(none.is_empty() && turns.is_empty());
+    }
+
+    /// A batch queues on all its records when it arrives: a later request
+    /// for a record of the batch that nobody holds yet still goes after it.
+    #[tokio::test]
+    async fn a_batch_keeps_its_place_on_every_record_while_it_waits() {
+        let turns = RecordTurns::default();
+        let reading = turns.take([key("A")]).await;
+        let mut batch = Box::pin(turns.take([key("A"), key("B")]));
+        assert!(pending(batch.as_mut()), "behind the read of A");
+        let mut later = Box::pin(turns.take([key("B")]));
+        assert!(pending(later.as_mut()), "B is the batch's first");
+
+        drop(reading);
+        let batch = tokio::time::timeout(BOUND, batch).await.unwrap();
+        assert!(pending(later.as_mut()), "the batch holds B now");
+        drop(batch);
+        drop(tokio::time::timeout(BOUND, later).await.unwrap());
+        assert!(turns.is_empty());
+    }
+
+    /// A request that gives up its place is skipped: the one behind it
+    /// gets the turn, and nothing stays queued.
+    #[tokio::test]
+    async fn a_place_given_up_in_the_middle_is_skipped() {
+        let turns = RecordTurns::default();
+        let first = turns.take([key("1")]).await;
+        let mut gone = Box::pin(turns.take([key("1")]));
+        assert!(pending(gone.as_mut()));
+        let mut third = Box::pin(turns.take([key("1")]));
+        assert!(pending(third.as_mut()));
+        assert_eq!(turns.queued("deal", "1"), 3);
+        drop(gone);
+        assert_eq!(turns.queued("deal", "1"), 2);
+        drop(first);
+        drop(tokio::time::timeout(BOUND, third).await.unwrap());
         assert!(turns.is_empty());
     }
 }

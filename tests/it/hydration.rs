@@ -741,3 +741,64 @@ async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
     );
     assert!(app.state.turns.is_empty(), "every turn was given back");
 }
+
+/// A webhook reading the CRM when a reload removes its workflow decides
+/// under the version it arrived with; the new version's orphan sweep waits
+/// for it, so the handoff it starts is listed as orphaned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_during_a_crm_read_sweeps_the_handoff_that_read_starts() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3701", full_deal("Xi Corp"));
+    fake.set_stalled(true);
+    let base = fake.base();
+    let app = spawn_app_with(move |s| {
+        let mut m = mapping(&base);
+        m.hubspot.as_mut().unwrap().hydrate_deadline_ms = Some(60_000);
+        s.crm = m;
+        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
+        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let app = std::sync::Arc::new(app);
+    let first = app.status().version;
+    let at = now_ms() - 1000;
+    let webhook = tokio::spawn({
+        let app = app.clone();
+        async move {
+            json_of(send_hubspot(&app, SECRET, &stage_change(80, 3701, at), now_ms()).await).await
+        }
+    });
+    wait_for("the stage change to read the deal", || {
+        let calls = fake.calls();
+        async move {
+            calls
+                .iter()
+                .any(|c| c.contains("/deals/3701?"))
+                .then_some(())
+        }
+    })
+    .await;
+
+    let file = app.workflow("sales_to_delivery.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    crate::helpers::save_in_place(
+        &file,
+        &text.replace(
+            "handoff \"Sales to Delivery\"",
+            "handoff \"Sales to Onboarding\"",
+        ),
+    );
+    let next = crate::helpers::version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.serving == next).await;
+    assert_eq!(app.status().version, first, "the sweep waits for the read");
+
+    fake.set_stalled(false);
+    let answer = webhook.await.unwrap();
+    let h = &answer["events"][0]["outcome"];
+    assert_eq!(h["version"], first.as_str(), "{answer}");
+    assert_eq!(h["handoffs"][0]["status"], "proceeded", "{answer}");
+    app.wait_for_status(|s| s.version == next).await;
+    let listed = handoffs_of(&app, "3701").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["orphaned"], true, "{listed:?}");
+}

@@ -51,8 +51,19 @@ pub(super) async fn accept(
     // Taken before the CRM reads and given back once the job is queued: a
     // later request for one of these records queues after this one, even
     // when it needs no read (see `turns`).
-    // One deadline from arrival, the wait for the turns included: a CRM
-    // drops a webhook it waits on too long.
+    let turns = state
+        .turns
+        .take(
+            events
+                .iter()
+                .map(|e| (e.object.clone(), e.record_id.clone())),
+        )
+        .await;
+    // The read deadline counts from the turns, not from arrival: counted
+    // from arrival, a request that waited behind a slow read would find
+    // its time gone and store as waiting even records that need no read.
+    // (Its answer may then come after the CRM's own limit; the CRM sends
+    // it again and the retry is answered as a duplicate.)
     let within = state
         .crm
         .mapping
@@ -62,14 +73,6 @@ pub(super) async fn accept(
             super::mapping::DEFAULT_HYDRATE_DEADLINE_MS,
         ));
     let deadline_at = tokio::time::Instant::now() + within;
-    let turns = state
-        .turns
-        .take(
-            events
-                .iter()
-                .map(|e| (e.object.clone(), e.record_id.clone())),
-        )
-        .await;
     let waiting = hydrate_all(state, crm, &set, &mut events, (deadline_at, within)).await;
     let mut decoded = Vec::with_capacity(events.len());
     let mut bad = Vec::with_capacity(events.len());

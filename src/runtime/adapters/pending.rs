@@ -212,9 +212,10 @@ async fn retry_record(
             return failed(state, rows, next, why).await;
         }
     };
-    // Held until the record's job is queued (see `reload::Lease`).
-    let lease = state.workflows.lease();
-    let set = lease.set.clone();
+    // What to read depends on the rules; the lease to decide with is taken
+    // after the read (below), so a slow CRM never holds up a reload's
+    // orphan sweep.
+    let set = state.workflows.active().set.clone();
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         match serde_json::from_str::<CrmEvent>(&row.event) {
@@ -233,6 +234,22 @@ async fn retry_record(
     let mut group: Vec<&mut CrmEvent> = events.iter_mut().collect();
     if let Err(why) = hydrate_record(state, crm, &set, &mut group).await {
         return failed(state, rows, next, why).await;
+    }
+    // Held until the record's job is queued (see `reload::Lease`).
+    let lease = state.workflows.lease();
+    if lease.set.version() != set.version() {
+        // The rules changed during the read, and with them, maybe, what to
+        // read: the rows stay due, and the next pass reads again.
+        let (object, record_id) = rows
+            .first()
+            .map(|r| (r.object.as_str(), r.record_id.as_str()))
+            .unwrap_or_default();
+        tracing::info!(
+            object,
+            record_id,
+            "the workflows changed while the record was read from the CRM; its waiting events are tried again in the next pass"
+        );
+        return Ok(0);
     }
     let mut decoded = Vec::with_capacity(rows.len());
     for (row, e) in rows.iter().zip(&events) {

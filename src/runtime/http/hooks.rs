@@ -105,10 +105,10 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         events,
     };
     // Behind a CRM request for one of these records that arrived first
-    // and is still reading the CRM (see `turns`); no wait otherwise.
-    state
+    // and may still be reading the CRM (see `turns`); no wait otherwise.
+    let turns = state
         .turns
-        .wait_behind(
+        .take_if_queued(
             request
                 .events
                 .iter()
@@ -117,7 +117,10 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         .await;
     let metrics = state.metrics.clone();
     let decided = move |d| metrics.decision_seconds.observe_duration(d);
-    match ingest::ingest_observed(&state.store, active.set.clone(), request, decided).await {
+    let job = ingest::ingest_observed(&state.store, active.set.clone(), request, decided);
+    // Queued: the writer runs jobs in that order.
+    drop(turns);
+    match job.await {
         Ok(results) => {
             state
                 .metrics

@@ -13,8 +13,11 @@
 //! of an earlier version to be released before it runs the `activated`
 //! hooks. A lease is held until the request's write job is queued (the
 //! writer runs jobs in the order they were queued, so the sweep's job
-//! comes after). Leases are short: a webhook's (bounded by the CRM read
-//! deadline), a person's verdict, one waiting record's retry.
+//! comes after); in practice until it commits. Leases are short: a
+//! webhook's (its wait for its records' turns, its CRM reads within
+//! `hydrate_deadline_ms`, its commit), a person's verdict, one waiting
+//! record's decision (the retry loop takes its lease after the CRM read,
+//! so a slow CRM does not hold a sweep up).
 //!
 //! [`Workflows::lease`]: super::Workflows::lease
 
