@@ -71,10 +71,12 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let before = self.text.get(start..offset);
+        let col = before.map_or(offset - start, |s| {
+            // A byte-order mark is no column: editors do not show it, so
+            // the first line's columns count from after it.
+            s.strip_prefix('\u{feff}').unwrap_or(s).chars().count()
+        });
         (line + 1, col + 1)
     }
 }

@@ -336,6 +336,7 @@ mod tests {
             ("notify ops \"Déjà vu {deal.nme}\"\n", "deal.nme"),
             ("a\n  🙂 x = bad\n", "bad"),
             ("\u{feff}object x {}\nhandoff y\n", "y"),
+            ("\u{feff}objet x {}\n", "objet"),
         ] {
             let file = SourceFile::new("t.handoff", text);
             let at = text.find(needle).unwrap();
@@ -347,6 +348,9 @@ mod tests {
                 "l",
             );
             let (line, col) = file.line_col(at);
+            if text.starts_with('\u{feff}') && line == 1 {
+                assert_eq!(col, at - 2, "the byte-order mark (3 bytes) is no column");
+            }
             let plain = super::render_plain(&d);
             assert!(
                 plain.contains(&format!("[t.handoff:{line}:{col}]")),
