@@ -171,3 +171,27 @@ fn regression_labels_carry_no_comments() {
         }
     }
 }
+
+/// A handoff without `done when` is finished once it has proceeded (the
+/// engine never marks it done): its graph ends there, and draws no wait.
+#[test]
+fn a_handoff_without_done_when_ends_where_it_proceeds() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/graph/no_done_when"
+    );
+    for format in ["dot", "mermaid"] {
+        let out = graph(&[dir, "--workflow", "Won notice", "--format", format]);
+        assert!(out.contains("no `done when`"), "{format}:\n{out}");
+        assert!(!out.contains("waiting for"), "{format}:\n{out}");
+        assert!(!out.contains("done when deal"), "{format}:\n{out}");
+    }
+    let svg = render(&graph(&[
+        dir,
+        "--workflow",
+        "Won notice",
+        "--format",
+        "dot",
+    ]));
+    assert!(svg.contains("<svg"));
+}

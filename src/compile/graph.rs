@@ -79,12 +79,15 @@ pub(super) fn build(h: &CompiledHandoff, object: &ObjectSchema) -> WorkflowGraph
 }
 
 fn finish(mut g: WorkflowGraph, end: NodeIndex, h: &CompiledHandoff) -> WorkflowGraph {
-    let done = g.add_node(Step::Done(
-        h.done_when
-            .as_ref()
-            .map_or("done".to_string(), |c| format!("done when {}", c.text)),
-    ));
-    g.add_edge(end, done, "waiting for".into());
+    // Without `done when` nothing is waited for: the handoff is finished
+    // once it has proceeded (the engine never marks it done), and a
+    // "waiting for done" step would draw a wait that does not happen.
+    let (step, edge) = match &h.done_when {
+        Some(c) => (format!("done when {}", c.text), "waiting for"),
+        None => ("proceeded: finished\n(no `done when`)".to_string(), ""),
+    };
+    let done = g.add_node(Step::Done(step));
+    g.add_edge(end, done, edge.into());
     g
 }
 
