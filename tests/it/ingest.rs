@@ -338,3 +338,59 @@ async fn paused_and_in_review_handoffs_resume_after_a_restart() {
     let detail = json_of(app.get(&format!("/handoffs/{review_id}")).await).await;
     assert_eq!(detail["status"], "proceeded");
 }
+
+/// An event without an id is named by its message's `webhook-id`: a retry
+/// of the message is a duplicate, and a later message with the same
+/// content (a deal moved back to a stage it had) is a new event. Without
+/// either, an identical copy is taken for a retry (the content hash).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_without_an_id_is_named_by_its_message() {
+    let app = spawn_app().await;
+    let send = |body: J, message: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .post(app.url("/hooks/generic"))
+                .body(body.to_string());
+            if let Some(m) = message {
+                req = req.header("webhook-id", m);
+            }
+            let r = req.send().await.expect("the server answers");
+            assert_eq!(r.status(), 200);
+            json_of(r).await
+        }
+    };
+    let stage = |s: &str| {
+        json!({"object": "deal", "record_id": "D-50",
+               "record": {"name": "Deal D-50", "stage": s}})
+    };
+    let proposal = send(stage("Proposal"), Some("msg-1")).await;
+    assert_eq!(
+        proposal["events"][0]["outcome"]["event"], "msg-1",
+        "{proposal}"
+    );
+    let retry = send(stage("Proposal"), Some("msg-1")).await;
+    assert_eq!(retry["events"][0]["duplicate"], true, "{retry}");
+
+    send(stage("Lead"), Some("msg-2")).await;
+    let back = send(stage("Proposal"), Some("msg-3")).await;
+    assert_eq!(back["events"][0]["duplicate"], false, "{back}");
+    let row = app.state.store.crm_record("deal", "D-50").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(state["snapshot"]["stage"], "Proposal", "back where it was");
+
+    let batch = send(
+        J::Array(vec![stage("Lead"), stage("Proposal")]),
+        Some("msg-4"),
+    )
+    .await;
+    assert_eq!(batch["events"][0]["outcome"]["event"], "msg-4/1", "{batch}");
+    assert_eq!(batch["events"][1]["outcome"]["event"], "msg-4/2", "{batch}");
+
+    // Neither an id nor a message id: the same content is a retry.
+    let once = send(stage("Lead"), None).await;
+    assert_eq!(once["events"][0]["duplicate"], false, "{once}");
+    let again = send(stage("Lead"), None).await;
+    assert_eq!(again["events"][0]["duplicate"], true, "{again}");
+}

@@ -72,11 +72,25 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         );
     }
     let active = state.workflows.lease();
+    let message = message_id(&headers);
     let mut events = Vec::with_capacity(items.len());
     let mut bad = Vec::with_capacity(items.len());
     for (i, raw) in items.iter().enumerate() {
         match Event::decode_lenient(&active.set, raw.get().as_bytes()) {
-            Ok(event) => {
+            Ok(mut event) => {
+                // An event without its own id is named by the message that
+                // carried it: a retry of the message dedupes by it, and a
+                // later message with the same content (a deal moved back
+                // to a stage it had) is a new event, not a retry.
+                if event.id.is_empty() {
+                    if let Some(message) = message {
+                        event.id = if batch {
+                            format!("{message}/{}", i + 1)
+                        } else {
+                            message.to_string()
+                        };
+                    }
+                }
                 bad.push(BadValues::of(&event));
                 // A batch's event keeps its own element; one event, the
                 // body exactly as it came.
@@ -329,6 +343,20 @@ impl EventsBody {
 pub fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
+
+/// The Standard Webhooks `webhook-id` of the request (the same on every
+/// retry of one message), when it is sent and usable as an event id.
+fn message_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_MESSAGE_ID)
+}
+
+/// The longest `webhook-id` taken as an event id (Standard Webhooks ids
+/// are short: `msg_` and a few dozen characters).
+const MAX_MESSAGE_ID: usize = 200;
 
 /// Checks a Standard Webhooks signature over `id.timestamp.body`.
 pub fn verify(
