@@ -100,6 +100,8 @@ pub enum Code {
     H208,
     /// An `escalate when` that is always true, never true, or true at the trigger (warning).
     H209,
+    /// A timezone that is a fixed offset or an old rule set, not a place (warning).
+    H210,
 }
 
 impl Code {
@@ -144,6 +146,7 @@ impl Code {
             Code::H207 => "H207",
             Code::H208 => "H208",
             Code::H209 => "H209",
+            Code::H210 => "H210",
         }
     }
 }

@@ -10,6 +10,7 @@ mod expr;
 mod handoff;
 mod script;
 pub mod symbols;
+mod timezone;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};

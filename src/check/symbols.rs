@@ -320,17 +320,33 @@ impl Checker<'_> {
                     };
                 }
                 CalendarItem::Timezone { name, .. } => {
+                    if let Some((why, place, also)) = super::timezone::not_a_place(&name.value) {
+                        self.warn(
+                            Code::H210,
+                            Loc::new(fi, name.span),
+                            format!("timezone \"{}\" is not a place", name.value),
+                            "not a place",
+                            &format!(
+                                "{why}; name the team's place, for example \"{place}\"{also}, so business hours follow its clock all year"
+                            ),
+                        );
+                    }
                     if jiff::tz::TimeZone::get(&name.value).is_err() {
                         let known: Vec<String> = jiff::tz::db()
                             .available()
                             .map(|n| n.as_str().to_string())
                             .collect();
-                        let help = match super::suggest(
-                            &name.value,
-                            known.iter().map(String::as_str),
+                        let help = match (
+                            super::timezone::place_for(&name.value),
+                            super::suggest(&name.value, known.iter().map(String::as_str)),
                         ) {
-                            Some(s) => format!("did you mean \"{s}\"?"),
-                            None => {
+                            // An abbreviation: the nearest spelling is no help
+                            // (`AEST` is nearest to `EST`), the place is.
+                            (Some((place, also)), _) => format!(
+                                "a timezone is a place, so daylight saving follows it: write \"{place}\"{also}"
+                            ),
+                            (None, Some(s)) => format!("did you mean \"{s}\"?"),
+                            (None, None) => {
                                 "use an IANA name such as \"America/New_York\" or \"Europe/Berlin\""
                                     .to_string()
                             }

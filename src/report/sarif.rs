@@ -304,6 +304,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H207 => "A field required twice (warning).",
         Code::H208 => "A handoff that creates tasks but has no `done when` (warning).",
         Code::H209 => "An `escalate when` that is always true, never true, or true at the trigger (warning).",
+        Code::H210 => "A timezone that is a fixed offset or an old rule set, not a place (warning).",
     }
 }
 
@@ -352,7 +353,7 @@ mod tests {
     }
 
     /// Every code, for the test above.
-    const ALL: [Code; 38] = [
+    const ALL: [Code; 39] = [
         Code::H001,
         Code::H002,
         Code::H003,
@@ -391,6 +392,7 @@ mod tests {
         Code::H207,
         Code::H208,
         Code::H209,
+        Code::H210,
     ];
 
     #[test]
