@@ -82,7 +82,15 @@ fn declaration(p: &mut Printer, decl: &Declaration) {
             let header = format!("object {}", o.name.name);
             p.block(0, &header, o.span, brace, !o.fields.is_empty(), |p| {
                 for (field, row) in o.fields.iter().zip(field_rows(&o.fields, INDENT)) {
-                    p.line(INDENT, &row, field.span.start, field.span.end);
+                    // A `one of` with a comment after a value keeps one
+                    // value a line, each comment after its value.
+                    let commented =
+                        layout::value_list(&o.fields, field).is_some_and(|(head, items, spans)| {
+                            commented_list(p, INDENT, &head, &items, &spans)
+                        });
+                    if !commented {
+                        p.line(INDENT, &row, field.span.start, field.span.end);
+                    }
                 }
             });
         }

@@ -6,7 +6,7 @@
 
 use super::expr::text;
 use super::printer::WIDTH;
-use crate::syntax::ast::{FieldDecl, FieldType};
+use crate::syntax::ast::{FieldDecl, FieldType, Span};
 
 /// Width in columns (characters) of `s`.
 pub(super) fn width(s: &str) -> usize {
@@ -79,6 +79,45 @@ fn split_type(ty: &FieldType) -> (String, Option<Vec<String>>) {
     }
 }
 
+/// A field whose type lists values (`one of`, `list of one of`), as the
+/// head of its row (the padded name and the type's words), its values, and
+/// their spans, the last one reaching to the end of the field (its label):
+/// what [`super::commented_list`] needs to keep a comment after each value.
+pub(super) fn value_list(
+    fields: &[FieldDecl],
+    field: &FieldDecl,
+) -> Option<(String, Vec<String>, Vec<Span>)> {
+    let mut ty = &field.ty;
+    while let FieldType::List { item, .. } = ty {
+        ty = item;
+    }
+    let FieldType::OneOf { values, .. } = ty else {
+        return None;
+    };
+    let (prefix, _) = split_type(&field.ty);
+    let name = format!("{}:", field.name.name);
+    let head = pad(&name, name_width(fields) + 1) + prefix.as_str();
+    let mut items: Vec<String> = values.iter().map(text).collect();
+    let mut spans: Vec<Span> = values.iter().map(|v| v.span).collect();
+    if let (Some(item), Some(span), Some(label)) =
+        (items.last_mut(), spans.last_mut(), field.label.as_ref())
+    {
+        item.push(' ');
+        item.push_str(&text(label));
+        span.end = label.span.end;
+    }
+    Some((head, items, spans))
+}
+
+/// The widest field name of an object block, with its `:`.
+fn name_width(fields: &[FieldDecl]) -> usize {
+    fields
+        .iter()
+        .map(|f| width(&f.name.name) + 1)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The rows of an `object` block at indentation `indent`, one per field.
 ///
 /// Names end with `:` and are padded so every type starts in one column.
@@ -87,11 +126,7 @@ fn split_type(ty: &FieldType) -> (String, Option<Vec<String>>) {
 /// that would push past the limit (a long `one of` with a label) is left out
 /// of the column and its label follows its type after one space.
 pub(super) fn field_rows(fields: &[FieldDecl], indent: usize) -> Vec<String> {
-    let name_width = fields
-        .iter()
-        .map(|f| width(&f.name.name) + 1)
-        .max()
-        .unwrap_or(0);
+    let name_width = name_width(fields);
     let type_col = indent + name_width + 1;
     let types: Vec<String> = fields.iter().map(|f| field_type(&f.ty)).collect();
     let labels: Vec<Option<String>> = fields.iter().map(|f| f.label.as_ref().map(text)).collect();
