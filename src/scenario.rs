@@ -303,6 +303,17 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                             }
                         }
                     }
+                    // A key an outcome never has can never match: say so,
+                    // with the one meant, instead of "expected …, got null".
+                    _ if !OUTCOME_KEYS.contains(&key.as_str()) => {
+                        let hint = crate::check::suggest(key, OUTCOME_KEYS.into_iter())
+                            .map(|s| format!("did you mean `{s}`? "))
+                            .unwrap_or_default();
+                        failures.push(format!(
+                            "step {n}, \"{workflow}\": `{key}` is not part of an outcome: {hint}the keys are {}, and `trace_contains`",
+                            OUTCOME_KEYS.join(", ")
+                        ));
+                    }
                     _ => compare(
                         &format!("step {n}, \"{workflow}\": {key}"),
                         &toml_to_json(want),
@@ -323,6 +334,23 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
     }
     failures
 }
+
+/// The keys of a handoff's outcome (`eval::HandoffOutcome` as JSON) an
+/// `expect` may compare; absent ones (no brief, no answers) read as null.
+const OUTCOME_KEYS: [&str; 12] = [
+    "workflow",
+    "record_id",
+    "instance",
+    "status",
+    "migrated_from",
+    "missing",
+    "exceptions",
+    "exception_errors",
+    "actions",
+    "brief",
+    "answers",
+    "trace",
+];
 
 /// Compares an expected value with the actual one, recording each mismatch
 /// with its path.
@@ -426,6 +454,37 @@ fn same_amount(n: &serde_json::Number, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key an outcome serializes is one `expect` may name.
+    #[test]
+    fn the_outcome_keys_are_the_outcomes_fields() {
+        let outcome = crate::eval::HandoffOutcome {
+            workflow: "W".into(),
+            record_id: "R".into(),
+            instance: Some("h-1".into()),
+            status: crate::eval::OutcomeStatus::Proceeded,
+            migrated_from: Some("v1".into()),
+            missing: vec!["x".into()],
+            exceptions: vec!["e".into()],
+            exception_errors: Vec::new(),
+            actions: Vec::new(),
+            brief: None,
+            answers: None,
+            trace: Default::default(),
+        };
+        let json = serde_json::to_value(&outcome).unwrap_or_default();
+        let keys: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert!(keys.len() >= 8, "{keys:?}");
+        for k in keys {
+            assert!(
+                OUTCOME_KEYS.contains(&k),
+                "`{k}` is missing from OUTCOME_KEYS"
+            );
+        }
+    }
 
     #[test]
     fn an_expected_number_matches_money_written_as_text() {

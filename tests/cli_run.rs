@@ -677,6 +677,18 @@ fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
         out.contains(r#"step 1: no outcome for workflow "Onbaording": did you mean "Onboarding"?"#),
         "{out}"
     );
+    // A key no outcome has: named, with the one meant.
+    let dir = scenario_project(
+        &SCENARIO
+            .replace("STATUS", "proceeded")
+            .replace("actions = [", "action = ["),
+    );
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"step 1, "Onboarding": `action` is not part of an outcome: did you mean `actions`? the keys are workflow, record_id,"#),
+        "{out}"
+    );
 }
 
 #[test]
