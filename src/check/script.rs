@@ -155,10 +155,11 @@ impl Checker<'_> {
                         "rhai stops here".to_string()
                     },
                     match with_rhai_operators(&s.source) {
-                        Some(fixed) => format!(
-                            "rhai writes `&&` for `and`, `||` for `or` and `!` for `not`: `{fixed}`"
+                        Rewrite::Fixed(fixed) => format!(
+                            "rhai writes `&&` for `and`, `||` for `or`, `!` for `not` and `==` for `is`: `{fixed}`"
                         ),
-                        None => format!(
+                        Rewrite::IsSet => "a script runs only when every field it reads has a value, so `is set` has nothing to test: drop it (and `require` the field, so the handoff waits for it); rhai writes `&&`, `||`, `!` and `==` for `and`, `or`, `not` and `is`".to_string(),
+                        Rewrite::Nothing => format!(
                             "a script is one rhai expression over `{object}` that is true or false, such as `{object}.amount > 50000 && {object}.segment == \"enterprise\"`"
                         ),
                     },
@@ -271,16 +272,36 @@ fn script_offset(source: &str, pos: rhai::Position) -> usize {
     source.len()
 }
 
-/// The script with the `.handoff` words `and`, `or` and `not` written as
-/// rhai's `&&`, `||` and `!`, when it uses any of them outside strings and
-/// comments; `None` when it does not.
-fn with_rhai_operators(source: &str) -> Option<String> {
+/// The script with the `.handoff` words written as rhai writes them (`and`
+/// `&&`, `or` `||`, `not` `!`, `is` `==`, `is not` `!=`, `yes` `true`, `no`
+/// `false`), on one line and without its comments (a `//` comment joined
+/// onto one line would swallow the code after it), when it uses any of
+/// them outside strings and comments; `None` when it does not, or when it
+/// tests `is set` (a script runs only when its fields have values, so
+/// there is nothing to rewrite it to).
+fn with_rhai_operators(source: &str) -> Rewrite {
     let b = source.as_bytes();
     let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let word_end = |from: usize| {
+        (from..b.len())
+            .find(|&j| !word_char(b[j]))
+            .unwrap_or(b.len())
+    };
+    let next_word = |from: usize| {
+        let start = (from..b.len()).find(|&j| b[j] != b' ' && b[j] != b'\t')?;
+        let end = word_end(start);
+        (end > start).then(|| (&source[start..end], start, end))
+    };
     let mut out = String::with_capacity(source.len());
     let (mut i, mut from, mut changed) = (0, 0, false);
     while i < b.len() {
         if let Some(end) = skip_non_code(b, i) {
+            if b[i] == b'/' {
+                // A comment: left out of the one-line suggestion.
+                out.push_str(&source[from..i]);
+                out.push(' ');
+                from = end;
+            }
             i = end;
             continue;
         }
@@ -289,11 +310,24 @@ fn with_rhai_operators(source: &str) -> Option<String> {
             i += 1;
             continue;
         }
-        let end = (i..b.len()).find(|&j| !word_char(b[j])).unwrap_or(b.len());
+        let mut end = word_end(i);
         let replacement = match &source[i..end] {
             "and" => Some("&&"),
             "or" => Some("||"),
             "not" => Some("!"),
+            "yes" => Some("true"),
+            "no" => Some("false"),
+            "is" => match next_word(end) {
+                Some(("set", _, _)) => return Rewrite::IsSet,
+                Some(("not", _, not_end)) => {
+                    if matches!(next_word(not_end), Some(("set", _, _))) {
+                        return Rewrite::IsSet;
+                    }
+                    end = not_end;
+                    Some("!=")
+                }
+                _ => Some("=="),
+            },
             _ => None,
         };
         if let Some(r) = replacement {
@@ -310,7 +344,22 @@ fn with_rhai_operators(source: &str) -> Option<String> {
         i = end;
     }
     out.push_str(&source[from..]);
-    changed.then(|| out.split_whitespace().collect::<Vec<_>>().join(" "))
+    if changed {
+        Rewrite::Fixed(out.split_whitespace().collect::<Vec<_>>().join(" "))
+    } else {
+        Rewrite::Nothing
+    }
+}
+
+/// What [`with_rhai_operators`] makes of a script.
+#[derive(Debug, PartialEq)]
+enum Rewrite {
+    /// The script in rhai's words.
+    Fixed(String),
+    /// It tests `is set` / `is not set`, which has no rhai form.
+    IsSet,
+    /// No `.handoff` word in it.
+    Nothing,
 }
 
 #[cfg(test)]
@@ -355,13 +404,31 @@ mod tests {
     #[test]
     fn handoff_words_become_rhai_operators() {
         assert_eq!(
-            super::with_rhai_operators(r#"deal.a > 1 and not deal.b or deal.c == "x and y" // or"#)
-                .as_deref(),
-            Some(r#"deal.a > 1 && !deal.b || deal.c == "x and y" // or"#)
+            super::with_rhai_operators(r#"deal.a > 1 and not deal.b or deal.c == "x and y" // or"#),
+            Rewrite::Fixed(r#"deal.a > 1 && !deal.b || deal.c == "x and y""#.into())
+        );
+        // A comment between lines is left out: joined onto one line, it
+        // would swallow the code after it.
+        assert_eq!(
+            super::with_rhai_operators("deal.a > 1 // big\n  and deal.b /* flag */ is yes"),
+            Rewrite::Fixed("deal.a > 1 && deal.b == true".into())
+        );
+        assert_eq!(
+            super::with_rhai_operators(r#"deal.segment is not "smb" and deal.c is no"#),
+            Rewrite::Fixed(r#"deal.segment != "smb" && deal.c == false"#.into())
+        );
+        // `is set` has no rhai form: no rewrite to offer.
+        assert_eq!(
+            super::with_rhai_operators("deal.a is set and deal.b"),
+            Rewrite::IsSet
+        );
+        assert_eq!(
+            super::with_rhai_operators("deal.a is not set or deal.b"),
+            Rewrite::IsSet
         );
         assert_eq!(
             super::with_rhai_operators("deal.android && deal.order"),
-            None
+            Rewrite::Nothing
         );
     }
 }
