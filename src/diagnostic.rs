@@ -32,7 +32,7 @@ pub enum Code {
     H003,
     /// A `{` block is never closed.
     H004,
-    /// A literal is malformed: an impossible date, time or number.
+    /// A literal is malformed: an impossible date, time or number, or an empty handoff name.
     H005,
     /// `{…}` interpolation where only plain text is allowed.
     H006,
@@ -100,7 +100,7 @@ pub enum Code {
     H208,
     /// An `escalate when` that is always true, never true, or true at the trigger (warning).
     H209,
-    /// A timezone that is a fixed offset or an old rule set, not a place (warning).
+    /// A timezone that is a fixed offset (`EST`, `GMT`), not a place (warning).
     H210,
 }
 

@@ -305,6 +305,9 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                     }
                     // A key an outcome never has can never match: say so,
                     // with the one meant, instead of "expected …, got null".
+                    "duplicate" => failures.push(format!(
+                        "step {n}, \"{workflow}\": `duplicate` is the step's, not a handoff's: write `duplicate = true` under `[[test.step]]`, next to `event`"
+                    )),
                     _ if !OUTCOME_KEYS.contains(&key.as_str()) => {
                         let hint = crate::check::suggest(key, OUTCOME_KEYS.into_iter())
                             .map(|s| format!("did you mean `{s}`? "))

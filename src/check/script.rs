@@ -155,11 +155,22 @@ impl Checker<'_> {
                         "rhai stops here".to_string()
                     },
                     match with_rhai_operators(&s.source) {
-                        Rewrite::Fixed(fixed) => format!(
+                        // Offered only when it compiles: a rewrite that
+                        // fails too would send the author round again.
+                        Rewrite::Fixed(fixed)
+                            if crate::script::compile(
+                                &crate::script::engine(),
+                                object,
+                                &fixed,
+                            )
+                            .is_ok() =>
+                        {
+                            format!(
                             "rhai writes `&&` for `and`, `||` for `or`, `!` for `not` and `==` for `is`: `{fixed}`"
-                        ),
+                        )
+                        }
                         Rewrite::IsSet => "a script runs only when every field it reads has a value, so `is set` has nothing to test: drop it (and `require` the field, so the handoff waits for it); rhai writes `&&`, `||`, `!` and `==` for `and`, `or`, `not` and `is`".to_string(),
-                        Rewrite::Nothing => format!(
+                        Rewrite::Fixed(_) | Rewrite::Nothing => format!(
                             "a script is one rhai expression over `{object}` that is true or false, such as `{object}.amount > 50000 && {object}.segment == \"enterprise\"`"
                         ),
                     },
@@ -288,7 +299,19 @@ fn with_rhai_operators(source: &str) -> Rewrite {
             .unwrap_or(b.len())
     };
     let next_word = |from: usize| {
-        let start = (from..b.len()).find(|&j| b[j] != b' ' && b[j] != b'\t')?;
+        let mut start = from;
+        while start < b.len() {
+            if b[start].is_ascii_whitespace() {
+                start += 1;
+            } else if b[start] == b'/' {
+                match skip_non_code(b, start) {
+                    Some(end) => start = end,
+                    None => break,
+                }
+            } else {
+                break;
+            }
+        }
         let end = word_end(start);
         (end > start).then(|| (&source[start..end], start, end))
     };
@@ -311,7 +334,10 @@ fn with_rhai_operators(source: &str) -> Rewrite {
             continue;
         }
         let mut end = word_end(i);
+        // `deal.no` is a field called `no`, not the word.
+        let after_dot = source[..i].trim_end().ends_with('.');
         let replacement = match &source[i..end] {
+            _ if after_dot => None,
             "and" => Some("&&"),
             "or" => Some("||"),
             "not" => Some("!"),
@@ -429,6 +455,16 @@ mod tests {
         assert_eq!(
             super::with_rhai_operators("deal.android && deal.order"),
             Rewrite::Nothing
+        );
+        // A field named like a word stays a field; `is` and `not` may be
+        // on two lines.
+        assert_eq!(
+            super::with_rhai_operators("deal.no is \"x\" and deal.notes is\n  not \"y\""),
+            Rewrite::Fixed(r#"deal.no == "x" && deal.notes != "y""#.into())
+        );
+        assert_eq!(
+            super::with_rhai_operators("deal.a is\n set"),
+            Rewrite::IsSet
         );
     }
 }

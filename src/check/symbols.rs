@@ -320,7 +320,10 @@ impl Checker<'_> {
                     };
                 }
                 CalendarItem::Timezone { name, .. } => {
-                    if let Some((why, place, also)) = super::timezone::not_a_place(&name.value) {
+                    let known = jiff::tz::TimeZone::get(&name.value).is_ok();
+                    if let Some((why, place, also)) =
+                        super::timezone::not_a_place(&name.value).filter(|_| known)
+                    {
                         self.warn(
                             Code::H210,
                             Loc::new(fi, name.span),
@@ -331,7 +334,7 @@ impl Checker<'_> {
                             ),
                         );
                     }
-                    if jiff::tz::TimeZone::get(&name.value).is_err() {
+                    if !known {
                         let known: Vec<String> = jiff::tz::db()
                             .available()
                             .map(|n| n.as_str().to_string())

@@ -8,9 +8,11 @@
 //!   `CEST`): the closest name by spelling is no help (`AEST` is nearest
 //!   to `EST`, which is New York's winter, not Sydney), so the place is
 //!   named instead;
-//! - a name it has that fixes one offset or follows old rules (`EST` is
-//!   UTC-5 all year, so in summer New York is an hour off; `PST8PDT`,
-//!   `CET`): legal, so a warning naming the place.
+//! - a name it has that fixes one offset (`EST` is UTC-5 all year, so in
+//!   summer New York is an hour off; `GMT`; `Etc/GMT+5`): legal, so a
+//!   warning naming the place. (The old rule names `PST8PDT`, `CET`, `EET`
+//!   are links to a place's zone since tzdata 2024b: same clock, no
+//!   warning.)
 
 /// The place most people mean by an abbreviation, and other places the
 /// same letters name.
@@ -20,7 +22,7 @@ pub(super) fn place_for(abbreviation: &str) -> Option<(&'static str, &'static st
         "EST" | "EDT" | "EST5EDT" | "ET" => ("America/New_York", ""),
         "CST" | "CDT" | "CST6CDT" | "CT" => (
             "America/Chicago",
-            " (CST is also China's: \"Asia/Shanghai\")",
+            " (Saskatchewan keeps CST all year: \"America/Regina\"; CST is also China's: \"Asia/Shanghai\")",
         ),
         "MST" | "MDT" | "MST7MDT" | "MT" => (
             "America/Denver",
@@ -32,7 +34,7 @@ pub(super) fn place_for(abbreviation: &str) -> Option<(&'static str, &'static st
         "GMT" | "BST" => ("Europe/London", " (for no daylight saving: \"UTC\")"),
         "IST" => (
             "Asia/Kolkata",
-            " (IST is also Ireland's: \"Europe/Dublin\")",
+            " (IST is also Ireland's, \"Europe/Dublin\", and Israel's, \"Asia/Jerusalem\")",
         ),
         "CET" | "CEST" | "MET" | "MEST" => (
             "Europe/Berlin",
@@ -44,7 +46,10 @@ pub(super) fn place_for(abbreviation: &str) -> Option<(&'static str, &'static st
             "Australia/Sydney",
             " (Queensland keeps AEST all year: \"Australia/Brisbane\")",
         ),
-        "ACST" | "ACDT" => ("Australia/Adelaide", ""),
+        "ACST" | "ACDT" => (
+            "Australia/Adelaide",
+            " (the Northern Territory keeps ACST all year: \"Australia/Darwin\")",
+        ),
         "AWST" => ("Australia/Perth", ""),
         "NZST" | "NZDT" => ("Pacific/Auckland", ""),
         "JST" => ("Asia/Tokyo", ""),
@@ -57,21 +62,37 @@ pub(super) fn place_for(abbreviation: &str) -> Option<(&'static str, &'static st
     Some(found)
 }
 
-/// Why a name the database has is still not the place: a fixed offset or
-/// an old rule set with a place's name to use instead. `None` for a place
-/// name, UTC and its aliases.
+/// Why a name the database has is still not the place: a fixed offset,
+/// with a place's name to use instead. `None` for a place, UTC and its
+/// aliases, and the old rule names that now link to a place. Matched
+/// without regard to case, as the database looks names up.
 pub(super) fn not_a_place(name: &str) -> Option<(String, &'static str, &'static str)> {
-    let why = match name {
-        "EST" => "\"EST\" is UTC-5 all year: it never moves to daylight saving time, so in summer it is an hour behind New York",
-        "MST" => "\"MST\" is UTC-7 all year: it never moves to daylight saving time, so in summer it is an hour behind Denver",
-        "GMT" => "\"GMT\" is UTC all year: in summer it is an hour behind London",
-        "EST5EDT" | "CST6CDT" | "MST7MDT" | "PST8PDT" | "CET" | "MET" | "EET" | "WET" => {
-            "it is an old name kept for compatibility that follows no place's history or future rule changes"
-        }
+    let upper = name.trim().to_ascii_uppercase();
+    let (why, place, also) = match upper.as_str() {
+        "EST" => (
+            format!("\"{name}\" is UTC-5 all year: it never moves to daylight saving time, so in summer it is an hour behind New York"),
+            "America/New_York",
+            " (or, for a place that keeps UTC-5 all year, \"America/Panama\" or \"America/Cancun\")",
+        ),
+        "MST" => (
+            format!("\"{name}\" is UTC-7 all year: it never moves to daylight saving time, so in summer it is an hour behind Denver"),
+            "America/Denver",
+            " (Arizona keeps MST all year: \"America/Phoenix\")",
+        ),
+        "GMT" | "ETC/GMT" | "GMT0" | "GREENWICH" => (
+            format!("\"{name}\" is UTC all year: in summer it is an hour behind London"),
+            "Europe/London",
+            " (for no daylight saving at all: \"UTC\")",
+        ),
+        fixed if fixed.starts_with("ETC/GMT+") || fixed.starts_with("ETC/GMT-") => (
+            // POSIX signs: `Etc/GMT+5` is five hours BEHIND UTC.
+            format!("\"{name}\" is one fixed offset all year (and its sign is inverted: \"Etc/GMT+5\" is UTC-5), so it never moves to daylight saving time"),
+            "America/New_York",
+            " (or the team's own city)",
+        ),
         _ => return None,
     };
-    let (place, also) = place_for(name)?;
-    Some((why.to_string(), place, also))
+    Some((why, place, also))
 }
 
 #[cfg(test)]
@@ -91,16 +112,24 @@ mod tests {
     }
 
     #[test]
-    fn a_place_and_utc_are_fine_and_legacy_names_are_not() {
-        for ok in ["America/New_York", "UTC", "Etc/UTC", "Europe/Berlin"] {
+    fn a_place_utc_and_linked_old_names_are_fine_and_fixed_offsets_are_not() {
+        for ok in [
+            "America/New_York",
+            "UTC",
+            "Etc/UTC",
+            "Europe/Berlin",
+            "CET",
+            "PST8PDT",
+            "HST",
+        ] {
             assert!(not_a_place(ok).is_none(), "{ok}");
         }
-        for legacy in ["EST", "MST", "GMT", "PST8PDT", "CET"] {
+        for fixed in ["EST", "est", "MST", "GMT", "Etc/GMT+5", "Etc/GMT-2"] {
             assert!(
-                jiff::tz::TimeZone::get(legacy).is_ok(),
-                "{legacy} is in the database (so this is a warning, not H115)"
+                jiff::tz::TimeZone::get(fixed).is_ok(),
+                "{fixed} is in the database (so this is a warning, not H115)"
             );
-            assert!(not_a_place(legacy).is_some(), "{legacy}");
+            assert!(not_a_place(fixed).is_some(), "{fixed}");
         }
     }
 }

@@ -264,7 +264,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H002 => "A string literal is not closed before the end of its line.",
         Code::H003 => "A script block is not closed before the end of the file.",
         Code::H004 => "A `{` block is never closed.",
-        Code::H005 => "A literal is malformed: an impossible date, time or number.",
+        Code::H005 => "A literal is malformed: an impossible date, time or number, or an empty handoff name.",
         Code::H006 => "`{…}` interpolation where only plain text is allowed.",
         Code::H007 => "The file declares nothing.",
         Code::H008 => "Nested too deeply: brackets, `not`s or `list of`s past 64 levels, or an expression past 256.",
@@ -304,7 +304,7 @@ pub fn short_description(code: Code) -> &'static str {
         Code::H207 => "A field required twice (warning).",
         Code::H208 => "A handoff that creates tasks but has no `done when` (warning).",
         Code::H209 => "An `escalate when` that is always true, never true, or true at the trigger (warning).",
-        Code::H210 => "A timezone that is a fixed offset or an old rule set, not a place (warning).",
+        Code::H210 => "A timezone that is a fixed offset (`EST`, `GMT`), not a place (warning).",
     }
 }
 

@@ -79,16 +79,16 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
         match Event::decode_lenient(&active.set, raw.get().as_bytes()) {
             Ok(mut event) => {
                 // An event without its own id is named by the message that
-                // carried it: a retry of the message dedupes by it, and a
-                // later message with the same content (a deal moved back
-                // to a stage it had) is a new event, not a retry.
+                // carried it and by its content: a retry of the message
+                // (however it is batched) dedupes by it, a later message
+                // with the same content (a deal moved back to a stage it
+                // had) is a new event, and another event sent under a
+                // message id used before is not taken for a retry.
                 if event.id.is_empty() {
                     if let Some(message) = message {
-                        event.id = if batch {
-                            format!("{message}/{}", i + 1)
-                        } else {
-                            message.to_string()
-                        };
+                        let hash =
+                            ingest::content_hash(&event, &ingest::normalized(&active.set, &event));
+                        event.id = format!("{message}#{}", hash.get(..16).unwrap_or(&hash));
                     }
                 }
                 bad.push(BadValues::of(&event));
