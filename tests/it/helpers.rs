@@ -169,6 +169,17 @@ impl TestApp {
         req.send().await.expect("the server answers")
     }
 
+    /// POST `body` (a JSON text) to `/hooks/generic`, unsigned.
+    pub async fn post_generic(&self, body: String) -> reqwest::Response {
+        self.client
+            .post(self.url("/hooks/generic"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// GET with no Authorization header.
     pub async fn get_anonymous(&self, path: &str) -> reqwest::Response {
         self.client

@@ -637,14 +637,14 @@ async fn values_read_from_the_crm_reach_a_new_event_behind_a_retry() {
     assert_eq!(h["missing"], json!([]));
 }
 
-/// Events of one record apply in the order they arrived, even when the
-/// first waits for a CRM read and the later ones need none: a HubSpot
-/// change that cannot trigger and a generic event for the same deal wait
-/// for the stage change ahead of them, then apply after it.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
-    let fake = FakeCrm::start(TOKEN).await;
-    fake.put("deals", "3601", full_deal("Nu Ltd"));
+/// A server whose CRM reads stall (until `fake.set_stalled(false)`; the
+/// read deadline is a minute), with a stage change of `deal` sent and
+/// already reading the deal: its answer is the task's.
+async fn reading_the_crm(
+    fake: &FakeCrm,
+    event_id: u64,
+    deal: u64,
+) -> (std::sync::Arc<TestApp>, tokio::task::JoinHandle<J>, i64) {
     fake.set_stalled(true);
     let base = fake.base();
     let app = spawn_app_with(move |s| {
@@ -657,23 +657,31 @@ async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
     .await;
     let app = std::sync::Arc::new(app);
     let at = now_ms() - 1000;
-
-    let first = tokio::spawn({
+    let webhook = tokio::spawn({
         let app = app.clone();
         async move {
-            json_of(send_hubspot(&app, SECRET, &stage_change(70, 3601, at), now_ms()).await).await
+            json_of(send_hubspot(&app, SECRET, &stage_change(event_id, deal, at), now_ms()).await)
+                .await
         }
     });
+    let path = format!("/deals/{deal}?");
     wait_for("the stage change to read the deal", || {
-        let calls = fake.calls();
-        async move {
-            calls
-                .iter()
-                .any(|c| c.contains("/deals/3601?"))
-                .then_some(())
-        }
+        let reading = fake.calls().iter().any(|c| c.contains(&path));
+        async move { reading.then_some(()) }
     })
     .await;
+    (app, webhook, at)
+}
+
+/// Events of one record apply in the order they arrived, even when the
+/// first waits for a CRM read and the later ones need none: a HubSpot
+/// change that cannot trigger and a generic event for the same deal wait
+/// for the stage change ahead of them, then apply after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "3601", full_deal("Nu Ltd"));
+    let (app, first, at) = reading_the_crm(&fake, 70, 3601).await;
 
     // A change that cannot trigger (no read), then a generic event.
     let rename = J::Array(vec![hs_event(
@@ -698,14 +706,7 @@ async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
         async move {
             let body = json!({"id": "g-72", "object": "deal", "record_id": "3601",
                 "record": {"risk_notes": "Generic note"}});
-            let r = app
-                .client
-                .post(app.url("/hooks/generic"))
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            json_of(r).await
+            json_of(app.post_generic(body.to_string()).await).await
         }
     });
     wait_for("the generic event to wait behind them", || {
@@ -749,35 +750,9 @@ async fn a_later_event_of_a_record_waits_for_an_earlier_one_reading_the_crm() {
 async fn a_reload_during_a_crm_read_sweeps_the_handoff_that_read_starts() {
     let fake = FakeCrm::start(TOKEN).await;
     fake.put("deals", "3701", full_deal("Xi Corp"));
-    fake.set_stalled(true);
-    let base = fake.base();
-    let app = spawn_app_with(move |s| {
-        let mut m = mapping(&base);
-        m.hubspot.as_mut().unwrap().hydrate_deadline_ms = Some(60_000);
-        s.crm = m;
-        s.secrets.hubspot_client_secret = Some(Secret::new(SECRET));
-        s.secrets.hubspot_token = Some(Secret::new(TOKEN));
-    })
-    .await;
-    let app = std::sync::Arc::new(app);
+    let (app, webhook, _) = reading_the_crm(&fake, 80, 3701).await;
+    // The version the webhook took, before the reload below.
     let first = app.status().version;
-    let at = now_ms() - 1000;
-    let webhook = tokio::spawn({
-        let app = app.clone();
-        async move {
-            json_of(send_hubspot(&app, SECRET, &stage_change(80, 3701, at), now_ms()).await).await
-        }
-    });
-    wait_for("the stage change to read the deal", || {
-        let calls = fake.calls();
-        async move {
-            calls
-                .iter()
-                .any(|c| c.contains("/deals/3701?"))
-                .then_some(())
-        }
-    })
-    .await;
 
     let file = app.workflow("sales_to_delivery.handoff");
     let text = std::fs::read_to_string(&file).unwrap();

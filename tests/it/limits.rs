@@ -4,7 +4,7 @@
 use handoff::runtime::http::hooks::MAX_EVENTS;
 use serde_json::{json, Value as J};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
@@ -37,16 +37,6 @@ fn deal(id: &str, record: &str) -> J {
 }
 
 /// Posts `body` to `/hooks/generic` as JSON.
-async fn post_generic(app: &TestApp, body: String) -> reqwest::Response {
-    app.client
-        .post(app.url("/hooks/generic"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// A batch keeps each event's own element in the audit log (not the
 /// whole body once per event: a body of thousands of small events would
 /// be stored thousands of times over), one event alone keeps the body as
@@ -55,7 +45,7 @@ async fn post_generic(app: &TestApp, body: String) -> reqwest::Response {
 async fn a_batch_is_stored_once_and_a_batch_past_the_most_events_is_refused_whole() {
     let app = spawn_app().await;
     let event = |id: String| deal(&id, &id);
-    let post = |body: String| post_generic(&app, body);
+    let post = |body: String| app.post_generic(body);
     let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
     let raw_of = |id: &str| -> Vec<u8> {
         db.query_row(
@@ -212,7 +202,7 @@ async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
     use handoff::runtime::store::{NewPending, StoreExt as _};
     let app = spawn_app().await;
     let event = |id: &str, record: &str| deal(id, record).to_string();
-    let post = |body: String| post_generic(&app, body);
+    let post = |body: String| app.post_generic(body);
     // Stored before the CRM's event waits: its retry stays a duplicate.
     assert_eq!(post(event("g-0", "D-9")).await.status(), 200);
     let now = jiff::Timestamp::now();
