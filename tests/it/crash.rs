@@ -15,7 +15,8 @@
 //! - no outbox row exists twice (idempotency keys unique).
 //!
 //! Clients own their records and send each record's events in order, some
-//! in batches, some without an id (deduped by content hash), some sent
+//! in batches, some without an id (deduped by content hash, or named by
+//! the request's `webhook-id` and their content when it has one), some sent
 //! again after their answer (must come back `duplicate`), and retry or
 //! abandon a request that got no answer. Kill points are counted in
 //! acknowledged requests, never timed. The seed is printed; set
@@ -69,7 +70,9 @@ impl Rng {
 /// One event as a client sent it.
 #[derive(Debug, Clone)]
 struct Sent {
-    /// The dedupe key: the event id, or the content hash when it has none.
+    /// The dedupe key: the event id, or, when it has none, the request's
+    /// `webhook-id` and 16 hex digits of its content hash
+    /// (`t1-m3#0123456789abcdef`) or the content hash alone.
     key: String,
     object: String,
     record_id: String,
@@ -251,8 +254,17 @@ impl Client {
                 1
             };
             let first = self.log.sent.len();
+            // Half the requests are Standard Webhooks messages: their
+            // id-less events are named by the message and their content.
+            let message = self.rng.percent(50).then(|| {
+                self.next_id += 1;
+                format!("t{}-m{}", self.task, self.next_id)
+            });
             for _ in 0..n {
-                let e = self.event();
+                let mut e = self.event();
+                if let (Some(m), None) = (&message, e.json.get("id")) {
+                    e.key = format!("{m}#{}", &e.key[..16]);
+                }
                 self.log.sent.push(e);
             }
             let batch: Vec<J> = self.log.sent[first..]
@@ -265,7 +277,7 @@ impl Client {
                 J::Array(batch).to_string()
             };
             let answer = loop {
-                match send(&client, &shared, &body).await {
+                match send(&client, &shared, &body, message.as_deref()).await {
                     Some(answer) => break Some(answer),
                     None if self.rng.percent(60) => self.log.retried += 1,
                     None => {
@@ -289,7 +301,9 @@ impl Client {
             }
             // The CRM retries a request it already got an answer for.
             if self.rng.percent(10) {
-                if let Some((status, again)) = send(&client, &shared, &body).await {
+                if let Some((status, again)) =
+                    send(&client, &shared, &body, message.as_deref()).await
+                {
                     self.check_duplicate(first, &body, status, &again);
                 }
             }
@@ -311,16 +325,24 @@ impl Client {
     }
 }
 
-/// Posts `body` to the server running now. `None` when no answer came (the
+/// Posts `body` to the server running now, with `message` as its
+/// `webhook-id` (the same on every try). `None` when no answer came (the
 /// server was killed): waits, within [`BOUND`], for its restart first.
-async fn send(client: &reqwest::Client, shared: &Shared, body: &str) -> Option<(u16, J)> {
+async fn send(
+    client: &reqwest::Client,
+    shared: &Shared,
+    body: &str,
+    message: Option<&str>,
+) -> Option<(u16, J)> {
     let (restarts, base) = shared.server.borrow().clone();
-    let sent = client
+    let mut request = client
         .post(format!("{base}/hooks/generic"))
         .body(body.to_string())
-        .timeout(BOUND)
-        .send()
-        .await;
+        .timeout(BOUND);
+    if let Some(m) = message {
+        request = request.header("webhook-id", m);
+    }
+    let sent = request.send().await;
     match sent {
         Ok(res) => {
             let status = res.status().as_u16();
@@ -432,8 +454,19 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     assert!(errors.is_empty(), "unexpected answers: {errors:#?}");
     let sent: Vec<&Sent> = logs.iter().flat_map(|l| &l.sent).collect();
     let total = |f: fn(&Log) -> usize| logs.iter().map(f).sum::<usize>();
+    let named = sent.iter().filter(|s| s.key.contains('#')).count();
+    let hashed = sent
+        .iter()
+        .filter(|s| s.json.get("id").is_none() && !s.key.contains('#'))
+        .count();
+    // Every kind of event key is exercised (each run sends hundreds).
+    assert!(
+        named > 0 && hashed > 0,
+        "{named} named by their message, {hashed} by content"
+    );
     println!(
-        "{} events sent, {} acknowledged; {} requests sent again after their answer, \
+        "{} events sent ({named} named by their message, {hashed} by their content alone), \
+         {} acknowledged; {} requests sent again after their answer, \
          {} retried and {} abandoned after no answer",
         sent.len(),
         sent.iter().filter(|s| s.acked.is_some()).count(),
@@ -556,7 +589,11 @@ fn check(db: &rusqlite::Connection, set: &WorkflowSet, sent: &[&Sent]) {
     for row in &log {
         assert_eq!(row.version, set.version(), "audit row {}", row.audit_id);
         let s = by_key[row.key.as_str()];
-        let event = Event::decode_lenient(set, s.json.to_string().as_bytes()).unwrap();
+        let mut event = Event::decode_lenient(set, s.json.to_string().as_bytes()).unwrap();
+        if s.key.contains('#') {
+            // Named by its message: the server decided it under that id.
+            event.id = s.key.clone();
+        }
         let now = jiff::Timestamp::from_microsecond(row.received_at).unwrap();
         let key = (row.object.clone(), row.record_id.clone());
         let before = records.remove(&key);
