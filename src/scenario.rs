@@ -257,9 +257,7 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                 let statuses =
                     crate::eval::OutcomeStatus::ALL.map(crate::eval::OutcomeStatus::as_str);
                 if !statuses.contains(&want) {
-                    let hint = crate::check::suggest(want, statuses.into_iter())
-                        .map(|s| format!("did you mean \"{s}\"? "))
-                        .unwrap_or_default();
+                    let hint = did_you_mean(want, &statuses, '"');
                     failures.push(format!(
                         "step {n}, \"{workflow}\": status \"{want}\" is not a status: {hint}the statuses are {}",
                         statuses.join(", ")
@@ -303,15 +301,13 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                             }
                         }
                     }
-                    // A key an outcome never has can never match: say so,
-                    // with the one meant, instead of "expected …, got null".
                     "duplicate" => failures.push(format!(
                         "step {n}, \"{workflow}\": `duplicate` is the step's, not a handoff's: write `duplicate = true` under `[[test.step]]`, next to `event`"
                     )),
+                    // A key an outcome never has can never match: say so,
+                    // with the one meant, instead of "expected …, got null".
                     _ if !OUTCOME_KEYS.contains(&key.as_str()) => {
-                        let hint = crate::check::suggest(key, OUTCOME_KEYS.into_iter())
-                            .map(|s| format!("did you mean `{s}`? "))
-                            .unwrap_or_default();
+                        let hint = did_you_mean(key, &OUTCOME_KEYS, '`');
                         failures.push(format!(
                             "step {n}, \"{workflow}\": `{key}` is not part of an outcome: {hint}the keys are {}, and `trace_contains`",
                             OUTCOME_KEYS.join(", ")
@@ -336,6 +332,14 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
         }
     }
     failures
+}
+
+/// `did you mean "x"? ` (quoted with `quote`) for the one of `candidates`
+/// closest to `want`, or nothing when none is close.
+fn did_you_mean(want: &str, candidates: &[&str], quote: char) -> String {
+    crate::check::suggest(want, candidates.iter().copied())
+        .map(|s| format!("did you mean {quote}{s}{quote}? "))
+        .unwrap_or_default()
 }
 
 /// The keys of a handoff's outcome (`eval::HandoffOutcome` as JSON) an
