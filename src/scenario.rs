@@ -313,6 +313,12 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                             OUTCOME_KEYS.join(", ")
                         ));
                     }
+                    // An action type that does not exist can never match.
+                    "actions" if !action_type_typos(want).is_empty() => {
+                        for typo in action_type_typos(want) {
+                            failures.push(format!("step {n}, \"{workflow}\": {typo}"));
+                        }
+                    }
                     _ => compare(
                         &format!("step {n}, \"{workflow}\": {key}"),
                         &toml_to_json(want),
@@ -332,6 +338,31 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
         }
     }
     failures
+}
+
+/// The `type`s an action of an outcome has (`eval::PlannedAction`).
+const ACTION_TYPES: [&str; 5] = ["assign", "task", "notify", "email_draft", "set"];
+
+/// For each expected action whose `type` is not one, what it is not and
+/// the one meant.
+fn action_type_typos(want: &toml::Value) -> Vec<String> {
+    let Some(actions) = want.as_array() else {
+        return Vec::new();
+    };
+    actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, action)| {
+            let t = action.get("type")?.as_str()?;
+            (!ACTION_TYPES.contains(&t)).then(|| {
+                format!(
+                    "actions[{i}].type \"{t}\" is not an action type: {}the types are {}",
+                    did_you_mean(t, &ACTION_TYPES, '"'),
+                    ACTION_TYPES.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// `did you mean "x"? ` (quoted with `quote`) for the one of `candidates`
@@ -461,6 +492,22 @@ fn same_amount(n: &serde_json::Number, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_type_that_does_not_exist_names_the_one_meant() {
+        let want: toml::Value =
+            toml::from_str::<toml::Table>(r#"a = [{ type = "task" }, { type = "notification" }]"#)
+                .map(|t| t["a"].clone())
+                .unwrap_or(toml::Value::Boolean(false));
+        let typos = action_type_typos(&want);
+        assert_eq!(typos.len(), 1, "{typos:?}");
+        assert!(
+            typos[0].starts_with(
+                r#"actions[1].type "notification" is not an action type: did you mean "notify"?"#
+            ),
+            "{typos:?}"
+        );
+    }
 
     /// Every key an outcome serializes is one `expect` may name.
     #[test]

@@ -689,6 +689,18 @@ fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
         out.contains(r#"step 1, "Onboarding": `action` is not part of an outcome: did you mean `actions`? the keys are workflow, record_id,"#),
         "{out}"
     );
+    // An action type that does not exist: named, with the one meant.
+    let dir = scenario_project(
+        &SCENARIO
+            .replace("STATUS", "proceeded")
+            .replace(r#"type = "assign""#, r#"type = "asign""#),
+    );
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(r#"step 1, "Onboarding": actions[0].type "asign" is not an action type: did you mean "assign"? the types are assign, task, notify, email_draft, set"#),
+        "{out}"
+    );
 }
 
 #[test]
