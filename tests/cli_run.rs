@@ -590,6 +590,14 @@ status = "STATUS"
 actions = [{ type = "assign", person = "ana@example.com" }, { type = "task", title = "Kickoff: Acme", due = "2026-11-24T17:00:00-05:00" }]
 "#;
 
+/// `handoff test` over a project holding `scenario`, which must fail
+/// (exit 1): its stdout.
+fn failing_test_output(scenario: &str) -> String {
+    let dir = scenario_project(scenario);
+    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
+    String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8")
+}
+
 #[test]
 fn test_passes_a_scenario_that_holds() {
     let dir = scenario_project(&SCENARIO.replace("STATUS", "proceeded"));
@@ -600,13 +608,11 @@ fn test_passes_a_scenario_that_holds() {
 
 #[test]
 fn test_a_failing_scenario_exits_1_with_a_readable_diff() {
-    let dir = scenario_project(
+    let out = failing_test_output(
         &SCENARIO
             .replace("STATUS", "paused")
             .replace("Kickoff: Acme", "Kick-off: Acme"),
     );
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(out.contains("FAIL  "), "{out}");
     assert!(out.contains(": A complete deal proceeds"), "{out}");
     assert!(
@@ -626,13 +632,11 @@ fn test_a_failing_scenario_exits_1_with_a_readable_diff() {
 /// that did not fire.
 #[test]
 fn test_a_step_value_outside_its_list_fails_naming_the_value_meant() {
-    let dir = scenario_project(
+    let out = failing_test_output(
         &SCENARIO
             .replace("STATUS", "not_triggered")
             .replace(r#"stage = "Won""#, r#"stage = "Wonn""#),
     );
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(
         out.contains(r#"step 1: `record.stage` is "Wonn", expected one of "Lead", "Proposal", "Won", "Lost" (did you mean "Won"?): write one of the listed values"#),
         "{out}"
@@ -659,44 +663,36 @@ fn run_warns_of_a_value_outside_its_list_and_names_the_value_meant() {
 /// never match: the failure names the one meant, not a bare difference.
 #[test]
 fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
-    let dir = scenario_project(&SCENARIO.replace("STATUS", "pause"));
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let out = failing_test_output(&SCENARIO.replace("STATUS", "pause"));
     assert!(
         out.contains(r#"step 1, "Onboarding": status "pause" is not a status: did you mean "paused"? the statuses are proceeded, paused, review, resumed, done, withdrawn, rejected, orphaned, not_triggered"#),
         "{out}"
     );
-    let dir = scenario_project(
+    let out = failing_test_output(
         &SCENARIO
             .replace("STATUS", "proceeded")
             .replace(r#"workflow = "Onboarding""#, r#"workflow = "Onbaording""#),
     );
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(
         out.contains(r#"step 1: no outcome for workflow "Onbaording": did you mean "Onboarding"?"#),
         "{out}"
     );
     // A key no outcome has: named, with the one meant.
-    let dir = scenario_project(
+    let out = failing_test_output(
         &SCENARIO
             .replace("STATUS", "proceeded")
             .replace("actions = [", "action = ["),
     );
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(
         out.contains(r#"step 1, "Onboarding": `action` is not part of an outcome: did you mean `actions`? the keys are workflow, record_id,"#),
         "{out}"
     );
     // An action type that does not exist: named, with the one meant.
-    let dir = scenario_project(
+    let out = failing_test_output(
         &SCENARIO
             .replace("STATUS", "proceeded")
             .replace(r#"type = "assign""#, r#"type = "asign""#),
     );
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(
         out.contains(r#"step 1, "Onboarding": actions[0].type "asign" is not an action type: did you mean "assign"? the types are assign, task, notify, email_draft, set"#),
         "{out}"
@@ -720,9 +716,7 @@ fn test_trace_contains_as_one_line_checks_it_and_any_other_value_fails() {
     let holds = SCENARIO.replace("STATUS", "proceeded");
     let with = |trace: &str| format!("{holds}trace_contains = {trace}\n");
     // One line, as text: checked like a list of one.
-    let dir = scenario_project(&with(r#""no such line""#));
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let out = failing_test_output(&with(r#""no such line""#));
     assert!(
         out.contains(r#"trace has no line containing "no such line""#),
         "{out}"
@@ -767,9 +761,7 @@ fn test_a_file_with_no_test_or_a_step_with_two_things_fails() {
         "[[test.step.expect]]",
         "approve = { workflow = \"Onboarding\", record = \"deal/D-1\" }\n[[test.step.expect]]",
     );
-    let dir = scenario_project(&both);
-    let assert = handoff().arg("test").arg(dir.path()).assert().code(1);
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let out = failing_test_output(&both);
     assert!(out.contains("not both"), "{out}");
 }
 
