@@ -65,6 +65,7 @@ fn migrations() -> Migrations<'static> {
             include_str!("migrations/0007_checks_without_parsing.sql"),
             checks::rewrite,
         ),
+        M::up(include_str!("migrations/0008_records_in_a_rowid_table.sql")),
     ])
 }
 
@@ -83,7 +84,7 @@ const WRITER_CACHE_KIB: i64 = -8 * 1024;
 
 /// The schema version this build writes: the number of steps in
 /// [`migrations`] (a test holds the two together).
-pub const SCHEMA_VERSION: usize = 7;
+pub const SCHEMA_VERSION: usize = 8;
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1668,6 +1669,103 @@ mod tests {
         migrations()
             .validate()
             .expect("the migrations apply cleanly");
+    }
+
+    /// Pages of `table` (or index) that hold the spill of rows too long
+    /// for their b-tree page.
+    fn overflow_pages(conn: &Connection, name: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM dbstat WHERE name = ?1 AND pagetype = 'overflow'",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_7_database_keeps_its_records_on_their_own_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        // About the size of a closed deal's state (1.4 KB).
+        fn state(i: usize) -> String {
+            format!(
+                r#"{{"snapshot":{{"name":"Deal {i}","notes":"{}"}}}}"#,
+                "x".repeat(1400)
+            )
+        }
+        let insert =
+            "INSERT INTO records (object, record_id, state, workflow_version, updated_at) \
+                      VALUES ('deal', ?1, ?2, 'v1', ?3)";
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrations().to_version(&mut conn, 7).unwrap();
+            for i in 0..50 {
+                conn.execute(
+                    insert,
+                    rusqlite::params![format!("D-{i}"), state(i), i as i64],
+                )
+                .unwrap();
+            }
+            // What the step is for: version 7 spilled every such row.
+            assert_eq!(overflow_pages(&conn, "records"), 50);
+        }
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        crate::runtime::store::StoreExt::write_blocking(&store, |tx| {
+            let kept = tx
+                .load_record("deal", "D-7")?
+                .expect("the version-7 row is kept");
+            assert_eq!(
+                (kept.state, kept.workflow_version.as_deref()),
+                (state(7), Some("v1"))
+            );
+            // Saving a record again replaces its row: the key is still unique.
+            tx.save_record(&RecordRow {
+                state: state(1000),
+                updated_at: Timestamp::from_microsecond(99).unwrap(),
+                ..kept
+            })?;
+            for i in 50..100 {
+                tx.save_record(&RecordRow {
+                    object: "deal".into(),
+                    record_id: format!("D-{i}"),
+                    state: state(i),
+                    workflow_version: None,
+                    updated_at: Timestamp::UNIX_EPOCH,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        store.close();
+        let conn = Connection::open(&path).unwrap();
+        let (rows, of_d7): (i64, String) = conn
+            .query_row(
+                "SELECT count(*), (SELECT state FROM records WHERE record_id = 'D-7') FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, of_d7), (100, state(1000)));
+        assert_eq!(
+            overflow_pages(&conn, "records"),
+            0,
+            "copied and new rows fit their pages"
+        );
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'records'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            !sql.contains("WITHOUT ROWID") && sql.contains("UNIQUE (object, record_id)"),
+            "{sql}"
+        );
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
     }
 
     #[test]
