@@ -15,11 +15,27 @@ pub const MAX_REQUIRED: usize = 12;
 
 /// A handoff name as people tell names apart: case and runs of spaces
 /// ignored.
+///
+/// `to_lowercase` leaves the letters whose other case is more than one
+/// letter, or depends on the letter's place, apart: the German `ß` (`SS`
+/// in capitals, and `ẞ` lowers to it) and the Greek final sigma `ς` (`Σ`
+/// lowers to `σ`). They are folded here, as Unicode's case folding does.
 fn name_key(name: &str) -> String {
-    name.split_whitespace()
+    let lower = name
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase()
+        .to_lowercase();
+    let mut key = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        match c {
+            'ß' => key.push_str("ss"),
+            'ς' => key.push('σ'),
+            'ſ' => key.push('s'),
+            c => key.push(c),
+        }
+    }
+    key
 }
 
 impl Checker<'_> {
@@ -1194,5 +1210,28 @@ pub(crate) fn literal_key(l: &Literal) -> String {
         Literal::Bool { value, .. } => format!("bool:{value}"),
         Literal::Date(d) => format!("date:{}-{}-{}", d.year, d.month, d.day),
         Literal::DateTime { text, .. } => format!("datetime:{text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_key;
+
+    #[test]
+    fn names_differing_only_in_case_or_spacing_have_one_key() {
+        for (a, b) in [
+            ("Sales to Delivery", "sales  to delivery"),
+            ("Straße Team", "STRASSE TEAM"),
+            ("Straße Team", "Straẞe team"),
+            ("ΟΔΟΣ", "οδος"),
+            ("ΟΔΟΣ", "οδοσ"),
+        ] {
+            assert_eq!(name_key(a), name_key(b), "{a} / {b}");
+        }
+        assert_ne!(
+            name_key("Sales to Delivery"),
+            name_key("Sales to Delivery 2")
+        );
+        assert_ne!(name_key("Strase"), name_key("Straße"));
     }
 }
