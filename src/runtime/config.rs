@@ -63,6 +63,11 @@ pub struct Settings {
     pub crm: crate::runtime::adapters::mapping::Mapping,
     /// Where the outbox's actions go (`[delivery]` in handoff.toml).
     pub delivery: super::delivery::DeliverySettings,
+    /// Reverse proxies in front of the server (addresses or blocks such as
+    /// `10.0.0.0/8`): from them, and only from them, `X-Forwarded-For` is
+    /// believed to name the client whose wrong tokens are counted (see
+    /// `http::guesses`). Empty by default: the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -82,6 +87,7 @@ impl Default for Settings {
             health: crate::health::Targets::default(),
             crm: Default::default(),
             delivery: Default::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -221,7 +227,7 @@ pub enum ConfigError {
     #[error("the config file `{path}` is not valid: {reason}")]
     #[diagnostic(
         code(config::parse),
-        help("the keys are workflows, db, listen, synchronous, max_body_bytes, max_in_flight, log_format, public_url, watch, the CRM mappings [hubspot] and [pipedrive], [delivery], [health] and [people.NAME] with token_file (see the README's Operations section)")
+        help("the keys are workflows, db, listen, synchronous, max_body_bytes, max_in_flight, log_format, public_url, watch, trusted_proxies, the CRM mappings [hubspot] and [pipedrive], [delivery], [health] and [people.NAME] with token_file (see the README's Operations section)")
     )]
     ParseFile { path: String, reason: String },
     /// A secret was written into the config file.
@@ -336,6 +342,7 @@ struct FileSettings {
     pipedrive: Option<toml::Table>,
     /// Read by `delivery::DeliverySettings::from_file`.
     delivery: Option<toml::Table>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -461,6 +468,10 @@ impl Settings {
         if let Some(v) = file.watch {
             self.watch = v;
         }
+        if let Some(v) = file.trusted_proxies {
+            self.trusted_proxies =
+                parse_proxies(v.iter().map(String::as_str), origin("trusted_proxies"))?;
+        }
         if let Some(t) = file.health {
             self.health = t;
         }
@@ -500,6 +511,12 @@ impl Settings {
                 help: format!("give a whole number, e.g. {DEFAULT_MAX_IN_FLIGHT}"),
             })?;
             self.max_in_flight = in_flight_limit(n, origin)?;
+        }
+        if let Some(v) = env("HANDOFF_TRUSTED_PROXIES") {
+            self.trusted_proxies = parse_proxies(
+                v.split(',').filter(|p| !p.trim().is_empty()),
+                Origin::Env("HANDOFF_TRUSTED_PROXIES"),
+            )?;
         }
         if let Some(v) = env("HANDOFF_LOG_FORMAT") {
             self.log_format = parse_log_format(&v, Origin::Env("HANDOFF_LOG_FORMAT"))?;
@@ -702,6 +719,27 @@ fn body_limit(n: u64, origin: Origin) -> Result<usize, ConfigError> {
     }
 }
 
+/// `trusted_proxies`: each an address (`10.0.0.2`, `::1`) or a block
+/// (`10.0.0.0/8`, `fd00::/8`).
+fn parse_proxies<'a>(
+    values: impl Iterator<Item = &'a str>,
+    origin: Origin,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    values
+        .map(|v| {
+            let v = v.trim();
+            v.parse::<ipnet::IpNet>()
+                .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError::BadValue {
+                    origin: origin.to_string(),
+                    problem: format!("`{v}` is not an address or a block of addresses"),
+                    help: "give the reverse proxy's address, e.g. 10.0.0.2, or its block, e.g. 10.0.0.0/8 (an IPv6 one such as fd00::/8 too); several are a list in the file and comma-separated in the environment".to_string(),
+                })
+        })
+        .collect()
+}
+
 fn in_flight_limit(n: u64, origin: Origin) -> Result<usize, ConfigError> {
     // Tokio's semaphore holds at most usize::MAX >> 3 permits.
     match usize::try_from(n) {
@@ -771,6 +809,43 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_the_environment_and_name_a_bad_entry() {
+        assert!(Settings::default().trusted_proxies.is_empty());
+        let (_dir, path) = config_file("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n");
+        let flags = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with(&flags, env(&[])).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        let s = Settings::load_with(
+            &flags,
+            env(&[("HANDOFF_TRUSTED_PROXIES", " 192.0.2.7 , 172.16.5.9/12,")]),
+        )
+        .unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        // The environment wins; a block is kept by its network address.
+        assert_eq!(shown, ["192.0.2.7/32", "172.16.0.0/12"]);
+        let err = Settings::load_with(
+            &Overrides::default(),
+            env(&[("HANDOFF_TRUSTED_PROXIES", "10.0.0.2,proxy.internal")]),
+        )
+        .unwrap_err();
+        let help = miette::Diagnostic::help(&err).map(|h| h.to_string());
+        let text = format!("{err} {}", help.unwrap_or_default());
+        assert!(text.contains("HANDOFF_TRUSTED_PROXIES"), "{text}");
+        assert!(
+            text.contains("`proxy.internal` is not an address"),
+            "{text}"
+        );
+        assert!(
+            text.contains("10.0.0.0/8"),
+            "the help shows the form: {text}"
+        );
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl Server {
         }
         let state = Arc::new(AppState {
             web: super::web::WebState::new(&settings),
-            guesses: Default::default(),
+            guesses: super::http::guesses::Guesses::new(settings.trusted_proxies.clone()),
             turns: Default::default(),
             hooks_in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
             settings,

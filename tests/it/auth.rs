@@ -269,3 +269,65 @@ async fn without_a_token_the_api_refuses_other_host_names_and_other_sites() {
         assert_eq!(handoffs_of(&app, record).await, 0, "{record} was stored");
     }
 }
+
+/// `GET /workflows` with `token`, as forwarded by a proxy for `client`.
+async fn forwarded(app: &TestApp, client: &str, token: &str) -> reqwest::StatusCode {
+    app.client
+        .get(app.url("/workflows"))
+        .header("x-forwarded-for", client)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Behind a proxy (the test's requests all come from 127.0.0.1): with the
+/// proxy in `trusted_proxies`, a guesser's wrong tokens count under the
+/// client address the proxy forwarded, so another client through the same
+/// proxy is not slowed; without it, the header is not believed and the
+/// guesser slows everyone who comes through the proxy.
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_guesser_slows_only_itself() {
+    use handoff::runtime::http::guesses::BURST;
+    let app = spawn_app_with(|s| {
+        s.secrets.api_token = Some(Secret::new(TOKEN));
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for i in 0..BURST {
+        assert_eq!(
+            forwarded(&app, "203.0.113.5", "nope").await,
+            401,
+            "guess {i}"
+        );
+    }
+    assert_eq!(
+        forwarded(&app, "203.0.113.5", TOKEN).await,
+        429,
+        "the guesser waits"
+    );
+    // A client that writes its own header in front of the proxy's entry
+    // still counts as the address the proxy saw.
+    assert_eq!(
+        forwarded(&app, "198.51.100.1, 203.0.113.5", TOKEN).await,
+        429
+    );
+    assert_eq!(
+        forwarded(&app, "203.0.113.6", TOKEN).await,
+        200,
+        "another client"
+    );
+
+    // Not trusted (the default): the header is anyone's to write, every
+    // request counts as the proxy's address, and one guesser slows all.
+    let app = guarded().await;
+    for i in 0..BURST {
+        assert_eq!(
+            forwarded(&app, "203.0.113.5", "nope").await,
+            401,
+            "guess {i}"
+        );
+    }
+    assert_eq!(forwarded(&app, "203.0.113.6", TOKEN).await, 429);
+}

@@ -73,7 +73,9 @@ pub async fn require_token(
         return next.run(request).await;
     }
     let given = bearer(request.headers());
-    let ip = super::guesses::client_ip(request.extensions());
+    let ip = state
+        .guesses
+        .client(request.extensions(), request.headers());
     // An address that sent too many wrong tokens waits, right or wrong,
     // before its token is compared.
     if given.is_some() {

@@ -10,10 +10,13 @@
 //! so this is a second line, not the first.
 //!
 //! IPv6 addresses count by their /64, the block one machine is usually
-//! given, so a client cannot step to a fresh address per guess. Behind a
-//! reverse proxy every request comes from the proxy's address (forwarded
-//! headers are not trusted: anyone can write them), so one guesser slows
-//! everyone's sign-in; the README says to throttle at the proxy there.
+//! given, so a client cannot step to a fresh address per guess.
+//!
+//! Behind a reverse proxy every request comes from the proxy's address.
+//! `X-Forwarded-For` names the client, but anyone can write it, so it is
+//! believed only from the addresses of `trusted_proxies` (see
+//! [`ClientAddress`]); with none set, one guesser behind a proxy slows
+//! everyone who comes through it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,6 +36,8 @@ const MAX_ADDRESSES: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct Guesses {
     buckets: Mutex<HashMap<Key, Bucket>>,
+    /// Who a request is from.
+    clients: ClientAddress,
 }
 
 /// Whom a bucket is for.
@@ -91,6 +96,24 @@ impl Bucket {
 }
 
 impl Guesses {
+    /// Counts that believe `X-Forwarded-For` from `trusted_proxies`.
+    pub fn new(trusted_proxies: Vec<ipnet::IpNet>) -> Guesses {
+        Guesses {
+            buckets: Mutex::default(),
+            clients: ClientAddress::new(trusted_proxies),
+        }
+    }
+
+    /// The address a request's wrong tokens count under (see
+    /// [`ClientAddress`]).
+    pub fn client(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        self.clients.of(extensions, headers)
+    }
+
     /// `Err(wait)` when `ip` has no try left: answer 429 with
     /// `Retry-After: wait` without looking at its token.
     pub fn check(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
@@ -150,12 +173,78 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// The client's address, when the server was started with it
-/// (`serve` is; an embedder's router may not be).
-pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+/// The peer's address, when the server was started with it (`serve` is;
+/// an embedder's router may not be).
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
     extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| canonical(c.0.ip()))
+}
+
+/// Which address a request counts under: the peer's, or, when the peer is
+/// one of the `trusted_proxies`, the client its `X-Forwarded-For` names.
+///
+/// The header is read from its right end, where the proxy nearest to us
+/// appended the address it saw: every address of a trusted proxy is
+/// passed over, and the first other one is the client. What lies to the
+/// left of it was written by the client and is never believed. An entry
+/// that is not an address ends the walk at the last address believed, so
+/// a malformed header cannot choose the bucket.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAddress {
+    trusted: Vec<ipnet::IpNet>,
+}
+
+impl ClientAddress {
+    /// Believes `X-Forwarded-For` from peers in `trusted` (none: never).
+    pub fn new(trusted: Vec<ipnet::IpNet>) -> ClientAddress {
+        ClientAddress { trusted }
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The address `request`'s wrong tokens count under.
+    pub fn of(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        let peer = peer_ip(extensions)?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        // Several headers are one list, in order (RFC 9110, 5.3).
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Some(ip) = forwarded_ip(hop) else { break };
+            client = ip;
+            if !self.trusts(ip) {
+                break;
+            }
+        }
+        Some(client)
+    }
+}
+
+/// An `X-Forwarded-For` entry as an address: `203.0.113.5`, `2001:db8::1`,
+/// and the forms some proxies write with a port (`203.0.113.5:41234`,
+/// `[2001:db8::1]:41234`).
+fn forwarded_ip(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    hop.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|s| canonical(s.ip()))
 }
 
 #[cfg(test)]
@@ -164,6 +253,86 @@ mod tests {
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
+    }
+
+    /// The address a request from `peer` with these `X-Forwarded-For`
+    /// headers counts under.
+    fn client(trusted: &[&str], peer: &str, forwarded: &[&str]) -> Option<IpAddr> {
+        let resolver = ClientAddress::new(trusted.iter().map(|t| t.parse().unwrap()).collect());
+        let mut extensions = axum::http::Extensions::new();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        extensions.insert(axum::extract::ConnectInfo(peer));
+        let mut headers = axum::http::HeaderMap::new();
+        for f in forwarded {
+            headers.append("x-forwarded-for", f.parse().unwrap());
+        }
+        resolver.of(&extensions, &headers)
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy_and_only_its_own_hop() {
+        let proxy = ["10.0.0.0/8"];
+        // No proxy trusted: the header is anyone's to write.
+        assert_eq!(
+            client(&[], "10.0.0.2:5000", &["203.0.113.5"]),
+            ip("10.0.0.2")
+        );
+        // Trusted: the client the proxy saw.
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["203.0.113.5"]),
+            ip("203.0.113.5")
+        );
+        // Not from the proxy: ignored, whatever it says.
+        assert_eq!(
+            client(&proxy, "198.51.100.9:5000", &["203.0.113.5"]),
+            ip("198.51.100.9")
+        );
+        // A client that writes its own header gets the proxy's entry
+        // appended after it: the rightmost untrusted address counts, so a
+        // guesser cannot choose a fresh bucket per request.
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["192.0.2.1, 203.0.113.5"]),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["192.0.2.1", "203.0.113.5"]),
+            ip("203.0.113.5"),
+            "two headers are one list"
+        );
+        // Two proxies in a row: both passed over.
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["203.0.113.5, 10.1.1.1"]),
+            ip("203.0.113.5")
+        );
+        // A trusted proxy that sent no header (its own request), or junk.
+        assert_eq!(client(&proxy, "10.0.0.2:5000", &[]), ip("10.0.0.2"));
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["unknown"]),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["203.0.113.5, junk, 10.1.1.1"]),
+            ip("10.1.1.1"),
+            "the walk stops at the last address believed"
+        );
+        // Ports, IPv6 and IPv4 over IPv6.
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["203.0.113.5:41234"]),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client(&proxy, "10.0.0.2:5000", &["[2001:db8::7]:41234"]),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client(&["::1/128"], "[::ffff:203.0.113.5]:5000", &["192.0.2.1"]),
+            ip("203.0.113.5"),
+            "a mapped IPv4 peer is its IPv4 address, not the trusted ::1"
+        );
+        assert_eq!(
+            client(&["::1/128"], "[::1]:5000", &["192.0.2.1"]),
+            ip("192.0.2.1")
+        );
     }
 
     #[test]

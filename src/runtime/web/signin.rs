@@ -126,7 +126,7 @@ pub async fn submit(
             StatusCode::FORBIDDEN,
         );
     }
-    let ip = crate::runtime::http::guesses::client_ip(&extensions);
+    let ip = state.guesses.client(&extensions, &headers);
     if !open_mode(&state) {
         if let Err(wait) = state.guesses.check(ip) {
             let secs = crate::runtime::http::guesses::retry_after_secs(wait);
