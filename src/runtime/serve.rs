@@ -334,11 +334,17 @@ impl Server {
 
         let draining = state.clone();
         let app = http::router(state);
-        http::listen::serve(self.listener, app, http::listen::HEADER_READ, async move {
-            shutdown.await;
-            draining.draining.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: finishing requests in flight");
-        })
+        http::listen::serve(
+            self.listener,
+            app,
+            http::listen::HEADER_READ,
+            http::listen::DRAIN,
+            async move {
+                shutdown.await;
+                draining.draining.store(true, Ordering::Relaxed);
+                tracing::info!("shutting down: finishing requests in flight");
+            },
+        )
         .await;
 
         if let Some(task) = sighup {

@@ -264,3 +264,69 @@ async fn a_generic_event_waits_behind_its_records_waiting_crm_events() {
         .unwrap();
     assert_eq!(post(event("g-1", "D-9")).await.status(), 200);
 }
+
+/// Sends `head` and `part` of a body on a raw connection, then nothing
+/// more; returns the answer's status line once the server answers or
+/// closes the connection.
+async fn send_raw(addr: std::net::SocketAddr, head: &str, part: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(part).await.unwrap();
+    conn.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The server answers at its 10 s body deadline; the bound is above it.
+    let read = tokio::time::timeout(crate::helpers::BOUND * 2, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A body sent in chunks (no `Content-Length`, so the limit can only be
+/// seen while reading) that grows past `max_body_bytes` is 413 on a hook
+/// too, where the hook reads it before taking a place.
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413_on_a_hook() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 1024).await;
+    let chunk = format!("320\r\n{}\r\n", " ".repeat(0x320));
+    let body = format!("{chunk}{chunk}0\r\n\r\n");
+    let status = send_raw(
+        app.addr,
+        "POST /hooks/generic HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+}
+
+/// A body that stops arriving is cut off at the body deadline on every
+/// route, the sign-in form (which needs no token) included: its sender
+/// gets 408 and the connection does not stay open.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_stops_arriving_gets_408_on_any_route() {
+    let app = spawn_app().await;
+    let status = send_raw(
+        app.addr,
+        "POST /signin HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100000\r\n\r\n",
+        b"who=ana",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+}

@@ -9,7 +9,7 @@
 //! taken finish.
 //!
 //! A request takes its place only once its whole body is in (within
-//! [`BODY_READ`]): a client that sends a body slowly, or never, holds its
+//! [`super::body_read::BODY_READ`]): a client that sends a body slowly, or never, holds its
 //! own connection, not one of the places the CRMs need.
 //!
 //! A request keeps its place until its work is done, not until its client
@@ -32,47 +32,22 @@ use crate::runtime::state::AppState;
 /// What a refused request's `Retry-After` asks for, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// How long a hook's body may take to arrive.
-pub const BODY_READ: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// The middleware on the hook routes.
 pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let source = source_of(request.uri().path());
-    let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, usize::MAX)).await
+    // Read already by the router's `body_read` layer (this finds it in
+    // memory); read here too so the place below is never taken before the
+    // whole body is in, whatever router this runs in.
+    let request = match super::body_read::read_whole(
+        request,
+        super::body_read::BODY_READ,
+        state.settings.max_body_bytes,
+    )
+    .await
     {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => {
-            let over = e
-                .into_inner()
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return if over {
-                super::hooks::problem(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the body is larger than max_body_bytes ({} bytes)",
-                        state.settings.max_body_bytes
-                    ),
-                )
-            } else {
-                super::hooks::problem(
-                    StatusCode::BAD_REQUEST,
-                    "the request body could not be read (the connection broke): send it again",
-                )
-            };
-        }
-        Err(_) => {
-            return super::hooks::problem(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!(
-                    "the request body did not arrive within {} s: send it again",
-                    BODY_READ.as_secs()
-                ),
-            )
-        }
+        Ok(request) => request,
+        Err(answer) => return answer,
     };
-    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
     let Ok(permit) = Arc::clone(&state.hooks_in_flight).try_acquire_owned() else {
         state.metrics.events.inc(&[source, "busy"]);
         tracing::warn!(

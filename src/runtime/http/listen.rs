@@ -8,11 +8,14 @@
 //! Here every connection gets [`HEADER_READ`] to deliver each request's
 //! headers, counted from when the server starts waiting for them, so an
 //! idle keep-alive connection is closed after the same time. (The body has
-//! its own bound on the hook routes, `in_flight::BODY_READ`.)
+//! its own bound, `body_read::BODY_READ`.)
 //!
 //! Shutdown is as `axum::serve`'s graceful one: stop accepting, let each
 //! connection finish the request it is serving, close idle ones, return
-//! when none is left.
+//! when none is left; but wait at most [`DRAIN`] for them, so a request
+//! that does not end (a bug, a call that hangs) cannot keep the process
+//! from stopping. A request cut off there has not been answered: its
+//! sender retries, and what it had already committed is recognised.
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,18 +32,24 @@ use tower::ServiceExt as _;
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ: Duration = Duration::from_secs(10);
 
+/// How long shutdown waits for the requests in flight. Every wait inside
+/// a request is bounded well below it: headers and body 10 s each, a CRM
+/// read `hydrate_deadline_ms`, a commit the disk's time.
+pub const DRAIN: Duration = Duration::from_secs(30);
+
 /// How long to wait before accepting again after an error that is not one
 /// connection's (out of file descriptors): retrying at once would spin,
 /// and each try logs an error. `axum::serve` waits the same.
 const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listener` until `shutdown` completes, then waits for
-/// the connections to finish their requests. Each request carries the
-/// client's address as `ConnectInfo<SocketAddr>`.
+/// Serves `app` on `listener` until `shutdown` completes, then waits (at
+/// most `drain`) for the connections to finish their requests. Each
+/// request carries the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_read: Duration,
+    drain: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let graceful = GracefulShutdown::new();
@@ -48,8 +57,13 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Some(header_read));
     let mut shutdown = std::pin::pin!(shutdown);
+    // The connections' tasks, so that those still running after the drain
+    // bound are ended rather than left behind; finished ones are reaped as
+    // the loop goes.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) if is_connection_error(&e) => continue,
@@ -75,7 +89,7 @@ pub async fn serve(
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             // A client that left or timed out ends its connection; there is
             // nothing to answer and nobody to tell.
             if let Err(e) = connection.await {
@@ -84,7 +98,16 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight {} s after shutdown began are cut off unanswered; their senders retry",
+            drain.as_secs()
+        );
+    }
+    connections.shutdown().await;
 }
 
 /// Errors that concern one connection only (the client reset it before it
@@ -111,6 +134,9 @@ mod tests {
     /// The bound on every wait in these tests: far above what each takes.
     const BOUND: Duration = Duration::from_secs(10);
 
+    /// Shutdown's wait for requests in flight, in these tests.
+    const DRAIN_IN_TESTS: Duration = Duration::from_millis(500);
+
     struct Running {
         addr: std::net::SocketAddr,
         stop: oneshot::Sender<()>,
@@ -121,9 +147,15 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(listener, app, header_read, async move {
-            let _ = stopped.await;
-        }));
+        let served = tokio::spawn(serve(
+            listener,
+            app,
+            header_read,
+            DRAIN_IN_TESTS,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Running { addr, stop, served }
     }
 
@@ -249,5 +281,42 @@ mod tests {
             .await
             .expect("returned once the request finished")
             .expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_up_on_a_request_that_never_ends() {
+        let entered = Arc::new(Notify::new());
+        let app = {
+            let entered = entered.clone();
+            Router::new().route(
+                "/hang",
+                get(move || async move {
+                    entered.notify_one();
+                    std::future::pending::<()>().await;
+                    "never"
+                }),
+            )
+        };
+        let server = start(app, HEADER_READ).await;
+        let addr = server.addr;
+        let client = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            request(&mut stream, "/hang").await
+        });
+        tokio::time::timeout(BOUND, entered.notified())
+            .await
+            .expect("the request reached its handler");
+        let _ = server.stop.send(());
+        // Returns after the drain bound, not never.
+        tokio::time::timeout(BOUND, server.served)
+            .await
+            .expect("shutdown returned despite the hung request")
+            .expect("no panic");
+        // The hung request was cut off without an answer.
+        let answer = tokio::time::timeout(BOUND, client)
+            .await
+            .expect("the connection was closed")
+            .expect("no panic");
+        assert!(answer.is_empty(), "{answer}");
     }
 }

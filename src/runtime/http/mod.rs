@@ -6,6 +6,7 @@
 //! `events`); a route added to [`router`] gets the layers for free.
 
 pub mod auth;
+pub mod body_read;
 pub mod escalations;
 pub mod guesses;
 pub mod handoffs;
@@ -61,7 +62,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the body limit (an
         // oversized body is refused before anything reads it), then the
-        // token.
+        // token, then the body's deadline (a refused request's body is
+        // never read).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_read::within_deadline,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
