@@ -3,7 +3,8 @@
 //! doing the work, one that always fails. Every action arrives, no CRM
 //! task exists twice, the always-failing one ends in the dead letters and
 //! is re-driven after the sink recovers, and a restart in the middle
-//! resumes. Nothing sleeps: every wait polls the API with a bound.
+//! resumes; a `set` that comes late is not sent over a newer one of its
+//! field. Nothing sleeps: every wait polls the API with a bound.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -753,6 +754,211 @@ async fn pipedrive_activities_set_fields_and_a_refusal_dead_letters_at_once() {
     );
     let out = cli(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"));
+}
+
+/// Two handoffs of one deal that write the same field: the deal reaching
+/// Proposal guesses an async kickoff, the deal being won asks for a video
+/// call. Checked clean (`handoff check`: warnings only, for the unused
+/// declarations of `crm.handoff`).
+const KICKOFF_WORKFLOWS: &str = r#"handoff "Proposal kickoff" {
+  when deal.stage becomes "Proposal"
+  then { set deal.kickoff_preference = "Async first" }
+}
+
+handoff "Won kickoff" {
+  when deal.stage becomes "Closed Won"
+  then { set deal.kickoff_preference = "Video call" }
+}
+"#;
+
+/// A workflows folder of its own: the bundled `crm.handoff` (the `deal`
+/// object) and [`KICKOFF_WORKFLOWS`], nothing else, so no other handoff
+/// starts on the deal's events.
+fn kickoff_workflows() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/crm.handoff");
+    std::fs::copy(bundled, dir.path().join("crm.handoff")).unwrap();
+    std::fs::write(dir.path().join("kickoff.handoff"), KICKOFF_WORKFLOWS).unwrap();
+    dir
+}
+
+/// An event of deal `record` moving from stage `from` to `to` at `at`.
+fn stage_event(id: &str, record: &str, from: &str, to: &str, at: &str) -> J {
+    json!({"id": id, "object": "deal", "record_id": record, "occurred_at": at,
+           "record": {"name": format!("Deal {record}"), "stage": to,
+                      "owner": "sam@example.com", "amount": 8000},
+           "previous": {"stage": from}})
+}
+
+/// The id of `record`'s handoff of `workflow`.
+async fn handoff_of_workflow(app: &TestApp, record: &str, workflow: &str) -> String {
+    let list = json_of(app.get(&format!("/handoffs?record={record}")).await).await;
+    list["handoffs"]
+        .as_array()
+        .and_then(|hs| hs.iter().find(|h| h["workflow"] == workflow))
+        .and_then(|h| h["id"].as_str())
+        .unwrap_or_else(|| panic!("no handoff of {workflow:?} for {record}: {list:#}"))
+        .to_string()
+}
+
+/// A `set` whose tries failed while a newer `set` of the same field on the
+/// same record went through is not sent when it comes due again: sending it
+/// would put the older value back in the CRM. It is marked delivered with
+/// no sink, and its handoff gets a `superseded` note naming the newer one.
+///
+/// The order is made, not hoped for: the older `set`'s first write fails
+/// with a 503 asking for an hour (`Retry-After`, honoured up to
+/// `backoff_max`), the newer event is posted only once that failure is
+/// recorded (so its action has the greater `seq` and is delivered first),
+/// and only then is the older one made due, by hand in the database, as
+/// the hour passing would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_sent() {
+    let fake = FakeSinks::start().await;
+    // Only the first write HubSpot gets (the older set's) fails.
+    fake.set(
+        "hubspot.patch",
+        Behaviour::FailFirst {
+            n: 1,
+            status: 503,
+            retry_after: Some(3600),
+        },
+    );
+    let workflows = kickoff_workflows();
+    let folder = workflows.path().to_path_buf();
+    let deliver = deliver_to(&fake, &[(ActionKind::Set, &[SinkKind::Hubspot])], 5, None);
+    let app = spawn_app_with_users(
+        move |s: &mut Settings| {
+            deliver(s);
+            s.workflows = folder;
+            // Room for the hour the failed write asks for.
+            s.delivery.backoff_max = Duration::from_secs(3600);
+        },
+        Some(users()),
+    )
+    .await;
+
+    post_event(
+        &app,
+        &stage_event("k-1", "42", "Qualified", "Proposal", "2026-11-20T15:00:00Z"),
+    )
+    .await;
+    let older_handoff = handoff_of_workflow(&app, "42", "Proposal kickoff").await;
+    // Its first try failed, and it waits for the hour.
+    let actions = wait_actions(&app, &older_handoff, |a| {
+        of_kind(a, "set")
+            .first()
+            .is_some_and(|s| s["state"] == "pending" && s["attempts"] == 1)
+    })
+    .await;
+    let older = of_kind(&actions, "set")[0].clone();
+    let older_id = older["id"].as_str().unwrap().to_string();
+    assert!(
+        older["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 503"),
+        "{older:#}"
+    );
+    let due: jiff::Timestamp = older["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        due > jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30),
+        "the older set must not come due before the newer is delivered: {older:#}"
+    );
+
+    // The deal is won: the newer set is planned after the older failed,
+    // and goes through at once.
+    post_event(
+        &app,
+        &stage_event(
+            "k-2",
+            "42",
+            "Proposal",
+            "Closed Won",
+            "2026-11-20T16:00:00Z",
+        ),
+    )
+    .await;
+    let newer_handoff = handoff_of_workflow(&app, "42", "Won kickoff").await;
+    assert_ne!(newer_handoff, older_handoff);
+    let actions = wait_actions(&app, &newer_handoff, |a| {
+        state_of(a, "set") == ["delivered"]
+    })
+    .await;
+    let newer_id = of_kind(&actions, "set")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let video_call = (
+        "deals/42".to_string(),
+        json!({"properties": {"kickoff_preference": "Video call"}}),
+    );
+    let (patches, calls) = fake.received(|r| {
+        (
+            r.hubspot_patches.clone(),
+            r.calls.get("hubspot.patch").copied(),
+        )
+    });
+    assert_eq!(patches, std::slice::from_ref(&video_call));
+    assert_eq!(calls, Some(2), "the failed older write, the newer one");
+
+    // The hour passes for the older set only.
+    let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    db.busy_timeout(BOUND).unwrap();
+    let now_us = jiff::Timestamp::now().as_microsecond();
+    let made_due = db
+        .execute(
+            "UPDATE actions SET next_attempt_at = ?1 WHERE id = ?2 AND state = 'pending'",
+            rusqlite::params![now_us, older_id],
+        )
+        .unwrap();
+    assert_eq!(made_due, 1, "the older set still waits its turn");
+
+    // It is done without being sent: no sink took it, HubSpot got no third
+    // write, and the deal's field keeps the newer value.
+    let actions = wait_actions(&app, &older_handoff, |a| {
+        state_of(a, "set") == ["delivered"]
+    })
+    .await;
+    let older = of_kind(&actions, "set")[0];
+    assert_eq!(older["sinks"], json!([]), "{older:#}");
+    assert_eq!(older["last_error"], J::Null, "{older:#}");
+    let (patches, calls) = fake.received(|r| {
+        (
+            r.hubspot_patches.clone(),
+            r.calls.get("hubspot.patch").copied(),
+        )
+    });
+    assert_eq!(patches, [video_call], "the older value is never written");
+    assert_eq!(calls, Some(2), "no write after the newer one");
+
+    // Its handoff says why, naming both actions; the newer handoff has no
+    // such note.
+    let detail = json_of(app.get(&format!("/handoffs/{older_handoff}")).await).await;
+    let superseded: Vec<&J> = detail["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "superseded")
+        .collect();
+    assert_eq!(superseded.len(), 1, "{:#}", detail["notes"]);
+    assert_eq!(superseded[0]["who"], "delivery");
+    let text = superseded[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&older_id) && text.contains(&newer_id),
+        "{text}"
+    );
+    let detail = json_of(app.get(&format!("/handoffs/{newer_handoff}")).await).await;
+    assert!(
+        !detail["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "superseded"),
+        "{:#}",
+        detail["notes"]
+    );
+    app.shutdown().await.unwrap();
 }
 
 /// A routed sink without its secret stops `serve` before it listens, with
