@@ -961,6 +961,62 @@ async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_s
     app.shutdown().await.unwrap();
 }
 
+/// Two `set`s of one field planned in one request (a batch: the deal
+/// reaches Proposal and is won) come due together, and one pass claims
+/// both. Sent side by side, either could land last and leave the older
+/// value in the CRM; the older is superseded instead ("is on its way"), and
+/// only the newer is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sets_of_a_field_claimed_in_one_pass_send_only_the_newer() {
+    let fake = FakeSinks::start().await;
+    let workflows = kickoff_workflows();
+    let folder = workflows.path().to_path_buf();
+    let deliver = deliver_to(&fake, &[(ActionKind::Set, &[SinkKind::Hubspot])], 5, None);
+    let app = spawn_app_with_users(
+        move |s: &mut Settings| {
+            deliver(s);
+            s.workflows = folder;
+        },
+        Some(users()),
+    )
+    .await;
+    let batch = json!([
+        stage_event("b-1", "43", "Qualified", "Proposal", "2026-11-20T15:00:00Z"),
+        stage_event(
+            "b-2",
+            "43",
+            "Proposal",
+            "Closed Won",
+            "2026-11-20T16:00:00Z"
+        ),
+    ]);
+    post_event(&app, &batch).await;
+    let older_handoff = handoff_of_workflow(&app, "43", "Proposal kickoff").await;
+    let newer_handoff = handoff_of_workflow(&app, "43", "Won kickoff").await;
+    for h in [&older_handoff, &newer_handoff] {
+        wait_actions(&app, h, |a| state_of(a, "set") == ["delivered"]).await;
+    }
+    let patches = fake.received(|r| r.hubspot_patches.clone());
+    assert_eq!(
+        patches,
+        [(
+            "deals/43".to_string(),
+            json!({"properties": {"kickoff_preference": "Video call"}})
+        )],
+        "the older value is never written"
+    );
+    let detail = json_of(app.get(&format!("/handoffs/{older_handoff}")).await).await;
+    let notes = detail["notes"].as_array().unwrap();
+    let superseded: Vec<&J> = notes.iter().filter(|n| n["kind"] == "superseded").collect();
+    assert_eq!(superseded.len(), 1, "{notes:#?}");
+    let text = superseded[0]["text"].as_str().unwrap();
+    assert!(
+        text.ends_with("a newer set of the same field, is on its way"),
+        "{text}"
+    );
+    app.shutdown().await.unwrap();
+}
+
 /// A routed sink without its secret stops `serve` before it listens, with
 /// a message naming the variable; with the secret it starts.
 #[tokio::test(flavor = "multi_thread")]

@@ -45,9 +45,9 @@ pub fn run(store: &dyn Store) {
 }
 
 /// A `set` of a field on a record, and a later one of the same field on
-/// the same record delivered first: the older knows it is superseded;
-/// another field, another record or a newer one not yet delivered do not
-/// count.
+/// the same record: the older knows of the newer while it is on its way
+/// (pending or leased) and once it is delivered; another field, another
+/// record, or a newer one in the dead letters do not count.
 pub fn a_late_set_knows_a_newer_one_of_its_field_went_first(store: &dyn Store) {
     let t = at("2030-01-01T00:00:00Z");
     let set = move |id: &str, h: &str, field: &str| NewAction {
@@ -68,23 +68,45 @@ pub fn a_late_set_knows_a_newer_one_of_its_field_went_first(store: &dyn Store) {
         .unwrap();
     let newer = |id: &'static str| {
         store
-            .write_blocking(move |tx| tx.newer_set_delivered(id))
+            .write_blocking(move |tx| tx.newer_set(id))
             .unwrap()
+            .map(|n| (n.id, n.delivered))
     };
-    assert_eq!(newer("ls-old"), None, "the newer one is not delivered yet");
+    let on_its_way = Some(("ls-new".to_string(), false));
+    assert_eq!(newer("ls-old"), on_its_way, "pending counts");
+    // Claimed together in one pass (both leased): still on its way.
     store
         .write_blocking(move |tx| {
+            tx.claim_due(t, std::time::Duration::from_secs(60), 500)
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(newer("ls-old"), on_its_way, "leased counts");
+    store
+        .write_blocking(move |tx| {
+            for id in ["ls-new", "ls-other-field", "ls-other-record"] {
+                tx.mark_delivered(id, t)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(newer("ls-old"), Some(("ls-new".to_string(), true)));
+    assert_eq!(newer("ls-new"), None, "nothing newer than the newest");
+    assert_eq!(newer("ls-other-record"), None);
+    // A newer one that ran out of attempts was never written: it does not
+    // hold back the one before it.
+    store
+        .write_blocking(move |tx| {
+            tx.enqueue_action(&set("ls-dead", "ls-h2", "stage"))?;
             for a in tx.claim_due(t, std::time::Duration::from_secs(60), 500)? {
-                if a.id.starts_with("ls-") && a.id != "ls-old" {
-                    tx.mark_delivered(&a.id, t)?;
+                if a.id == "ls-dead" {
+                    tx.dead_letter(&a.id, "refused")?;
                 }
             }
             Ok(())
         })
         .unwrap();
-    assert_eq!(newer("ls-old").as_deref(), Some("ls-new"));
-    assert_eq!(newer("ls-new"), None, "nothing newer than the newest");
-    assert_eq!(newer("ls-other-record"), None);
+    assert_eq!(newer("ls-new"), None, "a dead letter does not count");
 }
 
 /// A record's events wait together: a new event of a record backed off

@@ -186,11 +186,18 @@ impl Worker {
                 let mut out = Vec::with_capacity(rows.len());
                 let mut superseded = 0;
                 for action in rows {
-                    // A `set` that comes late (its tries failed while a
-                    // newer one of the same field went through) is done:
-                    // writing it now would put the older value back.
+                    // A `set` with a newer one of the same field delivered
+                    // (its own tries failed meanwhile) or on its way (both
+                    // claimed in this pass, sent side by side, and either
+                    // could land last) is done: writing it could leave the
+                    // older value in the CRM.
                     if action.kind == ActionKind::Set {
-                        if let Some(newer) = tx.newer_set_delivered(&action.id)? {
+                        if let Some(newer) = tx.newer_set(&action.id)? {
+                            let how = if newer.delivered {
+                                "was delivered first"
+                            } else {
+                                "is on its way"
+                            };
                             tx.mark_delivered(&action.id, now)?;
                             tx.add_note(&NewNote {
                                 handoff_id: action.handoff_id.clone(),
@@ -198,8 +205,8 @@ impl Worker {
                                 who: "delivery".into(),
                                 at: now,
                                 text: format!(
-                                    "did not send {}: {newer}, a newer set of the same field, was delivered first",
-                                    action.id
+                                    "did not send {}: {}, a newer set of the same field, {how}",
+                                    action.id, newer.id
                                 ),
                                 data: None,
                             })?;

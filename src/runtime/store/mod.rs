@@ -207,6 +207,16 @@ pub enum Appended {
     Duplicate(AuditId),
 }
 
+/// A newer `set` of the same field of the same record (see
+/// [`WriteTx::newer_set`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewerSet {
+    /// Its action id.
+    pub id: String,
+    /// Whether it was delivered (else it is pending or leased).
+    pub delivered: bool,
+}
+
 /// The engine's state of one record, JSON it writes and reads back whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordRow {
@@ -581,10 +591,13 @@ pub trait WriteTx {
     /// A leased action was delivered; `false` if it was not leased (its
     /// lease expired and it went back to pending).
     fn mark_delivered(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
-    /// For a `set` action: the id of a `set` of the same field on the same
-    /// record, planned after it and already delivered. Writing the older
-    /// value now (a retry that came late) would undo the newer one.
-    fn newer_set_delivered(&mut self, id: &str) -> Result<Option<String>, StoreError>;
+    /// For a `set` action: the newest `set` of the same field on the same
+    /// record planned after it that was delivered or is still to be sent
+    /// (pending or leased; one in the dead letters does not count).
+    /// Writing the older value now (a retry that came late, or a first try
+    /// claimed in the same pass as the newer one and sent beside it) could
+    /// leave it in the CRM over the newer one.
+    fn newer_set(&mut self, id: &str) -> Result<Option<NewerSet>, StoreError>;
     /// A leased action failed; try again at `at`. `false` if it was not leased.
     fn schedule_retry(&mut self, id: &str, at: Timestamp, error: &str) -> Result<bool, StoreError>;
     /// A leased action's sink asked us to slow down (HTTP 429): back to

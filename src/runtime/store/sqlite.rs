@@ -25,9 +25,9 @@ use rusqlite_migration::{Migrations, M};
 use super::{
     ActionKind, ActionRow, Appended, AuditId, Cause, DeliveryState, EventKey, EventRow,
     HandoffDetail, HandoffFilter, HandoffRow, Job, NewAction, NewEvent, NewNote, NewPending,
-    NoteRow, Page, PageRequest, PendingRow, PendingSummary, Receipt, RecordRow, ReplayableJob,
-    SessionRow, SinkDelivery, StatusChange, Store, StoreCounts, StoreError, WorkflowFile,
-    WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
+    NewerSet, NoteRow, Page, PageRequest, PendingRow, PendingSummary, Receipt, RecordRow,
+    ReplayableJob, SessionRow, SinkDelivery, StatusChange, Store, StoreCounts, StoreError,
+    WorkflowFile, WorkflowVersion, WorkflowVersionSummary, WriteTx, WriterCounters, MAX_PAGE,
 };
 use crate::runtime::writer::{BatchObserver, Syncer, Transactor, Writer};
 
@@ -1219,19 +1219,28 @@ impl WriteTx for WriteConn {
             .map_err(db("marking an action delivered"))
     }
 
-    fn newer_set_delivered(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+    fn newer_set(&mut self, id: &str) -> Result<Option<NewerSet>, StoreError> {
         self.conn
             .prepare_cached(
-                "SELECT b.id FROM actions a \
+                "SELECT b.id, b.state = 'delivered' FROM actions a \
                  JOIN handoffs ha ON ha.id = a.handoff_id \
-                 JOIN actions b ON b.kind = 'set' AND b.seq > a.seq AND b.state = 'delivered' \
+                 JOIN actions b ON b.kind = 'set' AND b.seq > a.seq \
+                   AND (b.state = 'delivered' OR b.state = 'pending' OR b.state = 'leased') \
                  JOIN handoffs hb ON hb.id = b.handoff_id \
                  WHERE a.id = ?1 AND a.kind = 'set' \
                  AND hb.object = ha.object AND hb.record_id = ha.record_id \
                  AND json_extract(b.payload, '$.field') = json_extract(a.payload, '$.field') \
                  ORDER BY b.seq DESC LIMIT 1",
             )
-            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(NewerSet {
+                        id: r.get(0)?,
+                        delivered: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
             .map_err(db("looking for a newer set of the same field"))
     }
 
