@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use handoff::runtime::store::{
-    ActionRow, PageRequest, SqliteOptions, SqliteStore, Store, StoreExt, MAX_PAGE,
+    ActionRow, DeliveryState, PageRequest, SqliteOptions, SqliteStore, Store, StoreExt, MAX_PAGE,
 };
 use handoff::runtime::{Overrides, Settings};
 
@@ -183,18 +183,31 @@ fn retry(store: &dyn Store, args: &RetryArgs) -> Exit {
     };
     let mut problems = false;
     for id in ids {
+        let action = match store.action(&id) {
+            Ok(Some(a)) if a.state == DeliveryState::Dead => a,
+            Ok(Some(a)) => {
+                problems = true;
+                eprintln!("{id}: not re-driven: it is {}, not dead", a.state.as_str());
+                continue;
+            }
+            Ok(None) => {
+                problems = true;
+                eprintln!("{id}: not re-driven: no action with that id");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                return Exit::Failure;
+            }
+        };
         let now = jiff::Timestamp::now();
-        let key = id.clone();
-        match store.write_blocking(move |tx| tx.redrive(&key, now)) {
+        match store.write_blocking(move |tx| {
+            handoff::runtime::delivery::redrive(tx, &action, "handoff outbox retry", now)
+        }) {
             Ok(true) => println!("{id}: re-driven"),
             Ok(false) => {
                 problems = true;
-                match store.action(&id) {
-                    Ok(Some(a)) => {
-                        eprintln!("{id}: not re-driven: it is {}, not dead", a.state.as_str())
-                    }
-                    _ => eprintln!("{id}: not re-driven: no action with that id"),
-                }
+                eprintln!("{id}: not re-driven: someone re-drove it meanwhile");
             }
             Err(e) => {
                 eprintln!("{:?}", miette::Report::new(e));

@@ -337,6 +337,17 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     assert_eq!(redriven["id"], task["id"]);
     // The worker may have claimed it already.
     assert_ne!(redriven["state"], "dead");
+    // The handoff's record says who re-drove what.
+    let detail = json_of(app.get(&format!("/handoffs/{h1}")).await).await;
+    let redrives: Vec<&J> = detail["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "redrive")
+        .collect();
+    assert_eq!(redrives.len(), 1, "{:#}", detail["notes"]);
+    assert_eq!(redrives[0]["who"], "API token");
+    assert_eq!(redrives[0]["text"], format!("re-drove task {task_id}"));
     let actions = wait_actions(&app, &h1, |a| state_of(a, "task") == ["delivered"]).await;
     let task = of_kind(&actions, "task")[0].clone();
     let sinks: Vec<&str> = task["sinks"]
@@ -754,6 +765,24 @@ async fn pipedrive_activities_set_fields_and_a_refusal_dead_letters_at_once() {
     );
     let out = cli(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no dead letters"));
+    // Each re-drive is on its handoff's record, as one from the pages is.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let notes: Vec<(String, String)> = conn
+        .prepare("SELECT who, text FROM notes WHERE kind = 'redrive' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(
+        notes[0],
+        (
+            "handoff outbox retry".to_string(),
+            format!("re-drove task {dead_id}")
+        )
+    );
+    assert_eq!(notes[1].0, "handoff outbox retry");
 }
 
 /// Two handoffs of one deal that write the same field: the deal reaching

@@ -34,6 +34,31 @@ pub use settings::{DeliverySettings, SinkKind};
 pub use worker::{Pass, Worker};
 
 use crate::runtime::config::{decode_whsec, ConfigError, Settings};
+use crate::runtime::store::{ActionRow, NewNote, StoreError, WriteTx};
+
+/// Puts dead `action` back in the queue (attempts reset, due `at`) and
+/// notes on its handoff who did, in the caller's write job, whichever door
+/// they came by (a page, the API, the command line): `Ok(false)`, and no
+/// note, when it was not dead any more (someone re-drove it first).
+pub fn redrive(
+    tx: &mut dyn WriteTx,
+    action: &ActionRow,
+    who: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    if !tx.redrive(&action.id, at)? {
+        return Ok(false);
+    }
+    tx.add_note(&NewNote {
+        handoff_id: action.handoff_id.clone(),
+        kind: "redrive".into(),
+        who: who.to_string(),
+        at,
+        text: format!("re-drove {} {}", action.kind.as_str(), action.id),
+        data: None,
+    })?;
+    Ok(true)
+}
 
 /// A person's id in a CRM or chat, looked up by email. The worker is given
 /// one: the `crm` mapping (owner ids to emails, read backwards) in `serve`,

@@ -10,13 +10,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value as J};
 
 use super::hooks::problem;
 use crate::runtime::state::AppState;
-use crate::runtime::store::{ActionRow, PageRequest, SinkDelivery, Store, StoreError, StoreExt};
+use crate::runtime::store::{
+    ActionRow, DeliveryState, PageRequest, SinkDelivery, Store, StoreError, StoreExt,
+};
+use crate::runtime::web::Viewer;
 
 /// The outbox routes.
 pub fn router() -> Router<Arc<AppState>> {
@@ -66,26 +69,29 @@ async fn dead_letters(State(state): State<Arc<AppState>>, Query(q): Query<PageQu
     }
 }
 
-async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let now = jiff::Timestamp::now();
+async fn retry(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    viewer: Option<Extension<Viewer>>,
+) -> Response {
+    // Who sent it: the API token, or a person signed in to the pages.
+    let who = viewer.map_or_else(|| "API token".to_string(), |v| v.who.clone());
     let key = id.clone();
-    let redriven = state.store.write(move |tx| tx.redrive(&key, now)).await;
+    let action = match read(&state, move |s| s.action(&key)).await {
+        Ok(Some(a)) if a.state == DeliveryState::Dead => a,
+        Ok(Some(a)) => return not_dead(a.state),
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no action with that id"),
+        Err(r) => return r,
+    };
+    let now = jiff::Timestamp::now();
+    let redriven = state
+        .store
+        .write(move |tx| crate::runtime::delivery::redrive(tx, &action, &who, now))
+        .await;
     match redriven {
         Ok(true) => {}
-        Ok(false) => {
-            let key = id.clone();
-            return match read(&state, move |s| s.action(&key)).await {
-                Ok(None) => problem(StatusCode::NOT_FOUND, "no action with that id"),
-                Ok(Some(a)) => problem(
-                    StatusCode::CONFLICT,
-                    &format!(
-                        "the action is {}, not dead: only dead letters are re-driven (see GET /outbox/dead-letters)",
-                        a.state.as_str()
-                    ),
-                ),
-                Err(r) => r,
-            };
-        }
+        // Re-driven by someone else between the read and the write.
+        Ok(false) => return not_dead(DeliveryState::Pending),
         Err(e) => return super::store_failure(&e),
     }
     match read(&state, move |s| {
@@ -129,4 +135,15 @@ pub fn sinks_json(sinks: &[SinkDelivery]) -> J {
             })
         })
         .collect()
+}
+
+/// The answer to a re-drive of an action that is not dead.
+fn not_dead(state: DeliveryState) -> Response {
+    problem(
+        StatusCode::CONFLICT,
+        &format!(
+            "the action is {}, not dead: only dead letters are re-driven (see GET /outbox/dead-letters)",
+            state.as_str()
+        ),
+    )
 }

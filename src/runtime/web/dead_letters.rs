@@ -16,7 +16,7 @@ use super::handoff::{summary, text};
 use super::layout::{csrf_field, page as shell};
 use super::{check_form, html_page, message, read, see_other, Viewer};
 use crate::runtime::state::AppState;
-use crate::runtime::store::{DeliveryState, NewNote, StoreError, StoreExt};
+use crate::runtime::store::{DeliveryState, StoreExt};
 
 /// `GET /dead-letters`.
 pub async fn page(
@@ -87,26 +87,20 @@ pub async fn redrive(
             Err(r) => return r,
         };
     let now = jiff::Timestamp::now();
-    let note = NewNote {
-        handoff_id: row.handoff_id,
-        kind: "redrive".into(),
-        who: who.who.clone(),
-        at: now,
-        text: format!("re-drove {} {id}", row.kind.as_str()),
-        data: None,
-    };
+    let by = who.who.clone();
     let saved = state
         .store
-        .write(move |tx| {
-            if !tx.redrive(&id, now)? {
-                return Ok(false);
-            }
-            tx.add_note(&note)?;
-            Ok::<_, StoreError>(true)
-        })
+        .write(move |tx| crate::runtime::delivery::redrive(tx, &row, &by, now))
         .await;
     match saved {
-        Ok(_) => see_other("/dead-letters"),
+        Ok(true) => see_other("/dead-letters"),
+        // Re-driven by someone else between the read and this write.
+        Ok(false) => message(
+            StatusCode::CONFLICT,
+            Some(&who),
+            "Not dead any more",
+            "Someone re-drove it already. Reload the dead letters page.",
+        ),
         Err(e) => super::not_saved(&who, &e),
     }
 }
