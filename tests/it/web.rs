@@ -1009,3 +1009,74 @@ async fn pages_cannot_be_framed() {
     let json = app.get("/handoffs").await;
     assert!(json.headers().get("x-frame-options").is_none());
 }
+
+/// A brief question that holds a CRM value spanning lines: the page keeps
+/// its line break in the form, a browser sends it back as CRLF (HTML's
+/// form encoding), and the answer is still taken, for the question as the
+/// brief asks it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_with_a_line_break_can_be_answered_from_the_page() {
+    let workflows = tempfile::tempdir().unwrap();
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/crm.handoff");
+    std::fs::copy(bundled, workflows.path().join("crm.handoff")).unwrap();
+    std::fs::write(
+        workflows.path().join("risks.handoff"),
+        r#"handoff "Risk check" {
+  when deal.stage becomes "Closed Won"
+  brief {
+    "Risks" = deal.risk_notes
+    ask "Is {deal.risk_notes} still open?"
+  }
+  then { notify founder "Won: {deal.name}" }
+}
+"#,
+    )
+    .unwrap();
+    let folder = workflows.path().to_path_buf();
+    let app = spawn_app_with(move |s| {
+        with_tokens(s);
+        s.workflows = folder;
+    })
+    .await;
+    let b = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let ev = json!({"id": "ev-lines", "object": "deal", "record_id": "D-9",
+        "occurred_at": "2026-11-20T15:04:05Z",
+        "record": {"name": "Acme", "stage": "Closed Won", "owner": "sam@example.com",
+                   "risk_notes": "Vendor delay\nBudget freeze"},
+        "previous": {"stage": "Proposal"}});
+    let r = app
+        .client
+        .post(app.url("/hooks/generic"))
+        .bearer_auth(TOKEN)
+        .body(ev.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let list: J = app.get("/handoffs?record=D-9").await.json().await.unwrap();
+    let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
+    let asked = "Is Vendor delay\nBudget freeze still open?";
+
+    let cookie = session(&app, &b, "-", ANA_TOKEN).await;
+    let (_, html) = page(&app, &b, &cookie, &format!("/handoffs/{id}")).await;
+    assert_eq!(hidden(&html, "question"), asked, "the form keeps the break");
+    let csrf = hidden(&html, "csrf");
+    let r = b
+        .post(app.url(&format!("/handoffs/{id}/answers")))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("question", "Is Vendor delay\r\nBudget freeze still open?"),
+            ("answer", "The budget is signed"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let done = detail(&app, &id).await;
+    assert_eq!(done["brief_answers"][0]["question"], asked);
+    assert_eq!(done["brief_answers"][0]["answer"], "The budget is signed");
+}

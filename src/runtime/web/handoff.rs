@@ -365,24 +365,37 @@ pub async fn answer(
         Err(r) => return r,
     };
     let asked = strings(&detail_json(&detail, &[])["brief"]["questions"]);
-    if !asked.contains(&f.question) {
+    // A browser sends a line break of a form value as CRLF (HTML's form
+    // encoding), whatever the page held: a question with a CRM value that
+    // spans lines is matched with its breaks made alike, and kept as the
+    // brief asks it.
+    let sent = one_kind_of_line_break(&f.question);
+    let Some(question) = asked
+        .into_iter()
+        .find(|q| one_kind_of_line_break(q) == sent)
+    else {
         return message(
             StatusCode::BAD_REQUEST,
             Some(&who),
             "Not a question of this brief",
             "Answer a question shown on the handoff's page.",
         );
-    }
+    };
     let note = NewNote {
         handoff_id: id.clone(),
         kind: "answer".into(),
         who: who.who.clone(),
         at: jiff::Timestamp::now(),
         text: answer,
-        data: Some(serde_json::json!({ "question": f.question }).to_string()),
+        data: Some(serde_json::json!({ "question": question }).to_string()),
     };
     match state.store.write(move |tx| tx.add_note(&note)).await {
         Ok(_) => see_other(&format!("/handoffs/{id}")),
         Err(e) => super::not_saved(&who, &e),
     }
+}
+
+/// `text` with every line break (`\r\n`, `\r`) written as `\n`.
+fn one_kind_of_line_break(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
