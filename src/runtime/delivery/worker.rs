@@ -107,10 +107,20 @@ impl Worker {
         public_url: String,
         metrics: Arc<Metrics>,
     ) -> Worker {
-        let calls = u32::try_from(settings.sinks().len()).unwrap_or(4).max(1);
-        // Long enough for every call of every sink (a CRM write may make
-        // three: search, create, and a retry-free answer read) to time out.
-        let lease = settings.timeout.saturating_mul(3 * calls + 1) + Duration::from_secs(30);
+        // Long enough for every call of every sink to time out: a retried
+        // CRM task reads up to all its pages of search results for its
+        // marker before it creates; a write or a post is one call.
+        let calls: u32 = settings
+            .sinks()
+            .iter()
+            .map(|s| match s {
+                SinkKind::Hubspot => super::sinks::hubspot::SEARCH_PAGES + 2,
+                SinkKind::Pipedrive => super::sinks::pipedrive::LIST_PAGES + 2,
+                SinkKind::Slack | SinkKind::Webhook => 1,
+            })
+            .sum::<u32>()
+            .max(1);
+        let lease = settings.timeout.saturating_mul(calls + 1) + Duration::from_secs(30);
         Worker {
             store,
             sinks,

@@ -95,7 +95,7 @@ fn after_search_lag(e: SendError) -> SendError {
 
 /// How many pages of search results a retry reads before giving up on
 /// finding its task (100 tasks a page).
-const SEARCH_PAGES: usize = 20;
+pub(crate) const SEARCH_PAGES: u32 = 20;
 
 impl HubSpot {
     /// A sink calling `base` (`https://api.hubapi.com`) with `token`.

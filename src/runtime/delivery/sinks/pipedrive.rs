@@ -27,6 +27,10 @@ use crate::eval::PlannedAction;
 use crate::runtime::delivery::UserIds;
 use crate::runtime::secret::Secret;
 
+/// How many pages of a deal's activities a retry reads looking for its
+/// marker.
+pub(crate) const LIST_PAGES: u32 = 20;
+
 /// The Pipedrive sink.
 pub struct Pipedrive {
     client: reqwest::Client,
@@ -72,7 +76,7 @@ impl Pipedrive {
     ) -> Result<Option<Option<String>>, SendError> {
         let mut cursor: Option<String> = None;
         // A deal has few activities; the bound stops a misbehaving cursor.
-        for _ in 0..20 {
+        for _ in 0..LIST_PAGES {
             let mut req = self
                 .client
                 .get(format!("{}/api/v2/activities", self.base))
