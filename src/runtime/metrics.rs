@@ -80,6 +80,9 @@ pub struct Metrics {
     /// `handoff_dead_letters_total`: actions that ran out of tries or were
     /// refused.
     pub dead_letters: Counter,
+    /// `handoff_sets_superseded_total`: `set` actions not sent because a
+    /// newer set of the same field went or was on its way.
+    pub sets_superseded: Counter,
 }
 
 /// Latency buckets in seconds: 100 µs to 10 s.
@@ -185,6 +188,10 @@ impl Metrics {
                 "handoff_dead_letters_total",
                 "Actions dead-lettered (out of tries, or refused by the sink).",
             ),
+            sets_superseded: Counter::new(
+                "handoff_sets_superseded_total",
+                "Set actions not sent: a newer set of the same field went, or was on its way.",
+            ),
         }
     }
 
@@ -210,6 +217,7 @@ impl Metrics {
         self.crm_hydrations.render(&mut out);
         self.deliveries.render(&mut out);
         self.dead_letters.render(&mut out);
+        self.sets_superseded.render(&mut out);
         out
     }
 }
@@ -438,6 +446,7 @@ mod tests {
             "handoff_unknown_values_total",
             "handoff_deliveries_total",
             "handoff_dead_letters_total",
+            "handoff_sets_superseded_total",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }

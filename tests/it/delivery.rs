@@ -1043,6 +1043,11 @@ async fn two_sets_of_a_field_claimed_in_one_pass_send_only_the_newer() {
         text.ends_with("a newer set of the same field, is on its way"),
         "{text}"
     );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("handoff_sets_superseded_total 1"),
+        "{metrics}"
+    );
     app.shutdown().await.unwrap();
 }
 

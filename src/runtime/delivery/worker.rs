@@ -235,6 +235,9 @@ impl Worker {
                 Ok((out, superseded))
             })
             .await?;
+        for _ in 0..superseded {
+            self.metrics.sets_superseded.inc();
+        }
         let mut pass = Pass {
             claimed: claimed.len() + superseded,
             delivered: superseded,
