@@ -96,6 +96,75 @@ async fn a_v2_won_deal_hands_off_once_and_a_retry_changes_nothing() {
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
 
+/// A v2 `change` of won deal `id` whose data is `data_changes` over the
+/// won deal, and whose `previous` is `previous` (v2 sends only what
+/// changed).
+fn v2_won_change(meta_id: &str, id: u64, data_changes: J, previous: J) -> J {
+    let mut event = v2_won(meta_id, id, 1);
+    event["meta"]["timestamp"] = json!("2026-11-21T09:00:00.000Z");
+    for (k, v) in data_changes.as_object().unwrap() {
+        if k == "custom_fields" {
+            for (ck, cv) in v.as_object().unwrap() {
+                event["data"]["custom_fields"][ck] = cv.clone();
+            }
+        } else {
+            event["data"][k] = v.clone();
+        }
+    }
+    event["previous"] = previous;
+    event
+}
+
+/// v2's `previous` holds only what changed. A won deal whose stage then
+/// moves (`previous: {"stage_id": 2}`, still `status: won`) was "Closed
+/// Won" before too: the stage did not "become" Closed Won again, so a
+/// finished handoff does not start over (a second owner, kickoff task and
+/// welcome email). And `previous: {"status": "open"}` is the stage the deal
+/// was in, never an unknown stage called "open".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_won_deal_moved_to_another_stage_does_not_hand_off_again() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let auth = Some((USER, PASSWORD));
+    let r = send_pipedrive(&app, auth, &v2_won("a3f1c2d4-0101", 56, 1)).await;
+    assert_eq!(r.status(), 200);
+    // The kickoff is scheduled: the handoff is done.
+    let scheduled = v2_won_change(
+        "a3f1c2d4-0102",
+        56,
+        json!({"custom_fields": {"4b5c6d7e8f90112233445566778899aabbccddee":
+            {"type": "date", "value": "2026-11-25T10:00:00Z"}}}),
+        json!({"custom_fields": {"4b5c6d7e8f90112233445566778899aabbccddee": null}}),
+    );
+    assert_eq!(send_pipedrive(&app, auth, &scheduled).await.status(), 200);
+    let hs = handoffs_of(&app, "56").await;
+    assert_eq!(hs.len(), 1);
+    assert_eq!(hs[0]["status"], "done", "{hs:?}");
+    // An automation moves the won deal to another stage.
+    let moved = v2_won_change(
+        "a3f1c2d4-0103",
+        56,
+        json!({"stage_id": 2}),
+        json!({"stage_id": 3}),
+    );
+    let answer = json_of(send_pipedrive(&app, auth, &moved).await).await;
+    assert_eq!(answer["events"][0]["duplicate"], false, "{answer}");
+    let hs = handoffs_of(&app, "56").await;
+    assert_eq!(hs.len(), 1, "handed off again: {hs:#?}");
+    assert_eq!(hs[0]["status"], "done");
+    // No event was stored with an unknown stage ("open") or other error.
+    let flagged: i64 = rusqlite::Connection::open(app.dir.path().join("handoff.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM events WHERE field_errors NOT IN \
+             ('[]', '{\"errors\":[],\"unknown_values\":[]}')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(flagged, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_v1_update_missing_a_field_pauses_and_the_next_update_resumes() {
     let fake = FakeCrm::start("pd-api-token").await;

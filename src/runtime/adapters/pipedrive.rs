@@ -170,19 +170,30 @@ pub fn normalize(
     };
     let unmapped = apply_properties(&mut event.record, mapping, om, schema, flatten(current));
     if let Some(prev) = previous.and_then(|p| p.as_object()) {
-        apply_properties(&mut event.previous, mapping, om, schema, flatten(prev));
-        // v1's `previous` is the whole record before: keep only what
-        // changed, so unchanged fields do not read as "before" values.
-        if !v2 {
-            let same: Vec<String> = event
-                .previous
-                .iter()
-                .filter(|(k, v)| event.record.get(*k) == Some(v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in same {
-                event.previous.remove(&k);
+        // The record before: v1 sends it whole, v2 only the properties that
+        // changed (the others were as they are now). It is mapped whole, so
+        // that properties that make one field together see each other (a
+        // won deal's `status` wins over its `stage_id`: a won deal moved to
+        // another stage was "Closed Won" before too, and `previous:
+        // {"status": "open"}` is the stage it was in, not a stage called
+        // "open"); then only the fields that changed are kept, so unchanged
+        // ones do not read as "before" values.
+        let mut before = flatten(current);
+        for (key, value) in flatten(prev) {
+            match before.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => before.push((key, value)),
             }
+        }
+        apply_properties(&mut event.previous, mapping, om, schema, before);
+        let same: Vec<String> = event
+            .previous
+            .iter()
+            .filter(|(k, v)| event.record.get(*k) == Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in same {
+            event.previous.remove(&k);
         }
     }
     for p in unmapped {
