@@ -71,8 +71,9 @@ impl Rng {
 #[derive(Debug, Clone)]
 struct Sent {
     /// The dedupe key: the event id, or, when it has none, the request's
-    /// `webhook-id` and 16 hex digits of its content hash
-    /// (`t1-m3#0123456789abcdef`) or the content hash alone.
+    /// `webhook-id` and 16 hex digits of its content
+    /// (`t1-m3#0123456789abcdef`, see `hooks::MessageNames`) or the content
+    /// hash alone.
     key: String,
     object: String,
     record_id: String,
@@ -260,10 +261,11 @@ impl Client {
                 self.next_id += 1;
                 format!("t{}-m{}", self.task, self.next_id)
             });
+            let mut names = handoff::runtime::http::hooks::MessageNames::default();
             for _ in 0..n {
                 let mut e = self.event();
                 if let (Some(m), None) = (&message, e.json.get("id")) {
-                    e.key = format!("{m}#{}", &e.key[..16]);
+                    e.key = names.name(m, &e.json.to_string());
                 }
                 self.log.sent.push(e);
             }

@@ -398,6 +398,25 @@ async fn an_event_without_an_id_is_named_by_its_message() {
     assert_eq!(batch["events"][1]["duplicate"], false, "{batch}");
     assert!(id(&batch, 0).starts_with("msg-4#") && id(&batch, 0) != id(&batch, 1));
 
+    // One message that goes there and back (A, B, A): three events, the
+    // second A told apart by its count; sent again, three duplicates.
+    let there_and_back = J::Array(vec![stage("Lead"), stage("Qualified"), stage("Lead")]);
+    let first = send(there_and_back.clone(), Some("msg-5")).await;
+    for i in 0..3 {
+        assert_eq!(first["events"][i]["duplicate"], false, "{first}");
+    }
+    assert_eq!(id(&first, 2), format!("{}.2", id(&first, 0)));
+    let row = app.state.store.crm_record("deal", "D-50").unwrap().unwrap();
+    let state: J = serde_json::from_str(&row.state).unwrap();
+    assert_eq!(
+        state["snapshot"]["stage"], "Lead",
+        "ends where the message ends"
+    );
+    let resent = send(there_and_back, Some("msg-5")).await;
+    for i in 0..3 {
+        assert_eq!(resent["events"][i]["duplicate"], true, "{resent}");
+    }
+
     // Neither an id nor a message id: the same content is a retry.
     let once = send(stage("Lead"), None).await;
     assert_eq!(once["events"][0]["duplicate"], false, "{once}");

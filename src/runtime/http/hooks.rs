@@ -75,6 +75,7 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let message = message_id(&headers);
     let mut events = Vec::with_capacity(items.len());
     let mut bad = Vec::with_capacity(items.len());
+    let mut names = MessageNames::default();
     for (i, raw) in items.iter().enumerate() {
         match Event::decode_lenient(&active.set, raw.get().as_bytes()) {
             Ok(mut event) => {
@@ -83,12 +84,15 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                 // (however it is batched) dedupes by it, a later message
                 // with the same content (a deal moved back to a stage it
                 // had) is a new event, and another event sent under a
-                // message id used before is not taken for a retry.
+                // message id used before is not taken for a retry. The
+                // content is the element as sent (keys sorted), not as the
+                // serving workflows read it, so a reload between a message
+                // and its retry does not rename its events; and the second
+                // and later elements of one message with the same content
+                // (A, B, A) are told apart by their count.
                 if event.id.is_empty() {
                     if let Some(message) = message {
-                        let hash =
-                            ingest::content_hash(&event, &ingest::normalized(&active.set, &event));
-                        event.id = format!("{message}#{}", hash.get(..16).unwrap_or(&hash));
+                        event.id = names.name(message, raw.get());
                     }
                 }
                 bad.push(BadValues::of(&event));
@@ -342,6 +346,36 @@ impl EventsBody {
 /// An error answer: `{"error": "..."}`.
 pub fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The ids of one message's id-less events: `<webhook-id>#<16 hex digits
+/// of the SHA-256 of the element as sent, its keys in order>`, and `.2`,
+/// `.3`… after it for the second and later elements of the message with
+/// the same content. The same message sent again names its events the
+/// same, however it is batched.
+#[derive(Debug, Default)]
+pub struct MessageNames {
+    seen: std::collections::HashMap<String, u32>,
+}
+
+impl MessageNames {
+    /// The id of the next id-less element `raw` of message `message`.
+    pub fn name(&mut self, message: &str, raw: &str) -> String {
+        use sha2::{Digest, Sha256};
+        // An element that parsed once parses again; should it not, its
+        // text as sent.
+        let canonical = serde_json::from_str::<serde_json::Value>(raw)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| raw.to_string());
+        let digest = Sha256::digest(canonical.as_bytes());
+        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let count = self.seen.entry(hash.clone()).or_insert(0);
+        *count += 1;
+        match *count {
+            1 => format!("{message}#{hash}"),
+            n => format!("{message}#{hash}.{n}"),
+        }
+    }
 }
 
 /// The Standard Webhooks `webhook-id` of the request (the same on every
