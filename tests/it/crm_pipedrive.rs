@@ -165,6 +165,26 @@ async fn a_won_deal_moved_to_another_stage_does_not_hand_off_again() {
     assert_eq!(flagged, 0);
 }
 
+/// A webhook whose record id is not a Pipedrive id (it would step out of
+/// the API path the record is read at) is set aside: answered 200 and
+/// named in the answer, so Pipedrive does not resend what no resend can
+/// fix, and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_id_that_is_not_a_pipedrive_id_is_set_aside_with_200() {
+    let fake = FakeCrm::start("pd-api-token").await;
+    let app = app(&fake).await;
+    let mut bad = v2_won("a3f1c2d4-0201", 57, 1);
+    bad["meta"]["entity_id"] = json!("../persons/7");
+    bad["data"]["id"] = json!("../persons/7");
+    let r = send_pipedrive(&app, Some((USER, PASSWORD)), &bad).await;
+    assert_eq!(r.status(), 200);
+    let answer = json_of(r).await;
+    let why = answer["rejected"][0]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("is not a Pipedrive id"), "{answer}");
+    assert_eq!(events_stored(&app, "pipedrive"), 0);
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_v1_update_missing_a_field_pauses_and_the_next_update_resumes() {
     let fake = FakeCrm::start("pd-api-token").await;

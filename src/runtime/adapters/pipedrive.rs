@@ -119,10 +119,18 @@ pub fn normalize(
         .or_else(|| text(meta.get("id")).filter(|_| !v2))
         .ok_or("the webhook names no record: `meta.entity_id` or `data.id` is missing")?;
     if !super::is_crm_record_id(&record_id) {
-        return Err(format!(
-            "the webhook's record id `{}` is not a Pipedrive id (digits, or a lead's UUID)",
-            record_id.chars().take(80).collect::<String>()
-        ));
+        // Set aside (200, counted, named in the answer), as HubSpot's are:
+        // refused, Pipedrive would send it again, and no resend makes it
+        // readable (and a hook that keeps failing gets switched off).
+        out.rejected.push(super::Rejected {
+            position: Some(1),
+            id: None,
+            error: format!(
+                "the webhook's record id `{}` is not a Pipedrive id (digits, or a lead's UUID)",
+                record_id.chars().take(80).collect::<String>()
+            ),
+        });
+        return Ok(out);
     }
     let occurred_at = match meta.get("timestamp") {
         Some(serde_json::Value::Number(n)) => n
@@ -280,11 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn a_record_id_that_is_not_a_pipedrive_id_is_refused() {
+    fn a_record_id_that_is_not_a_pipedrive_id_is_set_aside() {
         let (m, objects) = deal_mapping();
         for bad in ["../persons/7", "56?x", "", "5 6"] {
-            let err = normalize(&v1(serde_json::json!(bad), "r"), &m, &objects).unwrap_err();
-            assert!(err.contains("is not a Pipedrive id"), "{bad}: {err}");
+            let n = normalize(&v1(serde_json::json!(bad), "r"), &m, &objects).unwrap();
+            assert!(n.events.is_empty(), "{bad}");
+            let why = &n.rejected[0].error;
+            assert!(why.contains("is not a Pipedrive id"), "{bad}: {why}");
         }
         let lead = "adf21080-0e10-11eb-879b-05d71fb426ec";
         let n = normalize(&v1(serde_json::json!(lead), "r"), &m, &objects).unwrap();
