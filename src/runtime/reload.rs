@@ -134,6 +134,24 @@ pub trait OnActivate: Send + Sync {
     /// `active` is now serving. A hook that fails here should log and
     /// return (the swap has happened).
     fn activated(&self, active: Arc<Active>) -> BoxFuture<'_>;
+
+    /// Why workflows that compiled cannot serve all the same (what the
+    /// server was configured with does not fit them), one line each; the
+    /// edit is then rejected as one with errors is (at start-up, the server
+    /// does not start). Empty by default.
+    fn problems(&self, _set: &WorkflowSet) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Every hook's [`OnActivate::problems`] with `set`, as a report: how many,
+/// and one `error:` line each.
+fn problems_of(hooks: &[Arc<dyn OnActivate>], set: &WorkflowSet) -> Option<(usize, String)> {
+    let problems: Vec<String> = hooks.iter().flat_map(|h| h.problems(set)).collect();
+    (!problems.is_empty()).then(|| {
+        let report = problems.iter().map(|p| format!("error: {p}\n")).collect();
+        (problems.len(), report)
+    })
 }
 
 /// Why the workflows could not be loaded at start-up.
@@ -278,6 +296,13 @@ impl Workflows {
                     problems,
                     report,
                 })?;
+        if let Some((problems, report)) = problems_of(&hooks, &set) {
+            return Err(InitialLoadError::Invalid {
+                dir: shown,
+                problems,
+                report,
+            });
+        }
         let active = Arc::new(Active {
             set,
             files: sources.into(),
@@ -354,7 +379,12 @@ impl Workflows {
         let before = std::mem::replace(&mut *last, read.digest);
 
         let compiled = if read.errors.is_empty() {
-            compile_off_thread(read.sources).await
+            compile_off_thread(read.sources).await.and_then(|done| {
+                match problems_of(&self.hooks, &done.0) {
+                    Some(rejected) => Err(rejected),
+                    None => Ok(done),
+                }
+            })
         } else {
             Err((read.errors.len(), read.errors.concat()))
         };

@@ -189,10 +189,14 @@ impl Server {
                     source,
                 })?,
         );
-        // Every version that serves is kept (so any past decision can be
-        // explained and replayed), and instances whose workflow is gone are
-        // listed as orphaned.
-        let hooks: Vec<Arc<dyn reload::OnActivate>> = vec![Arc::new(KeepVersions(store.clone()))];
+        // A version the CRM mapping does not fit is refused (its events or
+        // values would be dropped); every version that serves is kept (so
+        // any past decision can be explained and replayed), and instances
+        // whose workflow is gone are listed as orphaned.
+        let hooks: Vec<Arc<dyn reload::OnActivate>> = vec![
+            Arc::new(MappingFits(settings.crm.clone())),
+            Arc::new(KeepVersions(store.clone())),
+        ];
         let workflows = Workflows::load(settings.workflows.clone(), metrics.clone(), hooks).await?;
 
         let crm = Arc::new(
@@ -428,6 +432,21 @@ async fn reload_on_sighup(never: Hangups, _workflows: Arc<Workflows>) {
 /// Keeps each activated version in the store and marks the instances of
 /// workflows it no longer has as orphaned (their status is kept).
 struct KeepVersions(Arc<dyn Store>);
+
+/// Refuses workflows that no longer declare what the CRM mapping (read
+/// once, at start-up) names: a reload that renamed `object lead` would
+/// otherwise have every CRM event of it acknowledged and skipped.
+struct MappingFits(super::adapters::mapping::Mapping);
+
+impl reload::OnActivate for MappingFits {
+    fn activated(&self, _active: Arc<reload::Active>) -> reload::BoxFuture<'_> {
+        Box::pin(async {})
+    }
+
+    fn problems(&self, set: &crate::compile::WorkflowSet) -> Vec<String> {
+        self.0.does_not_fit(&set.schema().objects)
+    }
+}
 
 impl reload::OnActivate for KeepVersions {
     fn activating(&self, active: Arc<reload::Active>) -> reload::BoxCheck<'_> {

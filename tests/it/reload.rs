@@ -138,6 +138,44 @@ async fn an_invalid_save_keeps_the_last_good_version_and_shows_why() {
     assert_eq!((view.reloads, view.rejected_reloads), (1, 1));
 }
 
+/// The CRM mapping is read once, at start-up. An edit that stops declaring
+/// what it maps (here a mapped field, `lead.rejection_reason`; an object
+/// would be the same) compiles, but would have that field's CRM values
+/// dropped from then on: it is rejected as an invalid edit is, naming the
+/// field and the two ways out, and the last good version keeps serving.
+#[tokio::test]
+async fn an_edit_the_crm_mapping_no_longer_fits_is_rejected() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.crm = crate::fake_crm::mapping("http://127.0.0.1:9");
+    })
+    .await;
+    let good = app.status().version;
+    let file = app.workflow("crm.handoff");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = "  rejection_reason:     text     \"Rejection reason\"\n";
+    assert!(text.contains(line), "{text}");
+    save_by_rename(&file, &text.replace(line, ""));
+
+    let status = app.wait_for_status(|s| s.rejected == 1).await;
+    assert_eq!(status.version, good, "the last good version still serves");
+    let rejected = app.workflows().await.rejected.expect("shown");
+    assert_eq!(rejected.problems, 1, "{}", rejected.diagnostics);
+    assert!(
+        rejected.diagnostics.contains(
+            "hubspot property `rejection_reason` is mapped to `lead.rejection_reason`, which the workflows no longer declare"
+        ),
+        "{}",
+        rejected.diagnostics
+    );
+    assert!(rejected.diagnostics.contains("declare `rejection_reason` in `object lead` again, or change the mapping and restart the server"));
+
+    // Declared again: it serves.
+    save_in_place(&file, &format!("{text}\n# kept\n"));
+    let fixed = version_of(&app.workflow(""));
+    app.wait_for_status(|s| s.version == fixed).await;
+    assert!(app.workflows().await.rejected.is_none());
+}
+
 #[tokio::test]
 async fn deleting_every_file_is_rejected_too() {
     let app = spawn_app().await;

@@ -259,6 +259,38 @@ impl Mapping {
         }
     }
 
+    /// What of this mapping workflows declaring `objects` could not take:
+    /// a mapped object they do not declare (its events would be skipped),
+    /// a property mapped to a field they do not declare (its values would
+    /// be dropped). One line each, naming the fix; empty when it fits.
+    /// `handoff check` says the same with the file's lines
+    /// ([`check`]); this is for a server whose mapping is already read.
+    pub fn does_not_fit(&self, objects: &[ObjectSchema]) -> Vec<String> {
+        let mut out = Vec::new();
+        for crm in [Crm::HubSpot, Crm::Pipedrive] {
+            let Some(m) = self.crm(crm) else { continue };
+            for (name, om) in &m.objects {
+                let name = name.get_ref();
+                let Some(schema) = objects.iter().find(|o| &o.name == name) else {
+                    out.push(format!(
+                        "`[{crm}.objects.{name}]` in handoff.toml maps an object the workflows no longer declare, so its {crm} events would be skipped: declare `object {name}` again, or change the mapping and restart the server"
+                    ));
+                    continue;
+                };
+                for (property, field) in &om.properties {
+                    let field = field.get_ref();
+                    if schema.slot(field).is_none() {
+                        out.push(format!(
+                            "{crm} property `{}` is mapped to `{name}.{field}`, which the workflows no longer declare, so its values would be dropped: declare `{field}` in `object {name}` again, or change the mapping and restart the server",
+                            property.get_ref()
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The CRM owner/user id of the person `email` (the delivery worker
     /// assigns CRM tasks with it). Emails compare case-insensitively.
     pub fn crm_user_id(&self, crm: Crm, email: &str) -> Option<&str> {
@@ -656,6 +688,27 @@ closedwon = "Closed Won"
         assert!(found[0].message.contains("HubSpot setting"), "{found:?}");
         let span = found[0].span;
         assert_eq!(&text[span.start..span.end], "false");
+    }
+
+    #[test]
+    fn a_mapping_that_does_not_fit_the_workflows_says_what_would_be_lost() {
+        let table: toml::Table = toml::from_str(TOML).unwrap();
+        let m = Mapping::from_table(&table, "handoff.toml").unwrap();
+        let objects = |text: &str| {
+            let file = SourceFile::new("crm.handoff", text);
+            let (set, _) = crate::compile::load_sources(&[file]).expect("valid");
+            set.schema().objects.clone()
+        };
+        let fits = objects("object deal {\n  stage: one of \"Closed Won\"\n  amount: money\n}\n");
+        assert_eq!(m.does_not_fit(&fits), Vec::<String>::new());
+        let no_amount = objects("object deal {\n  stage: one of \"Closed Won\"\n}\n");
+        let lost = m.does_not_fit(&no_amount);
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(lost[0].starts_with("hubspot property `amount` is mapped to `deal.amount`, which the workflows no longer declare, so its values would be dropped"), "{lost:?}");
+        let no_deal = objects("object lead {\n  name: text\n}\n");
+        let lost = m.does_not_fit(&no_deal);
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(lost[0].contains("`[hubspot.objects.deal]` in handoff.toml maps an object the workflows no longer declare, so its hubspot events would be skipped: declare `object deal` again"), "{lost:?}");
     }
 
     #[test]
