@@ -594,6 +594,63 @@ async fn an_association_change_or_an_unreadable_event_does_not_lose_the_batch() 
     assert_eq!(events_stored(&app, "hubspot"), 2);
 }
 
+/// A record whose stored state cannot be read (a damaged row) does not
+/// fail its batch: its event waits, kept as pending with the reason, and
+/// the batch's other deal hands off.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_stored_unreadable_holds_only_its_own_event() {
+    let fake = FakeCrm::start(TOKEN).await;
+    fake.put("deals", "7201", deal("Kappa Co", "30000", "mid", "false"));
+    fake.put("deals", "7202", deal("Lambda Co", "30000", "mid", "false"));
+    let app = app_with(&fake).await;
+    let at = now_ms() - 60_000;
+    // Deal 7201 is known, then its row is damaged.
+    let r = send_hubspot(
+        &app,
+        SECRET,
+        &J::Array(vec![hs_event(
+            20,
+            7201,
+            at,
+            "deal.propertyChange",
+            Some(("amount", "30000")),
+        )])
+        .to_string(),
+        now_ms(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    rusqlite::Connection::open(app.dir.path().join("handoff.db"))
+        .unwrap()
+        .execute(
+            "UPDATE records SET state = '{half' WHERE record_id = '7201'",
+            [],
+        )
+        .unwrap();
+
+    let body = J::Array(vec![won(21, 7201, at + 1), won(22, 7202, at + 2)]).to_string();
+    let r = send_hubspot(&app, SECRET, &body, now_ms()).await;
+    assert_eq!(r.status(), 200, "the batch is taken");
+    let answer = json_of(r).await;
+    assert_eq!(answer["events"][0]["pending"], true, "{answer}");
+    assert_eq!(answer["events"][1]["duplicate"], false, "{answer}");
+    assert_eq!(
+        handoffs_of(&app, "7202").await.len(),
+        1,
+        "the other deal hands off"
+    );
+    let pending = app.state.store.crm_pending_summary().unwrap();
+    assert_eq!(pending.events, 1, "{pending:?}");
+    let why: String = rusqlite::Connection::open(app.dir.path().join("handoff.db"))
+        .unwrap()
+        .query_row("SELECT last_error FROM crm_pending", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        why.contains("the stored record deal/7201 cannot be read"),
+        "{why}"
+    );
+}
+
 /// An event whose record id cannot be HubSpot's (blank, or a path such as
 /// `../contacts/7`, which would reach another object in the API's paths)
 /// is set aside; the batch's other events are decided.

@@ -148,11 +148,39 @@ pub(super) async fn accept(
                 out.push(Fate::Pending(added));
                 continue;
             }
-            let done = ingest::ingest_one(tx, &set, &request, event, raw_body.clone(), &decided)
-                .map_err(|e| match e {
-                    ingest::IngestError::Store(s) => s,
-                    other => StoreError::abort(other),
-                })?;
+            let done = match ingest::ingest_one(
+                tx,
+                &set,
+                &request,
+                event,
+                raw_body.clone(),
+                &decided,
+            ) {
+                Ok(done) => done,
+                // The record's stored state cannot be read (it fails as it
+                // is loaded, before anything of the event is written): its
+                // event waits, kept and retried, rather than failing the
+                // batch's other records with it (HubSpot would resend them
+                // all, each time failing the same way, then give up).
+                Err(ingest::IngestError::Corrupt { key, reason }) => {
+                    tracing::error!(record = key, error = %reason, "a stored record cannot be read: its event waits; restore the database from a backup, or delete the record's row to start it afresh");
+                    let added = tx.crm_add_pending(&NewPending {
+                        source: request.source.clone(),
+                        event_id: event.id.clone(),
+                        object: event.object.clone(),
+                        record_id: event.record_id.clone(),
+                        event: stored.clone(),
+                        raw_body: raw_body.clone(),
+                        received_at: request.received_at,
+                        next_attempt_at: retry_at,
+                        error: format!("the stored record {key} cannot be read: {reason}"),
+                    })?;
+                    out.push(Fate::Pending(added));
+                    continue;
+                }
+                Err(ingest::IngestError::Store(s)) => return Err(s),
+                Err(other) => return Err(StoreError::abort(other)),
+            };
             out.push(Fate::Done(done));
         }
         Ok((out, times.into_inner()))
