@@ -147,6 +147,14 @@ async fn wait_fake(
     }
 }
 
+/// The notes of kind `kind` in a handoff's detail.
+fn notes_of<'a>(detail: &'a J, kind: &str) -> Vec<&'a J> {
+    detail["notes"]
+        .as_array()
+        .map(|notes| notes.iter().filter(|n| n["kind"] == kind).collect())
+        .unwrap_or_default()
+}
+
 fn of_kind<'a>(actions: &'a [J], kind: &str) -> Vec<&'a J> {
     actions.iter().filter(|a| a["kind"] == kind).collect()
 }
@@ -339,12 +347,7 @@ async fn every_action_arrives_once_and_a_dead_letter_is_redriven_after_recovery(
     assert_ne!(redriven["state"], "dead");
     // The handoff's record says who re-drove what.
     let detail = json_of(app.get(&format!("/handoffs/{h1}")).await).await;
-    let redrives: Vec<&J> = detail["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == "redrive")
-        .collect();
+    let redrives = notes_of(&detail, "redrive");
     assert_eq!(redrives.len(), 1, "{:#}", detail["notes"]);
     assert_eq!(redrives[0]["who"], "API token");
     assert_eq!(redrives[0]["text"], format!("re-drove task {task_id}"));
@@ -964,12 +967,7 @@ async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_s
     // Its handoff says why, naming both actions; the newer handoff has no
     // such note.
     let detail = json_of(app.get(&format!("/handoffs/{older_handoff}")).await).await;
-    let superseded: Vec<&J> = detail["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == "superseded")
-        .collect();
+    let superseded = notes_of(&detail, "superseded");
     assert_eq!(superseded.len(), 1, "{:#}", detail["notes"]);
     assert_eq!(superseded[0]["who"], "delivery");
     let text = superseded[0]["text"].as_str().unwrap();
@@ -979,11 +977,7 @@ async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_s
     );
     let detail = json_of(app.get(&format!("/handoffs/{newer_handoff}")).await).await;
     assert!(
-        !detail["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "superseded"),
+        notes_of(&detail, "superseded").is_empty(),
         "{:#}",
         detail["notes"]
     );
@@ -1035,9 +1029,8 @@ async fn two_sets_of_a_field_claimed_in_one_pass_send_only_the_newer() {
         "the older value is never written"
     );
     let detail = json_of(app.get(&format!("/handoffs/{older_handoff}")).await).await;
-    let notes = detail["notes"].as_array().unwrap();
-    let superseded: Vec<&J> = notes.iter().filter(|n| n["kind"] == "superseded").collect();
-    assert_eq!(superseded.len(), 1, "{notes:#?}");
+    let superseded = notes_of(&detail, "superseded");
+    assert_eq!(superseded.len(), 1, "{:#}", detail["notes"]);
     let text = superseded[0]["text"].as_str().unwrap();
     assert!(
         text.ends_with("a newer set of the same field, is on its way"),

@@ -28,13 +28,15 @@ fn with_tokens(s: &mut Settings) {
 }
 
 async fn app() -> (TestApp, reqwest::Client) {
-    let app = spawn_app_with(with_tokens).await;
-    // A browser-like client that shows redirects instead of following them.
-    let browser = reqwest::Client::builder()
+    (spawn_app_with(with_tokens).await, browser())
+}
+
+/// A browser-like client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
-        .unwrap();
-    (app, browser)
+        .unwrap()
 }
 
 /// A deal won with custom scope (so it waits in review), named `name`.
@@ -48,15 +50,7 @@ async fn plant_review(app: &TestApp, record: &str, name: &str) -> String {
             "promised_deliverables": [name], "pricing_exceptions": "None",
             "risk_notes": "None", "kickoff_preference": "Async first"},
         "previous": {"stage": "Proposal"}});
-    let r = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .bearer_auth(TOKEN)
-        .body(ev.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    post_events(app, &[ev]).await;
     let list: J = app
         .get(&format!("/handoffs?status=review&record={record}"))
         .await
@@ -1038,24 +1032,13 @@ async fn a_question_with_a_line_break_can_be_answered_from_the_page() {
         s.workflows = folder;
     })
     .await;
-    let b = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
+    let b = browser();
     let ev = json!({"id": "ev-lines", "object": "deal", "record_id": "D-9",
         "occurred_at": "2026-11-20T15:04:05Z",
         "record": {"name": "Acme", "stage": "Closed Won", "owner": "sam@example.com",
                    "risk_notes": "Vendor delay\nBudget freeze"},
         "previous": {"stage": "Proposal"}});
-    let r = app
-        .client
-        .post(app.url("/hooks/generic"))
-        .bearer_auth(TOKEN)
-        .body(ev.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    post_events(&app, &[ev]).await;
     let list: J = app.get("/handoffs?record=D-9").await.json().await.unwrap();
     let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
     let asked = "Is Vendor delay\nBudget freeze still open?";

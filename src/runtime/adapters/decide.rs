@@ -129,22 +129,25 @@ pub(super) async fn accept(
                 out.push(Fate::Done(Ingested::Duplicate { audit_id }));
                 continue;
             }
+            // The event kept to be decided later, waiting for `why`.
+            let waits = |why: String| NewPending {
+                source: request.source.clone(),
+                event_id: event.id.clone(),
+                object: event.object.clone(),
+                record_id: event.record_id.clone(),
+                event: stored.clone(),
+                raw_body: raw_body.clone(),
+                received_at: request.received_at,
+                next_attempt_at: retry_at,
+                error: why,
+            };
             // Behind an event already waiting, a record's later events wait
             // too: they are decided in order once the CRM answers.
             if wait.is_some() || tx.crm_has_pending(&event.object, &event.record_id)? {
-                let added = tx.crm_add_pending(&NewPending {
-                    source: request.source.clone(),
-                    event_id: event.id.clone(),
-                    object: event.object.clone(),
-                    record_id: event.record_id.clone(),
-                    event: stored.clone(),
-                    raw_body: raw_body.clone(),
-                    received_at: request.received_at,
-                    next_attempt_at: retry_at,
-                    error: wait
-                        .clone()
+                let added = tx.crm_add_pending(&waits(
+                    wait.clone()
                         .unwrap_or_else(|| "an earlier event of the record is waiting".into()),
-                })?;
+                ))?;
                 out.push(Fate::Pending(added));
                 continue;
             }
@@ -164,17 +167,9 @@ pub(super) async fn accept(
                 // all, each time failing the same way, then give up).
                 Err(ingest::IngestError::Corrupt { key, reason }) => {
                     tracing::error!(record = key, error = %reason, "a stored record cannot be read: its event waits; restore the database from a backup, or delete the record's row to start it afresh");
-                    let added = tx.crm_add_pending(&NewPending {
-                        source: request.source.clone(),
-                        event_id: event.id.clone(),
-                        object: event.object.clone(),
-                        record_id: event.record_id.clone(),
-                        event: stored.clone(),
-                        raw_body: raw_body.clone(),
-                        received_at: request.received_at,
-                        next_attempt_at: retry_at,
-                        error: format!("the stored record {key} cannot be read: {reason}"),
-                    })?;
+                    let added = tx.crm_add_pending(&waits(format!(
+                        "the stored record {key} cannot be read: {reason}"
+                    )))?;
                     out.push(Fate::Pending(added));
                     continue;
                 }
