@@ -814,6 +814,25 @@ fn kickoff_workflows() -> tempfile::TempDir {
     dir
 }
 
+/// A server on [`kickoff_workflows`] (kept alive by the returned folder)
+/// delivering `set`s to the fake HubSpot, backing off at most
+/// `backoff_max`.
+async fn kickoff_app(fake: &FakeSinks, backoff_max: Duration) -> (tempfile::TempDir, TestApp) {
+    let workflows = kickoff_workflows();
+    let folder = workflows.path().to_path_buf();
+    let deliver = deliver_to(fake, &[(ActionKind::Set, &[SinkKind::Hubspot])], 5, None);
+    let app = spawn_app_with_users(
+        move |s: &mut Settings| {
+            deliver(s);
+            s.workflows = folder;
+            s.delivery.backoff_max = backoff_max;
+        },
+        Some(users()),
+    )
+    .await;
+    (workflows, app)
+}
+
 /// An event of deal `record` moving from stage `from` to `to` at `at`.
 fn stage_event(id: &str, record: &str, from: &str, to: &str, at: &str) -> J {
     json!({"id": id, "object": "deal", "record_id": record, "occurred_at": at,
@@ -856,19 +875,8 @@ async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_s
             retry_after: Some(3600),
         },
     );
-    let workflows = kickoff_workflows();
-    let folder = workflows.path().to_path_buf();
-    let deliver = deliver_to(&fake, &[(ActionKind::Set, &[SinkKind::Hubspot])], 5, None);
-    let app = spawn_app_with_users(
-        move |s: &mut Settings| {
-            deliver(s);
-            s.workflows = folder;
-            // Room for the hour the failed write asks for.
-            s.delivery.backoff_max = Duration::from_secs(3600);
-        },
-        Some(users()),
-    )
-    .await;
+    // Room for the hour the failed write asks for.
+    let (_workflows, app) = kickoff_app(&fake, Duration::from_secs(3600)).await;
 
     post_event(
         &app,
@@ -992,17 +1000,7 @@ async fn a_set_that_comes_due_after_a_newer_set_of_its_field_is_superseded_not_s
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sets_of_a_field_claimed_in_one_pass_send_only_the_newer() {
     let fake = FakeSinks::start().await;
-    let workflows = kickoff_workflows();
-    let folder = workflows.path().to_path_buf();
-    let deliver = deliver_to(&fake, &[(ActionKind::Set, &[SinkKind::Hubspot])], 5, None);
-    let app = spawn_app_with_users(
-        move |s: &mut Settings| {
-            deliver(s);
-            s.workflows = folder;
-        },
-        Some(users()),
-    )
-    .await;
+    let (_workflows, app) = kickoff_app(&fake, Duration::from_millis(200)).await;
     let batch = json!([
         stage_event("b-1", "43", "Qualified", "Proposal", "2026-11-20T15:00:00Z"),
         stage_event(
