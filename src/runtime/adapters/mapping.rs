@@ -76,6 +76,12 @@ const MAX_TIMEOUT_MS: u64 = 5 * 60 * 1000;
 /// The longest `pending_retry_ms`: 30 minutes, where its doubling stops.
 const MAX_PENDING_RETRY_MS: u64 = 30 * 60 * 1000;
 
+/// The most `retries`: each is another call (up to `timeout_ms`) holding
+/// one of the few turns every webhook and the retry loop share; past a
+/// few, the pending-decision loop's growing waits serve a CRM that is down
+/// better than trying again at once.
+const MAX_RETRIES: u32 = 10;
+
 /// One CRM's `[hubspot]` or `[pipedrive]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +187,11 @@ impl CrmMapping {
                     most / 1000
                 ));
             }
+        }
+        if let Some(n) = self.retries.filter(|n| *n > MAX_RETRIES) {
+            return Err(format!(
+                "`retries = {n}` is more tries at once than help: write at most {MAX_RETRIES} (a read that still fails waits as a pending decision and is tried again later, with growing waits)"
+            ));
         }
         Ok(())
     }
@@ -588,6 +599,8 @@ closedwon = "Closed Won"
             ("pending_retry_ms = 1800001", "1800000"),
             ("hydrate_deadline_ms = 9223372036854775807", "300000"),
             ("timeout_ms = 300001", "300000"),
+            ("retries = 4294967295", "10"),
+            ("retries = 11", "10"),
         ] {
             let key = line.split(' ').next().unwrap();
             let err = read(line).expect_err(line).to_string();
@@ -600,6 +613,7 @@ closedwon = "Closed Won"
             "pending_retry_ms = 1800000",
             "hydrate_deadline_ms = 300000",
             "timeout_ms = 300000",
+            "retries = 10",
         ] {
             assert!(read(line).is_ok(), "{line}");
         }
