@@ -149,6 +149,20 @@ pub fn normalize(
         .and_then(|v| v.as_i64())
         .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
         .or(occurred_at);
+    // A time that is there but cannot be read: taken undated, the event
+    // would skip the check that an older change never overwrites a newer
+    // one. Set aside, as HubSpot's unreadable `occurredAt` is.
+    if let (None, Some(t)) = (occurred_at, meta.get("timestamp").filter(|t| !t.is_null())) {
+        out.rejected.push(super::Rejected {
+            position: Some(1),
+            id: None,
+            error: format!(
+                "the webhook's `meta.timestamp` {} is not a time (an ISO 8601 time or Unix seconds)",
+                t.to_string().chars().take(80).collect::<String>()
+            ),
+        });
+        return Ok(out);
+    }
     // The identity a retry repeats: v2's `meta.id`; v1 has none of its own,
     // so its request id, or the change's time, with the object and the
     // record stand for it (one request, such as a bulk update, may change
@@ -299,6 +313,28 @@ mod tests {
         let lead = "adf21080-0e10-11eb-879b-05d71fb426ec";
         let n = normalize(&v1(serde_json::json!(lead), "r"), &m, &objects).unwrap();
         assert_eq!(n.events[0].record_id, lead);
+    }
+
+    #[test]
+    fn a_timestamp_that_is_not_a_time_is_set_aside() {
+        let (m, objects) = deal_mapping();
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&v1(serde_json::json!(56), "r")).unwrap();
+        for garbled in [serde_json::json!("yesterday"), serde_json::json!(true)] {
+            body["meta"]["timestamp"] = garbled.clone();
+            let n = normalize(body.to_string().as_bytes(), &m, &objects).unwrap();
+            assert!(n.events.is_empty(), "{garbled}");
+            assert!(
+                n.rejected[0].error.contains("is not a time"),
+                "{:?}",
+                n.rejected
+            );
+        }
+        // Without a time at all it is taken, undated.
+        body["meta"].as_object_mut().unwrap().remove("timestamp");
+        let n = normalize(body.to_string().as_bytes(), &m, &objects).unwrap();
+        assert_eq!(n.events.len(), 1);
+        assert_eq!(n.events[0].occurred_at, None);
     }
 
     #[test]
