@@ -29,6 +29,9 @@ Environment:
   HANDOFF_LOG_FORMAT       human | json                    [default: human]
   HANDOFF_PUBLIC_URL       the URL people reach the server at
   HANDOFF_WATCH            reload when files change        [default: true]
+  HANDOFF_TRUSTED_PROXIES  your reverse proxies (10.0.0.2, 10.0.0.0/8, …):
+                           their X-Forwarded-For names the client whose
+                           wrong tokens are counted        [default: none]
   RUST_LOG                 log filter, e.g. info or handoff=debug [default: info]
 
 Secrets (environment only; NAME_FILE reads the secret from a file instead):
@@ -206,5 +209,36 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `HANDOFF_*` setting the server reads from the environment is
+    /// in `serve --help` (and in the variables a test server is cleared
+    /// of): a new one cannot be added without saying so.
+    #[test]
+    fn the_help_lists_every_variable_the_settings_read() {
+        let config = include_str!("../runtime/config.rs");
+        let helpers = include_str!("../../tests/it/helpers.rs");
+        let mut found = 0;
+        for part in config.split("env(\"").skip(1) {
+            let Some(name) = part.split('"').next() else {
+                continue;
+            };
+            found += 1;
+            assert!(
+                super::ENV_HELP.contains(name),
+                "{name} is not in serve --help"
+            );
+            assert!(
+                helpers.contains(&format!("\"{name}\"")),
+                "{name} is not cleared for test servers (tests/it/helpers.rs SERVER_VARS)"
+            );
+        }
+        assert!(
+            found >= 10,
+            "the settings' variables were not found ({found})"
+        );
     }
 }

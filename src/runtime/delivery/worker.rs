@@ -23,8 +23,7 @@ use super::{Clock, SinkSet, SystemClock};
 use crate::eval::Action;
 use crate::runtime::metrics::Metrics;
 use crate::runtime::store::{
-    ActionKind, ActionRow, DeliveryState, HandoffRow, NewNote, SinkDelivery, Store, StoreError,
-    StoreExt,
+    ActionKind, ActionRow, HandoffRow, NewNote, SinkDelivery, Store, StoreError, StoreExt,
 };
 
 /// What one pass did.
@@ -314,12 +313,10 @@ impl Worker {
             }
             *last = Some(Instant::now());
         }
+        // The depth alone, from the outbox's index: `counts()` would count
+        // the whole audit log too, every second.
         let store = self.store.clone();
-        if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || store.counts()).await {
-            let waiting = [DeliveryState::Pending, DeliveryState::Leased]
-                .iter()
-                .filter_map(|s| counts.outbox.get(s))
-                .sum::<u64>();
+        if let Ok(Ok(waiting)) = tokio::task::spawn_blocking(move || store.outbox_depth()).await {
             self.metrics
                 .outbox_depth
                 .set(i64::try_from(waiting).unwrap_or(i64::MAX));
