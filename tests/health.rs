@@ -354,6 +354,42 @@ fn the_report_names_a_workflow_with_no_handoffs() {
     assert_eq!(report.timezone, "UTC");
 }
 
+/// A workflow that had handoffs, none of them in a short window nor open:
+/// its section is empty, not an error saying the database has none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_quiet_in_the_window_is_an_empty_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), "quiet.db");
+    let set = rules();
+    let won = json!({"name": "Acme", "stage": "Closed Won", "owner": "sam@example.com",
+                     "scope": "Setup"});
+    send(&store, &set, "2026-10-01T10:00:00Z", "D-1", won).await;
+    let kicked = json!({"kicked_off_at": "2026-10-02T10:00:00Z"});
+    send(&store, &set, "2026-10-02T10:00:00Z", "D-1", kicked).await;
+    let window = Window {
+        since: common::ts("2026-11-20T00:00:00Z"),
+        now: end(),
+        workflow: Some("Won".into()),
+    };
+    let report = health::report(store.as_ref(), &window, &Targets::default())
+        .expect("a quiet week is no error");
+    assert!(
+        report.workflows.iter().all(|w| w.totals.started == 0),
+        "{:?}",
+        report.workflows
+    );
+    // A name that never had a handoff is still named as unknown.
+    let unknown = Window {
+        workflow: Some("Lost".into()),
+        ..window
+    };
+    let err = health::report(store.as_ref(), &unknown, &Targets::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("no handoffs of workflow \"Lost\""),
+        "{err}"
+    );
+}
+
 #[test]
 fn health_targets_come_from_the_config_file() {
     use handoff::runtime::{Overrides, Settings};

@@ -184,7 +184,18 @@ pub fn report(
     let mut rows = store.health_rows(window.since)?;
     mark_changed(store, &mut rows.versions);
     if let Some(name) = &window.workflow {
-        if !rows.handoffs.iter().any(|h| &h.workflow == name) {
+        // None in the window (nor open) is an empty section when the
+        // workflow had handoffs before it; an error only when it never had.
+        let ever = || {
+            let filter = crate::runtime::store::HandoffFilter {
+                workflow: Some(name.clone()),
+                ..Default::default()
+            };
+            store
+                .list_handoffs(&filter, &crate::runtime::store::PageRequest::first(1))
+                .map(|page| !page.items.is_empty())
+        };
+        if !rows.handoffs.iter().any(|h| &h.workflow == name) && !ever()? {
             let mut known: Vec<String> = rows.handoffs.iter().map(|h| h.workflow.clone()).collect();
             known.sort();
             known.dedup();

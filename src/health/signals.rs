@@ -354,7 +354,15 @@ pub fn compute(
         });
     }
 
-    let data_quality = data_quality(&rows.field_issues, window);
+    // Only this workflow: the data-quality problems of its object.
+    let objects: Option<Vec<&str>> = window.workflow.as_ref().map(|w| {
+        rows.handoffs
+            .iter()
+            .filter(|h| &h.workflow == w)
+            .map(|h| h.object.as_str())
+            .collect()
+    });
+    let data_quality = data_quality(&rows.field_issues, window, objects.as_deref());
     let day = day_hours(calendar);
     let findings = findings::diagnose(&workflows, &data_quality, targets, day);
     HealthReport {
@@ -525,10 +533,18 @@ fn lead_signals(ones: &[One<'_>], totals: &Signals, targets: &Targets) -> LeadSi
 }
 
 /// Groups field issues by (object, field, kind, value).
-fn data_quality(issues: &[FieldIssueFact], window: &Window) -> Vec<FieldIssue> {
+/// The field issues in the window, of `objects` only when given.
+fn data_quality(
+    issues: &[FieldIssueFact],
+    window: &Window,
+    objects: Option<&[&str]>,
+) -> Vec<FieldIssue> {
     let mut groups: BTreeMap<(&str, &str, IssueKind, &str), FieldIssue> = BTreeMap::new();
     for i in issues {
         if i.at < window.since || i.at > window.now {
+            continue;
+        }
+        if objects.is_some_and(|o| !o.contains(&i.object.as_str())) {
             continue;
         }
         groups

@@ -166,6 +166,9 @@ fn demo_then_health_on_the_command_line() {
     );
     let report: J = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["workflows"].as_array().unwrap().len(), 1);
+    // Only its object's data-quality problems: not the deals' `Closed-Won`.
+    let issues = report["data_quality"].as_array().unwrap();
+    assert!(issues.iter().all(|i| i["object"] == "lead"), "{issues:#?}");
 
     // A second demo into the same file is refused; a missing file is named.
     let out = std::process::Command::new(bin)
