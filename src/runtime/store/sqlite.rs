@@ -1348,6 +1348,55 @@ impl WriteTx for WriteConn {
 
 // ---- reads ----
 
+/// The handoffs list's query for `filter`, the page after `after`, and its
+/// values in order.
+fn handoffs_query(
+    filter: &HandoffFilter,
+    after: Option<i64>,
+    limit: usize,
+) -> (String, Vec<rusqlite::types::Value>) {
+    // Only the filters that are set go into the query: written as
+    // `(?1 IS NULL OR status = ?1)`, one statement served every filter
+    // and SQLite could use none of the indexes (`handoffs_by_status`,
+    // `handoffs_by_workflow`), so a rare status walked the whole table.
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(status) = &filter.status {
+        clauses.push("status = ?");
+        values.push(status.clone().into());
+    }
+    if let Some(workflow) = &filter.workflow {
+        clauses.push("workflow = ?");
+        values.push(workflow.clone().into());
+    }
+    if let Some(record_id) = &filter.record_id {
+        clauses.push("record_id = ?");
+        values.push(record_id.clone().into());
+    }
+    if let Some(orphaned) = filter.orphaned {
+        clauses.push("orphaned = ?");
+        values.push(i64::from(orphaned).into());
+    }
+    if let Some(after) = after {
+        clauses.push("seq < ?");
+        values.push(after.into());
+    }
+    if let Some(before) = filter.stuck_before {
+        clauses.push("status IN ('paused', 'review', 'proceeded') AND triggered_at < ?");
+        values.push(us(before).into());
+    }
+    values.push(((limit + 1) as i64).into());
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    (
+        format!("SELECT {HANDOFF_COLUMNS} FROM handoffs {where_clause} ORDER BY seq DESC LIMIT ?"),
+        values,
+    )
+}
+
 fn page_actions(
     conn: &Connection,
     where_clause: &str,
@@ -1387,30 +1436,13 @@ impl Store for SqliteStore {
     ) -> Result<Page<HandoffRow>, StoreError> {
         let after = decode_cursor('h', page)?;
         let limit = limit(page);
+        let (sql, values) = handoffs_query(filter, after, limit);
         let rows = self.read("listing handoffs", |conn| {
-            let sql = format!(
-                "SELECT {HANDOFF_COLUMNS} FROM handoffs \
-                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2) \
-                 AND (?3 IS NULL OR record_id = ?3) AND (?4 IS NULL OR orphaned = ?4) \
-                 AND (?5 IS NULL OR seq < ?5) \
-                 AND (?7 IS NULL OR (status IN ('paused', 'review', 'proceeded') \
-                      AND triggered_at < ?7)) \
-                 ORDER BY seq DESC LIMIT ?6"
-            );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
-                .query_map(
-                    params![
-                        filter.status,
-                        filter.workflow,
-                        filter.record_id,
-                        filter.orphaned,
-                        after,
-                        (limit + 1) as i64,
-                        filter.stuck_before.map(us),
-                    ],
-                    |r| Ok((r.get("seq")?, handoff_row(r)?)),
-                )?
+                .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                    Ok((r.get("seq")?, handoff_row(r)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })?;
@@ -1689,6 +1721,49 @@ mod tests {
             |r| r.get(0),
         )
         .unwrap()
+    }
+
+    /// What SQLite plans for `sql`: the `detail` column of each step.
+    fn plan(conn: &Connection, sql: &str, values: &[rusqlite::types::Value]) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    #[test]
+    fn the_handoffs_list_reads_by_the_index_of_its_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        SqliteStore::open(&path, SqliteOptions::default())
+            .unwrap()
+            .close();
+        let conn = Connection::open(&path).unwrap();
+        let filter = |f: HandoffFilter| {
+            let (sql, values) = handoffs_query(&f, Some(100), 50);
+            plan(&conn, &sql, &values)
+        };
+        let by_status = filter(HandoffFilter {
+            status: Some("review".into()),
+            ..Default::default()
+        });
+        assert!(by_status.contains("handoffs_by_status"), "{by_status}");
+        let by_workflow = filter(HandoffFilter {
+            workflow: Some("Sales to Delivery".into()),
+            ..Default::default()
+        });
+        assert!(
+            by_workflow.contains("handoffs_by_workflow"),
+            "{by_workflow}"
+        );
+        // No filter: newest first by the table's own order, no sort.
+        let all = filter(HandoffFilter::default());
+        assert!(!all.contains("TEMP B-TREE"), "{all}");
     }
 
     #[test]
