@@ -14,8 +14,8 @@ use super::Exit;
 /// Arguments of `handoff demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// The SQLite database to create (default: the `db` of handoff.toml,
-    /// else handoff.db). It must be new or empty.
+    /// The SQLite database to create (default: HANDOFF_DB, else the `db`
+    /// of handoff.toml, else handoff.db). It must be new or empty.
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// How many weeks of history, ending today (2 to 520: ten years).

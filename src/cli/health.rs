@@ -13,8 +13,8 @@ use super::{Exit, OutputFormat};
 /// Arguments of `handoff health`.
 #[derive(Debug, clap::Args)]
 pub struct HealthArgs {
-    /// The SQLite database (default: the `db` of handoff.toml, else
-    /// handoff.db).
+    /// The SQLite database (default: HANDOFF_DB, else the `db` of
+    /// handoff.toml, else handoff.db).
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// How far back: weeks, days or hours, such as `8w`, `30d`, `12h`.
