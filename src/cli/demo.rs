@@ -33,7 +33,7 @@ pub fn run(args: &DemoArgs) -> Exit {
         db: args.db.clone(),
         ..Overrides::default()
     };
-    let settings = match Settings::load(&flags) {
+    let settings = match Settings::load_without_secrets(&flags) {
         Ok(s) => s,
         Err(e) => return failed(miette::Report::new(e)),
     };

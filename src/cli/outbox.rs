@@ -78,7 +78,7 @@ pub fn run(args: &OutboxArgs) -> Exit {
                 config: db.config.clone(),
                 ..Overrides::default()
             };
-            match Settings::load(&flags) {
+            match Settings::load_without_secrets(&flags) {
                 Ok(s) => s.db,
                 Err(e) => {
                     eprintln!("{:?}", miette::Report::new(e));

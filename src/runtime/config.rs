@@ -352,6 +352,20 @@ impl Settings {
         Settings::load_with_vars(flags, |name| std::env::var(name).ok(), std::env::vars())
     }
 
+    /// [`Settings::load`] for a command that only reads the database
+    /// (`handoff health`, `outbox`, `demo`): no secret and no person's
+    /// token is read, so `secrets` and `people` stay empty. Such a command
+    /// is run by people who may not be allowed to read the server's secret
+    /// files (a `token_file` readable only by the service's user), and it
+    /// has no use for them.
+    pub fn load_without_secrets(flags: &Overrides) -> Result<Settings, ConfigError> {
+        Settings::read(
+            flags,
+            |name| std::env::var(name).ok(),
+            None::<std::iter::Empty<(String, String)>>,
+        )
+    }
+
     /// Reads the settings with `env` standing for the environment (tests
     /// pass a map instead of changing the process's variables).
     pub fn load_with(
@@ -368,6 +382,16 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
         vars: impl Iterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        Settings::read(flags, env, Some(vars))
+    }
+
+    /// The settings; secrets and people's tokens only with `vars` (the
+    /// environment's variables, where people's variables are found).
+    fn read(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+        vars: Option<impl Iterator<Item = (String, String)>>,
+    ) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
         let mut declared = Vec::new();
 
@@ -383,18 +407,25 @@ impl Settings {
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         if let Some(path) = file {
-            declared = s.apply_file(&path)?;
+            declared = s.apply_file(&path, vars.is_some())?;
         }
 
         s.apply_env(&env)?;
         s.apply_flags(flags)?;
-        s.secrets = read_secrets(&env)?;
-        s.people = people::resolve(declared, vars, &env)?;
+        if let Some(vars) = vars {
+            s.secrets = read_secrets(&env)?;
+            s.people = people::resolve(declared, vars, &env)?;
+        }
         Ok(s)
     }
 
-    /// Applies the file; returns the people it declares.
-    fn apply_file(&mut self, path: &Path) -> Result<Vec<(String, Option<Secret>)>, ConfigError> {
+    /// Applies the file; returns the people it declares, with the tokens
+    /// of their files when `tokens` (else none: nothing secret is read).
+    fn apply_file(
+        &mut self,
+        path: &Path,
+        tokens: bool,
+    ) -> Result<Vec<(String, Option<Secret>)>, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ReadFile {
             path: shown.clone(),
@@ -477,6 +508,9 @@ impl Settings {
         }
         if let Some(t) = file.delivery {
             self.delivery = super::delivery::DeliverySettings::from_file(t, &shown)?;
+        }
+        if !tokens {
+            return Ok(Vec::new());
         }
         people::from_file(file.people.unwrap_or_default(), base, &shown)
     }

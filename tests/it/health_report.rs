@@ -187,3 +187,51 @@ fn demo_then_health_on_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("handoff demo --db nowhere.db"));
 }
+
+/// `health`, `outbox` and `demo` read no secret: run by someone who may not
+/// read the server's token files (here: files that are not there at all),
+/// they work, where `serve` would refuse to start.
+#[test]
+fn read_only_commands_do_not_read_the_servers_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("handoff.toml"),
+        "db = \"h.db\"\n[people.\"ana@example.com\"]\ntoken_file = \"secrets/ana.token\"\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_handoff");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .current_dir(dir.path())
+            .args(args)
+            .env(
+                "HANDOFF_API_TOKEN_FILE",
+                dir.path().join("secrets/api.token"),
+            )
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["demo", "--weeks", "2"][..],
+        &["health", "--since", "3w"],
+        &["outbox", "list"],
+    ] {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        dir.path().join("h.db").is_file(),
+        "demo wrote the config's db"
+    );
+    // The server itself still reads them, and names the missing file.
+    let flags = handoff::runtime::Overrides {
+        config: Some(dir.path().join("handoff.toml")),
+        ..Default::default()
+    };
+    let err = handoff::runtime::Settings::load_with(&flags, |_| None).unwrap_err();
+    assert!(err.to_string().contains("ana.token"), "{err}");
+}
