@@ -80,6 +80,31 @@ fn axes(labels: &[String], max: f64, unit: &str) -> Markup {
     }
 }
 
+/// The `points` of each line of `values`: a line joins neighbouring weeks
+/// only. A week without data breaks the line, so the chart does not draw a
+/// trend through weeks nothing was measured in; a week alone between gaps
+/// is its dot only.
+fn segments(values: &[Option<f64>], max: f64) -> Vec<String> {
+    let n = values.len();
+    let mut out = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => run.push(format!("{:.1},{:.1}", x_of(i, n), y_of(*v, max))),
+            None => {
+                if run.len() > 1 {
+                    out.push(run.join(" "));
+                }
+                run.clear();
+            }
+        }
+    }
+    if run.len() > 1 {
+        out.push(run.join(" "));
+    }
+    out
+}
+
 /// A line chart of `series` over `labels` (weeks), values in `unit`.
 pub fn lines(title: &str, labels: &[String], series: &[Series], unit: &str) -> Markup {
     let max = nice_max(
@@ -100,10 +125,9 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], unit: &str) -> M
                 title { (title) }
                 (axes(labels, max, unit))
                 @for s in series {
-                    @let path = s.values.iter().enumerate()
-                        .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", x_of(i, n), y_of(v, max))))
-                        .collect::<Vec<_>>().join(" ");
-                    polyline points=(path) fill="none" stroke=(s.colour) stroke-width="2" {}
+                    @for path in segments(&s.values, max) {
+                        polyline points=(path) fill="none" stroke=(s.colour) stroke-width="2" {}
+                    }
                     @for (i, v) in s.values.iter().enumerate() {
                         @if let Some(v) = v {
                             circle.point cx=(format!("{:.1}", x_of(i, n))) cy=(format!("{:.1}", y_of(*v, max))) r="3.5" fill=(s.colour) {
@@ -183,6 +207,37 @@ mod tests {
         assert!(svg.contains("week of 11-16: 30 hours"), "{svg}");
         // The highest value is at the top of a nice scale (30 of 50).
         assert!(svg.contains(">50<"), "{svg}");
+    }
+
+    #[test]
+    fn a_week_without_data_breaks_the_line() {
+        let labels: Vec<String> = (1..=6).map(|d| format!("12-0{d}")).collect();
+        let svg = lines(
+            "Lead time",
+            &labels,
+            &[Series {
+                name: "median".into(),
+                colour: "#0b4f9c",
+                values: vec![Some(1.0), Some(2.0), None, Some(3.0), None, Some(5.0)],
+            }],
+            "hours",
+        )
+        .into_string();
+        // Weeks 1-2 joined; week 4 alone and week 6 alone are dots only.
+        assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
+        assert_eq!(svg.matches("<circle class=\"point\"").count(), 4);
+        assert_eq!(
+            segments(&[Some(1.0), None, Some(2.0)], 5.0),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            segments(&[None, Some(1.0), Some(2.0), Some(3.0)], 5.0).len(),
+            1
+        );
+        assert_eq!(
+            segments(&[Some(1.0), Some(1.0), None, Some(2.0), Some(2.0)], 5.0).len(),
+            2
+        );
     }
 
     #[test]
