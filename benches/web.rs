@@ -4,7 +4,7 @@
 //! The db is `handoff demo`'s quarter (13 weeks, seed 1: 234 deals and
 //! 312 leads through the real ingest path), filled once. Contenders, one
 //! group, back to back:
-//! - `read_facts` (baseline): the one store read the dashboard makes, with
+//! - `read_counts` (baseline): the store read of the open handoffs' counts, with
 //!   nothing computed or drawn: the floor any dashboard on this store pays;
 //! - `figures`: the health report of the quarter (its own store read, the
 //!   weekly signals and findings) plus the status counts: `dashboard::data`;
@@ -41,16 +41,16 @@ fn benches(c: &mut Criterion) {
             &handoff::health::demo::DemoOptions::new(13, 1, now),
         ))
         .expect("the demo quarter is stored");
-    let facts = store.handoff_facts().expect("facts").len();
+    let open = store.open_counts().expect("counts").len();
     eprintln!(
-        "demo quarter: {} deals, {} leads, {} events, {facts} handoffs",
+        "demo quarter: {} deals, {} leads, {} events, {open} open status counts",
         filled.deals, filled.leads, filled.events
     );
     let targets = handoff::health::Targets::default();
 
     let mut g = c.benchmark_group("dashboard_quarter");
-    g.bench_function("read_facts", |b| {
-        b.iter(|| store.handoff_facts().expect("facts").len())
+    g.bench_function("read_counts", |b| {
+        b.iter(|| store.open_counts().expect("counts").len())
     });
     g.bench_function("figures", |b| {
         b.iter(|| dashboard::data(store.as_ref(), &targets, now).expect("figures"))

@@ -503,18 +503,14 @@ pub struct SessionRow {
     pub expires_at: Timestamp,
 }
 
-/// What the dashboard needs of one handoff.
+/// How many handoffs of a workflow are in an open status now (the
+/// dashboard's counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandoffFact {
+pub struct StatusCount {
     pub workflow: String,
+    /// `proceeded`, `paused` or `review`.
     pub status: String,
-    pub triggered_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub done_at: Option<Timestamp>,
-    /// Missing fields now (while paused).
-    pub missing: Vec<String>,
-    /// The status it started in (`paused` when fields were missing).
-    pub first_status: Option<String>,
+    pub count: u64,
 }
 
 /// Counts for /metrics.
@@ -748,8 +744,10 @@ pub trait Store: Send + Sync {
     // --- web ---
     /// Email drafts waiting for a person, newest first.
     fn drafts(&self, page: &PageRequest) -> Result<Page<ActionRow>, StoreError>;
-    /// One line of facts per handoff, oldest first, for the dashboard.
-    fn handoff_facts(&self) -> Result<Vec<HandoffFact>, StoreError>;
+    /// How many handoffs of each workflow are `proceeded`, `paused` or in
+    /// `review` now, for the dashboard: counted by the store (it reads the
+    /// open handoffs only, however long the history).
+    fn open_counts(&self) -> Result<Vec<StatusCount>, StoreError>;
     /// The session whose id hashes to `key`, unless it expired by `now`.
     fn session(&self, key: &[u8; 32], now: Timestamp) -> Result<Option<SessionRow>, StoreError>;
     // --- health ---

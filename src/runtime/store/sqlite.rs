@@ -1645,8 +1645,8 @@ impl Store for SqliteStore {
         web::drafts(self, page)
     }
 
-    fn handoff_facts(&self) -> Result<Vec<super::HandoffFact>, StoreError> {
-        web::handoff_facts(self)
+    fn open_counts(&self) -> Result<Vec<super::StatusCount>, StoreError> {
+        web::open_counts(self)
     }
 
     fn session(&self, key: &[u8; 32], now: Timestamp) -> Result<Option<SessionRow>, StoreError> {
@@ -1764,6 +1764,54 @@ mod tests {
         // No filter: newest first by the table's own order, no sort.
         let all = filter(HandoffFilter::default());
         assert!(!all.contains("TEMP B-TREE"), "{all}");
+    }
+
+    #[test]
+    fn the_dashboard_counts_open_handoffs_by_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counts.db");
+        SqliteStore::open(&path, SqliteOptions::default())
+            .unwrap()
+            .close();
+        let conn = Connection::open(&path).unwrap();
+        let plan = plan(&conn, web::OPEN_COUNTS, &[]);
+        assert!(plan.contains("handoffs_by_status"), "{plan}");
+        let rows = [
+            ("S", "proceeded"),
+            ("S", "proceeded"),
+            ("S", "review"),
+            ("S", "done"),
+            ("S", "withdrawn"),
+            ("M", "paused"),
+            ("M", "done"),
+        ];
+        for (i, (workflow, status)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO handoffs (id, workflow, object, record_id, status, \
+                 triggered_at, updated_at) VALUES (?1, ?2, 'deal', ?1, ?3, 0, 0)",
+                rusqlite::params![format!("h-{i}"), workflow, status],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let mut counts: Vec<(String, String, u64)> = store
+            .open_counts()
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.workflow, c.status, c.count))
+            .collect();
+        counts.sort();
+        let want = |w: &str, s: &str, n| (w.to_string(), s.to_string(), n);
+        assert_eq!(
+            counts,
+            [
+                want("M", "paused", 1),
+                want("S", "proceeded", 2),
+                want("S", "review", 1)
+            ]
+        );
+        store.close();
     }
 
     #[test]

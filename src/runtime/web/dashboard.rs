@@ -22,7 +22,7 @@ use super::layout::page as shell;
 use super::{html_page, Viewer};
 use crate::health::{self, HealthError, HealthReport, Severity, Targets, Window};
 use crate::runtime::state::AppState;
-use crate::runtime::store::{HandoffFact, Store};
+use crate::runtime::store::{StatusCount, Store};
 
 /// How many weeks the charts cover (a quarter).
 pub const WEEKS: usize = 13;
@@ -90,12 +90,12 @@ pub fn data(
         workflow: None,
     };
     let report = health::report(store, &window, targets)?;
-    let facts = store.handoff_facts()?;
-    Ok(assemble(&report, &facts, now))
+    let counts = store.open_counts()?;
+    Ok(assemble(&report, &counts, now))
 }
 
 /// The page's figures from a health report and the handoffs' statuses now.
-pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) -> Dashboard {
+pub fn assemble(report: &HealthReport, counts: &[StatusCount], now: Timestamp) -> Dashboard {
     let tz = jiff::tz::TimeZone::get(&report.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let this_week = week_of(now, &tz);
     let mondays: Vec<jiff::civil::Date> = (0..WEEKS)
@@ -127,11 +127,11 @@ pub fn assemble(report: &HealthReport, facts: &[HandoffFact], now: Timestamp) ->
             w.lead_p90[i] = row.signals.lead_time_hours.map(|s| s.p90);
             w.completeness[i] = row.signals.completeness;
         }
-        for f in facts.iter().filter(|f| f.workflow == wh.workflow) {
-            match f.status.as_str() {
-                "proceeded" => w.open += 1,
-                "paused" => w.paused += 1,
-                "review" => w.review += 1,
+        for c in counts.iter().filter(|c| c.workflow == wh.workflow) {
+            match c.status.as_str() {
+                "proceeded" => w.open += c.count,
+                "paused" => w.paused += c.count,
+                "review" => w.review += c.count,
                 _ => {}
             }
         }
