@@ -415,16 +415,23 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
                 });
                 match found {
                     Some(j) => from = j + 1,
-                    None => {
-                        // Report against the closest candidate for a useful diff.
-                        let cand = g.get(from.min(g.len().saturating_sub(1)));
-                        match cand {
-                            Some(c) => compare(&format!("{path}[{i}]"), wv, c, failures),
-                            None => failures.push(format!(
-                                "{path}[{i}]: expected {wv}, but there are no more entries"
-                            )),
-                        }
-                    }
+                    None => match g.get(from) {
+                        // The next unmatched entry, for a useful diff (it
+                        // differs, or `find` would have taken it).
+                        Some(c) => compare(&format!("{path}[{i}]"), wv, c, failures),
+                        // Never an entry an earlier expectation matched:
+                        // that one compared equal, and the test would pass
+                        // with fewer actions than it expects.
+                        None => failures.push(format!(
+                            "{path}[{i}]: expected {wv}, but there are no more entries: {} in all, {}",
+                            g.len(),
+                            if g.is_empty() {
+                                "so nothing matched".to_string()
+                            } else {
+                                format!("each matched by one of the {i} expected before it")
+                            }
+                        )),
+                    },
                 }
             }
         }
@@ -538,6 +545,44 @@ mod tests {
                 "`{k}` is missing from OUTCOME_KEYS"
             );
         }
+    }
+
+    #[test]
+    fn expecting_more_entries_than_came_fails() {
+        let got = serde_json::json!([{ "type": "notify", "to": "sam" }]);
+        let mut failures = Vec::new();
+        compare(
+            "actions",
+            &serde_json::json!([{ "type": "notify" }, { "type": "notify" }]),
+            &got,
+            &mut failures,
+        );
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("actions[1]: expected {\"type\":\"notify\"}, but there are no more entries: 1 in all"),
+            "{failures:?}"
+        );
+        // The entry after the last match is the one compared, never the match.
+        let mut failures = Vec::new();
+        compare(
+            "actions",
+            &serde_json::json!([{ "type": "notify" }, { "type": "task" }]),
+            &got,
+            &mut failures,
+        );
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("no more entries"), "{failures:?}");
+        let mut failures = Vec::new();
+        compare(
+            "actions",
+            &serde_json::json!([{ "type": "task" }]),
+            &serde_json::json!([]),
+            &mut failures,
+        );
+        assert!(
+            failures[0].contains("0 in all, so nothing matched"),
+            "{failures:?}"
+        );
     }
 
     #[test]
