@@ -436,6 +436,51 @@ fn run_refuses_a_broken_state_file() {
 }
 
 #[test]
+fn run_never_writes_its_state_over_a_file_that_is_not_one() {
+    let dir = TempDir::new().unwrap();
+    // The event file itself, by another path.
+    let events = dir.path().join("events.json");
+    let text = std::fs::read_to_string(event("won_custom.json")).unwrap();
+    std::fs::write(&events, &text).unwrap();
+    let other_path = dir.path().join(".").join("events.json");
+    run_in(
+        &workflows(),
+        &events,
+        &["--state", other_path.to_str().unwrap()],
+    )
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("is the event file"));
+    assert_eq!(
+        std::fs::read_to_string(&events).unwrap(),
+        text,
+        "left alone"
+    );
+    // Any other JSON object that is not a state file.
+    let config = dir.path().join("settings.json");
+    std::fs::write(&config, r#"{"x": 1, "y": [2]}"#).unwrap();
+    run("won_custom.json", &["--state", config.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is not a handoff state file (its keys are x, y",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        r#"{"x": 1, "y": [2]}"#
+    );
+    // An empty object is an empty state (a file someone made to start from).
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    run("won_custom.json", &["--state", empty.to_str().unwrap()])
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&empty)
+        .unwrap()
+        .contains("\"records\""));
+}
+
+#[test]
 fn run_on_workflows_with_errors_exits_1() {
     let dir = TempDir::new().unwrap();
     std::fs::write(

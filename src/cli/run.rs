@@ -24,6 +24,15 @@ pub fn run(args: &RunArgs) -> Exit {
         Err(e) => return fail(&format!("`{}`: {e}", args.event.display())),
     };
     warn_unknown_values(&events);
+    if let Some(p) = &args.state {
+        if same_file(p, &args.event) {
+            return fail(&format!(
+                "--state `{}` is the event file: the run would write its state over the events; \
+                 give --state a file of its own",
+                p.display()
+            ));
+        }
+    }
     let mut state = match &args.state {
         Some(p) => match read_state(p) {
             Ok(s) => s,
@@ -110,10 +119,30 @@ pub(super) fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
         .ok_or_else(|| format!("`--now {s}` is not a date-time such as 2026-11-20T15:04:05Z"))
 }
 
+/// The keys a state file may have; a JSON object with others only is not
+/// one (serde reads any object as an empty state, and the run would then
+/// write the state over it).
+const STATE_KEYS: [&str; 5] = ["format", "records", "teams", "open_tasks", "seen"];
+
 /// Reads a state file; a missing file is an empty state.
 pub(super) fn read_state(p: &Path) -> Result<State, String> {
     match std::fs::read(p) {
         Ok(bytes) => {
+            if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(&bytes) {
+                if !o.is_empty() && !o.keys().any(|k| STATE_KEYS.contains(&k.as_str())) {
+                    let mut keys: Vec<&str> = o.keys().map(String::as_str).take(4).collect();
+                    if o.len() > 4 {
+                        keys.push("…");
+                    }
+                    return Err(format!(
+                        "`{}` is not a handoff state file (its keys are {}; a state file has {}), \
+                         and --state would write over it: name a new file, or one an earlier run wrote",
+                        p.display(),
+                        keys.join(", "),
+                        STATE_KEYS.join(", ")
+                    ));
+                }
+            }
             let state: State = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("`{}` is not a handoff state file: {e}", p.display()))?;
             if state.format > eval::STATE_FORMAT {
@@ -134,6 +163,14 @@ pub(super) fn read_state(p: &Path) -> Result<State, String> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
         Err(e) => Err(format!("cannot read `{}`: {e}", p.display())),
+    }
+}
+
+/// Whether `a` and `b` name one file (through links and `..` too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
