@@ -17,6 +17,29 @@ async fn a_body_over_the_limit_is_413() {
         .await
         .unwrap();
     assert_eq!(over.status(), 413);
+    // Refused on its Content-Length, before any route, and still answered
+    // like every refusal: JSON naming the setting (it was plain text).
+    let answer: J = over.json().await.expect("a JSON answer");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("max_body_bytes (1024 bytes)") && error.contains("HANDOFF_MAX_BODY_BYTES"),
+        "{answer}"
+    );
+    // A browser gets a page.
+    let page = app
+        .client
+        .post(app.url("/signin"))
+        .header("accept", "text/html")
+        .body(vec![b'x'; 1025])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 413);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<html") && page.contains("max_body_bytes"),
+        "{page}"
+    );
     // At the limit the body passes the layer and reaches the route, which
     // takes no POST.
     let at = app

@@ -77,6 +77,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         // extractors would otherwise cap a larger configured limit.
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_read::explain_too_large,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
