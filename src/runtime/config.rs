@@ -633,9 +633,17 @@ impl Settings {
 
     /// The address people reach the server at.
     pub fn public_url(&self) -> String {
+        self.public_url_at(self.listen)
+    }
+
+    /// The address people reach the server at, once it listens on `bound`:
+    /// `public_url` when set, else `http://` and the address bound (with
+    /// `--listen 127.0.0.1:0`, the port the system picked: links made with
+    /// the configured port 0 lead nowhere).
+    pub fn public_url_at(&self, bound: std::net::SocketAddr) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 

@@ -324,7 +324,7 @@ impl Server {
                 state.store.clone(),
                 sinks,
                 &state.settings.delivery,
-                state.settings.public_url(),
+                state.settings.public_url_at(self.addr),
                 state.metrics.clone(),
             ));
             let (tx, rx) = tokio::sync::watch::channel(false);

@@ -17,7 +17,7 @@ use handoff::runtime::Settings;
 use serde_json::{json, Value as J};
 
 use crate::fake_sinks::{Behaviour, FakeSinks, HUBSPOT_TOKEN, OUTBOUND_SECRET, PIPEDRIVE_TOKEN};
-use crate::helpers::{spawn_app_with_users, TestApp, BOUND};
+use crate::helpers::{spawn_app_with, spawn_app_with_users, TestApp, BOUND};
 
 fn won(id: &str, record: &str, risk: Option<&str>) -> J {
     let mut fields = json!({"name": format!("Deal {record}"), "stage": "Closed Won",
@@ -84,6 +84,35 @@ fn deliver_to(
             webhook_url: Some(fake.webhook_url()),
         };
     }
+}
+
+/// Without `public_url`, links to briefs lead to the address the server
+/// bound, not the configured one: with `--listen 127.0.0.1:0` that is
+/// the port the system picked (links once said port 0).
+#[tokio::test(flavor = "multi_thread")]
+async fn links_to_briefs_name_the_port_the_server_listens_on() {
+    let fake = FakeSinks::start().await;
+    let deliver = deliver_to(&fake, &[(ActionKind::Task, &[SinkKind::Webhook])], 3, None);
+    let app = spawn_app_with(move |s: &mut Settings| {
+        deliver(s);
+        s.public_url = None;
+    })
+    .await;
+    post_event(&app, &won("e1", "D-1", Some("None"))).await;
+    let h1 = handoff_of(&app, "D-1").await;
+    wait_actions(&app, &h1, |a| state_of(a, "task") == ["delivered"]).await;
+    let hooks = fake.received(|r| r.webhooks.clone());
+    let brief_url = hooks[0].0["data"]["brief_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        brief_url,
+        app.url(&format!("/handoffs/{h1}")),
+        "{:#}",
+        hooks[0].0
+    );
+    assert!(!brief_url.contains(":0/"), "{brief_url}");
 }
 
 async fn post_event(app: &TestApp, body: &J) {
