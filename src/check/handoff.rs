@@ -66,6 +66,10 @@ impl Checker<'_> {
                         .with_help("give each handoff its own name");
                     let d = self.relate(d, *first, "first declared here");
                     self.diagnostics.push(d);
+                    // Its body is still checked (a typo in it would
+                    // otherwise surface only after the rename), but it
+                    // takes no part in the checks across handoffs.
+                    let _ = self.handoff(fi, di, h);
                     continue;
                 }
                 names.insert(key, (loc, h.name.value.clone()));
@@ -639,6 +643,27 @@ impl Checker<'_> {
                         }
                     }
                     AssignSource::To(r) => self.person(r, scope, "a role is given to"),
+                }
+                if let Some(user) = self.directory.users.get(&asg.role.name) {
+                    // One name for two people: the rules would read the
+                    // role, `handoff run` and `serve` the user.
+                    let first = user.loc;
+                    let d = self
+                        .diag(
+                            Code::H101,
+                            Loc::new(file, asg.role.span),
+                            format!(
+                                "role `{}` has the name of a declared user",
+                                asg.role.name
+                            ),
+                            "also a user",
+                        )
+                        .with_help(format!(
+                            "give the role a name of its own, such as `{}_pick`; to give the role to the user, write `assign ROLE to {}`",
+                            asg.role.name, asg.role.name
+                        ));
+                    let d = self.relate(d, first, "the user is declared here");
+                    self.diagnostics.push(d);
                 }
                 scope.roles.insert(asg.role.name.clone());
                 info.roles
