@@ -24,6 +24,13 @@ pub enum LoadError {
     #[error("no `.handoff` files under `{0}`")]
     #[diagnostic(code(io::empty), help("workflow files must end in `.handoff`"))]
     NoFiles(String),
+    /// Every path given was a workflow test, none a workflow file.
+    #[error("`{0}` is a workflow test, not a workflow file")]
+    #[diagnostic(
+        code(io::test_file),
+        help("run it with `handoff test {0}`; `check` and `fmt` read `.handoff` files")
+    )]
+    TestFile(String),
     /// The path is a symbolic link to nothing.
     #[error("cannot read `{path}`: it is a symbolic link to `{target}`, which does not exist")]
     #[diagnostic(
@@ -54,7 +61,7 @@ impl LoadError {
     /// The path the error is about, as shown.
     pub fn path(&self) -> &str {
         match self {
-            LoadError::NotFound(p) | LoadError::NoFiles(p) => p,
+            LoadError::NotFound(p) | LoadError::NoFiles(p) | LoadError::TestFile(p) => p,
             LoadError::BrokenLink { path, .. }
             | LoadError::Read { path, .. }
             | LoadError::NotUtf8 { path, .. } => path,
@@ -79,11 +86,22 @@ pub struct Loaded {
 }
 
 /// Lists the `.handoff` files under `paths`, in a stable order (sorted within
-/// each directory), each once.
+/// each directory), each once. A file named on its own is taken whatever
+/// its name, except a workflow test (`*.handoff-test`): `check
+/// workflows/*` names the tests beside the workflows, and is about the
+/// workflows. Only tests named is an error that points at `handoff test`.
 pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let tests: Vec<&PathBuf> = paths.iter().filter(|p| is_test(p)).collect();
+    if !tests.is_empty() && tests.len() == paths.len() {
+        errors.extend(tests.iter().map(|p| LoadError::TestFile(display(p))));
+        return (files, errors);
+    }
     for path in paths {
+        if is_test(path) {
+            continue;
+        }
         if !path.exists() {
             errors.push(missing(path));
         } else if path.is_dir() {
@@ -221,6 +239,11 @@ fn windows_1252(byte: u8) -> Option<char> {
 
 fn is_handoff(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "handoff")
+}
+
+/// A workflow test file, named on its own (not a folder).
+fn is_test(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "handoff-test") && !p.is_dir()
 }
 
 /// A path as shown in messages: as given, with `/` separators.

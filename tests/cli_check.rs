@@ -152,6 +152,28 @@ fn missing_path_exits_2_and_the_other_paths_are_still_checked() {
     );
 }
 
+/// `check workflows/*` names the tests beside the workflows: they are
+/// skipped; naming only tests points at `handoff test`.
+#[test]
+fn workflow_tests_named_beside_workflows_are_skipped() {
+    let p = Project::new()
+        .file("w/crm.handoff", "object deal {\n  name: text\n}\n")
+        .file("w/won.handoff-test", "[[test]]\nname = \"x\"\n");
+    let run = p.run(&["check", "w/crm.handoff", "w/won.handoff-test"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(run.text().contains("checked 1 file"), "{}", run.text());
+    let run = p.run(&["fmt", "--check", "w/crm.handoff", "w/won.handoff-test"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let run = p.run(&["check", "w/won.handoff-test"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.text().contains("is a workflow test")
+            && run.text().contains("handoff test w/won.handoff-test"),
+        "{}",
+        run.text()
+    );
+}
+
 #[test]
 fn directory_without_handoff_files_exits_2() {
     let p = Project::new().file("empty/notes.txt", "not a workflow");
