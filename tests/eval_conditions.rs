@@ -275,3 +275,27 @@ fn a_datetime_meets_a_date_on_its_day_in_the_calendar_timezone() {
         names(&["on the 18th", "before the 19th", "today", "in the list"])
     );
 }
+
+#[test]
+fn a_date_and_a_datetime_subtract_by_days_and_a_duration_adds_either_way() {
+    // 02:00 UTC on the 19th is 21:00 on the 18th in New York: 17 days after
+    // the 1st, read on its day as comparisons read it.
+    let set = project(&[
+        ("datetime minus date", "deal.at - deal.start == 17 days"),
+        ("date minus datetime", "deal.start - deal.at == -17 days"),
+        ("now minus date", "now - 2026-11-01 > 16 days"),
+        ("duration first", "3 days + deal.start == 2026-11-04"),
+        ("duration first, datetime", "1 hours + deal.at > deal.at"),
+    ]);
+    let rec = json!({"name": "Acme", "start": "2026-11-01", "at": "2026-11-19T02:00:00Z"});
+    assert_eq!(
+        flagged(&set, rec, NOW),
+        names(&[
+            "datetime minus date",
+            "date minus datetime",
+            "now minus date",
+            "duration first",
+            "duration first, datetime"
+        ])
+    );
+}

@@ -303,6 +303,17 @@ impl Ctx<'_> {
                         Some(r) => Number(r),
                     }
                 }
+                // `3 days + today`, as the checker allows: the sum either way.
+                (Duration(_), Date(_) | DateTime(_)) if op == Add => self.binary(op, b, a),
+                // A date and a date-time: the date-time's date in the
+                // calendar's timezone, as comparisons read it, so
+                // `kickoff_at - start_date` is whole days like two dates.
+                (DateTime(t), Date(_)) if op == Sub => {
+                    self.binary(op, &Date(self.tz().to_datetime(*t).date()), b)
+                }
+                (Date(_), DateTime(t)) if op == Sub => {
+                    self.binary(op, a, &Date(self.tz().to_datetime(*t).date()))
+                }
                 (Date(d), Duration(dur)) if matches!(op, Add | Sub) => {
                     let mut dur = *dur;
                     if op == Sub {
