@@ -198,8 +198,10 @@ impl Checker<'_> {
                         if self.first_decl("team", &t.name.name, loc).is_some() {
                             continue;
                         }
-                        let mut members = Vec::new();
+                        let mut members: Vec<String> = Vec::new();
+                        let mut spans: Vec<crate::source::Span> = Vec::new();
                         for m in &t.members {
+                            let before = members.len();
                             match m {
                                 Member::Email(e) => members.push(e.value.clone()),
                                 Member::User(u) => match self.directory.users.get(&u.name) {
@@ -220,6 +222,37 @@ impl Checker<'_> {
                                         );
                                     }
                                 },
+                            }
+                            let span = match m {
+                                Member::Email(e) => e.span,
+                                Member::User(u) => u.span,
+                            };
+                            if members.len() > before {
+                                // Twice in one team, by address or by a
+                                // user's name: round robin would give that
+                                // person two turns in every round.
+                                let added = members[before].to_lowercase();
+                                let first = members[..before]
+                                    .iter()
+                                    .position(|e| e.to_lowercase() == added);
+                                if let Some(i) = first {
+                                    let d = self
+                                        .diag(
+                                            Code::H101,
+                                            Loc::new(fi, span),
+                                            format!(
+                                                "`{}` is in team `{}` twice",
+                                                members[before], t.name.name
+                                            ),
+                                            "listed again here",
+                                        )
+                                        .with_related(spans[i], "first listed here")
+                                        .with_help("list each person once: round robin would give them two turns in every round");
+                                    self.diagnostics.push(d);
+                                    members.pop();
+                                } else {
+                                    spans.push(span);
+                                }
                             }
                         }
                         self.directory.teams.insert(

@@ -85,6 +85,21 @@ impl<'s> Builder<'s> {
             .push(Diagnostic::error(code, self.source, span, message, label).with_help(help));
     }
 
+    /// An address people are reached at must look like one: `maya`, or
+    /// two addresses run together, would send nothing to anyone.
+    fn email(&mut self, t: &Text) {
+        if looks_like_email(&t.value) {
+            return;
+        }
+        self.error(
+            Code::H005,
+            t.span,
+            format!("`{}` is not an email address", t.value),
+            "not an email address",
+            "write one whole address in quotes, such as \"maya@example.com\"; separate team members with commas outside the quotes",
+        );
+    }
+
     pub fn declaration(&mut self, p: P<'_>) -> Declaration {
         match p.as_rule() {
             Rule::object_decl => Declaration::Object(self.object(p)),
@@ -93,6 +108,7 @@ impl<'s> Builder<'s> {
                 let mut it = sig(p);
                 let name = self.ident(next(&mut it));
                 let email = self.text(next(&mut it));
+                self.email(&email);
                 Declaration::User(UserDecl { name, email, span })
             }
             Rule::team_decl => {
@@ -103,7 +119,11 @@ impl<'s> Builder<'s> {
                     .map(|m| {
                         let inner = first(m);
                         match inner.as_rule() {
-                            Rule::string => Member::Email(self.text(inner)),
+                            Rule::string => {
+                                let email = self.text(inner);
+                                self.email(&email);
+                                Member::Email(email)
+                            }
                             _ => Member::User(self.ident(inner)),
                         }
                     })
@@ -1228,6 +1248,51 @@ mod tests {
             "2026-11-20T15:04:05-05:00",
         ] {
             assert!(!h005(good), "{good}");
+        }
+    }
+}
+
+/// One address: a name, one `@`, a domain with a dot; no spaces, commas or
+/// angle brackets (a display name or a list in one string is not one).
+fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let plain = |p: &str| {
+        !p.is_empty()
+            && !p
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '@' | '"'))
+    };
+    plain(local)
+        && plain(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::looks_like_email;
+
+    #[test]
+    fn an_address_is_one_name_at_one_domain() {
+        for ok in ["maya@example.com", "ana.b+crm@mail.example.co.uk", "X@Y.io"] {
+            assert!(looks_like_email(ok), "{ok}");
+        }
+        for bad in [
+            "maya",
+            "maya@",
+            "@example.com",
+            "maya@example",
+            "sam@exmaple,com",
+            "a@x.com, b@x.com",
+            "Maya <maya@example.com>",
+            "maya@@example.com",
+            "maya@example.com.",
+            "",
+        ] {
+            assert!(!looks_like_email(bad), "{bad}");
         }
     }
 }
