@@ -28,7 +28,7 @@ pub enum LoadError {
     #[error("`{0}` is a workflow test, not a workflow file")]
     #[diagnostic(
         code(io::test_file),
-        help("run it with `handoff test {0}`; `check` and `fmt` read `.handoff` files")
+        help("run it with `handoff test {0}`; this command reads workflow files (`.handoff`)")
     )]
     TestFile(String),
     /// The path is a symbolic link to nothing.
@@ -241,9 +241,10 @@ fn is_handoff(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "handoff")
 }
 
-/// A workflow test file, named on its own (not a folder).
+/// A workflow test file that is there (a path that does not exist is
+/// reported as missing, whatever its name).
 fn is_test(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "handoff-test") && !p.is_dir()
+    p.extension().is_some_and(|e| e == "handoff-test") && p.is_file()
 }
 
 /// A path as shown in messages: as given, with `/` separators.

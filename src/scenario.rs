@@ -407,6 +407,8 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
         (J::Array(w), J::Array(g)) if w.iter().any(J::is_object) => {
             // Tables match in order against later actual entries.
             let mut from = 0;
+            // The expectation that matched the last entry, once one did.
+            let mut took_last = 0;
             for (i, wv) in w.iter().enumerate() {
                 let found = (from..g.len()).find(|&j| {
                     let mut scratch = Vec::new();
@@ -414,7 +416,10 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
                     scratch.is_empty()
                 });
                 match found {
-                    Some(j) => from = j + 1,
+                    Some(j) => {
+                        from = j + 1;
+                        took_last = i;
+                    }
                     None => match g.get(from) {
                         // The next unmatched entry, for a useful diff (it
                         // differs, or `find` would have taken it).
@@ -422,15 +427,14 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
                         // Never an entry an earlier expectation matched:
                         // that one compared equal, and the test would pass
                         // with fewer actions than it expects.
-                        None => failures.push(format!(
-                            "{path}[{i}]: expected {wv}, but there are no more entries: {} in all, {}",
-                            g.len(),
-                            if g.is_empty() {
-                                "so nothing matched".to_string()
-                            } else {
-                                format!("each matched by one of the {i} expected before it")
-                            }
-                        )),
+                        None => failures.push(if g.is_empty() {
+                            format!("{path}[{i}]: expected {wv}, but there are none")
+                        } else {
+                            format!(
+                                "{path}[{i}]: expected {wv}, but there are no more entries: {} in all, the last of them matched by {path}[{took_last}]",
+                                g.len()
+                            )
+                        }),
                     },
                 }
             }
@@ -559,7 +563,7 @@ mod tests {
         );
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert!(
-            failures[0].starts_with("actions[1]: expected {\"type\":\"notify\"}, but there are no more entries: 1 in all"),
+            failures[0].starts_with("actions[1]: expected {\"type\":\"notify\"}, but there are no more entries: 1 in all, the last of them matched by actions[0]"),
             "{failures:?}"
         );
         // The entry after the last match is the one compared, never the match.
@@ -579,10 +583,7 @@ mod tests {
             &serde_json::json!([]),
             &mut failures,
         );
-        assert!(
-            failures[0].contains("0 in all, so nothing matched"),
-            "{failures:?}"
-        );
+        assert!(failures[0].ends_with("but there are none"), "{failures:?}");
     }
 
     #[test]

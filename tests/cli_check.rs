@@ -164,6 +164,14 @@ fn workflow_tests_named_beside_workflows_are_skipped() {
     assert!(run.text().contains("checked 1 file"), "{}", run.text());
     let run = p.run(&["fmt", "--check", "w/crm.handoff", "w/won.handoff-test"]);
     assert_eq!(run.code, 0, "{}", run.text());
+    // A test path that is not there is missing, named or not beside others.
+    let run = p.run(&["check", "w/crm.handoff", "w/nope.handoff-test"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(
+        run.text().contains("`w/nope.handoff-test` does not exist"),
+        "{}",
+        run.text()
+    );
     let run = p.run(&["check", "w/won.handoff-test"]);
     assert_eq!(run.code, 2);
     assert!(

@@ -463,12 +463,21 @@ fn run_never_writes_its_state_over_a_file_that_is_not_one() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "is not a handoff state file (its keys are x, y",
+            "is not a handoff state file (it has x, y",
         ));
     assert_eq!(
         std::fs::read_to_string(&config).unwrap(),
         r#"{"x": 1, "y": [2]}"#
     );
+    // One state key beside its own data is not a state file either.
+    std::fs::write(&config, r#"{"seen": [], "name": "my notes"}"#).unwrap();
+    run("won_custom.json", &["--state", config.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it has name;"));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("my notes"));
     // An empty object is an empty state (a file someone made to start from).
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, "{}").unwrap();

@@ -434,10 +434,21 @@ fn object() -> BoxedStrategy<Toks> {
         .boxed()
 }
 
+/// An email address in quotes (the parser refuses anything else, H005).
+fn email() -> BoxedStrategy<String> {
+    (
+        "[a-z][a-z0-9._+-]{0,8}",
+        "[a-z][a-z0-9-]{0,8}",
+        "(com|io|example)",
+    )
+        .prop_map(|(local, host, tld)| format!("\"{local}@{host}.{tld}\""))
+        .boxed()
+}
+
 fn directory() -> BoxedStrategy<Toks> {
-    let member = prop_oneof![plain_string().prop_map(one), ident().prop_map(one)];
+    let member = prop_oneof![email().prop_map(one), ident().prop_map(one)];
     prop_oneof![
-        (ident(), plain_string()).prop_map(|(n, e)| vec!["user".into(), n, "=".into(), e]),
+        (ident(), email()).prop_map(|(n, e)| vec!["user".into(), n, "=".into(), e]),
         (ident(), plain_string()).prop_map(|(n, e)| vec!["channel".into(), n, "=".into(), e]),
         (ident(), prop::collection::vec(member, 1..12))
             .prop_map(|(n, m)| cat([vec!["team".into(), n, "=".into()], comma_list(m)])),

@@ -644,7 +644,16 @@ impl Checker<'_> {
                     }
                     AssignSource::To(r) => self.person(r, scope, "a role is given to"),
                 }
-                if let Some(user) = self.directory.users.get(&asg.role.name) {
+                // `assign founder to founder` names one person twice: no
+                // ambiguity.
+                let to_itself = matches!(&asg.source,
+                    AssignSource::To(r) if r.field.is_none() && r.head.name == asg.role.name);
+                if let Some(user) = self
+                    .directory
+                    .users
+                    .get(&asg.role.name)
+                    .filter(|_| !to_itself)
+                {
                     // One name for two people: the rules would read the
                     // role, `handoff run` and `serve` the user.
                     let first = user.loc;
@@ -659,8 +668,8 @@ impl Checker<'_> {
                             "also a user",
                         )
                         .with_help(format!(
-                            "give the role a name of its own, such as `{}_pick`; to give the role to the user, write `assign ROLE to {}`",
-                            asg.role.name, asg.role.name
+                            "give the role a name of its own, such as `{0}_pick` (and use that name after it); to give the role to the user, write `assign {0}_pick to {0}`",
+                            asg.role.name
                         ));
                     let d = self.relate(d, first, "the user is declared here");
                     self.diagnostics.push(d);

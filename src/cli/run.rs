@@ -119,9 +119,9 @@ pub(super) fn parse_now(s: &str) -> Result<jiff::Timestamp, String> {
         .ok_or_else(|| format!("`--now {s}` is not a date-time such as 2026-11-20T15:04:05Z"))
 }
 
-/// The keys a state file may have; a JSON object with others only is not
-/// one (serde reads any object as an empty state, and the run would then
-/// write the state over it).
+/// The keys a state file has (every format so far); a JSON object with
+/// any other key is not one (serde would read it as a state, ignoring
+/// what it does not know, and the run would write the state over it).
 const STATE_KEYS: [&str; 5] = ["format", "records", "teams", "open_tasks", "seen"];
 
 /// Reads a state file; a missing file is an empty state.
@@ -129,16 +129,21 @@ pub(super) fn read_state(p: &Path) -> Result<State, String> {
     match std::fs::read(p) {
         Ok(bytes) => {
             if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(&bytes) {
-                if !o.is_empty() && !o.keys().any(|k| STATE_KEYS.contains(&k.as_str())) {
-                    let mut keys: Vec<&str> = o.keys().map(String::as_str).take(4).collect();
-                    if o.len() > 4 {
-                        keys.push("…");
+                let foreign: Vec<&str> = o
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !STATE_KEYS.contains(k))
+                    .collect();
+                if !foreign.is_empty() {
+                    let mut shown: Vec<&str> = foreign.iter().copied().take(4).collect();
+                    if foreign.len() > 4 {
+                        shown.push("…");
                     }
                     return Err(format!(
-                        "`{}` is not a handoff state file (its keys are {}; a state file has {}), \
+                        "`{}` is not a handoff state file (it has {}; a state file has only {}), \
                          and --state would write over it: name a new file, or one an earlier run wrote",
                         p.display(),
-                        keys.join(", "),
+                        shown.join(", "),
                         STATE_KEYS.join(", ")
                     ));
                 }

@@ -35,6 +35,7 @@ async fn a_body_over_the_limit_is_413() {
         .await
         .unwrap();
     assert_eq!(page.status(), 413);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
     let page = page.text().await.unwrap();
     assert!(
         page.contains("<html") && page.contains("max_body_bytes"),

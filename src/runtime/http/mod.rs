@@ -60,7 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(outbox::router())
         //
         // Layers run outside-in from the last one added: the trace span
-        // first (so a 401 or 413 is logged too), then the body limit (an
+        // first (so a 401 or 413 is logged too), then the anti-framing
+        // headers and the 413's explanation, then the body limit (an
         // oversized body is refused before anything reads it), then the
         // token, then the body's deadline (a refused request's body is
         // never read).
@@ -81,6 +82,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             body_read::explain_too_large,
         ))
+        // Again outside the limit: the page `explain_too_large` makes is
+        // HTML too.
+        .layer(middleware::map_response(not_framed))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

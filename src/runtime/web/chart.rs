@@ -84,8 +84,7 @@ fn axes(labels: &[String], max: f64, unit: &str) -> Markup {
 /// only. A week without data breaks the line, so the chart does not draw a
 /// trend through weeks nothing was measured in; a week alone between gaps
 /// is its dot only.
-fn segments(values: &[Option<f64>], max: f64) -> Vec<String> {
-    let n = values.len();
+fn segments(values: &[Option<f64>], n: usize, max: f64) -> Vec<String> {
     let mut out = Vec::new();
     let mut run: Vec<String> = Vec::new();
     for (i, v) in values.iter().enumerate() {
@@ -125,7 +124,7 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], unit: &str) -> M
                 title { (title) }
                 (axes(labels, max, unit))
                 @for s in series {
-                    @for path in segments(&s.values, max) {
+                    @for path in segments(&s.values, n, max) {
                         polyline points=(path) fill="none" stroke=(s.colour) stroke-width="2" {}
                     }
                     @for (i, v) in s.values.iter().enumerate() {
@@ -227,15 +226,15 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
         assert_eq!(svg.matches("<circle class=\"point\"").count(), 4);
         assert_eq!(
-            segments(&[Some(1.0), None, Some(2.0)], 5.0),
+            segments(&[Some(1.0), None, Some(2.0)], 3, 5.0),
             Vec::<String>::new()
         );
         assert_eq!(
-            segments(&[None, Some(1.0), Some(2.0), Some(3.0)], 5.0).len(),
+            segments(&[None, Some(1.0), Some(2.0), Some(3.0)], 4, 5.0).len(),
             1
         );
         assert_eq!(
-            segments(&[Some(1.0), Some(1.0), None, Some(2.0), Some(2.0)], 5.0).len(),
+            segments(&[Some(1.0), Some(1.0), None, Some(2.0), Some(2.0)], 5, 5.0).len(),
             2
         );
     }
