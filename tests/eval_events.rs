@@ -528,3 +528,43 @@ fn a_batch_of_events_decodes_in_order() {
     .unwrap();
     assert_eq!(single.len(), 1);
 }
+
+/// Ids name records and retries: a number is kept exactly or refused, never
+/// rounded (two ids of 23 digits once read as one float, one record), and
+/// `occurred_at` that is not a time is a field error whatever its type.
+#[test]
+fn ids_are_whole_numbers_or_text_and_a_bad_occurred_at_is_a_field_error() {
+    let set = project();
+    let lenient =
+        |text: &str| Event::decode_lenient(&set, text.as_bytes()).map_err(|e| e.to_string());
+    let event = |id: &str, record_id: &str| {
+        format!(r#"{{"id": {id}, "object": "deal", "record_id": {record_id}, "record": {{}}}}"#)
+    };
+    let e = lenient(&event("7", "42")).unwrap();
+    assert_eq!((e.id.as_str(), e.record_id.as_str()), ("7", "42"));
+    assert_eq!(lenient(&event("-3", "-42")).unwrap().record_id, "-42");
+    for (record_id, why) in [
+        (
+            "12345678901234567890123",
+            "a number id must be a whole number",
+        ),
+        ("1.0", "a number id must be a whole number"),
+        ("1e2", "a number id must be a whole number"),
+        (r#""D-1\u0000""#, "has a control character"),
+    ] {
+        let err = lenient(&event("\"e\"", record_id)).unwrap_err();
+        assert!(err.contains(why), "{record_id}: {err}");
+    }
+    for id in ["true", r#"{"a": 1}"#, "[1]", "2.5"] {
+        let err = lenient(&event(id, "\"D-1\"")).unwrap_err();
+        assert!(err.contains("`id` is"), "{id}: {err}");
+    }
+    assert_eq!(lenient(&event("null", "\"D-1\"")).unwrap().id, "");
+    let e = lenient(
+        r#"{"id": "e", "object": "deal", "record_id": "D-1", "occurred_at": 1764547200000, "record": {}}"#,
+    )
+    .unwrap();
+    assert_eq!(e.occurred_at, None);
+    assert_eq!(e.field_errors[0].field, "occurred_at");
+    assert_eq!(e.field_errors[0].value, "1764547200000");
+}

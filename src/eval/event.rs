@@ -102,7 +102,7 @@ struct RawEvent<'a> {
     object: String,
     record_id: serde_json::Value,
     #[serde(default)]
-    occurred_at: Option<String>,
+    occurred_at: Option<serde_json::Value>,
     #[serde(borrow)]
     record: &'a RawValue,
     #[serde(default, borrow)]
@@ -152,8 +152,17 @@ impl Event {
         // The record id names the record the state is kept under: text or a
         // number, never empty, null or a structure.
         let record_id = match raw.record_id {
+            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+                return Err(EventError::Shape(format!(
+                    "`record_id` {s:?} has a control character: send the record's id as the CRM shows it"
+                )))
+            }
             serde_json::Value::String(s) if !s.trim().is_empty() => s,
-            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Number(n) => whole(&n).ok_or_else(|| {
+                EventError::Shape(format!(
+                    "`record_id` is {n}: a number id must be a whole number of at most 19 digits; send a longer or fractional id as text, in quotes, so it is kept exactly"
+                ))
+            })?,
             other => {
                 return Err(EventError::Shape(format!(
                     "`record_id` is {other}, expected the record's id as text or a number"
@@ -174,26 +183,36 @@ impl Event {
             Some(p) => decode_fields(schema, p, "previous", &mut errors, &mut unknown)?,
             None => vec![None; schema.fields.len()],
         };
+        // Like a field: a value that is not a time (text or otherwise) is
+        // reported, and the event reads as undated (its values are not
+        // ordered against others).
         let occurred_at = match raw.occurred_at {
-            Some(s) => match parse_datetime(&s) {
-                Some(t) => Some(t),
-                // Like a field: reported, and the event reads as undated
-                // (its values are not ordered against others).
-                None => {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let parsed = v.as_str().and_then(parse_datetime);
+                if parsed.is_none() {
                     errors.push(FieldError {
                         field: "occurred_at".into(),
-                        value: format!("\"{s}\""),
+                        value: v.to_string(),
                         expected: "a date-time such as 2026-11-20T15:04:05Z".into(),
                     });
-                    None
                 }
-            },
-            None => None,
+                parsed
+            }
         };
         let id = match raw.id {
+            None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-            None => String::new(),
+            Some(serde_json::Value::Number(n)) => whole(&n).ok_or_else(|| {
+                EventError::Shape(format!(
+                    "`id` is {n}: a number id must be a whole number of at most 19 digits; send it as text, in quotes"
+                ))
+            })?,
+            Some(other) => {
+                return Err(EventError::Shape(format!(
+                    "`id` is {other}, expected the event's id as text or a whole number"
+                )))
+            }
         };
         Ok(Event {
             id,
@@ -208,6 +227,16 @@ impl Event {
             unknown_values: unknown,
         })
     }
+}
+
+/// A JSON number as an id: whole numbers only, written as they were sent.
+/// (A fraction or a number past 64 bits reaches here as a float: `1.0`
+/// would name another record than `1`, and two ids of 23 digits the same
+/// rounded one.)
+fn whole(n: &serde_json::Number) -> Option<String> {
+    n.as_u64()
+        .map(|u| u.to_string())
+        .or_else(|| n.as_i64().map(|i| i.to_string()))
 }
 
 /// Why `bytes` is not an event, in the author's words: serde's message

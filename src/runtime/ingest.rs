@@ -225,17 +225,58 @@ impl Encoded {
     pub fn of(set: &WorkflowSet, event: &Event) -> Encoded {
         let normalized = normalized(set, event);
         let hash = content_hash(event, &normalized);
-        let field_errors = serde_json::to_string(&serde_json::json!({
-            "errors": event.field_errors,
-            "unknown_values": event.unknown_values,
-        }))
-        .unwrap_or_default();
         Encoded {
             normalized,
             hash,
-            field_errors,
+            field_errors: field_errors_json(event),
         }
     }
+}
+
+/// The audit row's `field_errors`: the values that did not fit, and the
+/// values outside their `one of` lists.
+fn field_errors_json(event: &Event) -> String {
+    serde_json::to_string(&serde_json::json!({
+        "errors": event.field_errors,
+        "unknown_values": event.unknown_values,
+    }))
+    .unwrap_or_default()
+}
+
+/// How far ahead of the server's clock an event's `occurred_at` may be
+/// (clocks differ, and a CRM may stamp a change a little ahead).
+pub const MAX_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Whether `event`'s `occurred_at` is more than [`MAX_AHEAD`] after `now`
+/// (the durable path then reads it as undated; a hook counts it as a
+/// field error).
+pub fn too_far_ahead(event: &Event, now: Timestamp) -> bool {
+    event
+        .occurred_at
+        .is_some_and(|at| at.duration_since(now) > MAX_AHEAD)
+}
+
+/// `event` read as undated, with a field error, when its `occurred_at` is
+/// more than [`MAX_AHEAD`] after `now`; `None` when its time can stand.
+/// Its values would otherwise count as newer than every real change to
+/// come (an older event never overwrites a newer value), and the record
+/// would keep them until that date: a typo of 2100 for 2010 froze it.
+fn dated_too_far_ahead(event: &Event, now: Timestamp) -> Option<Event> {
+    if !too_far_ahead(event, now) {
+        return None;
+    }
+    let at = event.occurred_at?;
+    let mut undated = event.clone();
+    undated.occurred_at = None;
+    undated.field_errors.push(eval::FieldError {
+        field: "occurred_at".into(),
+        value: format!("\"{at}\""),
+        expected: format!(
+            "a time no later than {} h after the server received the event ({now}); fix the sender's clock",
+            MAX_AHEAD.as_hours()
+        ),
+    });
+    Some(undated)
 }
 
 /// Decides and stores one event inside a write job (the CRM adapters
@@ -284,8 +325,18 @@ fn ingest_event(
     let Encoded {
         normalized,
         hash,
-        field_errors,
+        mut field_errors,
     } = encoded;
+    // Cut to what the store keeps, whoever built the request (see
+    // `stored_precision`).
+    let now = stored_precision(request.received_at);
+    // The event keeps its identity (its hash is of it as received); only
+    // its time is set aside, and the audit row says why.
+    let undated = dated_too_far_ahead(event, now);
+    if let Some(e) = &undated {
+        field_errors = field_errors_json(e);
+    }
+    let event = undated.as_ref().unwrap_or(event);
     let event_id = (!event.id.is_empty()).then_some(event.id.as_str());
     let key = EventKey {
         source: &request.source,
@@ -307,9 +358,6 @@ fn ingest_event(
         .as_ref()
         .map(|r| r.handoffs.clone())
         .unwrap_or_default();
-    // Cut to what the store keeps, whoever built the request (see
-    // `stored_precision`).
-    let now = stored_precision(request.received_at);
     // `escalate when` compares the record before and after the event; the
     // copy is made only for objects that declare one.
     let watched = crate::runtime::escalations::declared_for(set, event.object_index)

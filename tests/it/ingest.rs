@@ -423,3 +423,42 @@ async fn an_event_without_an_id_is_named_by_its_message() {
     let again = send(stage("Lead"), None).await;
     assert_eq!(again["events"][0]["duplicate"], true, "{again}");
 }
+
+/// An `occurred_at` far ahead of the server's clock (a typo of 2100) is
+/// set aside as a field error and the event applies undated: its values
+/// used to count as newer than every real change until 2100, and the
+/// record kept them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_dated_far_ahead_does_not_freeze_its_record() {
+    let app = spawn_app().await;
+    let deal = |id: &str, at: &str, name: &str| {
+        json!({"id": id, "object": "deal", "record_id": "D-F", "occurred_at": at,
+               "record": {"name": name, "stage": "Proposal"}})
+    };
+    let r = post(&app, &deal("f1", "2100-01-01T00:00:00Z", "Typo Inc")).await;
+    assert_eq!(r.status(), 200);
+    let audit = json_of(r).await["events"][0]["audit_id"].as_i64().unwrap();
+    let event = json_of(app.get(&format!("/events/{audit}")).await).await;
+    let error = &event["field_errors"]["errors"][0];
+    assert_eq!(error["field"], "occurred_at", "{event:#}");
+    assert!(
+        error["expected"]
+            .as_str()
+            .unwrap()
+            .contains("fix the sender's clock"),
+        "{error}"
+    );
+    let now = jiff::Timestamp::now().to_string();
+    assert_eq!(post(&app, &deal("f2", &now, "Acme")).await.status(), 200);
+    let db = rusqlite::Connection::open(app.dir.path().join("handoff.db")).unwrap();
+    let state: String = db
+        .query_row(
+            "SELECT state FROM records WHERE record_id = 'D-F'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(state.contains("Acme") && !state.contains("Typo"), "{state}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("field=\"occurred_at\""), "{metrics}");
+}

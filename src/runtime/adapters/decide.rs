@@ -80,7 +80,7 @@ pub(super) async fn accept(
         let bytes = e.to_generic().to_string();
         match Event::decode_lenient(&set, bytes.as_bytes()) {
             Ok(ev) => {
-                bad.push(BadValues::of(&ev));
+                bad.push(BadValues::of(&ev, received_at));
                 let wait = waiting
                     .get(&(e.object.clone(), e.record_id.clone()))
                     .cloned();

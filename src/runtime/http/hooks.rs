@@ -95,7 +95,7 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                         event.id = names.name(message, raw.get());
                     }
                 }
-                bad.push(BadValues::of(&event));
+                bad.push(BadValues::of(&event, now));
                 // A batch's event keeps its own element; one event, the
                 // body exactly as it came.
                 let raw_body = if batch {
@@ -229,14 +229,23 @@ struct Bad {
 }
 
 impl BadValues {
-    pub(crate) fn of(e: &Event) -> BadValues {
-        if e.field_errors.is_empty() && e.unknown_values.is_empty() {
+    /// What of `e`, received at `now`, the metrics count as bad.
+    pub(crate) fn of(e: &Event, now: jiff::Timestamp) -> BadValues {
+        let ahead = crate::runtime::ingest::too_far_ahead(e, now);
+        if e.field_errors.is_empty() && e.unknown_values.is_empty() && !ahead {
             return BadValues(None);
         }
-        let fields = |v: &[crate::eval::FieldError]| v.iter().map(|f| f.field.clone()).collect();
+        let fields = |v: &[crate::eval::FieldError]| -> Vec<String> {
+            v.iter().map(|f| f.field.clone()).collect()
+        };
+        let mut errors = fields(&e.field_errors);
+        if ahead {
+            // Read as undated by the durable path (`ingest`).
+            errors.push("occurred_at".into());
+        }
         BadValues(Some(Box::new(Bad {
             object: e.object.clone(),
-            errors: fields(&e.field_errors),
+            errors,
             unknown: fields(&e.unknown_values),
         })))
     }
