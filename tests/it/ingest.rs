@@ -462,3 +462,65 @@ async fn an_event_dated_far_ahead_does_not_freeze_its_record() {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("field=\"occurred_at\""), "{metrics}");
 }
+
+/// A verdict on an id no handoff has is 404 (409 is for one not in review);
+/// `who` is one line and a note has a bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verdict_names_a_handoff_that_exists_and_who_on_one_line() {
+    let app = spawn_app().await;
+    let verdict = |id: &str, body: J| {
+        let req = app
+            .client
+            .post(app.url(&format!("/handoffs/{id}/approve")))
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    let r = verdict("h-nope", json!({"who": "maya@example.com"})).await;
+    assert_eq!(r.status(), 404);
+    assert!(json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .contains("no handoff with that id"));
+    let mut ev = won("v1", "D-V", Some("None"));
+    ev["record"]["custom_scope"] = json!(true);
+    post(&app, &ev).await;
+    let list = json_of(app.get("/handoffs?status=review").await).await;
+    let id = list["handoffs"][0]["id"].as_str().unwrap().to_string();
+    for (body, why) in [
+        (
+            json!({"who": "maya@example.com\n<script>x</script>"}),
+            "on one line",
+        ),
+        (json!({"who": "x".repeat(201)}), "at most 200 characters"),
+        (
+            json!({"who": "maya@example.com", "note": "n".repeat(10_001)}),
+            "longer than 10000",
+        ),
+        (
+            json!({"who": "maya@example.com", "note": "a\u{1b}[31m"}),
+            "control character",
+        ),
+    ] {
+        let r = verdict(&id, body).await;
+        assert_eq!(r.status(), 400);
+        let error = json_of(r).await["error"].as_str().unwrap().to_string();
+        assert!(error.contains(why), "{error}");
+    }
+    // Still in review; a proper verdict goes through, `who` trimmed.
+    let r = verdict(
+        &id,
+        json!({"who": "  maya@example.com ", "note": "ok\nfine"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let detail = json_of(app.get(&format!("/handoffs/{id}")).await).await;
+    let who: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["by"]["person"].as_str())
+        .collect();
+    assert_eq!(who, ["maya@example.com"], "{detail:#}");
+    let r = verdict(&id, json!({"who": "maya@example.com"})).await;
+    assert_eq!(r.status(), 409);
+}

@@ -276,8 +276,10 @@ impl Verdict {
 pub enum Decision {
     /// Recorded; the handoff's outcome.
     Made(Box<crate::eval::HandoffOutcome>),
-    /// It is not waiting in review (or does not exist).
+    /// It is not waiting in review.
     NotInReview,
+    /// No handoff has that id.
+    NotFound,
     /// It waits in review, but its workflow is gone from the rules now
     /// serving (orphaned): no verdict can move it until the workflow is
     /// back.
@@ -290,9 +292,13 @@ impl Decision {
         match self {
             Decision::Made(_) => None,
             Decision::NotInReview => Some(format!(
-                "that handoff is not waiting in review (someone decided first, the CRM moved it on, or it does not exist): only a handoff in review can be {}",
+                "that handoff is not waiting in review (someone decided first, or the CRM moved it on): only a handoff in review can be {}",
                 verdict.verb()
             )),
+            Decision::NotFound => Some(
+                "there is no handoff with that id: take the id from GET /handoffs?status=review"
+                    .to_string(),
+            ),
             Decision::WorkflowGone { workflow } => Some(format!(
                 "this handoff waits in review, but its workflow \"{workflow}\" is gone from the rules now serving, so it cannot be {} now: put the workflow back in the workflows folder (GET /workflows lists the versions that served), then decide it",
                 verdict.verb()
@@ -339,8 +345,41 @@ pub async fn decide(
                 workflow: h.workflow,
             }
         }
-        _ => Decision::NotInReview,
+        Some(_) => Decision::NotInReview,
+        None => Decision::NotFound,
     })
+}
+
+/// The longest `who` a verdict may name, and the longest note (a note is
+/// kept twice: in the status history and in the notes).
+pub const MAX_WHO: usize = 200;
+pub const MAX_NOTE: usize = 10_000;
+
+/// Why `who` and `note` cannot be recorded, if they cannot: `who` names a
+/// person on one line, and neither may carry control characters (a line
+/// break or an escape in the audit trail, the pages and the logs) other
+/// than a note's line breaks and tabs.
+pub fn verdict_text_problem(who: &str, note: &str, verb: &str) -> Option<String> {
+    if who.trim().is_empty() {
+        return Some(format!("say `who` {verb} it"));
+    }
+    if who.chars().count() > MAX_WHO || who.chars().any(char::is_control) {
+        return Some(format!(
+            "`who` names the person on one line, at most {MAX_WHO} characters, such as \"maya@example.com\""
+        ));
+    }
+    if note.chars().count() > MAX_NOTE {
+        return Some(format!(
+            "the note is longer than {MAX_NOTE} characters: keep the reason short and link to the rest"
+        ));
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Some("the note has a control character: send plain text".to_string());
+    }
+    None
 }
 
 async fn verdict(
@@ -355,14 +394,16 @@ async fn verdict(
             "send JSON such as {\"who\": \"maya@example.com\", \"note\": \"scope checked\"}",
         );
     };
-    if body.who.trim().is_empty() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            &format!("say `who` {} it", verdict.verb()),
-        );
+    if let Some(why) = verdict_text_problem(&body.who, &body.note, verdict.verb()) {
+        return problem(StatusCode::BAD_REQUEST, &why);
     }
-    match decide(&state, id, body.who, body.note, verdict).await {
+    let who = body.who.trim().to_string();
+    match decide(&state, id, who, body.note, verdict).await {
         Ok(Decision::Made(outcome)) => Json(json!({ "outcome": outcome })).into_response(),
+        Ok(Decision::NotFound) => problem(
+            StatusCode::NOT_FOUND,
+            &Decision::NotFound.why_not(verdict).unwrap_or_default(),
+        ),
         Ok(not) => problem(
             StatusCode::CONFLICT,
             &not.why_not(verdict).unwrap_or_default(),

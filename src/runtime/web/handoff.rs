@@ -302,8 +302,19 @@ pub async fn review(
             )
         }
     };
+    if let Some(why) =
+        crate::runtime::http::handoffs::verdict_text_problem(&who.who, &f.note, verdict.verb())
+    {
+        return message(StatusCode::BAD_REQUEST, Some(&who), "Not saved", &why);
+    }
     match decide(&state, id.clone(), who.who.clone(), f.note, verdict).await {
         Ok(Decision::Made(_)) => see_other(&format!("/handoffs/{id}")),
+        Ok(Decision::NotFound) => message(
+            StatusCode::NOT_FOUND,
+            Some(&who),
+            "No such handoff",
+            "There is no handoff with that id. Find it on the handoffs page.",
+        ),
         Ok(Decision::NotInReview) => message(
             StatusCode::CONFLICT,
             Some(&who),
