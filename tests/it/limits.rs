@@ -354,3 +354,61 @@ async fn a_body_that_stops_arriving_gets_408_on_any_route() {
     .await;
     assert_eq!(status, "HTTP/1.1 408 Request Timeout");
 }
+
+/// The refusals axum and tower-http make themselves (a query or a JSON
+/// body that does not parse, a missing content type, an unknown route or
+/// method) are answered like ours: JSON with an `error` saying what to fix.
+#[tokio::test]
+async fn every_refusal_is_json_with_an_error() {
+    let app = spawn_app().await;
+    let error_of = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let allow = r
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body: J = r.json().await.expect("a JSON answer");
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_string(),
+            allow,
+        )
+    };
+    let (status, error, _) = error_of(app.get("/handoffs?limit=abc").await).await;
+    assert_eq!(status, 400);
+    assert!(error.contains("limit"), "{error}");
+    let (status, error, _) = error_of(app.get("/nowhere").await).await;
+    assert_eq!(status, 404);
+    assert!(error.contains("API section"), "{error}");
+    let r = app
+        .client
+        .delete(app.url("/handoffs"))
+        .send()
+        .await
+        .unwrap();
+    let (status, error, allow) = error_of(r).await;
+    assert_eq!(status, 405);
+    assert!(error.contains("does not take DELETE"), "{error}");
+    assert!(allow.is_some_and(|a| a.contains("GET")));
+    let r = app
+        .client
+        .post(app.url("/handoffs/h-1/approve"))
+        .header("content-type", "text/plain")
+        .body("who=maya")
+        .send()
+        .await
+        .unwrap();
+    let (status, error, _) = error_of(r).await;
+    assert_eq!(status, 415);
+    assert!(error.contains("Content-Type: application/json"), "{error}");
+    let r = app
+        .client
+        .post(app.url("/handoffs/h-1/approve"))
+        .json(&json!({"who": 5}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error, _) = error_of(r).await;
+    assert_eq!(status, 422);
+    assert!(error.contains("who"), "{error}");
+}

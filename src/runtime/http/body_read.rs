@@ -35,49 +35,15 @@ pub async fn within_deadline(
     }
 }
 
-/// The body limit layer refuses a declared `Content-Length` over the
-/// limit itself, before any route, with a plain-text 413 ("length limit
-/// exceeded"); this layer, outside it, answers that refusal like every
-/// other: JSON `{"error": …}` naming the setting, or a page for a browser.
-pub async fn explain_too_large(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let wants_html = crate::runtime::web::wants_html(request.headers());
-    let response = next.run(request).await;
-    let ours = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || ours {
-        return response;
-    }
-    refusal(
-        wants_html,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        TOO_LARGE,
-        &too_large(state.settings.max_body_bytes),
-    )
-}
+/// The title of a 413 page.
+pub(super) const TOO_LARGE: &str = "Too large";
 
-const TOO_LARGE: &str = "Too large";
-
-fn too_large(max_body_bytes: usize) -> String {
+/// What a 413 says.
+pub(super) fn too_large(max_body_bytes: usize) -> String {
     format!(
         "the body is larger than max_body_bytes ({max_body_bytes} bytes): send less at once, \
          or raise max_body_bytes (HANDOFF_MAX_BODY_BYTES)"
     )
-}
-
-/// A refusal: a page for a person's browser, JSON for everyone else.
-fn refusal(wants_html: bool, status: StatusCode, title: &str, why: &str) -> Response {
-    if wants_html {
-        crate::runtime::web::message(status, None, title, why)
-    } else {
-        super::hooks::problem(status, why)
-    }
 }
 
 /// `request` with its body read into memory, or the answer to send when
@@ -90,8 +56,9 @@ pub async fn read_whole(
 ) -> Result<Request, Response> {
     let wants_html = crate::runtime::web::wants_html(request.headers());
     let (parts, body) = request.into_parts();
-    let failed =
-        |status: StatusCode, title: &str, why: String| refusal(wants_html, status, title, &why);
+    let failed = |status: StatusCode, title: &str, why: String| {
+        super::refusals::refusal(wants_html, status, title, &why)
+    };
     match tokio::time::timeout(deadline, axum::body::to_bytes(body, usize::MAX)).await {
         Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
         Ok(Err(e)) => {

@@ -17,6 +17,7 @@ pub mod in_flight;
 pub mod listen;
 pub mod metrics;
 pub mod outbox;
+pub mod refusals;
 pub mod workflows;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         //
         // Layers run outside-in from the last one added: the trace span
         // first (so a 401 or 413 is logged too), then the anti-framing
-        // headers and the 413's explanation, then the body limit (an
+        // headers and the refusals made alike (`refusals`), then the body limit (an
         // oversized body is refused before anything reads it), then the
         // token, then the body's deadline (a refused request's body is
         // never read).
@@ -80,9 +81,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            body_read::explain_too_large,
+            refusals::explain,
         ))
-        // Again outside the limit: the page `explain_too_large` makes is
+        // Again outside the limit: the pages `refusals::explain` makes are
         // HTML too.
         .layer(middleware::map_response(not_framed))
         .layer(
