@@ -163,6 +163,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, as written in the contract, in the order a handoff
+    /// goes through them.
+    pub const NAMES: [&'static str; 6] = [
+        "paused",
+        "review",
+        "proceeded",
+        "done",
+        "withdrawn",
+        "rejected",
+    ];
+
     /// The status as written in the contract.
     pub fn as_str(self) -> &'static str {
         match self {

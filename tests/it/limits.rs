@@ -377,6 +377,14 @@ async fn every_refusal_is_json_with_an_error() {
     let (status, error, _) = error_of(app.get("/handoffs?limit=abc").await).await;
     assert_eq!(status, 400);
     assert!(error.contains("limit"), "{error}");
+    let (status, error, _) = error_of(app.get("/handoffs?status=Review").await).await;
+    assert_eq!(status, 400);
+    assert!(
+        error.contains("write one of paused, review, proceeded"),
+        "{error}"
+    );
+    let r = app.get("/handoffs?status=&workflow=").await;
+    assert_eq!(r.status(), 200, "an empty value is no filter");
     let (status, error, _) = error_of(app.get("/nowhere").await).await;
     assert_eq!(status, 404);
     assert!(error.contains("API section"), "{error}");

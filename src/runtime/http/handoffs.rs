@@ -81,10 +81,26 @@ async fn list(
         };
         return web::handoffs::page(state, filters, viewer.map(|v| v.0)).await;
     }
+    // An empty value is no filter (a form or a script that leaves it
+    // blank); a status that does not exist is named, not answered with an
+    // empty list that reads as "none".
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let status = given(q.status);
+    if let Some(s) = status.as_deref() {
+        if !crate::eval::Status::NAMES.contains(&s) {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "`status` is {s:?}: write one of {}",
+                    crate::eval::Status::NAMES.join(", ")
+                ),
+            );
+        }
+    }
     let filter = HandoffFilter {
-        status: q.status,
-        workflow: q.workflow,
-        record_id: q.record,
+        status,
+        workflow: given(q.workflow),
+        record_id: given(q.record),
         orphaned: q.orphaned,
         stuck_before: None,
     };

@@ -35,14 +35,7 @@ pub struct Filters {
     pub cursor: Option<String>,
 }
 
-const STATUSES: [&str; 6] = [
-    "paused",
-    "review",
-    "proceeded",
-    "done",
-    "withdrawn",
-    "rejected",
-];
+const STATUSES: [&str; 6] = crate::eval::Status::NAMES;
 
 /// One row as shown.
 struct Row {

@@ -124,13 +124,35 @@ fn matches_route(route: &str, path: &str) -> bool {
     }
 }
 
-/// True when the client asked for a page (a browser's `Accept` names
-/// `text/html`); scripts, curl and the API's clients get JSON.
+/// True when the client asked for a page: its `Accept` ranks `text/html`
+/// above JSON (a browser's `text/html,…,*/*;q=0.8`); scripts, curl and the
+/// API's clients get JSON, and so does a client that names both alike or
+/// turns HTML down (`application/json, text/html;q=0`).
 pub fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let (mut html, mut json, mut any_app, mut any) = (None, None, None, None);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .filter(|q| (0.0..=1.0).contains(q))
+            .unwrap_or(1.0);
+        let slot = match media.as_str() {
+            "text/html" => &mut html,
+            "application/json" => &mut json,
+            "application/*" => &mut any_app,
+            "*/*" | "*" => &mut any,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or(q, |old: f32| old.max(q)));
+    }
+    let html = html.unwrap_or(0.0);
+    let json = json.or(any_app).or(any).unwrap_or(0.0);
+    html > 0.0 && html > json
 }
 
 /// True for a form post (`application/x-www-form-urlencoded`).
@@ -285,5 +307,37 @@ mod tests {
         ] {
             assert!(!takes_forms(path), "{path}");
         }
+    }
+}
+
+#[cfg(test)]
+mod accept_tests {
+    use super::wants_html;
+    use axum::http::{header, HeaderMap};
+
+    fn html(accept: &str) -> bool {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, accept.parse().unwrap());
+        wants_html(&h)
+    }
+
+    #[test]
+    fn a_page_only_when_html_ranks_above_json() {
+        // Firefox, Chrome, Safari.
+        assert!(html(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(html("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"));
+        assert!(html("text/html"));
+        // Scripts and clients that name JSON, or turn HTML down.
+        assert!(!html("application/json"));
+        assert!(!html("*/*"));
+        assert!(!html("application/json, text/html;q=0"));
+        assert!(!html("application/json, text/html;q=0.5"));
+        assert!(!html("text/html, application/json"));
+        assert!(!html("text/html;q=0.2, application/*"));
+        assert!(!html("text/html;q=0"));
+        assert!(!html("text/html;q=nonsense, */*"));
+        assert!(!wants_html(&HeaderMap::new()));
     }
 }
