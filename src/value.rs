@@ -125,7 +125,17 @@ impl fmt::Display for Value {
             }
             Value::Duration(d) => {
                 let business = if d.business { "business " } else { "" };
-                write!(f, "{} {business}{}", d.amount, d.unit.keyword(d.amount))
+                // Two decimals at most (the time between two date-times
+                // is a float of hours: 471.06805555555553 read as noise).
+                let rounded = (d.amount * 100.0).round() / 100.0;
+                let mut amount = format!("{rounded:.2}");
+                while amount.contains('.') && (amount.ends_with('0') || amount.ends_with('.')) {
+                    amount.pop();
+                }
+                if amount == "-0" {
+                    amount = "0".into();
+                }
+                write!(f, "{amount} {business}{}", d.unit.keyword(rounded))
             }
         }
     }
@@ -315,6 +325,26 @@ fn blank(s: &str) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_duration_reads_with_two_decimals_at_most() {
+        let d = |amount: f64, unit| {
+            Value::Duration(Duration {
+                amount,
+                business: false,
+                unit,
+            })
+            .to_string()
+        };
+        use crate::syntax::TimeUnit::{Days, Hours};
+        assert_eq!(d(471.06805555555553, Hours), "471.07 hours");
+        assert_eq!(d(14.0, Days), "14 days");
+        assert_eq!(d(1.0, Days), "1 day");
+        assert_eq!(d(1.001, Hours), "1 hour");
+        assert_eq!(d(2.5, Hours), "2.5 hours");
+        assert_eq!(d(-17.0, Days), "-17 days");
+        assert_eq!(d(-0.001, Hours), "0 hours");
+    }
 
     fn json(v: &Value) -> String {
         serde_json::to_string(v).expect("values serialize")

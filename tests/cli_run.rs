@@ -893,3 +893,46 @@ fn a_reader_that_leaves_early_stops_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+/// A dry run says what it did not read: an empty file, an empty list, a
+/// field the object does not declare (a typo reads as a rule that did not
+/// fire), an object the workflows do not declare, with the one meant.
+#[test]
+fn run_names_what_it_ignored_or_could_not_read() {
+    let dir = TempDir::new().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let empty = write("empty.json", "\u{feff}\n  \n");
+    run_in(&workflows(), &empty, &[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is empty: write one event"));
+    let none = write("none.json", "[]");
+    run_in(&workflows(), &none, &[])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "is an empty list: no event to run",
+        ));
+    let mut typo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(event("won_custom.json")).unwrap()).unwrap();
+    typo["record"]["ownr"] = "kim@example.com".into();
+    let typo_file = write("typo.json", &format!("[{typo}]"));
+    run_in(&workflows(), &typo_file, &[])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+        "warning: event 1: `record.ownr` is not a field of `deal` (did you mean `owner`?): ignored",
+    ));
+    typo["object"] = "deals".into();
+    let object_file = write("object.json", &typo.to_string());
+    run_in(&workflows(), &object_file, &[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "object `deals`, which the workflows do not declare: did you mean `deal`?",
+        ));
+}

@@ -194,7 +194,12 @@ fn assigning_to_an_empty_person_field_leaves_the_role_unassigned_and_says_so() {
     );
     assert!(trace_has(
         h,
-        "assign: backup_owner could not be resolved (empty field)"
+        "assign: backup_owner could not be resolved: `deal.backup` is empty"
+    ));
+    // The task for the role says why it is nobody's.
+    assert!(trace_has(
+        h,
+        "task \"Shadow the kickoff of Acme\": nobody to give it to: role `backup_owner` has no person"
     ));
     // An unassigned task is nobody's load.
     assert_eq!(e.state.assignments.open_tasks.values().sum::<u32>(), 1);

@@ -1098,11 +1098,19 @@ fn an_event_for_an_undeclared_object_is_refused_with_its_name() {
         br#"{"id": "x", "object": "invoice", "record_id": "I-1", "record": {}}"#,
     )
     .unwrap_err();
-    assert!(matches!(&err, eval::EventError::UnknownObject(o) if o == "invoice"));
-    assert_eq!(
-        err.to_string(),
-        "the event is for object `invoice`, which the workflows do not declare"
+    assert!(matches!(&err, eval::EventError::UnknownObject { object, .. } if object == "invoice"));
+    assert!(
+        err.to_string().starts_with(
+            "the event is for object `invoice`, which the workflows do not declare: the declared objects are `"
+        ),
+        "{err}"
     );
+    let err = Event::decode(
+        &e.set,
+        br#"{"id": "x", "object": "deals", "record_id": "D-1", "record": {}}"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().ends_with("did you mean `deal`?"), "{err}");
 }
 
 #[test]

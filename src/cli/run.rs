@@ -19,11 +19,25 @@ pub fn run(args: &RunArgs) -> Exit {
         Ok(b) => b,
         Err(e) => return fail(&format!("cannot read `{}`: {e}", args.event.display())),
     };
+    let content = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return fail(&format!(
+            "`{}` is empty: write one event (a JSON object) or a JSON array of events, as in grammar/README.md#events",
+            args.event.display()
+        ));
+    }
     let events = match Event::decode_many(&set, &bytes) {
         Ok(ev) => ev,
         Err(e) => return fail(&format!("`{}`: {e}", args.event.display())),
     };
+    if events.is_empty() {
+        eprintln!(
+            "warning: `{}` is an empty list: no event to run",
+            args.event.display()
+        );
+    }
     warn_unknown_values(&events);
+    warn_undeclared_fields(&set, content);
     if let Some(p) = &args.state {
         if same_file(p, &args.event) {
             return fail(&format!(
@@ -104,6 +118,48 @@ fn warn_unknown_values(events: &[Event]) {
             eprintln!(
                 "warning: {which}{u}: applied as sent, so no rule waiting for a listed value fires on it"
             );
+        }
+    }
+}
+
+/// Fields of an event's `record` or `previous` that its object does not
+/// declare are ignored (a CRM sends many the rules never read): said on
+/// stderr in a dry run, where one is more likely a typo (`stag`) than a
+/// field nobody reads, and a typo reads as a rule that did not fire.
+fn warn_undeclared_fields(set: &WorkflowSet, content: &[u8]) {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(content) else {
+        return;
+    };
+    let (list, batch) = match json {
+        serde_json::Value::Array(items) => (items, true),
+        one => (vec![one], false),
+    };
+    for (i, event) in list.iter().enumerate() {
+        let Some(object) = event["object"]
+            .as_str()
+            .and_then(|name| set.schema().objects.iter().find(|o| o.name == name))
+        else {
+            continue;
+        };
+        for part in ["record", "previous"] {
+            let Some(fields) = event[part].as_object() else {
+                continue;
+            };
+            for key in fields.keys().filter(|k| object.slot(k).is_none()) {
+                let which = if batch {
+                    format!("event {}: ", i + 1)
+                } else {
+                    String::new()
+                };
+                let meant =
+                    handoff::check::suggest(key, object.fields.iter().map(|f| f.name.as_str()))
+                        .map(|m| format!(" (did you mean `{m}`?)"))
+                        .unwrap_or_default();
+                eprintln!(
+                    "warning: {which}`{part}.{key}` is not a field of `{}`{meant}: ignored, as the server ignores fields the workflows do not declare",
+                    object.name
+                );
+            }
         }
     }
 }
@@ -275,7 +331,10 @@ fn brief_lines(b: &RenderedBrief) -> String {
 
 /// One line for a planned action.
 pub fn action_line(a: &PlannedAction) -> String {
-    let who = |p: &Option<String>| p.clone().unwrap_or_else(|| "(nobody: unresolved)".into());
+    let who = |p: &Option<String>| {
+        p.clone()
+            .unwrap_or_else(|| "(nobody; --explain says why)".into())
+    };
     match a {
         PlannedAction::Assign { role, person, .. } => format!("assign {role}: {}", who(person)),
         PlannedAction::Task {

@@ -53,9 +53,13 @@ pub enum EventError {
     )]
     Shape(String),
     /// The object is not declared.
-    #[error("the event is for object `{0}`, which the workflows do not declare")]
+    #[error("the event is for object `{object}`, which the workflows do not declare: {hint}")]
     #[diagnostic(code(event::object))]
-    UnknownObject(String),
+    UnknownObject {
+        object: String,
+        /// The one meant, or the objects there are.
+        hint: String,
+    },
     /// One or more fields have values of the wrong type.
     #[error("{} field value(s) do not fit the schema: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     #[diagnostic(code(event::fields))]
@@ -174,7 +178,23 @@ impl Event {
             .objects
             .iter()
             .position(|o| o.name == raw.object)
-            .ok_or_else(|| EventError::UnknownObject(raw.object.clone()))?;
+            .ok_or_else(|| {
+                let names = || set.schema().objects.iter().map(|o| o.name.as_str());
+                let hint = match crate::check::suggest(&raw.object, names()) {
+                    Some(meant) => format!("did you mean `{meant}`?"),
+                    None => format!(
+                        "the declared objects are {}",
+                        names()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                EventError::UnknownObject {
+                    object: raw.object.clone(),
+                    hint,
+                }
+            })?;
         let schema = &set.schema().objects[object_index];
         let mut errors = Vec::new();
         let mut unknown = Vec::new();

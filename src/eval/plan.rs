@@ -9,9 +9,24 @@ use super::outcome::{Action, Answers, BriefLine, PlannedAction, RenderedBrief};
 use super::run::{Run, StableHash};
 use super::state::{Assignments, Instance};
 use super::trace::{strategy_words, ActionList, Line, Trace};
-use crate::compile::{AssignFrom, Brief, CAction, NotifyTo};
+use crate::check::ObjectSchema;
+use crate::compile::{AssignFrom, Brief, CAction, NotifyTo, PersonRef};
 use crate::syntax::Strategy;
 use crate::value::Value;
+
+/// Why `p` names nobody, in the author's words: the empty field, or the
+/// role no `assign` gave a person.
+fn nobody(p: &PersonRef, object: &ObjectSchema) -> String {
+    match p {
+        PersonRef::Field(slot) => format!(
+            "`{}.{}` is empty",
+            object.name,
+            object.fields.get(*slot).map_or("?", |f| f.name.as_str())
+        ),
+        PersonRef::Role(r) => format!("role `{r}` has no person (its `assign` found nobody)"),
+        PersonRef::User { name, .. } => format!("user `{name}` has no address"),
+    }
+}
 
 /// Plans the handoff's action list `list` for instance `inst`, updating the assignment memory.
 /// Returns the planned actions, each with its stable id, and the positions
@@ -86,7 +101,10 @@ pub(super) fn plan(
                         let person = ctx.person(p);
                         trace.push(match &person {
                             Some(x) => format!("assign: {role} = {x}"),
-                            None => format!("assign: {role} could not be resolved (empty field)"),
+                            None => format!(
+                                "assign: {role} could not be resolved: {}",
+                                nobody(p, object)
+                            ),
                         });
                         (person, None, None)
                     }
@@ -111,12 +129,19 @@ pub(super) fn plan(
                 checklist,
                 attach_brief,
             } => {
-                let assignee = ctx.person(assignee);
+                let who = assignee;
+                let assignee = ctx.person(who);
                 if let Some(a) = &assignee {
                     assign.task_opened(a);
                     inst.task_holders.push(a.clone());
                 }
                 let title = ctx.render(title);
+                if assignee.is_none() {
+                    trace.push(format!(
+                        "task \"{title}\": nobody to give it to: {}",
+                        nobody(who, object)
+                    ));
+                }
                 let due = due.as_ref().and_then(|d| {
                     let at = set.calendar().add(ctx.now, d);
                     if at.is_none() {
@@ -155,7 +180,13 @@ pub(super) fn plan(
                     NotifyTo::Channel { name, target } => {
                         (Some(name.clone()), Some(target.clone()))
                     }
-                    NotifyTo::Person(p) => (None, ctx.person(p)),
+                    NotifyTo::Person(p) => {
+                        let person = ctx.person(p);
+                        if person.is_none() {
+                            trace.push(format!("notify: nobody to tell: {}", nobody(p, object)));
+                        }
+                        (None, person)
+                    }
                 };
                 push(
                     &mut out,
@@ -166,15 +197,24 @@ pub(super) fn plan(
                     },
                 );
             }
-            CAction::EmailDraft { to, subject, body } => push(
-                &mut out,
-                PlannedAction::EmailDraft {
-                    to: ctx.person(to),
-                    subject: ctx.render(subject),
-                    body: ctx.render(body),
-                    status: "needs_review".into(),
-                },
-            ),
+            CAction::EmailDraft { to, subject, body } => {
+                let person = ctx.person(to);
+                if person.is_none() {
+                    trace.push(format!(
+                        "draft email: nobody to write to: {}",
+                        nobody(to, object)
+                    ));
+                }
+                push(
+                    &mut out,
+                    PlannedAction::EmailDraft {
+                        to: person,
+                        subject: ctx.render(subject),
+                        body: ctx.render(body),
+                        status: "needs_review".into(),
+                    },
+                )
+            }
             CAction::Set { slot, value } => push(
                 &mut out,
                 PlannedAction::Set {
