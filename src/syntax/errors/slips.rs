@@ -447,3 +447,59 @@ fn ascii_letter(c: char) -> String {
     };
     plain.to_string()
 }
+
+/// `&&`, `||` or `!` from a programming language, and comparisons chained
+/// as in maths (`0 < deal.amount < 10`): the language writes `and`, `or`
+/// and `not`, and compares two values at a time.
+pub(super) fn code_operators(cx: &Cx<'_>) -> Option<Diagnostic> {
+    let rest = &cx.src[cx.at..];
+    let (written, word) = if rest.starts_with("&&") {
+        ("&&", "and")
+    } else if rest.starts_with("||") {
+        ("||", "or")
+    } else if rest.starts_with('&') {
+        ("&", "and")
+    } else if rest.starts_with('|') {
+        ("|", "or")
+    } else if rest.starts_with('!') && !rest.starts_with("!=") {
+        ("!", "not")
+    } else {
+        return chained_comparison(cx);
+    };
+    Some(
+        cx.error(
+            Code::H001,
+            Span::new(cx.at, cx.at + written.len()),
+            format!("expected `{word}`, found `{written}`"),
+            format!("write `{word}`"),
+        )
+        .with_help(format!(
+            "conditions join with the words `and`, `or` and `not`: write `{word}` in place of `{written}`"
+        )),
+    )
+}
+
+/// `deal.amount > 0 > 1`: a second comparison right after a first.
+fn chained_comparison(cx: &Cx<'_>) -> Option<Diagnostic> {
+    const COMPARE: [&str; 6] = ["<=", ">=", "==", "!=", "<", ">"];
+    let found = cx.text(cx.found);
+    if cx.found.kind != Kind::Op || !COMPARE.contains(&found) {
+        return None;
+    }
+    // The comparison the parser took just before, on the same line.
+    let line = &cx.src[line_start(cx.src, cx.site.start, cx.at)..cx.at];
+    if !COMPARE.iter().any(|op| line.contains(op)) {
+        return None;
+    }
+    Some(
+        cx.error(
+            Code::H001,
+            cx.found.span,
+            format!("expected `and` or `or` before a second comparison, found `{found}`"),
+            "comparisons do not chain".to_string(),
+        )
+        .with_help(
+            "compare two values at a time and join the comparisons: write `a < b and b < c`",
+        ),
+    )
+}
