@@ -524,3 +524,32 @@ async fn a_verdict_names_a_handoff_that_exists_and_who_on_one_line() {
     let r = verdict(&id, json!({"who": "maya@example.com"})).await;
     assert_eq!(r.status(), 409);
 }
+
+/// A byte-order mark before the JSON is taken; bytes that are not UTF-8
+/// are named as such; a syntax error says its line and column once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generic_hook_reads_a_bom_and_names_bytes_that_are_not_utf8() {
+    let app = spawn_app().await;
+    let send = |body: Vec<u8>| {
+        let req = app
+            .client
+            .post(app.url("/hooks/generic"))
+            .header("content-type", "application/json")
+            .body(body);
+        async move { req.send().await.unwrap() }
+    };
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend(won("bom-1", "D-B", Some("None")).to_string().into_bytes());
+    let r = send(with_bom).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = send(b"{\"id\": \"x\", \"object\": \"de\xE9l\"}".to_vec()).await;
+    assert_eq!(r.status(), 400);
+    let error = json_of(r).await["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("not UTF-8 text: byte 0xE9 at offset 25"),
+        "{error}"
+    );
+    let r = send(b"{\"id\": }".to_vec()).await;
+    let error = json_of(r).await["error"].as_str().unwrap().to_string();
+    assert_eq!(error.matches("column").count(), 1, "{error}");
+}

@@ -48,15 +48,30 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             return problem(StatusCode::UNAUTHORIZED, &why);
         }
     }
-    // Malformed JSON: say where, before anything is stored.
-    let batch = first_byte(&body) == Some(b'[');
+    // Malformed JSON: say where, before anything is stored. A byte-order
+    // mark (some Windows tools write one) is not JSON, but is no reason to
+    // refuse the body; bytes that are not UTF-8 are named as such (serde
+    // would say "invalid unicode code point").
+    let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+    if let Err(e) = std::str::from_utf8(json) {
+        state.metrics.events.inc(&[source, "malformed"]);
+        let at = e.valid_up_to();
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the body is not UTF-8 text: byte 0x{:02X} at offset {at} is not UTF-8: send the JSON encoded as UTF-8",
+                json.get(at).copied().unwrap_or(0)
+            ),
+        );
+    }
+    let batch = first_byte(json) == Some(b'[');
     let items: Vec<&serde_json::value::RawValue> = if batch {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(json) {
             Ok(items) => items,
             Err(e) => return malformed(&state, source, &e),
         }
     } else {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(json) {
             Ok(one) => vec![one],
             Err(e) => return malformed(&state, source, &e),
         }
@@ -205,11 +220,8 @@ fn malformed(state: &AppState, source: &str, e: &serde_json::Error) -> Response 
     state.metrics.events.inc(&[source, "malformed"]);
     problem(
         StatusCode::BAD_REQUEST,
-        &format!(
-            "the body is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ),
+        // serde's message ends with the line and column.
+        &format!("the body is not valid JSON: {e}"),
     )
 }
 
