@@ -215,6 +215,11 @@ fn encoding_hint(bytes: &[u8], byte: u8) -> String {
         return "the file is UTF-16 (as Windows Notepad sometimes saves it); save it as UTF-8"
             .to_string();
     }
+    // Text has no NUL bytes (UTF-16 aside, above): a program, an image or
+    // an archive does.
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return "the file holds NUL bytes: it is a binary file (a program, an image, an archive), not workflow text; check the path".to_string();
+    }
     match windows_1252(byte) {
         Some(c) => format!(
             "save the file as UTF-8; this byte is `{c}` in Windows-1252 (Latin-1), so the file was probably saved in that encoding"

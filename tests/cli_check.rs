@@ -238,6 +238,22 @@ fn utf16_file_is_named_as_such() {
     assert!(run.text().contains("the file is UTF-16"), "{}", run.stderr);
 }
 
+#[test]
+fn binary_file_is_named_as_such() {
+    // The start of an ELF program: NUL bytes, then bytes that are not UTF-8.
+    let mut bytes = b"\x7fELF\x02\x01\x01\x00\x00\x00".to_vec();
+    bytes.extend([0x80, 0x81, 0x00, 0xff]);
+    let run = Project::new()
+        .file("a.handoff", bytes)
+        .run(&["check", "a.handoff"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.text().contains("it is a binary file") && !run.text().contains("Windows-1252"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn unreadable_file_exits_2() {

@@ -155,6 +155,10 @@ impl Checker<'_> {
                         "rhai stops here".to_string()
                     },
                     match with_rhai_operators(&s.source) {
+                        // A `#` comment, as in the rules around the script.
+                        _ if matches!(other, ParseErrorType::Reserved(sym) if sym == "#") => {
+                            "comments inside a script start with `//`, as in rhai: `# …` is for the rules around it".to_string()
+                        }
                         // Offered only when it compiles: a rewrite that
                         // fails too would send the author round again.
                         Rewrite::Fixed(fixed)
@@ -171,7 +175,7 @@ impl Checker<'_> {
                         }
                         Rewrite::IsSet => "a script runs only when every field it reads has a value, so `is set` has nothing to test: drop it (and `require` the field, so the handoff waits for it); rhai writes `&&`, `||`, `!` and `==` for `and`, `or`, `not` and `is`".to_string(),
                         Rewrite::Fixed(_) | Rewrite::Nothing => format!(
-                            "a script is one rhai expression over `{object}` that is true or false, such as `{object}.amount > 50000 && {object}.segment == \"enterprise\"`"
+                            "a script is rhai code over `{object}` whose last expression is true or false (`let` lines may come first), such as `{object}.amount > 50000 && {object}.segment == \"enterprise\"`"
                         ),
                     },
                 )
