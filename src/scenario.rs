@@ -396,12 +396,23 @@ fn compare(path: &str, want: &J, got: &J, failures: &mut Vec<String>) {
     match (want, got) {
         (J::Object(w), J::Object(g)) => {
             for (k, wv) in w {
-                compare(
-                    &format!("{path}.{k}"),
-                    wv,
-                    g.get(k).unwrap_or(&J::Null),
-                    failures,
-                );
+                match g.get(k) {
+                    Some(gv) => compare(&format!("{path}.{k}"), wv, gv, failures),
+                    None if wv.is_null() => {}
+                    // A key the outcome does not have: a typo (`too` for
+                    // `to`) said as one, not as "expected …, got null".
+                    None => {
+                        let keys = || g.keys().map(String::as_str);
+                        let meant = crate::check::suggest(k, keys())
+                            .map(|m| format!(" (did you mean `{m}`?)"))
+                            .unwrap_or_default();
+                        let listed: Vec<String> = keys().map(|k| format!("`{k}`")).collect();
+                        failures.push(format!(
+                            "{path}.{k}: expected {wv}, but there is no `{k}` here{meant}; there is {}",
+                            if listed.is_empty() { "nothing".to_string() } else { listed.join(", ") }
+                        ));
+                    }
+                }
             }
         }
         (J::Array(w), J::Array(g)) if w.iter().any(J::is_object) => {
@@ -549,6 +560,21 @@ mod tests {
                 "`{k}` is missing from OUTCOME_KEYS"
             );
         }
+    }
+
+    #[test]
+    fn a_key_that_is_not_there_is_named_with_the_one_meant() {
+        let mut failures = Vec::new();
+        compare(
+            "actions[0]",
+            &serde_json::json!({ "type": "notify", "too": "sam" }),
+            &serde_json::json!({ "type": "notify", "to": "sam", "message": "hi" }),
+            &mut failures,
+        );
+        assert_eq!(
+            failures,
+            ["actions[0].too: expected \"sam\", but there is no `too` here (did you mean `to`?); there is `message`, `to`, `type`"]
+        );
     }
 
     #[test]
