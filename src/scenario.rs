@@ -242,9 +242,15 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             else {
                 // A typo in the name reads as a workflow that did not run.
                 let names = set.handoffs().iter().map(|h| h.name.as_str());
-                let hint = match crate::check::suggest(workflow, names) {
-                    Some(s) if s != workflow => format!(": did you mean \"{s}\"?"),
-                    _ => String::new(),
+                let declared = set.handoffs().iter().find(|h| h.name == workflow);
+                let hint = match (declared, crate::check::suggest(workflow, names)) {
+                    // It exists: it runs on other records than this step's.
+                    (Some(h), _) => format!(
+                        ": it runs on `{}` records, and this step's event is not one",
+                        h.object_name
+                    ),
+                    (None, Some(s)) => format!(": did you mean \"{s}\"?"),
+                    (None, None) => String::new(),
                 };
                 failures.push(format!(
                     "step {n}: no outcome for workflow \"{workflow}\"{hint}"

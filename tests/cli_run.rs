@@ -731,6 +731,16 @@ fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
         out.contains(r#"step 1: no outcome for workflow "Onbaording": did you mean "Onboarding"?"#),
         "{out}"
     );
+    // A workflow of another object: said, not taken for a typo.
+    let out = failing_test_output(
+        &SCENARIO
+            .replace("STATUS", "proceeded")
+            .replace(r#"workflow = "Onboarding""#, r#"workflow = "New ticket""#),
+    );
+    assert!(
+        out.contains(r#"step 1: no outcome for workflow "New ticket": it runs on `ticket` records, and this step's event is not one"#),
+        "{out}"
+    );
     // A key no outcome has: named, with the one meant.
     let out = failing_test_output(
         &SCENARIO
