@@ -937,6 +937,17 @@ fn run_names_what_it_ignored_or_could_not_read() {
         .stderr(predicate::str::contains(
         "warning: event 1: `record.ownr` is not a field of `deal` (did you mean `owner`?): ignored",
     ));
+    // A bad value in the second event of a list: which one, by place and id.
+    let mut bad = typo.clone();
+    bad["id"] = "evt-bad".into();
+    bad["record"]["amount"] = "lots".into();
+    let list_file = write("list.json", &format!("[{typo}, {bad}]"));
+    run_in(&workflows(), &list_file, &[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "event 2 (`evt-bad`) of the list: ",
+        ));
     typo["object"] = "deals".into();
     let object_file = write("object.json", &typo.to_string());
     run_in(&workflows(), &object_file, &[])

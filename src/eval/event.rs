@@ -52,6 +52,16 @@ pub enum EventError {
         help("an event is a JSON object with `id`, `object`, `record_id`, `record` and optionally `occurred_at` and `previous`")
     )]
     Shape(String),
+    /// An event of a list could not be decoded.
+    #[error("event {position}{id} of the list: {error}")]
+    #[diagnostic(code(event::in_list))]
+    InList {
+        /// 1-based.
+        position: usize,
+        /// ` (`evt-7`)`, or nothing when the event has no id.
+        id: String,
+        error: Box<EventError>,
+    },
     /// The object is not declared.
     #[error("the event is for object `{object}`, which the workflows do not declare: {hint}")]
     #[diagnostic(code(event::object))]
@@ -145,7 +155,24 @@ impl Event {
             let raws: Vec<&RawValue> =
                 serde_json::from_slice(bytes).map_err(|e| EventError::Shape(e.to_string()))?;
             raws.into_iter()
-                .map(|r| Self::decode(set, r.get().as_bytes()))
+                .enumerate()
+                .map(|(i, r)| {
+                    Self::decode(set, r.get().as_bytes()).map_err(|error| {
+                        // Which one, in a list of many: its place and id.
+                        let id = serde_json::from_str::<serde_json::Value>(r.get())
+                            .ok()
+                            .and_then(|v| match &v["id"] {
+                                serde_json::Value::String(s) => Some(s.clone()),
+                                serde_json::Value::Number(n) => Some(n.to_string()),
+                                _ => None,
+                            });
+                        EventError::InList {
+                            position: i + 1,
+                            id: id.map(|id| format!(" (`{id}`)")).unwrap_or_default(),
+                            error: Box::new(error),
+                        }
+                    })
+                })
                 .collect()
         } else {
             Ok(vec![Self::decode(set, bytes)?])
