@@ -124,6 +124,7 @@ fn translate_expected(site: &Site<'_>, expected: Vec<Rule>) -> Option<Diagnostic
         .or_else(|| non_ascii_name(&cx))
         .or_else(|| thousands_separator(&cx))
         .or_else(|| hash_comment(&cx))
+        .or_else(|| unknown_escape(&cx))
         .or_else(|| code_operators(&cx))
         .or_else(|| business_after_unit(&cx))
         .or_else(|| unreadable_due(&cx))

@@ -503,3 +503,29 @@ fn chained_comparison(cx: &Cx<'_>) -> Option<Diagnostic> {
         ),
     )
 }
+
+/// `"C:\temp"`, `"50\% off"`: a backslash in text starts an escape, and
+/// only a few follow it.
+pub(super) fn unknown_escape(cx: &Cx<'_>) -> Option<Diagnostic> {
+    // Only inside text: elsewhere a backslash is some other slip.
+    if !(cx.expects(Rule::escape) || cx.expects(Rule::text_chunk)) {
+        return None;
+    }
+    let rest = &cx.src[cx.at..];
+    let next = rest.strip_prefix('\\')?.chars().next()?;
+    if matches!(next, '"' | '\\' | 'n' | 't' | '{' | '}' | '\n' | '\r') {
+        return None;
+    }
+    let end = cx.at + 1 + next.len_utf8();
+    Some(
+        cx.error(
+            Code::H001,
+            Span::new(cx.at, end),
+            format!("expected an escape such as `\\n`, found `\\{next}`"),
+            "not an escape".to_string(),
+        )
+        .with_help(format!(
+            "in text, `\\` starts an escape: `\\\"`, `\\\\`, `\\n`, `\\t`, `\\{{` or `\\}}`; for a backslash itself write `\\\\{next}`"
+        )),
+    )
+}
