@@ -164,6 +164,11 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
             ));
             return failures;
         }
+        // The object of this step's event (none for an approval).
+        let step_object: Option<String> = step
+            .event
+            .as_ref()
+            .and_then(|ev| toml_to_json(ev)["object"].as_str().map(str::to_string));
         let outcomes: Vec<J> = if let Some(ev) = &step.event {
             let json = toml_to_json(ev);
             let event = match Event::decode(set, json.to_string().as_bytes()) {
@@ -244,11 +249,21 @@ fn run_case(set: &WorkflowSet, case: &TestCase) -> Vec<String> {
                 let names = set.handoffs().iter().map(|h| h.name.as_str());
                 let declared = set.handoffs().iter().find(|h| h.name == workflow);
                 let hint = match (declared, crate::check::suggest(workflow, names)) {
-                    // It exists: it runs on other records than this step's.
-                    (Some(h), _) => format!(
-                        ": it runs on `{}` records, and this step's event is not one",
-                        h.object_name
-                    ),
+                    // It exists, and runs on other records than this
+                    // step's event is about.
+                    (Some(h), _) if step_object.as_deref().is_some_and(|o| o != h.object_name) => {
+                        format!(
+                            ": it runs on `{}` records, and this step's event is a `{}`",
+                            h.object_name,
+                            step_object.as_deref().unwrap_or_default()
+                        )
+                    }
+                    // An approval's outcomes are of the handoff approved.
+                    (Some(_), _) if step.approve.is_some() => {
+                        ": an approval step has only the outcome of the handoff it approves"
+                            .to_string()
+                    }
+                    (Some(_), _) => String::new(),
                     (None, Some(s)) => format!(": did you mean \"{s}\"?"),
                     (None, None) => String::new(),
                 };

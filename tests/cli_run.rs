@@ -738,7 +738,7 @@ fn test_a_status_or_workflow_that_does_not_exist_names_the_one_meant() {
             .replace(r#"workflow = "Onboarding""#, r#"workflow = "New ticket""#),
     );
     assert!(
-        out.contains(r#"step 1: no outcome for workflow "New ticket": it runs on `ticket` records, and this step's event is not one"#),
+        out.contains(r#"step 1: no outcome for workflow "New ticket": it runs on `ticket` records, and this step's event is a `deal`"#),
         "{out}"
     );
     // A key no outcome has: named, with the one meant.

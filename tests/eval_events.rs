@@ -550,7 +550,7 @@ fn ids_are_whole_numbers_or_text_and_a_bad_occurred_at_is_a_field_error() {
         ),
         ("1.0", "a number id must be a whole number"),
         ("1e2", "a number id must be a whole number"),
-        (r#""D-1\u0000""#, "has a control character"),
+        (r#""D-1\u0000""#, "has a NUL character"),
     ] {
         let err = lenient(&event("\"e\"", record_id)).unwrap_err();
         assert!(err.contains(why), "{record_id}: {err}");
@@ -560,11 +560,23 @@ fn ids_are_whole_numbers_or_text_and_a_bad_occurred_at_is_a_field_error() {
         assert!(err.contains("`id` is"), "{id}: {err}");
     }
     assert_eq!(lenient(&event("null", "\"D-1\"")).unwrap().id, "");
+    // Epoch milliseconds, as date-time fields take them; anything else
+    // that is not a time is a field error.
     let e = lenient(
         r#"{"id": "e", "object": "deal", "record_id": "D-1", "occurred_at": 1764547200000, "record": {}}"#,
     )
     .unwrap();
+    assert_eq!(e.occurred_at, Some("2025-12-01T00:00:00Z".parse().unwrap()));
+    let e = lenient(
+        r#"{"id": "e", "object": "deal", "record_id": "D-1", "occurred_at": true, "record": {}}"#,
+    )
+    .unwrap();
     assert_eq!(e.occurred_at, None);
     assert_eq!(e.field_errors[0].field, "occurred_at");
-    assert_eq!(e.field_errors[0].value, "1764547200000");
+    assert_eq!(e.field_errors[0].value, "true");
+    // Control characters other than NUL stay part of an id, as before.
+    assert_eq!(
+        lenient(&event("\"e\"", r#""D-1\t""#)).unwrap().record_id,
+        "D-1\t"
+    );
 }

@@ -183,15 +183,18 @@ impl Event {
         // The record id names the record the state is kept under: text or a
         // number, never empty, null or a structure.
         let record_id = match raw.record_id {
-            serde_json::Value::String(s) if s.chars().any(char::is_control) => {
+            // A NUL ends text in many tools the id passes through; other
+            // control characters (a CSV's `\r`) stay part of the id, as
+            // records stored under them before were kept.
+            serde_json::Value::String(s) if s.contains('\0') => {
                 return Err(EventError::Shape(format!(
-                    "`record_id` {s:?} has a control character: send the record's id as the CRM shows it"
+                    "`record_id` {s:?} has a NUL character: send the record's id as the CRM shows it"
                 )))
             }
             serde_json::Value::String(s) if !s.trim().is_empty() => s,
             serde_json::Value::Number(n) => whole(&n).ok_or_else(|| {
                 EventError::Shape(format!(
-                    "`record_id` is {n}: a number id must be a whole number of at most 19 digits; send a longer or fractional id as text, in quotes, so it is kept exactly"
+                    "`record_id` is {n}: a number id must be a whole number that fits in 64 bits; send a longer or fractional id as text, in quotes, so it is kept exactly"
                 ))
             })?,
             other => {
@@ -209,6 +212,9 @@ impl Event {
                 let names = || set.schema().objects.iter().map(|o| o.name.as_str());
                 let hint = match crate::check::suggest(&raw.object, names()) {
                     Some(meant) => format!("did you mean `{meant}`?"),
+                    None if names().next().is_none() => {
+                        "they declare no object: add `object NAME { … }`".to_string()
+                    }
                     None => format!(
                         "the declared objects are {}",
                         names()
@@ -236,12 +242,20 @@ impl Event {
         let occurred_at = match raw.occurred_at {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => {
-                let parsed = v.as_str().and_then(parse_datetime);
+                // Text, or epoch milliseconds as date-time fields take them.
+                let parsed = match &v {
+                    serde_json::Value::String(s) => parse_datetime(s),
+                    serde_json::Value::Number(n) => n
+                        .as_i64()
+                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
+                    _ => None,
+                };
                 if parsed.is_none() {
                     errors.push(FieldError {
                         field: "occurred_at".into(),
                         value: v.to_string(),
-                        expected: "a date-time such as 2026-11-20T15:04:05Z".into(),
+                        expected: "a date-time such as 2026-11-20T15:04:05Z, or epoch milliseconds"
+                            .into(),
                     });
                 }
                 parsed
@@ -252,7 +266,7 @@ impl Event {
             Some(serde_json::Value::String(s)) => s,
             Some(serde_json::Value::Number(n)) => whole(&n).ok_or_else(|| {
                 EventError::Shape(format!(
-                    "`id` is {n}: a number id must be a whole number of at most 19 digits; send it as text, in quotes"
+                    "`id` is {n}: a number id must be a whole number that fits in 64 bits; send it as text, in quotes"
                 ))
             })?,
             Some(other) => {

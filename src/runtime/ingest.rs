@@ -323,17 +323,20 @@ fn ingest_event(
     decided: &dyn Fn(Duration),
 ) -> Result<Ingested, IngestError> {
     let Encoded {
-        normalized,
+        mut normalized,
         hash,
         mut field_errors,
     } = encoded;
     // Cut to what the store keeps, whoever built the request (see
     // `stored_precision`).
     let now = stored_precision(request.received_at);
-    // The event keeps its identity (its hash is of it as received); only
-    // its time is set aside, and the audit row says why.
+    // The event keeps its identity (its hash is of it as received: a
+    // retry is still a duplicate); only its time is set aside, and the
+    // audit row keeps the event as decided (a replay of it decides the
+    // same) and says why.
     let undated = dated_too_far_ahead(event, now);
     if let Some(e) = &undated {
+        normalized = self::normalized(set, e);
         field_errors = field_errors_json(e);
     }
     let event = undated.as_ref().unwrap_or(event);

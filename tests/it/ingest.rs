@@ -461,6 +461,16 @@ async fn an_event_dated_far_ahead_does_not_freeze_its_record() {
     assert!(state.contains("Acme") && !state.contains("Typo"), "{state}");
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("field=\"occurred_at\""), "{metrics}");
+    // The audit row keeps the event as decided (undated) ...
+    assert_eq!(event["event"]["record_id"], "D-F", "{event:#}");
+    assert!(event["event"]["occurred_at"].is_null(), "{event:#}");
+    // ... and its identity as received: an id-less copy sent again is a
+    // duplicate.
+    let idless = json!({"object": "deal", "record_id": "D-G", "occurred_at": "2100-01-01T00:00:00Z",
+                        "record": {"name": "Typo Inc", "stage": "Proposal"}});
+    assert_eq!(post(&app, &idless).await.status(), 200);
+    let again = json_of(post(&app, &idless).await).await;
+    assert_eq!(again["events"][0]["duplicate"], true, "{again}");
 }
 
 /// A verdict on an id no handoff has is 404 (409 is for one not in review);
@@ -509,7 +519,7 @@ async fn a_verdict_names_a_handoff_that_exists_and_who_on_one_line() {
     // Still in review; a proper verdict goes through, `who` trimmed.
     let r = verdict(
         &id,
-        json!({"who": "  maya@example.com ", "note": "ok\nfine"}),
+        json!({"who": "  maya@example.com\n", "note": "ok\nfine"}),
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -549,6 +559,10 @@ async fn the_generic_hook_reads_a_bom_and_names_bytes_that_are_not_utf8() {
         error.contains("not UTF-8 text: byte 0xE9 at offset 25"),
         "{error}"
     );
+    // The offset counts the body as sent, a byte-order mark included.
+    let r = send(b"\xEF\xBB\xBF{\"id\": \"x\", \"object\": \"de\xE9l\"}".to_vec()).await;
+    let error = json_of(r).await["error"].as_str().unwrap().to_string();
+    assert!(error.contains("byte 0xE9 at offset 28"), "{error}");
     let r = send(b"{\"id\": }".to_vec()).await;
     let error = json_of(r).await["error"].as_str().unwrap().to_string();
     assert_eq!(error.matches("column").count(), 1, "{error}");

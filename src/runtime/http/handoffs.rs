@@ -410,10 +410,12 @@ async fn verdict(
             "send JSON such as {\"who\": \"maya@example.com\", \"note\": \"scope checked\"}",
         );
     };
-    if let Some(why) = verdict_text_problem(&body.who, &body.note, verdict.verb()) {
+    // Trimmed first: a line break at the end (`echo` in a script) is no
+    // reason to refuse.
+    let who = body.who.trim().to_string();
+    if let Some(why) = verdict_text_problem(&who, &body.note, verdict.verb()) {
         return problem(StatusCode::BAD_REQUEST, &why);
     }
-    let who = body.who.trim().to_string();
     match decide(&state, id, who, body.note, verdict).await {
         Ok(Decision::Made(outcome)) => Json(json!({ "outcome": outcome })).into_response(),
         Ok(Decision::NotFound) => problem(

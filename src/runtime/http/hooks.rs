@@ -55,12 +55,13 @@ async fn generic(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
     if let Err(e) = std::str::from_utf8(json) {
         state.metrics.events.inc(&[source, "malformed"]);
-        let at = e.valid_up_to();
+        // Counted in the body as sent, the mark included.
+        let at = e.valid_up_to() + (body.len() - json.len());
         return problem(
             StatusCode::BAD_REQUEST,
             &format!(
                 "the body is not UTF-8 text: byte 0x{:02X} at offset {at} is not UTF-8: send the JSON encoded as UTF-8",
-                json.get(at).copied().unwrap_or(0)
+                body.get(at).copied().unwrap_or(0)
             ),
         );
     }

@@ -74,15 +74,16 @@ fn explained(
             "Not allowed",
             format!("this address does not take {method}: the Allow header lists what it takes"),
         ),
+        // The framework's own text names the content type it wants (a
+        // form's, or JSON's): said once, not contradicted.
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+            if text.to_ascii_lowercase().contains("content-type") =>
+        {
+            ("Wrong content type", text.to_string())
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "Wrong content type",
-            format!(
-                "{}: send the body as JSON with Content-Type: application/json",
-                nonempty(
-                    text,
-                    "the body's content type is not one this address reads"
-                )
-            ),
+            "the body's content type is not one this address reads: send JSON with Content-Type: application/json".to_string(),
         ),
         StatusCode::URI_TOO_LONG => (
             "Address too long",

@@ -173,6 +173,18 @@ pub async fn submit(
                     StatusCode::BAD_REQUEST,
                 );
             }
+            // The rule a verdict's `who` is held to: a name the session
+            // records with every review must be one it can record.
+            if who.chars().count() > crate::runtime::http::handoffs::MAX_WHO
+                || who.chars().any(char::is_control)
+            {
+                return render(
+                    &state,
+                    &next,
+                    Some("Give your name or email on one line, at most 200 characters."),
+                    StatusCode::BAD_REQUEST,
+                );
+            }
             who.to_string()
         }
     };

@@ -466,6 +466,21 @@ pub(super) fn code_operators(cx: &Cx<'_>) -> Option<Diagnostic> {
     } else {
         return chained_comparison(cx);
     };
+    // Between two operands only (`a && b`, `!deal.custom`): a `!` ending
+    // a line of text, or a stray `|`, is some other slip.
+    let after = cx.src[cx.at + written.len()..].trim_start_matches([' ', '\t']);
+    let operand_follows = after
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '(' | '"' | '['));
+    let operand_before = word == "not"
+        || cx.prev.is_some_and(|p| {
+            matches!(p.kind, Kind::Word | Kind::Number | Kind::Str)
+                || matches!(cx.text(p), ")" | "]")
+        });
+    if !operand_follows || !operand_before {
+        return None;
+    }
     Some(
         cx.error(
             Code::H001,
@@ -486,9 +501,22 @@ fn chained_comparison(cx: &Cx<'_>) -> Option<Diagnostic> {
     if cx.found.kind != Kind::Op || !COMPARE.contains(&found) {
         return None;
     }
-    // The comparison the parser took just before, on the same line.
+    // The comparison the parser took just before, on the same line, not
+    // inside text (`exception "amount < 0" when > 5` is another slip).
     let line = &cx.src[line_start(cx.src, cx.site.start, cx.at)..cx.at];
-    if !COMPARE.iter().any(|op| line.contains(op)) {
+    let mut code = String::with_capacity(line.len());
+    let mut in_text = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match (in_text, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (_, false, '"') => in_text = !in_text,
+            (false, _, c) => code.push(c),
+            _ => {}
+        }
+    }
+    if !COMPARE.iter().any(|op| code.contains(op)) {
         return None;
     }
     Some(
