@@ -15,6 +15,10 @@
 //!   line when it fits in 100 columns, else wrap after commas with the
 //!   continuation aligned under the first item;
 //! - `where` on its own line, two columns deeper than its `when`;
+//! - a condition (`where`, `exception … when`, `resume when`, `done when`,
+//!   `escalate when`) on one line when it fits in 100 columns, else broken
+//!   before each `and` (or `or`) of its top level, one part a line, two
+//!   columns deeper;
 //! - strings re-escaped, numbers in shortest form (`2.50` → `2.5`) except
 //!   that a number written with `_` digit groups is kept as written
 //!   (`10_000`: the author grouped it to be read),
@@ -32,8 +36,8 @@ mod layout;
 mod printer;
 
 use self::expr::{duration, expr, literal, path, reference, template, text};
-use self::layout::{field_rows, list};
-use self::printer::{Printer, INDENT};
+use self::layout::{field_rows, list, width};
+use self::printer::{Printer, INDENT, WIDTH};
 use crate::syntax::ast::*;
 
 /// Formats `file`, parsed from `src`, in the canonical layout.
@@ -174,13 +178,17 @@ fn handoff_item(p: &mut Printer, item: &HandoffItem, indent: usize) {
         }
         HandoffItem::IfMissing(b) => action_block(p, "if missing", b, indent),
         HandoffItem::Exception(e) => {
-            let condition = match &e.condition {
-                ExceptionCondition::Expr(x) => expr(x),
+            let head = format!("exception {} when ", text(&e.name));
+            match &e.condition {
+                ExceptionCondition::Expr(x) => {
+                    condition(p, indent, &head, x, e.span.start, e.span.end, false)
+                }
                 // The body is rhai, not ours: byte for byte, fences included.
-                ExceptionCondition::Script(s) => format!("script ```{}```", s.source),
-            };
-            let line = format!("exception {} when {condition}", text(&e.name));
-            p.line(indent, &line, e.span.start, e.span.end);
+                ExceptionCondition::Script(s) => {
+                    let line = format!("{head}script ```{}```", s.source);
+                    p.line(indent, &line, e.span.start, e.span.end);
+                }
+            }
         }
         HandoffItem::OnException(o) => {
             let brace = p.brace_after(o.span.start);
@@ -194,10 +202,15 @@ fn handoff_item(p: &mut Printer, item: &HandoffItem, indent: usize) {
                     for item in &o.items {
                         match item {
                             OnExceptionItem::Action(a) => action(p, a, indent + INDENT),
-                            OnExceptionItem::ResumeWhen(c) => {
-                                let line = format!("resume when {}", expr(&c.expr));
-                                p.line(indent + INDENT, &line, c.span.start, c.span.end);
-                            }
+                            OnExceptionItem::ResumeWhen(c) => condition(
+                                p,
+                                indent + INDENT,
+                                "resume when ",
+                                &c.expr,
+                                c.span.start,
+                                c.span.end,
+                                false,
+                            ),
                         }
                     }
                 },
@@ -220,12 +233,26 @@ fn handoff_item(p: &mut Printer, item: &HandoffItem, indent: usize) {
         }
         HandoffItem::Then(b) => action_block(p, "then", b, indent),
         HandoffItem::DoneWhen(c) => {
-            let line = format!("done when {}", expr(&c.expr));
-            p.line(indent, &line, c.span.start, c.span.end);
+            condition(
+                p,
+                indent,
+                "done when ",
+                &c.expr,
+                c.span.start,
+                c.span.end,
+                false,
+            );
         }
         HandoffItem::EscalateWhen(c) => {
-            let line = format!("escalate when {}", expr(&c.expr));
-            p.line(indent, &line, c.span.start, c.span.end);
+            condition(
+                p,
+                indent,
+                "escalate when ",
+                &c.expr,
+                c.span.start,
+                c.span.end,
+                false,
+            );
         }
     }
 }
@@ -258,8 +285,83 @@ fn trigger(p: &mut Printer, t: &Trigger, indent: usize) {
         .find_keyword(t.span.start, filter.span.start, "where", &[])
         .unwrap_or(filter.span.start);
     p.line(indent, &event, t.span.start, p.code_end_before(at));
-    let line = format!("where {}", expr(filter));
-    p.continuation(indent + INDENT, &line, at, t.span.end);
+    condition(p, indent + INDENT, "where ", filter, at, t.span.end, true);
+}
+
+/// `head` and the condition `e`, for the source range `start..end`: on one
+/// line when it fits in [`WIDTH`] columns; else broken before each `and`
+/// (or `or`) that joins its top level, each part on a line of its own two
+/// columns deeper, so a long condition written over several lines stays
+/// readable and a comment between its parts stays between them. The
+/// parts are the operands as the parser grouped them: nothing inside
+/// parentheses moves, and the text parses to the same tree.
+fn condition(
+    p: &mut Printer,
+    indent: usize,
+    head: &str,
+    e: &Expr,
+    start: usize,
+    end: usize,
+    continuation: bool,
+) {
+    let one = format!("{head}{}", expr(e));
+    let first_line = |p: &mut Printer, text: &str, to: usize| {
+        if continuation {
+            p.continuation(indent, text, start, to);
+        } else {
+            p.line(indent, text, start, to);
+        }
+    };
+    let Some((op, parts)) = joined_parts(e).filter(|_| indent + width(&one) > WIDTH) else {
+        first_line(p, &one, end);
+        return;
+    };
+    let Some((first, rest)) = parts.split_first() else {
+        first_line(p, &one, end);
+        return;
+    };
+    first_line(p, &format!("{head}{}", expr(first)), first.span.end);
+    let mut prev_end = first.span.end;
+    for (i, part) in rest.iter().enumerate() {
+        let at = p
+            .find_keyword(prev_end, part.span.start, op, &[])
+            .unwrap_or(part.span.start);
+        let to = if i + 1 == rest.len() {
+            end
+        } else {
+            part.span.end
+        };
+        p.continuation(indent + INDENT, &format!("{op} {}", expr(part)), at, to);
+        prev_end = part.span.end;
+    }
+}
+
+/// The operator word joining `e`'s top level (`and` or `or`) and its
+/// operands in order: `a and b and c` gives `("and", [a, b, c])`; `None`
+/// when `e` is neither.
+fn joined_parts(e: &Expr) -> Option<(&'static str, Vec<&Expr>)> {
+    let (op, word) = match &e.kind {
+        ExprKind::Binary {
+            op: BinaryOp::And, ..
+        } => (BinaryOp::And, "and"),
+        ExprKind::Binary {
+            op: BinaryOp::Or, ..
+        } => (BinaryOp::Or, "or"),
+        _ => return None,
+    };
+    // The chain leans left (`(a and b) and c`): walk it in a loop.
+    let mut operands = Vec::new();
+    let mut cur = e;
+    while let ExprKind::Binary { op: o, lhs, rhs } = &cur.kind {
+        if *o != op {
+            break;
+        }
+        operands.push(&**rhs);
+        cur = lhs;
+    }
+    operands.push(cur);
+    operands.reverse();
+    Some((word, operands))
 }
 
 fn action_block(p: &mut Printer, header: &str, b: &ActionBlock, indent: usize) {
