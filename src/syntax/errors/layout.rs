@@ -232,6 +232,13 @@ pub(crate) fn statement_start(
     }
     let t = first_token(src, line)?;
     let word = t.text(src);
+    // A line that continues a condition (`where` under its `when`, `and`
+    // or `or` under a condition) belongs to the statement before it: after
+    // an error in that statement it is no new one (`where` would read as
+    // a typo of `when`, and be reported a second time).
+    if matches!(word, "where" | "and" | "or") {
+        return None;
+    }
     let starts = match (kind, t.kind) {
         ("object", Kind::Word) => true,
         ("brief", Kind::Str) => true,
