@@ -482,10 +482,10 @@ impl Checker<'_> {
         }
         let mut candidates: Vec<String> = scope.roles.iter().cloned().collect();
         candidates.extend(self.directory.users.keys().cloned());
-        if scope.missing {
+        if scope.missing && !self.wants_person {
             candidates.push("missing".into());
         }
-        if scope.exception {
+        if scope.exception && !self.wants_person {
             candidates.push("exception".into());
         }
         // `deal.stage is Renewing`: a word that reads as a value (one of a

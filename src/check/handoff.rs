@@ -830,7 +830,9 @@ impl Checker<'_> {
                 span: r.span,
             },
         };
+        self.wants_person = true;
         let t = self.expr(&e, scope);
+        self.wants_person = false;
         if !t.is_person() {
             let written = match &r.field {
                 Some(f) => format!("{}.{}", r.head.name, f.name),

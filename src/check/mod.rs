@@ -124,6 +124,7 @@ pub fn check(units: Vec<Unit>) -> Analysis {
         used: HashSet::new(),
         diagnostics: Vec::new(),
         handoffs: Vec::new(),
+        wants_person: false,
     };
     c.collect_symbols();
     c.check_handoffs();
@@ -244,6 +245,10 @@ pub(crate) struct Checker<'u> {
     pub(crate) used: HashSet<(&'static str, String)>,
     pub(crate) diagnostics: Vec<Diagnostic>,
     pub(crate) handoffs: Vec<HandoffInfo>,
+    /// While a reference that must name a person is checked: an unknown
+    /// name is then offered only the users and roles, not `missing` or
+    /// `exception` (text, never a person).
+    pub(crate) wants_person: bool,
 }
 
 impl Checker<'_> {
