@@ -580,3 +580,23 @@ fn ids_are_whole_numbers_or_text_and_a_bad_occurred_at_is_a_field_error() {
         "D-1\t"
     );
 }
+
+/// A field given twice in one object is named (JSON readers differ on
+/// which value counts; the last one is taken), so a dry run refuses it and
+/// a server records it as a field error.
+#[test]
+fn a_field_given_twice_is_a_field_error_and_the_last_value_counts() {
+    let set = project();
+    let body = r#"{"id": "e", "object": "deal", "record_id": "D-1",
+                   "record": {"name": "First", "name": "Second"}}"#;
+    let e = Event::decode_lenient(&set, body.as_bytes()).unwrap();
+    let slot = set.object("deal").unwrap().slot("name").unwrap();
+    assert_eq!(e.record[slot], Some(text("Second")));
+    assert_eq!(e.field_errors.len(), 1, "{:?}", e.field_errors);
+    assert_eq!(e.field_errors[0].field, "record.name");
+    assert!(e.field_errors[0].expected.contains("twice"));
+    assert!(matches!(
+        Event::decode(&set, body.as_bytes()),
+        Err(EventError::Fields(_))
+    ));
+}

@@ -419,9 +419,20 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         f.write_str("an object of field values")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Fields given in this object, to name one given twice (JSON
+        // readers differ on which of the two counts; here the last does).
+        let mut given = vec![false; self.slots.len()];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match self.schema.slot(&key) {
                 Some(slot) => {
+                    if std::mem::replace(&mut given[slot], true) {
+                        self.errors.push(FieldError {
+                            field: format!("{}.{key}", self.prefix),
+                            value: "two values".into(),
+                            expected: "one value: the key is in the event twice, and the last value was taken"
+                                .into(),
+                        });
+                    }
                     let ty = &self.schema.fields[slot].ty;
                     // Numbers are read from their JSON text, so a number a
                     // double cannot hold keeps its digits; other values go
